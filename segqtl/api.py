@@ -1,0 +1,105 @@
+"""The library API: everything the command line does, callable from Python or a notebook.
+
+>>> from segqtl import api
+>>> # api.ingest("wh.duckdb", "main", genotypes=..., quantifications=..., segmentation=...)
+>>> # run_id = api.run("wh.duckdb", RunSpec(mode="nominal", cohort="main", chromosomes=["1"]))
+>>> # api.export("wh.duckdb", run_id, "results/")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from .engine import runner
+from .errors import UsageError
+from .ingest import IngestResult, ingest_cohort
+from .ingest.load import checksum_files, find_cohort_by_checksum, input_files
+from .spec import RunSpec
+from .warehouse import export as _export
+from .warehouse import runs as _runs
+from .warehouse.db import connect
+
+__all__ = ["RunSpec", "ingest", "run", "resume", "export", "ensure_cohort", "connect"]
+
+
+def ingest(db: str | Path, cohort: str, *, genotypes, quantifications, segmentation,
+           covariates=None, copynumber=None, phenotype_covariate=None,
+           replace: bool = False) -> IngestResult:
+    """Ingest one cohort into the warehouse file ``db`` (created if missing)."""
+    with closing(connect(db)) as con:
+        return ingest_cohort(con, cohort, genotypes=genotypes, quantifications=quantifications,
+                             segmentation=segmentation, covariates=covariates,
+                             copynumber=copynumber, phenotype_covariate=phenotype_covariate,
+                             replace=replace)
+
+
+def ensure_cohort(db: str | Path, *, genotypes, quantifications, segmentation, covariates=None,
+                  copynumber=None, phenotype_covariate=None) -> IngestResult:
+    """Reuse the cohort whose input checksums equal these files', or ingest them as a new one.
+
+    The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.
+    """
+    files = input_files(genotypes, quantifications, covariates, copynumber, segmentation,
+                        phenotype_covariate)
+    _, checksum = checksum_files(files)
+    with closing(connect(db)) as con:
+        existing = find_cohort_by_checksum(con, checksum)
+        if existing is not None:
+            n = con.execute("SELECT n_samples FROM cohorts WHERE cohort = ?", [existing]).fetchone()[0]
+            return IngestResult(existing, checksum, n, 0, 0, reused=True)
+        return ingest_cohort(con, f"cohort_{checksum[:12]}", genotypes=genotypes,
+                             quantifications=quantifications, segmentation=segmentation,
+                             covariates=covariates, copynumber=copynumber,
+                             phenotype_covariate=phenotype_covariate)
+
+
+def run(db: str | Path, spec: RunSpec, *, progress: bool = False,
+        log: Callable[[str], None] | None = None, on_created: Callable[[int], None] | None = None
+        ) -> int:
+    """Record and execute a run; returns its run id.
+
+    ``on_created`` is called with the run id as soon as the run is recorded (before any work),
+    so callers can report it even if the run is interrupted.
+    """
+    _validate(spec)
+    with closing(connect(db)) as con:
+        run_id = _runs.create_run(con, spec)
+        if on_created is not None:
+            on_created(run_id)
+        runner.execute(con, run_id, progress=progress, log=log)
+        return run_id
+
+
+def resume(db: str | Path, run_id: int, *, progress: bool = False,
+           log: Callable[[str], None] | None = None) -> dict:
+    """Finish an interrupted or failed run: only units not yet committed are computed."""
+    with closing(connect(db)) as con:
+        status = _runs.run_status(con, run_id)
+        if status == "completed":
+            raise UsageError(f"run {run_id} is already completed")
+        con.execute("UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id])
+        return runner.execute(con, run_id, progress=progress, log=log)
+
+
+def export(db: str | Path, run_id: int, out_dir: str | Path) -> list[Path]:
+    """Write a completed run's results as SegmentQTL CSV files."""
+    with closing(connect(db)) as con:
+        return _export.export_run(con, run_id, out_dir)
+
+
+def _validate(spec: RunSpec) -> None:
+    if spec.mode not in runner.WORKERS:
+        raise UsageError(f"mode {spec.mode!r} is not available in this version of segqtl "
+                         f"(available: {', '.join(runner.WORKERS)})")
+    if spec.window < 0:
+        raise UsageError("--window must be >= 0")
+    if spec.min_samples < 1:
+        raise UsageError("--min-samples must be >= 1")
+    if spec.num_cores < 1:
+        raise UsageError("--num-cores must be >= 1")
+    if spec.neg_control_max_variants < 1:
+        raise UsageError("--neg_control_max_variants must be >= 1")
+    if not spec.chromosomes:
+        raise UsageError("give at least one --chromosome")

@@ -1,0 +1,1 @@
+"""Work units, the worker pool and run orchestration."""

@@ -1,0 +1,57 @@
+"""The worker pool: ``multiprocess`` processes with one BLAS thread each.
+
+One place decides the number of workers: the ``num_cores`` argument.  Each worker pins its
+BLAS/OpenMP pools to one thread so that N workers use N cores.  With one core the work runs in
+the calling process (no start-up or pickling cost) under the same one-thread limit.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Iterator
+
+from threadpoolctl import threadpool_limits
+
+
+def _init_worker() -> None:
+    threadpool_limits(1)
+    # keep a reference so the limit stays in force for the worker's lifetime
+    global _LIMIT
+    _LIMIT = threadpool_limits(1)
+
+
+_LIMIT = None
+
+
+def ordered_map(func: Callable, payloads: Iterable, num_cores: int,
+                max_in_flight: int | None = None) -> Iterator:
+    """Yield ``func(p)`` for each payload, in order, computed by ``num_cores`` workers.
+
+    Payloads are pulled lazily: at most ``max_in_flight`` (default ``2 * num_cores``) are
+    held at once, so memory stays bounded whatever the number of units.
+    """
+    if num_cores <= 1:
+        with threadpool_limits(1):
+            for p in payloads:
+                yield func(p)
+        return
+    import multiprocess
+
+    ctx = multiprocess.get_context("forkserver")
+    ctx.set_forkserver_preload(["segqtl.engine.nominal"])
+    limit = max_in_flight or 2 * num_cores
+    with ctx.Pool(processes=num_cores, initializer=_init_worker) as pool:
+        pending: collections.deque = collections.deque()
+        it = iter(payloads)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < limit:
+                try:
+                    p = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.append(pool.apply_async(func, (p,)))
+            if not pending:
+                break
+            yield pending.popleft().get()

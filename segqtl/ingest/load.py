@@ -1,0 +1,153 @@
+"""Load one cohort into the warehouse, in a single transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from .. import __version__
+from ..errors import InputError, UsageError
+from . import readers
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did: the cohort name, its checksum and table sizes."""
+
+    cohort: str
+    checksum: str
+    n_samples: int
+    n_phenotypes: int
+    n_variants: int
+    chromosomes: list[str] = field(default_factory=list)
+    reused: bool = False
+
+
+def input_files(
+    genotypes, quantifications, covariates=None, copynumber=None, segmentation=None,
+    phenotype_covariate=None,
+) -> list[tuple[str, Path]]:
+    """The (role, path) list of a cohort's input files, genotype files expanded."""
+    files = [("quantifications", Path(quantifications))]
+    for role, p in (("covariates", covariates), ("copynumber", copynumber),
+                    ("segmentation", segmentation), ("phenotype_covariate", phenotype_covariate)):
+        if p is not None:
+            files.append((role, Path(p)))
+    for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items():
+        files.append((f"genotypes_alt:{chrom}", alt))
+        files.append((f"genotypes_ref:{chrom}", ref))
+    return files
+
+
+def checksum_files(files: list[tuple[str, Path]]) -> tuple[list[tuple[str, str, int, str]], str]:
+    """Per-file sha256 and the cohort checksum (sha256 over roles and file checksums)."""
+    rows = []
+    for role, path in files:
+        if not path.is_file():
+            raise InputError(path, f"{role.split(':')[0]} file not found", "pass an existing file")
+        rows.append((role, str(path.resolve()), path.stat().st_size, readers.sha256_file(path)))
+    total = hashlib.sha256("\n".join(f"{r}\t{s}" for r, _, _, s in sorted((r[0], r[1], r[2], r[3]) for r in rows)).encode())
+    return rows, total.hexdigest()
+
+
+def find_cohort_by_checksum(con: duckdb.DuckDBPyConnection, checksum: str) -> str | None:
+    row = con.execute("SELECT cohort FROM cohorts WHERE checksum = ? ORDER BY created_at LIMIT 1",
+                      [checksum]).fetchone()
+    return row[0] if row else None
+
+
+def ingest_cohort(
+    con: duckdb.DuckDBPyConnection,
+    cohort: str,
+    *,
+    genotypes,
+    quantifications,
+    segmentation,
+    covariates=None,
+    copynumber=None,
+    phenotype_covariate=None,
+    replace: bool = False,
+) -> IngestResult:
+    """Read, validate and load one cohort. All or nothing: on error the DB is unchanged.
+
+    Parameters
+    ----------
+    con : duckdb connection (writable)
+    cohort : str
+        Name of the cohort in the warehouse.
+    genotypes : path
+        Directory with ``chr<C>_ALTlr.csv`` / ``chr<C>_REFlr.csv``.
+    quantifications, segmentation, covariates, copynumber, phenotype_covariate : path
+        SegmentQTL-layout CSV files (see SPEC §1); the last three are optional.
+    replace : bool
+        Replace an existing cohort of the same name (its runs are kept).
+    """
+    if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
+        raise UsageError(f"cohort name {cohort!r} must be letters, digits, '_' or '-'")
+    exists = con.execute("SELECT count(*) FROM cohorts WHERE cohort = ?", [cohort]).fetchone()[0]
+    if exists and not replace:
+        raise UsageError(f"cohort {cohort!r} already exists in the warehouse. Fix: choose another "
+                         "--cohort name or pass --replace")
+
+    quant = readers.read_quantifications(Path(quantifications))
+    samples = quant.samples
+    genes = quant.table["gene_id"].to_list()
+    files = input_files(genotypes, quantifications, covariates, copynumber, segmentation,
+                        phenotype_covariate)
+    if segmentation is None:
+        raise UsageError("a segmentation file is required")
+    seg = readers.read_segmentation(Path(segmentation), samples)
+    cov = (readers.read_covariates(Path(covariates), samples) if covariates is not None
+           else pl.DataFrame(schema={"cov_idx": pl.Int32, "name": pl.String, "values": pl.List(pl.Float64)}))
+    cn = (readers.read_gene_table(Path(copynumber), samples, genes, "copy number")
+          if copynumber is not None else None)
+    pcov = (readers.read_gene_table(Path(phenotype_covariate), samples, genes, "phenotype covariate")
+            if phenotype_covariate is not None else None)
+    geno = {chrom: readers.read_genotypes(chrom, alt, ref, samples)
+            for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items()}
+    file_rows, checksum = checksum_files(files)
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if exists:
+            for table in ("cohorts", "cohort_files", "samples", "phenotypes", "variants",
+                          "covariates", "copynumber", "phenotype_covariate", "segments"):
+                con.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
+        con.execute(
+            "INSERT INTO cohorts VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
+            [cohort, len(samples), checksum, cn is not None, pcov is not None, __version__],
+        )
+        con.executemany("INSERT INTO cohort_files VALUES (?, ?, ?, ?, ?)",
+                        [[cohort, *r] for r in file_rows])
+        _insert(con, "samples", cohort, pl.DataFrame(
+            {"sample_idx": list(range(len(samples))), "sample_id": samples},
+            schema={"sample_idx": pl.Int32, "sample_id": pl.String}))
+        _insert(con, "phenotypes", cohort, quant.table.sort("chr", "phenotype_idx"))
+        for chrom, frame in geno.items():
+            _insert(con, "variants", cohort, frame.with_columns(pl.lit(chrom).alias("chr")).select(
+                "chr", "variant_idx", "variant_id", "pos", "ref", "alt", "altlr", "reflr"))
+        _insert(con, "covariates", cohort, cov)
+        if cn is not None:
+            _insert(con, "copynumber", cohort, cn)
+        if pcov is not None:
+            _insert(con, "phenotype_covariate", cohort, pcov)
+        _insert(con, "segments", cohort, seg)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return IngestResult(
+        cohort=cohort, checksum=checksum, n_samples=len(samples),
+        n_phenotypes=quant.table.height, n_variants=sum(f.height for f in geno.values()),
+        chromosomes=sorted(geno),
+    )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, cohort: str, frame: pl.DataFrame) -> None:
+    """Append a polars frame (columns in table order after ``cohort``) via Arrow."""
+    arrow = frame.to_arrow()  # noqa: F841  (scanned by name below)
+    con.execute(f"INSERT INTO {table} SELECT ?, * FROM arrow", [cohort])

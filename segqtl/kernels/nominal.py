@@ -1,0 +1,318 @@
+"""Vectorised nominal association kernel (SPEC §2–§3).
+
+For one phenotype and its cis variants, every variant ``v`` gets the OLS fit
+
+    y ~ 1 + s_v + d_v + covariates        (s = REFlr + ALTlr, d = REFlr - ALTlr)
+
+on its own sample set: samples whose phenotype, covariates, ALTlr and REFlr are observed
+and that lie on the phenotype's segment (``lb_i <= pos_v <= ub_i``).
+
+How it is vectorised
+--------------------
+The covariate block ``[1, covariates]`` is orthonormalised once per phenotype (QR on the
+samples usable for any variant) and y is residualised against it.  Segment masks and missing
+genotypes make each variant's sample set different, so each fit is solved from its masked
+cross-products
+
+    G_v = sum_i m_vi z_vi z_viᵀ,   z_vi = (q_i, s_vi, d_vi),   b_v = sum_i m_vi z_vi ỹ_i
+
+which are built for all variants at once as three matrix products of the mask matrix (and of
+the zero-filled s and d) with per-sample products; the ``(k+2) x (k+2)`` systems are solved in
+one batched call.  Replacing ``[1, covariates]`` by the orthonormal ``q`` and y by its
+residual ``ỹ`` changes neither the coefficients and standard errors of ``s`` and ``d`` nor the
+residuals (Frisch–Waugh–Lovell), and keeps the small systems well conditioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import stdtr
+
+#: Skip reasons, stored as small integers in results.
+OK = 0
+TOO_FEW_SAMPLES = 1
+CONSTANT_PHENOTYPE = 2
+CONSTANT_D = 3
+SINGULAR = 4
+
+SKIP_REASONS = {
+    OK: "tested",
+    TOO_FEW_SAMPLES: "too_few_samples",
+    CONSTANT_PHENOTYPE: "constant_phenotype",
+    CONSTANT_D: "constant_d",
+    SINGULAR: "singular_design",
+}
+
+_FIELDS = (
+    "number_of_samples",
+    "beta_s",
+    "se_s",
+    "beta_d",
+    "se_d",
+    "t_stat_d",
+    "nominal_p",
+    "r2_alt",
+    "aic_null",
+    "aic_alt",
+    "status",
+)
+
+
+@dataclass
+class NominalStats:
+    """Per-variant statistics of one phenotype; every array has shape ``(V,)``.
+
+    Skipped variants have ``number_of_samples == 0`` and NaN statistics, and ``status``
+    holds the reason (see :data:`SKIP_REASONS`).  ``aic_null``/``aic_alt`` are NaN unless
+    requested.
+    """
+
+    number_of_samples: np.ndarray
+    beta_s: np.ndarray
+    se_s: np.ndarray
+    beta_d: np.ndarray
+    se_d: np.ndarray
+    t_stat_d: np.ndarray
+    nominal_p: np.ndarray
+    r2_alt: np.ndarray
+    aic_null: np.ndarray
+    aic_alt: np.ndarray
+    status: np.ndarray
+
+    @classmethod
+    def empty(cls, n_variants: int) -> NominalStats:
+        nan = np.full(n_variants, np.nan)
+        return cls(
+            number_of_samples=np.zeros(n_variants, dtype=np.int64),
+            **{f: nan.copy() for f in _FIELDS[1:-1]},
+            status=np.full(n_variants, TOO_FEW_SAMPLES, dtype=np.int8),
+        )
+
+    def best(self) -> int:
+        """Index of the variant with the largest ``|t_stat_d|`` (first on ties), or -1."""
+        abs_t = np.abs(self.t_stat_d)
+        if abs_t.size == 0 or not np.isfinite(abs_t).any():
+            return -1
+        return int(np.argmax(np.where(np.isfinite(abs_t), abs_t, -np.inf)))
+
+
+def segment_mask(pos: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """Samples allowed per variant by the segment-consistency rule.
+
+    Parameters
+    ----------
+    pos : (V,) int
+        Variant positions.
+    lb, ub : (n,) float
+        Per-sample bounds of the segment holding the phenotype; NaN masks the sample for every
+        variant.  Use ``-inf``/``inf`` for no segment filtering.
+
+    Returns
+    -------
+    (V, n) bool
+    """
+    p = pos.astype(np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        return (p >= lb[None, :]) & (p <= ub[None, :])
+
+
+def nominal_scan(
+    y: np.ndarray,
+    alt: np.ndarray,
+    ref: np.ndarray,
+    covariates: np.ndarray,
+    pos: np.ndarray | None = None,
+    lb: np.ndarray | None = None,
+    ub: np.ndarray | None = None,
+    *,
+    min_samples: int = 30,
+    record_aic: bool = False,
+) -> NominalStats:
+    """Fit ``y ~ 1 + s + d + covariates`` for every variant of one phenotype.
+
+    Parameters
+    ----------
+    y : (n,) float
+        Phenotype; NaN = missing.
+    alt, ref : (V, n) float
+        ALTlr and REFlr dosages; NaN = missing.
+    covariates : (n, c) float
+        Extra predictors (phenotype covariate first, then sample covariates); NaN = missing.
+        ``c`` may be 0.  The intercept is added here.
+    pos : (V,) int, optional
+        Variant positions; with ``lb``/``ub`` they define the segment masks.
+    lb, ub : (n,) float, optional
+        Segment bounds per sample (NaN = sample masked for all variants).  Omit all three for
+        no segment filtering.
+    min_samples : int
+        Variants with fewer usable samples are skipped.
+    record_aic : bool
+        Also compute the AIC of the null (without d) and alternative models.
+
+    Returns
+    -------
+    NominalStats
+    """
+    y = np.asarray(y, dtype=np.float64)
+    alt = np.asarray(alt, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    n_var, n = alt.shape
+    covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
+    out = NominalStats.empty(n_var)
+    if n_var == 0:
+        return out
+
+    base = np.isfinite(y) & np.isfinite(covariates).all(axis=1)
+    if pos is not None:
+        lb = np.asarray(lb, dtype=np.float64)
+        ub = np.asarray(ub, dtype=np.float64)
+        base &= np.isfinite(lb) & np.isfinite(ub)
+    cols = np.flatnonzero(base)
+    if cols.size < min_samples:
+        return out  # status preset to too_few_samples
+
+    a = alt[:, cols]
+    r = ref[:, cols]
+    s = r + a
+    m = np.isfinite(s)
+    if pos is not None:
+        m &= segment_mask(np.asarray(pos), lb[cols], ub[cols])
+    n_v = m.sum(axis=1)
+    s0 = np.where(m, s, 0.0)
+    d0 = np.where(m, r - a, 0.0)
+    mf = m.astype(np.float64)
+    yb = y[cols]
+    _fit(yb, np.column_stack([np.ones(cols.size), covariates[cols]]), m, mf, s0, d0, n_v,
+         min_samples, record_aic, out)
+    return out
+
+
+def _fit(yb, design0, m, mf, s0, d0, n_v, min_samples, record_aic, out):
+    """Batched fits for all variants of one phenotype (see module docstring).
+
+    ``yb`` (nb,), ``design0`` (nb, k): phenotype and [1, covariates] on the phenotype's usable
+    samples; ``m``/``mf`` (V, nb) per-variant masks; ``s0``/``d0`` (V, nb) zero where masked.
+    """
+    nb, k = design0.shape
+    p_alt = k + 2
+    q, rr = np.linalg.qr(design0)
+    if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
+        out.status[:] = SINGULAR
+        return
+    y_c = yb - q @ (q.T @ yb)  # residualised once; exact for every mask (see module doc)
+    yc0 = yb - yb.mean()
+    nv = mf.shape[0]
+
+    # All masked cross-products as three matrix products.
+    per_sample = np.column_stack(
+        [np.einsum("ni,nj->nij", q, q).reshape(nb, k * k), q * y_c[:, None],
+         y_c * y_c, yc0, yc0 * yc0]
+    )
+    prod_m = mf @ per_sample
+    qq = prod_m[:, : k * k].reshape(nv, k, k)
+    qy = prod_m[:, k * k : k * k + k]
+    yy, sum1, sum2 = prod_m[:, k * k + k], prod_m[:, k * k + k + 1], prod_m[:, k * k + k + 2]
+    qyz = np.column_stack([q, y_c, np.ones(nb)])
+    prod_s = s0 @ qyz
+    prod_d = d0 @ qyz
+    ss = np.einsum("vn,vn->v", s0, s0)
+    sd = np.einsum("vn,vn->v", s0, d0)
+    dd = np.einsum("vn,vn->v", d0, d0)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Population variance of d: one-pass formula, rechecked two-pass where it is tiny.
+        d_mean = prod_d[:, k + 1] / n_v
+        d_var = dd / n_v - d_mean * d_mean
+        doubt = d_var <= 1e-8 * (dd / n_v) + 1e-18
+        for v in np.flatnonzero(doubt & (n_v >= min_samples)):
+            vals = d0[v, m[v]]
+            d_var[v] = vals.var()
+        const_d = ~(np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
+        tss = sum2 - sum1 * sum1 / n_v
+        const_y = tss <= 1e-10 * sum2 + 1e-300
+        for v in np.flatnonzero(const_y & (n_v >= min_samples)):
+            vals = yb[m[v]]
+            const_y[v] = not (vals.max() > vals.min())
+            if not const_y[v]:
+                tss[v] = ((vals - vals.mean()) ** 2).sum()
+
+    status = np.where(
+        n_v < min_samples, TOO_FEW_SAMPLES,
+        np.where(const_y, CONSTANT_PHENOTYPE, np.where(const_d, CONSTANT_D, OK)),
+    ).astype(np.int8)
+    out.status[:] = status
+    keep = np.flatnonzero(status == OK)
+    if keep.size == 0:
+        return
+
+    nk = keep.size
+    gram = np.empty((nk, p_alt, p_alt))
+    gram[:, :k, :k] = qq[keep]
+    gram[:, :k, k] = gram[:, k, :k] = prod_s[keep, :k]
+    gram[:, :k, k + 1] = gram[:, k + 1, :k] = prod_d[keep, :k]
+    gram[:, k, k] = ss[keep]
+    gram[:, k, k + 1] = gram[:, k + 1, k] = sd[keep]
+    gram[:, k + 1, k + 1] = dd[keep]
+    xty = np.column_stack([qy[keep], prod_s[keep, k], prod_d[keep, k]])
+    rhs = np.zeros((nk, p_alt, 3))
+    rhs[:, :, 0] = xty
+    rhs[:, k, 1] = 1.0
+    rhs[:, k + 1, 2] = 1.0
+    sol = _solve(gram, rhs)
+    beta = sol[:, :, 0]
+    nvk = n_v[keep]
+    rss = yy[keep] - np.einsum("vp,vp->v", beta, xty)
+    df = nvk - p_alt
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma2 = rss / df
+        se_s = np.sqrt(np.clip(sol[:, k, 1] * sigma2, 0.0, None))
+        se_d = np.sqrt(np.clip(sol[:, k + 1, 2] * sigma2, 0.0, None))
+        b_d = beta[:, k + 1]
+        t = np.where((se_d > 0) & np.isfinite(se_d), b_d / se_d, np.nan)
+        pval = 2.0 * stdtr(df, -np.abs(t))
+        tk = tss[keep]
+        r2 = np.where(tk > 0, 1.0 - rss / tk, 0.0)
+
+    out.number_of_samples[keep] = nvk
+    out.beta_s[keep] = beta[:, k]
+    out.se_s[keep] = se_s
+    out.beta_d[keep] = b_d
+    out.se_d[keep] = se_d
+    out.t_stat_d[keep] = t
+    out.nominal_p[keep] = pval
+    out.r2_alt[keep] = r2
+    if record_aic:
+        b0 = _solve(gram[:, : k + 1, : k + 1], xty[:, : k + 1, None])[:, :, 0]
+        rss0 = yy[keep] - np.einsum("vp,vp->v", b0, xty[:, : k + 1])
+        out.aic_null[keep] = _aic(nvk, rss0, k + 1)
+        out.aic_alt[keep] = _aic(nvk, rss, p_alt)
+    bad = keep[~np.isfinite(beta).all(axis=1)]
+    if bad.size:
+        out.status[bad] = SINGULAR
+        out.number_of_samples[bad] = 0
+        for f in _FIELDS[1:-1]:
+            getattr(out, f)[bad] = np.nan
+
+
+def _aic(n: np.ndarray, rss: np.ndarray, k: int) -> np.ndarray:
+    """Gaussian OLS AIC with the MLE variance; NaN where undefined (as the reference)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aic = n * (np.log(2.0 * np.pi) + 1.0 + np.log(rss / n)) + 2.0 * k
+    return np.where((rss > 0) & (n > k), aic, np.nan)
+
+
+def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Batched solve; if a system is singular, solve one by one and give NaN for those."""
+    try:
+        return np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:
+        pass
+    out = np.full(rhs.shape, np.nan)
+    for i in range(gram.shape[0]):
+        try:
+            out[i] = np.linalg.solve(gram[i], rhs[i])
+        except np.linalg.LinAlgError:
+            pass
+    return out

@@ -1,0 +1,1 @@
+"""DuckDB warehouse: connection, SQL files, migrations, result writes and exports."""

@@ -1,0 +1,130 @@
+"""Connections, the SQL file loader and schema migrations."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from ..errors import UsageError
+
+
+def sql_dir() -> Path:
+    """The folder holding ``*.sql`` (the repository's ``sql/`` or the installed copy)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "sql", here.parents[1] / "_sql"):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError("segqtl's sql/ folder is missing from the installation")
+
+
+@cache
+def load_sql(name: str) -> str:
+    """Text of ``sql/<name>.sql``."""
+    return (sql_dir() / f"{name}.sql").read_text()
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, **params) -> duckdb.DuckDBPyConnection:
+    """Run ``sql/<name>.sql`` with named parameters (``$param`` in the file)."""
+    text, used = _bind(name, params)
+    return con.execute(text, used)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """All migrations as ``(version, name, sql)``, in order."""
+    out = []
+    for path in sorted((sql_dir() / "migrations").glob("*.sql")):
+        version, _, name = path.stem.partition("_")
+        out.append((int(version), name, path.read_text()))
+    return out
+
+
+SCHEMA_VERSION = max(v for v, _, _ in migrations())
+
+
+def _current_version(con) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations, each in its own transaction. Returns the schema version."""
+    current = _current_version(con)
+    if current > SCHEMA_VERSION:
+        raise UsageError(
+            f"this warehouse has schema version {current}, newer than this segqtl supports "
+            f"({SCHEMA_VERSION}). Fix: upgrade segqtl"
+        )
+    if current == 0:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+    for version, name, text in migrations():
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(text)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)", [version, name]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating if needed) a warehouse file.
+
+    Read-only connections do not migrate; they fail clearly on an older schema.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise UsageError(f"{path}: no such warehouse. Fix: check the --db path")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise UsageError(
+                f"{path}: the warehouse is in use by another segqtl process (a run is writing). "
+                "Fix: wait for it to finish, or stop it and resume later with 'segqtl run --resume'"
+            ) from None
+        raise UsageError(f"{path}: cannot open the warehouse ({exc})") from None
+    if read_only:
+        version = _current_version(con)
+        if version != SCHEMA_VERSION:
+            con.close()
+            raise UsageError(
+                f"{path}: warehouse schema version {version}, this segqtl needs {SCHEMA_VERSION}. "
+                "Fix: open it once for writing (any segqtl write command) to upgrade it"
+            )
+    else:
+        migrate(con)
+    return con
+
+
+
+def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):
+    """Run the SELECT in ``sql/<name>.sql`` and return a polars DataFrame."""
+    text, used = _bind(name, params)
+    return con.sql(text, params=used).pl()
+
+
+def _bind(name: str, params: dict) -> tuple[str, dict]:
+    text = load_sql(name)
+    used = set(re.findall(r"\$([A-Za-z_]\w*)", text))
+    missing = used - params.keys()
+    if missing:
+        raise TypeError(f"sql/{name}.sql needs parameters {sorted(missing)}")
+    return text, {k: v for k, v in params.items() if k in used}
