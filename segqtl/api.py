@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from .warehouse.db import fetch_one
+
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -21,7 +23,10 @@ from .warehouse import export as _export
 from .warehouse import runs as _runs
 from .warehouse.db import connect
 
-__all__ = ["RunSpec", "ingest", "run", "resume", "export", "ensure_cohort", "connect"]
+__all__ = [
+    "RunSpec", "ingest", "run", "resume", "export", "ensure_cohort", "connect",
+    "cohort_chromosomes", "list_runs",
+]
 
 
 def ingest(db: str | Path, cohort: str, *, genotypes, quantifications, segmentation,
@@ -47,7 +52,7 @@ def ensure_cohort(db: str | Path, *, genotypes, quantifications, segmentation, c
     with closing(connect(db)) as con:
         existing = find_cohort_by_checksum(con, checksum)
         if existing is not None:
-            n = con.execute("SELECT n_samples FROM cohorts WHERE cohort = ?", [existing]).fetchone()[0]
+            n = fetch_one(con, "SELECT n_samples FROM cohorts WHERE cohort = ?", [existing])[0]
             return IngestResult(existing, checksum, n, 0, 0, reused=True)
         return ingest_cohort(con, f"cohort_{checksum[:12]}", genotypes=genotypes,
                              quantifications=quantifications, segmentation=segmentation,
@@ -103,3 +108,24 @@ def _validate(spec: RunSpec) -> None:
         raise UsageError("--neg_control_max_variants must be >= 1")
     if not spec.chromosomes:
         raise UsageError("give at least one --chromosome")
+
+
+def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
+    """Chromosomes with phenotypes in a cohort, in natural order."""
+    from .spec import AUTOSOMES_X
+
+    with closing(connect(db, read_only=True)) as con:
+        chroms = [r[0] for r in con.execute(
+            "SELECT DISTINCT chr FROM phenotypes WHERE cohort = ?", [cohort]).fetchall()]
+    rank = {c: i for i, c in enumerate(AUTOSOMES_X)}
+    return sorted(chroms, key=lambda c: (rank.get(c, len(rank)), c))
+
+
+def list_runs(db: str | Path) -> list[tuple]:
+    """Runs as rows: run_id, name, mode, cohort, chromosomes, status, started_at, seconds,
+    n_phenotypes, n_pairs_tested (with a header row first)."""
+    cols = ["run_id", "name", "mode", "cohort", "chromosomes", "status", "started_at", "seconds",
+            "n_phenotypes", "n_pairs_tested"]
+    with closing(connect(db, read_only=True)) as con:
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY run_id").fetchall()
+    return [tuple(cols), *rows]

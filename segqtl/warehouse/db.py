@@ -45,12 +45,12 @@ SCHEMA_VERSION = max(v for v, _, _ in migrations())
 
 
 def _current_version(con) -> int:
-    exists = con.execute(
+    exists = fetch_one(con, 
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()[0]
+    )[0]
     if not exists:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    return fetch_one(con, "SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -128,3 +128,13 @@ def _bind(name: str, params: dict) -> tuple[str, dict]:
     if missing:
         raise TypeError(f"sql/{name}.sql needs parameters {sorted(missing)}")
     return text, {k: v for k, v in params.items() if k in used}
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None):
+    """First row of a query (or None), consuming the whole result.
+
+    DuckDB refuses new relational queries on a connection while an ``execute`` result is only
+    partly fetched, so never leave one open.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .db import fetch_one
+
 import duckdb
 import polars as pl
 
@@ -11,8 +13,8 @@ from .db import query_pl
 
 
 def cohort_info(con: duckdb.DuckDBPyConnection, cohort: str) -> dict:
-    row = con.execute("SELECT n_samples, has_copynumber, has_phenotype_covariate, checksum "
-                      "FROM cohorts WHERE cohort = ?", [cohort]).fetchone()
+    row = fetch_one(con, "SELECT n_samples, has_copynumber, has_phenotype_covariate, checksum "
+                      "FROM cohorts WHERE cohort = ?", [cohort])
     if row is None:
         raise UsageError(f"cohort {cohort!r} is not in the warehouse. Fix: ingest it first")
     return dict(zip(("n_samples", "has_copynumber", "has_phenotype_covariate", "checksum"), row,

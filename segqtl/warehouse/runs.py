@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .db import fetch_one
+
 import json
 from dataclasses import dataclass
 
@@ -29,7 +31,7 @@ class Unit:
 
 def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     """Record a new run (status ``running``) with its parameters and planned units."""
-    cohort = con.execute("SELECT checksum FROM cohorts WHERE cohort = ?", [spec.cohort]).fetchone()
+    cohort = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [spec.cohort])
     if cohort is None:
         raise UsageError(f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
                          "with 'segqtl ingest' (see 'segqtl cohorts' for the names)")
@@ -47,7 +49,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
 
     con.execute("BEGIN TRANSACTION")
     try:
-        run_id = con.execute("SELECT nextval('run_id_seq')").fetchone()[0]
+        run_id = fetch_one(con, "SELECT nextval('run_id_seq')")[0]
         con.execute(
             "INSERT INTO runs (run_id, name, mode, cohort, chromosomes, status, segqtl_version, "
             "duckdb_version, numpy_version, cohort_checksum, started_at, n_units) "
@@ -77,7 +79,7 @@ def load_spec(con: duckdb.DuckDBPyConnection, run_id: int) -> RunSpec:
 
 
 def run_status(con, run_id: int) -> str:
-    row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    row = fetch_one(con, "SELECT status FROM runs WHERE run_id = ?", [run_id])
     if row is None:
         raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'")
     return row[0]

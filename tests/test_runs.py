@@ -1,0 +1,212 @@
+"""Runs: recording, unit commits, kill-and-resume, exports and the native CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from segqtl import api
+from segqtl.cli import cli
+from segqtl.spec import RunSpec
+from segqtl.warehouse.db import connect
+
+RESULT_COLS = ("chr, phenotype_idx, variant_idx, phenotype, variant, number_of_samples, beta_s, "
+               "se_s, beta_d, se_d, t_stat_d, nominal_p, r2_alt, aic_null, aic_alt, "
+               "delta_aic_alt_minus_null, p_adj, status")
+
+
+def results(db, run_id) -> pl.DataFrame:
+    con = connect(db, read_only=True)
+    try:
+        return con.sql(f"SELECT {RESULT_COLS} FROM nominal_results WHERE run_id = {int(run_id)} "
+                       "ORDER BY chr, phenotype_idx, variant_idx").pl()
+    finally:
+        con.close()
+
+
+def test_run__records_parameters_versions_checksums_and_counts(small_db):
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "chr2"], all_variants=True,
+                   name="all pairs", phenotypes_per_unit=5)
+    run_id = api.run(small_db, spec)
+    con = connect(small_db, read_only=True)
+    run = con.execute("SELECT name, mode, cohort, chromosomes, status, segqtl_version, "
+                      "duckdb_version, numpy_version, cohort_checksum, started_at, finished_at, "
+                      "n_units, n_phenotypes, n_pairs, n_pairs_tested, n_pairs_skipped, n_rows "
+                      "FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    params = dict(con.execute("SELECT key, value FROM run_parameters WHERE run_id = ?",
+                              [run_id]).fetchall())
+    checksum = con.execute("SELECT checksum FROM cohorts WHERE cohort = 'small'").fetchone()[0]
+    n_cis = con.execute(
+        "SELECT count(*) FROM phenotypes p JOIN variants v ON v.cohort = p.cohort "
+        "AND v.chr = p.chr AND v.pos BETWEEN p.start - 1000000 AND p.\"end\" + 1000000 "
+        "WHERE p.cohort = 'small'").fetchone()[0]
+    units = con.execute("SELECT count(*), count(*) FILTER (status = 'done') FROM run_units "
+                        "WHERE run_id = ?", [run_id]).fetchone()
+    con.close()
+    assert run[:5] == ("all pairs", "nominal", "small", "chr1,chr2", "completed")
+    assert run[5] and run[6] and run[7]
+    assert run[8] == checksum
+    assert run[10] >= run[9]
+    assert run[11] == units[0] == units[1] == 6  # 12 phenotypes per chromosome, 5 per unit
+    assert run[12] == 24
+    assert run[13] == n_cis == run[14] + run[15] == run[16]
+    assert json.loads(params["window"]) == 1_000_000
+    assert json.loads(params["min_samples"]) == 30
+    assert json.loads(params["all_variants"]) is True
+    skipped = json.loads(params["skipped_by_reason"])
+    assert sum(skipped.values()) == run[15]
+
+
+def test_run__best_variant_is_the_max_abs_t_of_all_variants(small_db):
+    best = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
+    every = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"],
+                                      all_variants=True))
+    b = results(small_db, best)
+    a = results(small_db, every).filter(pl.col("status") == "tested")
+    top = (a.with_columns(pl.col("t_stat_d").abs().alias("abs_t"))
+           .sort("phenotype_idx", "abs_t", "variant_idx", descending=[False, True, False])
+           .group_by("phenotype_idx", maintain_order=True).first())
+    assert b.height == 12
+    merged = b.join(top, on="phenotype_idx", suffix="_all")
+    assert merged["variant"].to_list() == merged["variant_all"].to_list()
+    assert merged["nominal_p"].to_list() == merged["nominal_p_all"].to_list()
+
+
+def test_run__results_do_not_depend_on_cores_or_unit_size(small_db):
+    one = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"],
+                                    all_variants=True, num_cores=1, phenotypes_per_unit=25))
+    two = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"],
+                                    all_variants=True, num_cores=2, phenotypes_per_unit=3))
+    assert results(small_db, one).equals(results(small_db, two))
+
+
+def _start_run(db, *extra, pause="0.3"):
+    env = dict(os.environ, SEGQTL_UNIT_PAUSE=pause)
+    return subprocess.Popen(
+        [sys.executable, "-m", "segqtl", "run", "--db", str(db), "--cohort", "small",
+         "--chromosome", "1", "--chromosome", "2", "--all-variants", "--unit-size", "1",
+         "--verbose", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True)
+
+
+@pytest.mark.slow
+def test_run__killed_run_resumes_to_identical_results(small_db):
+    proc = _start_run(small_db)
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 3 and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if "committed unit" in line:
+            committed += 1
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert committed == 3, "the run did not get far enough to be killed mid-way"
+
+    con = connect(small_db)
+    run_id, status = con.execute("SELECT run_id, status FROM runs").fetchone()
+    done_before = con.execute("SELECT unit_id, finished_at FROM run_units WHERE run_id = ? "
+                              "AND status = 'done' ORDER BY unit_id", [run_id]).fetchall()
+    n_units = con.execute("SELECT n_units FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    con.close()
+    assert status == "running"  # a killed run looks unfinished, never complete
+    assert 3 <= len(done_before) < n_units
+    with pytest.raises(Exception, match="not completed"):
+        api.export(small_db, run_id, small_db.parent / "x")
+
+    res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id), "-q"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == str(run_id)
+
+    con = connect(small_db)
+    after = dict(con.execute("SELECT unit_id, finished_at FROM run_units WHERE run_id = ?",
+                             [run_id]).fetchall())
+    status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    con.close()
+    assert status == "completed"
+    # units committed before the kill were not recomputed
+    assert all(after[u] == t for u, t in done_before)
+    assert len(after) == n_units
+
+    fresh = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"],
+                                      all_variants=True))
+    assert results(small_db, run_id).equals(results(small_db, fresh))
+
+
+def test_resume__completed_run_is_refused(small_db):
+    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
+    res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id)])
+    assert res.exit_code != 0
+    assert "already completed" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_cli_run__prints_run_id_and_exports(small_db, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["run", "--db", str(small_db), "--cohort", "small", "--chromosome",
+                              "all", "--record-aic", "--name", "first", "-q"])
+    assert res.exit_code == 0, res.output
+    run_id = int(res.stdout.strip())
+    res = runner.invoke(cli, ["export", "--db", str(small_db), "--run", str(run_id), "--out-dir",
+                              str(tmp_path / "exp")])
+    assert res.exit_code == 0, res.output
+    paths = res.stdout.split()
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["nominal_chr1.csv", "nominal_chr2.csv"]
+    frame = pl.read_csv(paths[0])
+    assert frame.columns == ["phenotype", "variant", "number_of_samples", "beta_s", "se_s",
+                             "beta_d", "se_d", "t_stat_d", "nominal_p", "r2_alt", "aic_null",
+                             "aic_alt", "delta_aic_alt_minus_null", "p_adj", "chr"]
+    assert frame.height == 12
+    listing = runner.invoke(cli, ["runs", "--db", str(small_db)])
+    assert listing.exit_code == 0
+    assert f"{run_id}\tfirst\tnominal\tsmall\tchr1,chr2\tcompleted" in listing.stdout
+
+
+def test_cli_run__unknown_cohort_and_gene_are_clear_errors(small_db):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["run", "--db", str(small_db), "--cohort", "nope", "--chromosome",
+                              "1"])
+    assert res.exit_code != 0
+    assert "cohort 'nope' is not in the warehouse" in res.stderr
+    res = runner.invoke(cli, ["run", "--db", str(small_db), "--cohort", "small", "--chromosome",
+                              "1", "--all-variants", "NOT_A_GENE"])
+    assert res.exit_code != 0
+    assert "phenotype 'NOT_A_GENE' is not on chr1" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_export__all_variants_gene_file_name_and_overwrite_warning(small_db, tmp_path):
+    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"],
+                                       all_variants="G1_003"))
+    out = tmp_path / "exp"
+    (path,) = api.export(small_db, run_id, out)
+    assert path.name == "G1_003_nominal_chr1.csv"
+    frame = pl.read_csv(path)
+    assert set(frame["phenotype"]) == {"G1_003"}
+    with pytest.warns(UserWarning, match="overwriting"):
+        api.export(small_db, run_id, out)
+
+
+def test_dropin__neg_control_without_next_chromosome_is_a_clear_error(tmp_path, small_cohort):
+    from segqtl.cli import dropin
+
+    from .conftest import cohort_kwargs
+
+    kw = cohort_kwargs(small_cohort)
+    args = ["--mode", "nominal", "--chromosome", "2", "--neg_control", "--out_dir",
+            str(tmp_path / "o")]
+    for k, v in kw.items():
+        args += [f"--{k}", str(v)]
+    res = CliRunner().invoke(dropin, args)
+    assert res.exit_code != 0
+    assert "no genotypes for chr3" in res.stderr
