@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.special import stdtr
 
 #: Skip reasons, stored as small integers in results.
@@ -118,6 +119,63 @@ def segment_mask(pos: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
         return (p >= lb[None, :]) & (p <= ub[None, :])
 
 
+@dataclass
+class DosageBlock:
+    """Genotypes of a block of variants prepared once and shared by many phenotypes.
+
+    Attributes
+    ----------
+    s, d : (V, n) float
+        ``REFlr + ALTlr`` and ``REFlr - ALTlr``, set to 0 where either dosage is missing.
+    observed : (V, n) bool
+        Both dosages present.
+    """
+
+    s: np.ndarray
+    d: np.ndarray
+    observed: np.ndarray
+    missing_rows: np.ndarray | None = None
+    missing_cols: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.missing_rows is None:
+            # Coordinates of missing genotypes, row-major: few, and shared by all phenotypes.
+            self.missing_rows, self.missing_cols = np.nonzero(~self.observed)
+
+    @classmethod
+    def from_dosages(cls, alt: np.ndarray, ref: np.ndarray) -> DosageBlock:
+        alt = np.asarray(alt, dtype=np.float64)
+        ref = np.asarray(ref, dtype=np.float64)
+        s = alt + ref
+        observed = np.isfinite(s)
+        d = ref - alt
+        missing = ~observed
+        if missing.any():
+            s[missing] = 0.0
+            d[missing] = 0.0
+        return cls(s, d, observed)
+
+    def missing_in(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Missing-genotype coordinates restricted to ``rows``, renumbered 0..len(rows)-1."""
+        if rows is None:
+            return self.missing_rows, self.missing_cols
+        if _is_range(rows):
+            lo, hi = np.searchsorted(self.missing_rows, [rows[0], rows[-1] + 1])
+            return self.missing_rows[lo:hi] - rows[0], self.missing_cols[lo:hi]
+        position = np.full(self.observed.shape[0], -1)
+        position[rows] = np.arange(rows.size)
+        keep = position[self.missing_rows] >= 0
+        if np.unique(rows).size != rows.size:
+            r, c = np.nonzero(~self.observed[rows])
+            return r, c
+        return position[self.missing_rows[keep]], self.missing_cols[keep]
+
+
+def _is_range(rows: np.ndarray) -> bool:
+    return rows.size > 0 and rows[-1] - rows[0] + 1 == rows.size and bool(
+        np.all(np.diff(rows) == 1))
+
+
 def nominal_scan(
     y: np.ndarray,
     alt: np.ndarray,
@@ -155,10 +213,35 @@ def nominal_scan(
     -------
     NominalStats
     """
+    block = DosageBlock.from_dosages(alt, ref)
+    return nominal_scan_block(y, block, None, covariates, pos, lb, ub,
+                              min_samples=min_samples, record_aic=record_aic)
+
+
+def nominal_scan_block(
+    y: np.ndarray,
+    block: DosageBlock,
+    rows: np.ndarray | None,
+    covariates: np.ndarray,
+    pos: np.ndarray | None = None,
+    lb: np.ndarray | None = None,
+    ub: np.ndarray | None = None,
+    *,
+    min_samples: int = 30,
+    record_aic: bool = False,
+) -> NominalStats:
+    """:func:`nominal_scan` for the variants ``rows`` (None = all) of a prepared block.
+
+    ``pos`` has one entry per selected variant.  Preparing the block once per work unit
+    avoids recomputing s and d for variants shared by overlapping cis windows.
+    """
+    if rows is None or _is_range(rows):
+        sl = slice(None) if rows is None else slice(rows[0], rows[-1] + 1)
+        s_src, d_src, observed = block.s[sl], block.d[sl], block.observed[sl]
+    else:
+        s_src, d_src, observed = block.s[rows], block.d[rows], block.observed[rows]
+    n_var, n = s_src.shape
     y = np.asarray(y, dtype=np.float64)
-    alt = np.asarray(alt, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    n_var, n = alt.shape
     covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
     out = NominalStats.empty(n_var)
     if n_var == 0:
@@ -173,48 +256,81 @@ def nominal_scan(
     if cols.size < min_samples:
         return out  # status preset to too_few_samples
 
-    a = alt[:, cols]
-    r = ref[:, cols]
-    s = r + a
-    m = np.isfinite(s)
-    if pos is not None:
-        m &= segment_mask(np.asarray(pos), lb[cols], ub[cols])
-    n_v = m.sum(axis=1)
-    s0 = np.where(m, s, 0.0)
-    d0 = np.where(m, r - a, 0.0)
-    mf = m.astype(np.float64)
-    yb = y[cols]
-    _fit(yb, np.column_stack([np.ones(cols.size), covariates[cols]]), m, mf, s0, d0, n_v,
-         min_samples, record_aic, out)
+    # Segment groups: variants between two consecutive breakpoints share a segment mask.
+    if pos is None:
+        gid = np.zeros(n_var, dtype=np.intp)
+        group_mask = base[None, :]
+    else:
+        pos = np.asarray(pos)
+        edges = np.unique(np.concatenate([lb[cols], ub[cols] + 1.0]))
+        raw = np.searchsorted(edges, pos.astype(np.float64), side="right")
+        _, first, gid = np.unique(raw, return_index=True, return_inverse=True)
+        rep = pos[first].astype(np.float64)[:, None]
+        with np.errstate(invalid="ignore"):
+            group_mask = base & (rep >= lb) & (rep <= ub)  # (G, n)
+    group_f = group_mask.astype(np.float64)
+    # (V, n) segment mask; missing genotypes are handled as corrections.  s and d are already
+    # zero where a dosage is missing.  Scratch buffers are reused: fresh multi-megabyte arrays
+    # cost more in page faults than the arithmetic on them.
+    mf = _scratch("mf", (n_var, n))
+    if np.all(gid[1:] >= gid[:-1]):  # variants in position order: each group is a run of rows
+        starts = np.searchsorted(gid, np.arange(group_f.shape[0] + 1))
+        for g in range(group_f.shape[0]):
+            mf[starts[g] : starts[g + 1]] = group_f[g]
+    else:
+        np.take(group_f, gid, axis=0, out=mf)
+    s = np.multiply(s_src, mf, out=_scratch("s", (n_var, n)))
+    d = np.multiply(d_src, mf, out=_scratch("d", (n_var, n)))
+    r_idx, c_idx = block.missing_in(rows)
+    inside = group_mask[gid[r_idx], c_idx]
+    excluded = sparse.csr_matrix(
+        (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n))
+    _fit(y, np.column_stack([np.ones(n), covariates]), cols, gid, group_f, group_mask,
+         excluded, observed, s, d, min_samples, record_aic, out)
     return out
 
 
-def _fit(yb, design0, m, mf, s0, d0, n_v, min_samples, record_aic, out):
+def _fit(y, design0, cols, gid, group_f, group_mask, excluded, observed, s0, d0, min_samples,
+         record_aic, out):
     """Batched fits for all variants of one phenotype (see module docstring).
 
-    ``yb`` (nb,), ``design0`` (nb, k): phenotype and [1, covariates] on the phenotype's usable
-    samples; ``m``/``mf`` (V, nb) per-variant masks; ``s0``/``d0`` (V, nb) zero where masked.
+    ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``cols`` the samples usable for some
+    variant; ``gid`` (V,) segment group of each variant, ``group_f``/``group_mask`` (G, n) the
+    groups' sample masks; ``excluded`` (V, n) sparse: in the group mask but genotype missing;
+    ``observed`` (V, n); ``s0``/``d0`` (V, n) zero where masked.  A variant's samples are
+    ``group_mask[gid] & observed``; every masked sum is the group's sum minus the excluded
+    samples' terms.
     """
-    nb, k = design0.shape
+    n, k = design0.shape
     p_alt = k + 2
-    q, rr = np.linalg.qr(design0)
+    qb, rr = np.linalg.qr(design0[cols])
     if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
         out.status[:] = SINGULAR
         return
-    y_c = yb - q @ (q.T @ yb)  # residualised once; exact for every mask (see module doc)
-    yc0 = yb - yb.mean()
-    nv = mf.shape[0]
+    # Samples outside ``cols`` get zero rows: masked for every variant, they must not carry NaN.
+    q = np.zeros((n, k))
+    q[cols] = qb
+    yb = y[cols]
+    y_c = np.zeros(n)
+    y_c[cols] = yb - qb @ (qb.T @ yb)  # residualised once; exact for every mask (module doc)
+    yc0 = np.zeros(n)
+    yc0[cols] = yb - yb.mean()
+    nv = s0.shape[0]
 
-    # All masked cross-products as three matrix products.
+    # Masked sums of per-sample products: per group (G x n) @ (n x K), minus sparse corrections.
+    iu, ju = np.triu_indices(k)
+    nq = iu.size
     per_sample = np.column_stack(
-        [np.einsum("ni,nj->nij", q, q).reshape(nb, k * k), q * y_c[:, None],
-         y_c * y_c, yc0, yc0 * yc0]
+        [q[:, iu] * q[:, ju], q * y_c[:, None], y_c * y_c, yc0, yc0 * yc0, np.ones(n)]
     )
-    prod_m = mf @ per_sample
-    qq = prod_m[:, : k * k].reshape(nv, k, k)
-    qy = prod_m[:, k * k : k * k + k]
-    yy, sum1, sum2 = prod_m[:, k * k + k], prod_m[:, k * k + k + 1], prod_m[:, k * k + k + 2]
-    qyz = np.column_stack([q, y_c, np.ones(nb)])
+    prod_m = (group_f @ per_sample)[gid] - excluded @ per_sample
+    qq = np.empty((nv, k, k))
+    qq[:, iu, ju] = prod_m[:, :nq]
+    qq[:, ju, iu] = prod_m[:, :nq]
+    qy = prod_m[:, nq : nq + k]
+    yy, sum1, sum2 = (prod_m[:, nq + k + i] for i in range(3))
+    n_v = np.rint(prod_m[:, nq + k + 3]).astype(np.int64)
+    qyz = np.column_stack([q, y_c, np.ones(n)])
     prod_s = s0 @ qyz
     prod_d = d0 @ qyz
     ss = np.einsum("vn,vn->v", s0, s0)
@@ -227,13 +343,13 @@ def _fit(yb, design0, m, mf, s0, d0, n_v, min_samples, record_aic, out):
         d_var = dd / n_v - d_mean * d_mean
         doubt = d_var <= 1e-8 * (dd / n_v) + 1e-18
         for v in np.flatnonzero(doubt & (n_v >= min_samples)):
-            vals = d0[v, m[v]]
+            vals = d0[v, group_mask[gid[v]] & observed[v]]
             d_var[v] = vals.var()
         const_d = ~(np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
         tss = sum2 - sum1 * sum1 / n_v
         const_y = tss <= 1e-10 * sum2 + 1e-300
         for v in np.flatnonzero(const_y & (n_v >= min_samples)):
-            vals = yb[m[v]]
+            vals = y[group_mask[gid[v]] & observed[v]]
             const_y[v] = not (vals.max() > vals.min())
             if not const_y[v]:
                 tss[v] = ((vals - vals.mean()) ** 2).sum()
@@ -294,6 +410,18 @@ def _fit(yb, design0, m, mf, s0, d0, n_v, min_samples, record_aic, out):
         out.number_of_samples[bad] = 0
         for f in _FIELDS[1:-1]:
             getattr(out, f)[bad] = np.nan
+
+
+_SCRATCH: dict[str, np.ndarray] = {}
+
+
+def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """A reusable float64 work array of ``shape`` (contents undefined), per process."""
+    size = shape[0] * shape[1]
+    buf = _SCRATCH.get(name)
+    if buf is None or buf.size < size:
+        buf = _SCRATCH[name] = np.empty(max(size, 1 << 16))
+    return buf[:size].reshape(shape)
 
 
 def _aic(n: np.ndarray, rss: np.ndarray, k: int) -> np.ndarray:
