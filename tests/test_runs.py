@@ -111,6 +111,8 @@ def test_run__killed_run_resumes_to_identical_results(small_db):
             committed += 1
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
     assert committed == 3, "the run did not get far enough to be killed mid-way"
 
     con = connect(small_db)
