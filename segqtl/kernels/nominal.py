@@ -251,7 +251,7 @@ def nominal_scan_block(
     if pos is not None:
         lb = np.asarray(lb, dtype=np.float64)
         ub = np.asarray(ub, dtype=np.float64)
-        base &= np.isfinite(lb) & np.isfinite(ub)
+        base &= ~np.isnan(lb) & ~np.isnan(ub)
     cols = np.flatnonzero(base)
     if cols.size < min_samples:
         return out  # status preset to too_few_samples
@@ -262,8 +262,12 @@ def nominal_scan_block(
         group_mask = base[None, :]
     else:
         pos = np.asarray(pos)
-        edges = np.unique(np.concatenate([lb[cols], ub[cols] + 1.0]))
-        raw = np.searchsorted(edges, pos.astype(np.float64), side="right")
+        # A variant's mask is fixed by how many lower bounds are <= pos and how many upper
+        # bounds are < pos: equal counts, equal masks (exact for any real bounds).
+        p = pos.astype(np.float64)
+        n_lo = np.searchsorted(np.sort(lb[cols]), p, side="right")
+        n_hi = np.searchsorted(np.sort(ub[cols]), p, side="left")
+        raw = n_lo * (cols.size + 1) + n_hi
         _, first, gid = np.unique(raw, return_index=True, return_inverse=True)
         rep = pos[first].astype(np.float64)[:, None]
         with np.errstate(invalid="ignore"):

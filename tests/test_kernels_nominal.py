@@ -1,0 +1,605 @@
+"""Tests of segqtl.kernels.nominal: the vectorised per-variant OLS kernel.
+
+The reference for every fitted statistic is statsmodels' ``OLS`` fitted variant by variant on
+the variant's own samples (the spec's sample-selection and skip rules are re-implemented here
+in plain, loop-per-variant form).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segqtl.kernels.nominal import (
+    CONSTANT_D,
+    CONSTANT_PHENOTYPE,
+    OK,
+    TOO_FEW_SAMPLES,
+    NominalStats,
+    nominal_scan,
+    segment_mask,
+)
+
+RTOL = 1e-9
+ATOL = 1e-12
+STAT_FIELDS = (
+    "beta_s",
+    "se_s",
+    "beta_d",
+    "se_d",
+    "t_stat_d",
+    "nominal_p",
+    "r2_alt",
+    "aic_null",
+    "aic_alt",
+)
+FIT_FIELDS = STAT_FIELDS[:-2]  # everything but the AICs
+HYP = settings(max_examples=30, deadline=None)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _lr(rng: np.random.Generator, shape) -> np.ndarray:
+    """log2(1 + copy number) values in 0..3, copy numbers continuous around 2."""
+    return np.minimum(np.log2(1.0 + rng.gamma(4.0, 0.5, shape)), 3.0)
+
+
+def _covariates(rng: np.random.Generator, n: int, c: int) -> np.ndarray:
+    """c columns: age ~ 60 ± 10, a binary sex indicator, then genotype-PC-like columns."""
+    cols = []
+    if c >= 1:
+        cols.append(rng.normal(60.0, 10.0, n))
+    if c >= 2:
+        sex = np.zeros(n)
+        sex[rng.permutation(n)[: n // 2]] = 1.0  # balanced, both levels in any large subset
+        cols.append(sex)
+    for _ in range(c - 2):
+        cols.append(rng.normal(0.0, 0.05, n))
+    return np.column_stack(cols) if cols else np.empty((n, 0))
+
+
+def _simulate(seed: int, n: int, n_var: int, c: int):
+    """Phenotype, ALTlr, REFlr and covariates; variant 0 carries a real s and d effect."""
+    rng = np.random.default_rng(seed)
+    alt = _lr(rng, (n_var, n))
+    ref = _lr(rng, (n_var, n))
+    cov = _covariates(rng, n, c)
+    y = 0.4 * (ref[0] + alt[0]) + 0.8 * (ref[0] - alt[0]) + rng.normal(0.0, 1.0, n)
+    if c >= 1:
+        y += 0.02 * (cov[:, 0] - 60.0)
+    return y, alt, ref, cov
+
+
+def _used_samples(y, alt_v, ref_v, cov, pos_v=None, lb=None, ub=None) -> np.ndarray:
+    use = ~np.isnan(y) & ~np.isnan(cov).any(axis=1) & ~np.isnan(alt_v) & ~np.isnan(ref_v)
+    if pos_v is not None:
+        with np.errstate(invalid="ignore"):
+            use &= (lb <= pos_v) & (pos_v <= ub)
+    return use
+
+
+def _reference(y, alt, ref, cov, pos=None, lb=None, ub=None, *, min_samples=30):
+    """The spec, one variant at a time, with statsmodels doing the fits."""
+    n_var, n = alt.shape
+    cov = np.asarray(cov, dtype=np.float64).reshape(n, -1)
+    out = NominalStats.empty(n_var)
+    for v in range(n_var):
+        use = _used_samples(y, alt[v], ref[v], cov, None if pos is None else pos[v], lb, ub)
+        s = (ref[v] + alt[v])[use]
+        d = (ref[v] - alt[v])[use]
+        yu = y[use]
+        if use.sum() < min_samples:
+            out.status[v] = TOO_FEW_SAMPLES
+            continue
+        if np.unique(yu).size < 2:
+            out.status[v] = CONSTANT_PHENOTYPE
+            continue
+        if np.std(d) < 1e-10:
+            out.status[v] = CONSTANT_D
+            continue
+        ones = np.ones(use.sum())
+        x_alt = np.column_stack([ones, s, d, cov[use]])
+        x_null = np.column_stack([ones, s, cov[use]])
+        fit = sm.OLS(yu, x_alt).fit()
+        null = sm.OLS(yu, x_null).fit()
+        out.status[v] = OK
+        out.number_of_samples[v] = int(fit.nobs)
+        out.beta_s[v], out.beta_d[v] = fit.params[1], fit.params[2]
+        out.se_s[v], out.se_d[v] = fit.bse[1], fit.bse[2]
+        out.t_stat_d[v] = fit.tvalues[2]
+        out.nominal_p[v] = fit.pvalues[2]
+        out.r2_alt[v] = fit.rsquared
+        out.aic_alt[v] = fit.aic
+        out.aic_null[v] = null.aic
+    return out
+
+
+def _assert_same(got: NominalStats, want: NominalStats, *, fields=STAT_FIELDS, rtol=RTOL):
+    np.testing.assert_array_equal(got.status, want.status)
+    np.testing.assert_array_equal(got.number_of_samples, want.number_of_samples)
+    for f in fields:
+        np.testing.assert_allclose(
+            getattr(got, f), getattr(want, f), rtol=rtol, atol=ATOL, err_msg=f
+        )
+
+
+def _check_against_statsmodels(y, alt, ref, cov, pos=None, lb=None, ub=None, **kw):
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, record_aic=True, **kw)
+    want = _reference(y, alt, ref, cov, pos, lb, ub, **kw)
+    _assert_same(got, want)
+    return got
+
+
+def _segments(rng: np.random.Generator, n: int, n_var: int):
+    """Variant positions in [1e6, 2e6] and per-sample segment bounds around them."""
+    pos = np.sort(rng.integers(1_000_000, 2_000_001, n_var))
+    lb = 1_000_000.0 + rng.uniform(0.0, 400_000.0, n)
+    ub = 2_000_000.0 - rng.uniform(0.0, 400_000.0, n)
+    return pos, lb, ub
+
+
+# --------------------------------------------------------------------------------------------
+# 1. agreement with statsmodels
+# --------------------------------------------------------------------------------------------
+
+
+def test_nominal_scan__matches_statsmodels_without_missingness():
+    y, alt, ref, cov = _simulate(1, 120, 12, 3)
+    got = _check_against_statsmodels(y, alt, ref, cov)
+    assert (got.status == OK).all()
+    assert (got.number_of_samples == 120).all()
+    assert got.best() == 0  # the variant with the simulated d effect
+
+
+def test_nominal_scan__matches_statsmodels_with_missing_genotypes():
+    y, alt, ref, cov = _simulate(2, 120, 15, 2)
+    rng = np.random.default_rng(20)
+    frac = rng.uniform(0.0, 0.4, (15, 1))  # different missingness per variant
+    alt[rng.random(alt.shape) < frac * 0.5] = np.nan
+    ref[rng.random(ref.shape) < frac * 0.5] = np.nan
+    got = _check_against_statsmodels(y, alt, ref, cov)
+    assert len(set(got.number_of_samples.tolist())) > 3  # sample sets really differ
+
+
+def test_nominal_scan__matches_statsmodels_with_segment_masks():
+    n, n_var = 150, 20
+    y, alt, ref, cov = _simulate(3, n, n_var, 2)
+    rng = np.random.default_rng(30)
+    pos, lb, ub = _segments(rng, n, n_var)
+    lb[rng.permutation(n)[:12]] = np.nan  # samples without a segment: masked everywhere
+    ub[rng.permutation(n)[:5]] = np.nan
+    # closed interval: variants sitting exactly on a sample's bound keep that sample
+    j, k = np.flatnonzero(np.isfinite(lb) & np.isfinite(ub))[:2]
+    lb[j] = float(pos[3])
+    lb[k], ub[k] = float(pos[4] - 1_000), float(pos[4])
+    alt[rng.random(alt.shape) < 0.05] = np.nan
+    got = _check_against_statsmodels(y, alt, ref, cov, pos, lb, ub)
+    mask = segment_mask(pos, lb, ub)
+    assert mask[3, j] and mask[4, k] and not mask[2, j] and not mask[5, k]
+    assert (got.status == OK).sum() >= 5
+    assert (got.number_of_samples[got.status == OK] < n).all()
+
+
+def test_nominal_scan__matches_statsmodels_with_segment_masks_and_too_few_samples():
+    n, n_var = 60, 10
+    y, alt, ref, cov = _simulate(4, n, n_var, 1)
+    rng = np.random.default_rng(40)
+    pos = np.linspace(1_000, 10_000, n_var).astype(np.int64)
+    lb = rng.uniform(0, 6_000, n)
+    ub = lb + rng.uniform(2_000, 8_000, n)
+    got = _check_against_statsmodels(y, alt, ref, cov, pos, lb, ub)
+    assert (got.status == TOO_FEW_SAMPLES).any()
+    assert (got.status == OK).any()
+
+
+def test_nominal_scan__matches_statsmodels_with_shared_unsorted_segment_positions():
+    n, n_var = 100, 20
+    y, alt, ref, cov = _simulate(41, n, n_var, 2)
+    rng = np.random.default_rng(410)
+    pos = rng.integers(0, 40, n_var)  # unsorted, with repeats
+    pos[:4] = [25, 3, 25, 55]  # 55 lies beyond every segment
+    lb = rng.integers(-10, 15, n).astype(np.float64)
+    ub = rng.integers(20, 50, n).astype(np.float64)
+    lb[rng.permutation(n)[:4]] = np.nan
+    alt[rng.random(alt.shape) < 0.07] = np.nan
+    ref[rng.random(ref.shape) < 0.03] = np.nan
+    got = _check_against_statsmodels(y, alt, ref, cov, pos, lb, ub)
+    assert (got.status == OK).sum() >= 5
+    assert (got.status == TOO_FEW_SAMPLES).any()
+
+
+def test_nominal_scan__matches_statsmodels_with_missing_phenotype_and_covariates():
+    n = 110
+    y, alt, ref, cov = _simulate(5, n, 10, 3)
+    rng = np.random.default_rng(50)
+    y[rng.permutation(n)[:8]] = np.nan
+    cov[rng.permutation(n)[:6], 0] = np.nan
+    cov[rng.permutation(n)[:4], 2] = np.nan
+    alt[rng.random(alt.shape) < 0.1] = np.nan
+    got = _check_against_statsmodels(y, alt, ref, cov)
+    assert (got.number_of_samples[got.status == OK] <= n - 8).all()
+
+
+def test_nominal_scan__matches_statsmodels_without_covariates():
+    y, alt, ref, _ = _simulate(6, 90, 8, 0)
+    rng = np.random.default_rng(60)
+    ref[rng.random(ref.shape) < 0.1] = np.nan
+    _check_against_statsmodels(y, alt, ref, np.empty((90, 0)))
+
+
+def test_nominal_scan__matches_statsmodels_with_several_covariates_incl_binary():
+    n = 140
+    y, alt, ref, cov = _simulate(7, n, 12, 5)  # age, sex (binary), 3 PCs
+    rng = np.random.default_rng(70)
+    pheno_cov = rng.normal(5.0, 2.0, n)  # phenotype covariate comes first
+    cov = np.column_stack([pheno_cov, cov])
+    y = y + 0.3 * pheno_cov + 0.5 * cov[:, 2]
+    alt[rng.random(alt.shape) < 0.08] = np.nan
+    assert set(np.unique(cov[:, 2])) == {0.0, 1.0}
+    _check_against_statsmodels(y, alt, ref, cov)
+
+
+def test_nominal_scan__aic_nan_unless_requested():
+    y, alt, ref, cov = _simulate(8, 60, 4, 2)
+    with_aic = nominal_scan(y, alt, ref, cov, record_aic=True)
+    without = nominal_scan(y, alt, ref, cov)
+    assert np.isnan(without.aic_null).all() and np.isnan(without.aic_alt).all()
+    _assert_same(without, with_aic, fields=FIT_FIELDS, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. skip rules
+# --------------------------------------------------------------------------------------------
+
+
+def _assert_skipped(stats: NominalStats, v: int, reason: int):
+    assert stats.status[v] == reason
+    assert stats.number_of_samples[v] == 0
+    for f in STAT_FIELDS:
+        assert np.isnan(getattr(stats, f)[v]), f
+
+
+def test_nominal_scan__min_samples_boundary():
+    n = 40
+    y, alt, ref, cov = _simulate(9, n, 4, 2)
+    alt[0, :11] = np.nan  # 29 usable samples
+    ref[1, 5:15] = np.nan  # 30 usable samples
+    alt[2, :5] = np.nan  # 35 - with min_samples=35 exactly on the boundary ...
+    ref[3, 30:36] = np.nan  # ... and 34: below it
+    got = _check_against_statsmodels(y, alt, ref, cov, min_samples=30)
+    _assert_skipped(got, 0, TOO_FEW_SAMPLES)
+    assert got.status[1] == OK and got.number_of_samples[1] == 30
+    got = _check_against_statsmodels(y, alt, ref, cov, min_samples=35)
+    assert got.status[2] == OK and got.number_of_samples[2] == 35
+    _assert_skipped(got, 3, TOO_FEW_SAMPLES)
+
+
+def test_nominal_scan__min_samples_boundary_via_segments_and_missing_phenotype():
+    n = 40
+    y, alt, ref, cov = _simulate(10, n, 2, 1)
+    y[0] = np.nan  # 39 samples with a phenotype
+    pos = np.array([500, 700])
+    lb = np.zeros(n)
+    ub = np.full(n, 1000.0)
+    ub[1:10] = 700.0  # variant 1 at 700 is still inside for these: closed interval
+    lb[30:39] = 600.0  # variant 0 (500) loses 9 samples -> 39 - 9 = 30
+    lb[39] = 500.0  # ... but keeps sample 39 (pos == lb)
+    got = _check_against_statsmodels(y, alt, ref, cov, pos, lb, ub, min_samples=30)
+    assert got.status[0] == OK and got.number_of_samples[0] == 30
+    assert got.status[1] == OK and got.number_of_samples[1] == 39
+    lb[29] = 600.0
+    got = _check_against_statsmodels(y, alt, ref, cov, pos, lb, ub, min_samples=30)
+    _assert_skipped(got, 0, TOO_FEW_SAMPLES)
+    assert got.status[1] == OK
+
+
+def test_nominal_scan__too_few_samples_with_phenotype_skips_everything():
+    n = 40
+    y, alt, ref, cov = _simulate(11, n, 3, 2)
+    y[:11] = np.nan
+    got = nominal_scan(y, alt, ref, cov, record_aic=True)
+    for v in range(3):
+        _assert_skipped(got, v, TOO_FEW_SAMPLES)
+    assert got.best() == -1
+
+
+def test_nominal_scan__constant_phenotype_over_variant_samples():
+    n = 60
+    y, alt, ref, cov = _simulate(12, n, 3, 2)
+    y[:40] = 1.25  # constant on the first 40 samples only
+    alt[0, 40:] = np.nan  # variant 0 only sees the constant part
+    ref[1, 45:] = np.nan  # variant 1 sees 5 differing values
+    got = _check_against_statsmodels(y, alt, ref, cov)
+    _assert_skipped(got, 0, CONSTANT_PHENOTYPE)
+    assert got.status[1] == OK and got.status[2] == OK
+
+
+def test_nominal_scan__constant_phenotype_via_segment_mask():
+    n = 60
+    y, alt, ref, cov = _simulate(13, n, 2, 1)
+    y[20:] = -3.5
+    pos = np.array([100, 300])
+    lb = np.where(np.arange(n) < 20, 200.0, 0.0)  # the varying samples start at 200
+    ub = np.full(n, 1000.0)
+    got = _check_against_statsmodels(y, alt, ref, cov, pos, lb, ub)
+    _assert_skipped(got, 0, CONSTANT_PHENOTYPE)
+    assert got.status[1] == OK
+
+
+def test_nominal_scan__constant_d():
+    n = 60
+    y, alt, ref, cov = _simulate(14, n, 5, 2)
+    ref[0] = alt[0]  # d == 0
+    ref[1] = alt[1] + 0.75  # d == 0.75, s still varies
+    ref[2] = alt[2] + 0.75 + 1e-13 * np.random.default_rng(0).normal(size=n)  # sd < 1e-10
+    ref[3, :50] = alt[3, :50] - 0.5  # constant d on the variant's own samples only ...
+    alt[3, 50:] = np.nan  # ... because the other samples are missing
+    got = _check_against_statsmodels(y, alt, ref, cov)
+    for v in range(4):
+        _assert_skipped(got, v, CONSTANT_D)
+    assert got.status[4] == OK
+
+
+def test_nominal_scan__skip_rule_precedence():
+    n = 60
+    y, alt, ref, cov = _simulate(15, n, 3, 1)
+    y[:45] = 2.0
+    ref[:] = alt + 1.0  # constant d everywhere
+    alt[0, 35:] = np.nan  # 35 samples: constant y and constant d
+    alt[1, 20:] = np.nan  # 20 samples: too few, constant y and constant d
+    got = nominal_scan(y, alt, ref, cov)
+    _assert_skipped(got, 0, CONSTANT_PHENOTYPE)
+    _assert_skipped(got, 1, TOO_FEW_SAMPLES)
+    _assert_skipped(got, 2, CONSTANT_D)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. best()
+# --------------------------------------------------------------------------------------------
+
+
+def test_nominal_stats_best__ties_pick_the_first():
+    y, alt, ref, cov = _simulate(16, 70, 4, 2)
+    # the variant carrying the effect (0) goes to rows 1 and 3; row 0 gets a null variant
+    alt[[1, 3]], ref[[1, 3]] = alt[0], ref[0]
+    rng = np.random.default_rng(160)
+    alt[0], ref[0] = _lr(rng, 70), _lr(rng, 70)
+    got = nominal_scan(y, alt, ref, cov)
+    assert got.t_stat_d[1] == got.t_stat_d[3]
+    assert np.abs(got.t_stat_d[1]) == np.abs(got.t_stat_d).max()
+    assert got.best() == 1
+
+
+def test_nominal_stats_best__ties_on_absolute_value_and_nan_ignored():
+    stats = NominalStats.empty(5)
+    stats.t_stat_d[:] = [np.nan, 1.5, -2.5, 2.5, np.nan]
+    assert stats.best() == 2
+    stats.t_stat_d[:] = [np.nan, 0.5, 0.5, -0.1, np.nan]
+    assert stats.best() == 1
+
+
+def test_nominal_stats_best__all_skipped_is_minus_one():
+    y, alt, ref, cov = _simulate(17, 50, 3, 1)
+    got = nominal_scan(y, alt, ref, cov, min_samples=51)
+    assert (got.status == TOO_FEW_SAMPLES).all()
+    assert got.best() == -1
+    assert nominal_scan(y, alt[:0], ref[:0], cov).best() == -1
+    assert NominalStats.empty(0).best() == -1
+
+
+def test_nominal_stats_best__skipped_variant_first():
+    y, alt, ref, cov = _simulate(18, 50, 3, 1)
+    alt[0] = np.nan
+    got = nominal_scan(y, alt, ref, cov)
+    assert got.status[0] == TOO_FEW_SAMPLES
+    assert got.best() == 1 + int(np.argmax(np.abs(got.t_stat_d[1:])))
+
+
+# --------------------------------------------------------------------------------------------
+# 4. properties
+# --------------------------------------------------------------------------------------------
+
+
+@st.composite
+def scan_inputs(draw):
+    """A random phenotype with its variants: optional missingness and segments."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(35, 80))
+    n_var = draw(st.integers(1, 20))
+    c = draw(st.integers(0, 3))
+    miss = draw(st.sampled_from([0.0, 0.03, 0.1]))
+    segmented = draw(st.booleans())
+    rng = np.random.default_rng(seed)
+    y, alt, ref, cov = _simulate(seed, n, n_var, c)
+    if miss:
+        y[rng.random(n) < miss] = np.nan
+        cov[rng.random(cov.shape) < miss] = np.nan
+        alt[rng.random(alt.shape) < miss] = np.nan
+        ref[rng.random(ref.shape) < miss] = np.nan
+    seg = (None, None, None)
+    if segmented:
+        # integer breakpoints and dense positions: many variants share a segment mask, many
+        # sit exactly on a bound
+        pos = rng.integers(0, 50, n_var)
+        if draw(st.booleans()):
+            pos = np.sort(pos)
+        lb = rng.integers(-5, 20, n).astype(np.float64)
+        ub = rng.integers(25, 55, n).astype(np.float64)
+        lb[rng.random(n) < 0.05] = np.nan
+        seg = (pos, lb, ub)
+    return y, alt, ref, cov, seg
+
+
+@HYP
+@given(scan_inputs(), st.integers(0, 2**32 - 1))
+def test_nominal_scan__invariant_to_sample_order(inputs, perm_seed):
+    y, alt, ref, cov, (pos, lb, ub) = inputs
+    perm = np.random.default_rng(perm_seed).permutation(y.size)
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, record_aic=True)
+    permuted = nominal_scan(
+        y[perm],
+        alt[:, perm],
+        ref[:, perm],
+        cov[perm],
+        pos,
+        None if lb is None else lb[perm],
+        None if ub is None else ub[perm],
+        record_aic=True,
+    )
+    _assert_same(permuted, got, rtol=1e-8)
+
+
+@HYP
+@given(
+    scan_inputs(),
+    st.floats(0.05, 20.0),
+    st.booleans(),
+    st.floats(-100.0, 100.0),
+)
+def test_nominal_scan__affine_phenotype_transform(inputs, scale, negative, shift):
+    y, alt, ref, cov, (pos, lb, ub) = inputs
+    a = -scale if negative else scale
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub)
+    moved = nominal_scan(a * y + shift, alt, ref, cov, pos, lb, ub)
+    np.testing.assert_array_equal(moved.status, got.status)
+    np.testing.assert_array_equal(moved.number_of_samples, got.number_of_samples)
+    close = dict(rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(moved.beta_s, a * got.beta_s, **close)
+    np.testing.assert_allclose(moved.beta_d, a * got.beta_d, **close)
+    np.testing.assert_allclose(moved.se_s, abs(a) * got.se_s, **close)
+    np.testing.assert_allclose(moved.se_d, abs(a) * got.se_d, **close)
+    np.testing.assert_allclose(moved.t_stat_d, np.sign(a) * got.t_stat_d, **close)
+    np.testing.assert_allclose(moved.nominal_p, got.nominal_p, **close)
+    np.testing.assert_allclose(moved.r2_alt, got.r2_alt, **close)
+
+
+@HYP
+@given(scan_inputs())
+def test_nominal_scan__statistics_in_range(inputs):
+    y, alt, ref, cov, (pos, lb, ub) = inputs
+    n = y.size
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, record_aic=True)
+    ok = got.status == OK
+    assert np.isin(got.status, [OK, TOO_FEW_SAMPLES, CONSTANT_PHENOTYPE, CONSTANT_D]).all()
+    assert ((got.number_of_samples >= 30) & (got.number_of_samples <= n))[ok].all()
+    assert (got.number_of_samples[~ok] == 0).all()
+    p = got.nominal_p[ok]
+    assert ((p >= 0.0) & (p <= 1.0)).all()
+    assert (got.se_s[ok] > 0).all() and (got.se_d[ok] > 0).all()
+    r2 = got.r2_alt[ok]
+    assert ((r2 >= -1e-12) & (r2 <= 1.0 + 1e-12)).all()
+    # the alternative model nests the null one: RSS can only drop, so AIC rises by at most 2
+    assert (got.aic_alt[ok] <= got.aic_null[ok] + 2.0 + 1e-9).all()
+    for f in STAT_FIELDS:
+        assert np.isfinite(getattr(got, f)[ok]).all(), f
+        assert np.isnan(getattr(got, f)[~ok]).all(), f
+    # sample counts match the spec's selection rule
+    for v in np.flatnonzero(ok):
+        use = _used_samples(y, alt[v], ref[v], cov, None if pos is None else pos[v], lb, ub)
+        assert got.number_of_samples[v] == use.sum()
+
+
+@HYP
+@given(
+    scan_inputs(),
+    st.sampled_from(["random", "all_missing", "constant_d", "constant_s", "copy", "huge"]),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 20),
+)
+def test_nominal_scan__variants_are_independent(inputs, kind, extra_seed, where):
+    y, alt, ref, cov, (pos, lb, ub) = inputs
+    n_var, n = alt.shape
+    rng = np.random.default_rng(extra_seed)
+    new_alt, new_ref = _lr(rng, n), _lr(rng, n)
+    if kind == "all_missing":
+        new_alt[:] = np.nan
+    elif kind == "constant_d":
+        new_ref = new_alt + 0.5
+    elif kind == "constant_s":
+        new_ref = 3.0 - new_alt  # s collinear with the intercept
+    elif kind == "copy":
+        new_alt, new_ref = alt[0].copy(), ref[0].copy()
+    elif kind == "huge":
+        new_alt, new_ref = new_alt * 1e6, new_ref * 1e6
+    where = min(where, n_var)
+    alt2 = np.insert(alt, where, new_alt, axis=0)
+    ref2 = np.insert(ref, where, new_ref, axis=0)
+    pos2 = None if pos is None else np.insert(pos, where, pos[min(where, n_var - 1)])
+    alone = nominal_scan(y, alt, ref, cov, pos, lb, ub, record_aic=True)
+    together = nominal_scan(y, alt2, ref2, cov, pos2, lb, ub, record_aic=True)
+    others = np.delete(np.arange(n_var + 1), where)
+    sub = NominalStats(**{f: getattr(together, f)[others] for f in alone.__dataclass_fields__})
+    _assert_same(sub, alone, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------
+# 5. segment_mask
+# --------------------------------------------------------------------------------------------
+
+
+def test_segment_mask__closed_interval_and_nan_bounds():
+    pos = np.array([10, 20, 30, 40])
+    lb = np.array([10.0, 20.0, np.nan, 5.0, 15.0, -np.inf])
+    ub = np.array([20.0, 30.0, 40.0, np.nan, 35.0, np.inf])
+    got = segment_mask(pos, lb, ub)
+    want = np.array(
+        [
+            [True, False, False, False, False, True],  # 10: == lb of sample 0
+            [True, True, False, False, True, True],  # 20: == ub of 0, == lb of 1
+            [False, True, False, False, True, True],  # 30: == ub of 1
+            [False, False, False, False, False, True],
+        ]
+    )
+    assert got.dtype == np.bool_
+    assert got.shape == (4, 6)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_segment_mask__large_positions_exact():
+    pos = np.array([248_956_422, 248_956_421, 248_956_423], dtype=np.int64)
+    lb = np.array([248_956_422.0, 0.0])
+    ub = np.array([np.inf, 248_956_422.0])
+    np.testing.assert_array_equal(
+        segment_mask(pos, lb, ub), [[True, True], [False, True], [True, False]]
+    )
+
+
+def test_nominal_scan__segment_bounds_are_inclusive():
+    n = 40
+    y, alt, ref, cov = _simulate(19, n, 3, 1)
+    pos = np.array([100, 200, 300])
+    lb = np.full(n, 200.0)
+    ub = np.full(n, 300.0)
+    lb[:5] = 100.0
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, min_samples=5)
+    np.testing.assert_array_equal(got.number_of_samples, [5, n, n])
+    lb[5] = np.nan  # NaN bound: sample masked for every variant
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, min_samples=5)
+    np.testing.assert_array_equal(got.number_of_samples, [5, n - 1, n - 1])
+
+
+def test_nominal_scan__infinite_segment_bounds_do_not_mask():
+    n = 50
+    y, alt, ref, cov = _simulate(20, n, 3, 1)
+    pos = np.array([1, 2, 3])
+    lb = np.full(n, -np.inf)
+    ub = np.full(n, np.inf)
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, record_aic=True)
+    _assert_same(got, nominal_scan(y, alt, ref, cov, record_aic=True), rtol=0)
+
+
+def test_nominal_scan__fractional_segment_bounds_are_closed_interval():
+    n = 40
+    y, alt, ref, cov = _simulate(21, n, 2, 1)
+    pos = np.array([100, 101])
+    lb = np.zeros(n)
+    ub = np.full(n, 1000.0)
+    ub[:5] = 100.5  # samples 0..4 hold variant 100 but not variant 101
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub)
+    np.testing.assert_array_equal(segment_mask(pos, lb, ub).sum(axis=1), [n, n - 5])
+    np.testing.assert_array_equal(got.number_of_samples, [n, n - 5])
