@@ -31,26 +31,44 @@ from segqtl.spec import RunSpec
 from segqtl.warehouse.db import connect, query_pl
 
 OUT = Path(__file__).parent / "out"
-COHORT = dict(seed=11, n_samples=400, chromosomes=("1",), n_phenotypes=300, n_variants=30_000,
-              chromosome_length=60_000_000, missing_rate=0.02, breakpoints_per_sample=4.0,
-              causal_fraction=0.3)
+COHORT = dict(
+    seed=11,
+    n_samples=400,
+    chromosomes=("1",),
+    n_phenotypes=300,
+    n_variants=30_000,
+    chromosome_length=60_000_000,
+    missing_rate=0.02,
+    breakpoints_per_sample=4.0,
+    causal_fraction=0.3,
+)
 
 
 def cohort():
     target = OUT / "cohort"
     stamp = target / "params.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == {k: list(v) if isinstance(v, tuple)
-                                                           else v for k, v in COHORT.items()}:
+    if stamp.exists() and json.loads(stamp.read_text()) == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in COHORT.items()
+    }:
         from segqtl.simulate import SimulatedCohort
 
-        return SimulatedCohort(target, target / "genotypes", target / "quantifications.csv",
-                               target / "covariates.csv", target / "copynumbers.csv",
-                               target / "segments.csv", None, target / "truth.csv", None)
+        return SimulatedCohort(
+            target,
+            target / "genotypes",
+            target / "quantifications.csv",
+            target / "covariates.csv",
+            target / "copynumbers.csv",
+            target / "segments.csv",
+            None,
+            target / "truth.csv",
+            None,
+        )
     if target.exists():
         shutil.rmtree(target)
     c = simulate_cohort(target, **COHORT)
-    stamp.write_text(json.dumps({k: list(v) if isinstance(v, tuple) else v
-                                 for k, v in COHORT.items()}))
+    stamp.write_text(
+        json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in COHORT.items()})
+    )
     return c
 
 
@@ -58,8 +76,12 @@ def naive_pairs(db, n_phenotypes: int, window: int = 1_000_000) -> tuple[int, fl
     """The reference's approach: one lstsq fit (and an inverse for se) per variant, in Python."""
     con = connect(db, read_only=True)
     n = con.execute("SELECT n_samples FROM cohorts WHERE cohort = 'bench'").fetchall()[0][0]
-    cov = list_matrix(con.sql("SELECT \"values\" FROM covariates WHERE cohort = 'bench' "
-                              "ORDER BY cov_idx").pl()["values"], n).T
+    cov = list_matrix(
+        con.sql("SELECT \"values\" FROM covariates WHERE cohort = 'bench' ORDER BY cov_idx").pl()[
+            "values"
+        ],
+        n,
+    ).T
     rng = dict(cohort="bench", chr="chr1", first_idx=0, last_idx=n_phenotypes - 1)
     phen = query_pl(con, "unit_phenotypes", only_gene=None, **rng)
     variants = query_pl(con, "unit_variants", window=window, **rng)
@@ -79,14 +101,21 @@ def naive_pairs(db, n_phenotypes: int, window: int = 1_000_000) -> tuple[int, fl
         ub = np.full(n, np.nan)
         lb[b["sample_idx"].to_numpy()] = b["lb"].to_numpy()
         ub[b["sample_idx"].to_numpy()] = b["ub"].to_numpy()
-        rows = np.searchsorted(vidx, pairs.filter(pairs["phenotype_idx"] == ph)["variant_idx"]
-                               .to_numpy())
+        rows = np.searchsorted(
+            vidx, pairs.filter(pairs["phenotype_idx"] == ph)["variant_idx"].to_numpy()
+        )
         y = y_all[i]
         for r in rows:
             a, f = alt[r], ref[r]
             with np.errstate(invalid="ignore"):
-                m = (np.isfinite(y) & np.isfinite(a) & np.isfinite(f) & np.isfinite(cov).all(1)
-                     & (pos[r] >= lb) & (pos[r] <= ub))
+                m = (
+                    np.isfinite(y)
+                    & np.isfinite(a)
+                    & np.isfinite(f)
+                    & np.isfinite(cov).all(1)
+                    & (pos[r] >= lb)
+                    & (pos[r] <= ub)
+                )
             if m.sum() < 30:
                 continue
             x = np.column_stack([np.ones(m.sum()), f[m] + a[m], f[m] - a[m], cov[m]])
@@ -110,27 +139,41 @@ def main() -> None:
     db = OUT / "bench.duckdb"
     db.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    api.ingest(db, "bench", genotypes=c.genotypes, quantifications=c.quantifications,
-               covariates=c.covariates, copynumber=c.copynumber, segmentation=c.segmentation)
+    api.ingest(
+        db,
+        "bench",
+        genotypes=c.genotypes,
+        quantifications=c.quantifications,
+        covariates=c.covariates,
+        copynumber=c.copynumber,
+        segmentation=c.segmentation,
+    )
     t_ingest = time.perf_counter() - t0
 
     rows = []
     for label, all_variants in (("nominal, best variant", False), ("nominal, all variants", True)):
-        spec = RunSpec(mode="nominal", cohort="bench", chromosomes=["1"], num_cores=args.cores,
-                       all_variants=all_variants)
+        spec = RunSpec(
+            mode="nominal",
+            cohort="bench",
+            chromosomes=["1"],
+            num_cores=args.cores,
+            all_variants=all_variants,
+        )
         t0 = time.perf_counter()
         run_id = api.run(db, spec)
         elapsed = time.perf_counter() - t0
         con = connect(db, read_only=True)
-        n_pairs, n_rows = con.execute("SELECT n_pairs, n_rows FROM runs WHERE run_id = ?",
-                                      [run_id]).fetchall()[0]
+        n_pairs, n_rows = con.execute(
+            "SELECT n_pairs, n_rows FROM runs WHERE run_id = ?", [run_id]
+        ).fetchall()[0]
         con.close()
         rows.append((f"{label} ({args.cores} cores)", elapsed, n_pairs, n_rows))
     naive_count, naive_t = naive_pairs(db, args.naive_phenotypes)
 
     result = {
         "cohort": {k: list(v) if isinstance(v, tuple) else v for k, v in COHORT.items()},
-        "simulate_seconds": t_sim, "ingest_seconds": t_ingest,
+        "simulate_seconds": t_sim,
+        "ingest_seconds": t_ingest,
         "runs": [dict(zip(("label", "seconds", "pairs", "rows"), r, strict=True)) for r in rows],
         "naive": {"pairs": naive_count, "seconds": naive_t},
     }
@@ -140,10 +183,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     print(f"| ingest (400 samples, 300 phenotypes, 30,000 variants) | {t_ingest:.2f} | | | |")
     for label, sec, pairs, _ in rows:
-        print(f"| {label} | {sec:.2f} | {pairs:,} | {pairs / sec:,.0f} | "
-              f"{pairs / sec / naive_rate:,.0f}x |")
-    print(f"| naive per-variant lstsq loop, 1 core ({args.naive_phenotypes} phenotypes) | "
-          f"{naive_t:.2f} | {naive_count:,} | {naive_rate:,.0f} | 1x |")
+        print(
+            f"| {label} | {sec:.2f} | {pairs:,} | {pairs / sec:,.0f} | "
+            f"{pairs / sec / naive_rate:,.0f}x |"
+        )
+    print(
+        f"| naive per-variant lstsq loop, 1 core ({args.naive_phenotypes} phenotypes) | "
+        f"{naive_t:.2f} | {naive_count:,} | {naive_rate:,.0f} | 1x |"
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from .warehouse.db import fetch_one
-
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -21,48 +19,91 @@ from .ingest.load import checksum_files, find_cohort_by_checksum, input_files
 from .spec import RunSpec
 from .warehouse import export as _export
 from .warehouse import runs as _runs
-from .warehouse.db import connect
+from .warehouse.db import connect, fetch_one
 
 __all__ = [
-    "RunSpec", "ingest", "run", "resume", "export", "ensure_cohort", "connect",
-    "cohort_chromosomes", "list_runs",
+    "RunSpec",
+    "ingest",
+    "run",
+    "resume",
+    "export",
+    "ensure_cohort",
+    "connect",
+    "cohort_chromosomes",
+    "list_runs",
 ]
 
 
-def ingest(db: str | Path, cohort: str, *, genotypes, quantifications, segmentation,
-           covariates=None, copynumber=None, phenotype_covariate=None,
-           replace: bool = False) -> IngestResult:
+def ingest(
+    db: str | Path,
+    cohort: str,
+    *,
+    genotypes,
+    quantifications,
+    segmentation,
+    covariates=None,
+    copynumber=None,
+    phenotype_covariate=None,
+    replace: bool = False,
+) -> IngestResult:
     """Ingest one cohort into the warehouse file ``db`` (created if missing)."""
     with closing(connect(db)) as con:
-        return ingest_cohort(con, cohort, genotypes=genotypes, quantifications=quantifications,
-                             segmentation=segmentation, covariates=covariates,
-                             copynumber=copynumber, phenotype_covariate=phenotype_covariate,
-                             replace=replace)
+        return ingest_cohort(
+            con,
+            cohort,
+            genotypes=genotypes,
+            quantifications=quantifications,
+            segmentation=segmentation,
+            covariates=covariates,
+            copynumber=copynumber,
+            phenotype_covariate=phenotype_covariate,
+            replace=replace,
+        )
 
 
-def ensure_cohort(db: str | Path, *, genotypes, quantifications, segmentation, covariates=None,
-                  copynumber=None, phenotype_covariate=None) -> IngestResult:
+def ensure_cohort(
+    db: str | Path,
+    *,
+    genotypes,
+    quantifications,
+    segmentation,
+    covariates=None,
+    copynumber=None,
+    phenotype_covariate=None,
+) -> IngestResult:
     """Reuse the cohort whose input checksums equal these files', or ingest them as a new one.
 
     The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.
     """
-    files = input_files(genotypes, quantifications, covariates, copynumber, segmentation,
-                        phenotype_covariate)
+    files = input_files(
+        genotypes, quantifications, covariates, copynumber, segmentation, phenotype_covariate
+    )
     _, checksum = checksum_files(files)
     with closing(connect(db)) as con:
         existing = find_cohort_by_checksum(con, checksum)
         if existing is not None:
             n = fetch_one(con, "SELECT n_samples FROM cohorts WHERE cohort = ?", [existing])[0]
             return IngestResult(existing, checksum, n, 0, 0, reused=True)
-        return ingest_cohort(con, f"cohort_{checksum[:12]}", genotypes=genotypes,
-                             quantifications=quantifications, segmentation=segmentation,
-                             covariates=covariates, copynumber=copynumber,
-                             phenotype_covariate=phenotype_covariate)
+        return ingest_cohort(
+            con,
+            f"cohort_{checksum[:12]}",
+            genotypes=genotypes,
+            quantifications=quantifications,
+            segmentation=segmentation,
+            covariates=covariates,
+            copynumber=copynumber,
+            phenotype_covariate=phenotype_covariate,
+        )
 
 
-def run(db: str | Path, spec: RunSpec, *, progress: bool = False,
-        log: Callable[[str], None] | None = None, on_created: Callable[[int], None] | None = None
-        ) -> int:
+def run(
+    db: str | Path,
+    spec: RunSpec,
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+    on_created: Callable[[int], None] | None = None,
+) -> int:
     """Record and execute a run; returns its run id.
 
     ``on_created`` is called with the run id as soon as the run is recorded (before any work),
@@ -77,8 +118,9 @@ def run(db: str | Path, spec: RunSpec, *, progress: bool = False,
         return run_id
 
 
-def resume(db: str | Path, run_id: int, *, progress: bool = False,
-           log: Callable[[str], None] | None = None) -> dict:
+def resume(
+    db: str | Path, run_id: int, *, progress: bool = False, log: Callable[[str], None] | None = None
+) -> dict:
     """Finish an interrupted or failed run: only units not yet committed are computed."""
     with closing(connect(db)) as con:
         status = _runs.run_status(con, run_id)
@@ -96,8 +138,10 @@ def export(db: str | Path, run_id: int, out_dir: str | Path) -> list[Path]:
 
 def _validate(spec: RunSpec) -> None:
     if spec.mode not in runner.WORKERS:
-        raise UsageError(f"mode {spec.mode!r} is not available in this version of segqtl "
-                         f"(available: {', '.join(runner.WORKERS)})")
+        raise UsageError(
+            f"mode {spec.mode!r} is not available in this version of segqtl "
+            f"(available: {', '.join(runner.WORKERS)})"
+        )
     if spec.window < 0:
         raise UsageError("--window must be >= 0")
     if spec.min_samples < 1:
@@ -115,8 +159,12 @@ def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
     from .spec import AUTOSOMES_X
 
     with closing(connect(db, read_only=True)) as con:
-        chroms = [r[0] for r in con.execute(
-            "SELECT DISTINCT chr FROM phenotypes WHERE cohort = ?", [cohort]).fetchall()]
+        chroms = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT chr FROM phenotypes WHERE cohort = ?", [cohort]
+            ).fetchall()
+        ]
     rank = {c: i for i, c in enumerate(AUTOSOMES_X)}
     return sorted(chroms, key=lambda c: (rank.get(c, len(rank)), c))
 
@@ -124,8 +172,18 @@ def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
 def list_runs(db: str | Path) -> list[tuple]:
     """Runs as rows: run_id, name, mode, cohort, chromosomes, status, started_at, seconds,
     n_phenotypes, n_pairs_tested (with a header row first)."""
-    cols = ["run_id", "name", "mode", "cohort", "chromosomes", "status", "started_at", "seconds",
-            "n_phenotypes", "n_pairs_tested"]
+    cols = [
+        "run_id",
+        "name",
+        "mode",
+        "cohort",
+        "chromosomes",
+        "status",
+        "started_at",
+        "seconds",
+        "n_phenotypes",
+        "n_pairs_tested",
+    ]
     with closing(connect(db, read_only=True)) as con:
         rows = con.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY run_id").fetchall()
     return [tuple(cols), *rows]

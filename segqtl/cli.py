@@ -7,8 +7,6 @@ tables), stderr carries progress and messages.  Errors are one line, never a tra
 
 from __future__ import annotations
 
-from .warehouse.db import fetch_one
-
 import functools
 import os
 import sys
@@ -20,6 +18,7 @@ import click
 from . import __version__, api
 from .errors import SegqtlError, UsageError
 from .spec import RunSpec
+from .warehouse.db import fetch_one
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -37,8 +36,9 @@ def quiet_option(f):
 
 
 def verbose_option(f):
-    return click.option("--verbose", "-v", is_flag=True,
-                        help="Log every committed work unit on stderr.")(f)
+    return click.option(
+        "--verbose", "-v", is_flag=True, help="Log every committed work unit on stderr."
+    )(f)
 
 
 def handle_errors(f):
@@ -80,38 +80,79 @@ def cli():
 
 # ------------------------------------------------------------------------------------ simulate
 @cli.command(context_settings=CONTEXT)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder to write the cohort into.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write the cohort into.",
+)
 @click.option("--seed", default=1, show_default=True, help="Random seed.")
 @click.option("--samples", default=120, show_default=True, help="Number of samples.")
-@click.option("--chromosomes", default="1,2", show_default=True,
-              help="Comma-separated chromosomes.")
+@click.option(
+    "--chromosomes", default="1,2", show_default=True, help="Comma-separated chromosomes."
+)
 @click.option("--phenotypes", default=40, show_default=True, help="Phenotypes per chromosome.")
 @click.option("--variants", default=150, show_default=True, help="Variants per chromosome.")
-@click.option("--chromosome-length", default=20_000_000, show_default=True,
-              help="Length of each chromosome (bp).")
-@click.option("--breakpoints", default=4.0, show_default=True,
-              help="Mean copy-number breakpoints per sample and chromosome.")
-@click.option("--missing-rate", default=0.0, show_default=True,
-              help="Fraction of missing genotype cells.")
-@click.option("--causal-fraction", default=0.5, show_default=True,
-              help="Fraction of phenotypes with a planted cis effect.")
+@click.option(
+    "--chromosome-length",
+    default=20_000_000,
+    show_default=True,
+    help="Length of each chromosome (bp).",
+)
+@click.option(
+    "--breakpoints",
+    default=4.0,
+    show_default=True,
+    help="Mean copy-number breakpoints per sample and chromosome.",
+)
+@click.option(
+    "--missing-rate", default=0.0, show_default=True, help="Fraction of missing genotype cells."
+)
+@click.option(
+    "--causal-fraction",
+    default=0.5,
+    show_default=True,
+    help="Fraction of phenotypes with a planted cis effect.",
+)
 @click.option("--phenotype-covariate", is_flag=True, help="Also write phenotype_covariate.csv.")
-@click.option("--validation-samples", default=0, show_default=True,
-              help="Also write a validation cohort of this many samples into OUT/val.")
+@click.option(
+    "--validation-samples",
+    default=0,
+    show_default=True,
+    help="Also write a validation cohort of this many samples into OUT/val.",
+)
 @handle_errors
-def simulate(out_dir, seed, samples, chromosomes, phenotypes, variants, chromosome_length,
-             breakpoints, missing_rate, causal_fraction, phenotype_covariate, validation_samples):
+def simulate(
+    out_dir,
+    seed,
+    samples,
+    chromosomes,
+    phenotypes,
+    variants,
+    chromosome_length,
+    breakpoints,
+    missing_rate,
+    causal_fraction,
+    phenotype_covariate,
+    validation_samples,
+):
     """Write a synthetic cohort in SegmentQTL's CSV layout (prints the folder)."""
     from .simulate import simulate_cohort
 
     try:
         cohort = simulate_cohort(
-            out_dir, seed=seed, n_samples=samples,
+            out_dir,
+            seed=seed,
+            n_samples=samples,
             chromosomes=[c for c in chromosomes.split(",") if c],
-            n_phenotypes=phenotypes, n_variants=variants, chromosome_length=chromosome_length,
-            breakpoints_per_sample=breakpoints, missing_rate=missing_rate,
-            causal_fraction=causal_fraction, phenotype_covariate=phenotype_covariate,
+            n_phenotypes=phenotypes,
+            n_variants=variants,
+            chromosome_length=chromosome_length,
+            breakpoints_per_sample=breakpoints,
+            missing_rate=missing_rate,
+            causal_fraction=causal_fraction,
+            phenotype_covariate=phenotype_covariate,
             n_validation_samples=validation_samples,
         )
     except ValueError as exc:
@@ -122,16 +163,33 @@ def simulate(out_dir, seed, samples, chromosomes, phenotypes, variants, chromoso
 # -------------------------------------------------------------------------------------- ingest
 def input_options(f):
     opts = [
-        click.option("--genotypes", required=True, type=click.Path(),
-                     help="Folder with chr<C>_ALTlr.csv and chr<C>_REFlr.csv."),
-        click.option("--quantifications", required=True, type=click.Path(),
-                     help="Phenotype CSV: chr,start,end,gene_id,<samples>."),
-        click.option("--segmentation", required=True, type=click.Path(),
-                     help="Segments CSV: sample,chr,startpos,endpos."),
+        click.option(
+            "--genotypes",
+            required=True,
+            type=click.Path(),
+            help="Folder with chr<C>_ALTlr.csv and chr<C>_REFlr.csv.",
+        ),
+        click.option(
+            "--quantifications",
+            required=True,
+            type=click.Path(),
+            help="Phenotype CSV: chr,start,end,gene_id,<samples>.",
+        ),
+        click.option(
+            "--segmentation",
+            required=True,
+            type=click.Path(),
+            help="Segments CSV: sample,chr,startpos,endpos.",
+        ),
         click.option("--covariates", type=click.Path(), help="Sample covariates CSV."),
         click.option("--copynumber", type=click.Path(), help="Gene copy number (CNlr) CSV."),
-        click.option("--phenotype-covariate", "--phenotype_covariate", "phenotype_covariate",
-                     type=click.Path(), help="Phenotype-level covariate CSV."),
+        click.option(
+            "--phenotype-covariate",
+            "--phenotype_covariate",
+            "phenotype_covariate",
+            type=click.Path(),
+            help="Phenotype-level covariate CSV.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -145,15 +203,35 @@ def input_options(f):
 @click.option("--replace", is_flag=True, help="Replace an existing cohort of the same name.")
 @quiet_option
 @handle_errors
-def ingest(db, cohort, genotypes, quantifications, segmentation, covariates, copynumber,
-           phenotype_covariate, replace, quiet):
+def ingest(
+    db,
+    cohort,
+    genotypes,
+    quantifications,
+    segmentation,
+    covariates,
+    copynumber,
+    phenotype_covariate,
+    replace,
+    quiet,
+):
     """Load one cohort's input files into the warehouse (all or nothing)."""
-    res = api.ingest(db, cohort, genotypes=genotypes, quantifications=quantifications,
-                     segmentation=segmentation, covariates=covariates, copynumber=copynumber,
-                     phenotype_covariate=phenotype_covariate, replace=replace)
+    res = api.ingest(
+        db,
+        cohort,
+        genotypes=genotypes,
+        quantifications=quantifications,
+        segmentation=segmentation,
+        covariates=covariates,
+        copynumber=copynumber,
+        phenotype_covariate=phenotype_covariate,
+        replace=replace,
+    )
     if not quiet:
-        _msg(f"cohort {res.cohort}: {res.n_samples} samples, {res.n_phenotypes} phenotypes, "
-             f"{res.n_variants} variants on {', '.join(res.chromosomes)}")
+        _msg(
+            f"cohort {res.cohort}: {res.n_samples} samples, {res.n_phenotypes} phenotypes, "
+            f"{res.n_variants} variants on {', '.join(res.chromosomes)}"
+        )
     click.echo(res.cohort)
 
 
@@ -162,28 +240,65 @@ def ingest(db, cohort, genotypes, quantifications, segmentation, covariates, cop
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
 @click.option("--cohort", help="Cohort to analyse.")
 @click.option("--mode", type=click.Choice(["nominal"]), default="nominal", show_default=True)
-@click.option("--chromosome", "chromosomes", multiple=True,
-              help="Chromosome (repeatable; 'all' = every chromosome with phenotypes).")
-@click.option("--all-variants", is_flag=False, flag_value="__all__", default=None,
-              metavar="[GENE]", help="Report every cis variant (of GENE only, if given).")
+@click.option(
+    "--chromosome",
+    "chromosomes",
+    multiple=True,
+    help="Chromosome (repeatable; 'all' = every chromosome with phenotypes).",
+)
+@click.option(
+    "--all-variants",
+    is_flag=False,
+    flag_value="__all__",
+    default=None,
+    metavar="[GENE]",
+    help="Report every cis variant (of GENE only, if given).",
+)
 @click.option("--record-aic", is_flag=True, help="Also report AIC of null and alternative models.")
-@click.option("--neg-control", is_flag=True,
-              help="Trans negative control: variants of the next chromosome, no segment filter.")
+@click.option(
+    "--neg-control",
+    is_flag=True,
+    help="Trans negative control: variants of the next chromosome, no segment filter.",
+)
 @click.option("--neg-control-max-variants", default=2000, show_default=True)
 @click.option("--window", default=1_000_000, show_default=True, help="cis window (bp).")
-@click.option("--min-samples", default=30, show_default=True,
-              help="Fewest usable samples for a variant to be tested.")
+@click.option(
+    "--min-samples",
+    default=30,
+    show_default=True,
+    help="Fewest usable samples for a variant to be tested.",
+)
 @click.option("--num-cores", default=1, show_default=True, help="Worker processes.")
 @click.option("--unit-size", default=25, show_default=True, help="Phenotypes per work unit.")
 @click.option("--name", help="A label for the run.")
-@click.option("--resume", "resume_id", type=int, metavar="RUN_ID",
-              help="Finish an interrupted run instead of starting one.")
+@click.option(
+    "--resume",
+    "resume_id",
+    type=int,
+    metavar="RUN_ID",
+    help="Finish an interrupted run instead of starting one.",
+)
 @quiet_option
 @verbose_option
 @handle_errors
-def run(db, cohort, mode, chromosomes, all_variants, record_aic, neg_control,
-        neg_control_max_variants, window, min_samples, num_cores, unit_size, name, resume_id,
-        quiet, verbose):
+def run(
+    db,
+    cohort,
+    mode,
+    chromosomes,
+    all_variants,
+    record_aic,
+    neg_control,
+    neg_control_max_variants,
+    window,
+    min_samples,
+    num_cores,
+    unit_size,
+    name,
+    resume_id,
+    quiet,
+    verbose,
+):
     """Record and execute a run; prints its run id on stdout."""
     log = (lambda s: _msg(s)) if verbose else None
     if resume_id is not None:
@@ -197,37 +312,54 @@ def run(db, cohort, mode, chromosomes, all_variants, record_aic, neg_control,
     if "all" in chromosomes:
         chromosomes = api.cohort_chromosomes(db, cohort)
     spec = RunSpec(
-        mode=mode, cohort=cohort, chromosomes=list(chromosomes), window=window,
+        mode=mode,
+        cohort=cohort,
+        chromosomes=list(chromosomes),
+        window=window,
         min_samples=min_samples,
         all_variants=(True if all_variants == "__all__" else (all_variants or False)),
-        record_aic=record_aic, neg_control=neg_control,
-        neg_control_max_variants=neg_control_max_variants, num_cores=num_cores,
-        phenotypes_per_unit=unit_size, name=name,
+        record_aic=record_aic,
+        neg_control=neg_control,
+        neg_control_max_variants=neg_control_max_variants,
+        num_cores=num_cores,
+        phenotypes_per_unit=unit_size,
+        name=name,
     )
     created = []
     try:
-        run_id = api.run(db, spec, progress=_progress_wanted(quiet), log=log,
-                         on_created=created.append)
+        run_id = api.run(
+            db, spec, progress=_progress_wanted(quiet), log=log, on_created=created.append
+        )
     except (SegqtlError, KeyboardInterrupt) as exc:
         if created:
-            _msg(f"run {created[0]} stopped; resume it with 'segqtl run --db {db} --resume "
-                 f"{created[0]}'")
+            _msg(
+                f"run {created[0]} stopped; resume it with 'segqtl run --db {db} --resume "
+                f"{created[0]}'"
+            )
         raise exc
     if not quiet:
         from .warehouse.db import connect
 
         con = connect(db, read_only=True)
-        row = fetch_one(con, "SELECT n_phenotypes, n_pairs_tested, n_pairs_skipped, seconds FROM runs "
-                          "WHERE run_id = ?", [run_id])
+        row = fetch_one(
+            con,
+            "SELECT n_phenotypes, n_pairs_tested, n_pairs_skipped, seconds FROM runs "
+            "WHERE run_id = ?",
+            [run_id],
+        )
         con.close()
-        _msg(f"run {run_id} completed: {row[0]} phenotypes, {row[1]} pairs tested, "
-             f"{row[2]} skipped, {row[3]:.1f} s")
+        _msg(
+            f"run {run_id} completed: {row[0]} phenotypes, {row[1]} pairs tested, "
+            f"{row[2]} skipped, {row[3]:.1f} s"
+        )
     click.echo(run_id)
 
 
 def _report(run_id, totals):
-    _msg(f"run {run_id} completed: {totals['n_phenotypes']} phenotypes, "
-         f"{totals['n_pairs_tested']} pairs tested, {totals['n_pairs_skipped']} skipped")
+    _msg(
+        f"run {run_id} completed: {totals['n_phenotypes']} phenotypes, "
+        f"{totals['n_pairs_tested']} pairs tested, {totals['n_pairs_skipped']} skipped"
+    )
 
 
 # -------------------------------------------------------------------------------------- export
@@ -254,8 +386,12 @@ def runs(db):
 
 # ------------------------------------------------------------------------------------- drop-in
 @click.command(context_settings=CONTEXT, name="segqtl (SegmentQTL drop-in)")
-@click.option("--mode", default="perm", show_default=True,
-              help="nominal (perm, finemap and validate come in later versions).")
+@click.option(
+    "--mode",
+    default="perm",
+    show_default=True,
+    help="nominal (perm, finemap and validate come in later versions).",
+)
 @click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
 @click.option("--genotypes", required=True, type=click.Path())
 @click.option("--quantifications", required=True, type=click.Path())
@@ -264,8 +400,7 @@ def runs(db):
 @click.option("--segmentation", required=True, type=click.Path())
 @click.option("--phenotype_covariate", type=click.Path())
 @click.option("--out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--all_variants", is_flag=False, flag_value="__all__", default=None,
-              metavar="[GENE]")
+@click.option("--all_variants", is_flag=False, flag_value="__all__", default=None, metavar="[GENE]")
 @click.option("--record_aic", is_flag=True)
 @click.option("--neg_control", is_flag=True)
 @click.option("--neg_control_max_variants", default=2000, show_default=True)
@@ -273,28 +408,59 @@ def runs(db):
 @click.option("--num_cores", default=1, show_default=True)
 @click.option("--perm_method", default="beta", show_default=True)
 @click.option("--num_permutations", default=5000, show_default=True)
-@click.option("--db", type=click.Path(dir_okay=False),
-              help="Warehouse file (default: OUT_DIR/segqtl.duckdb).")
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="Warehouse file (default: OUT_DIR/segqtl.duckdb)."
+)
 @click.option("--quiet", "-q", is_flag=True)
 @handle_errors
-def dropin(mode, chromosome, genotypes, quantifications, covariates, copynumber, segmentation,
-           phenotype_covariate, out_dir, all_variants, record_aic, neg_control,
-           neg_control_max_variants, window, num_cores, perm_method, num_permutations, db, quiet):
+def dropin(
+    mode,
+    chromosome,
+    genotypes,
+    quantifications,
+    covariates,
+    copynumber,
+    segmentation,
+    phenotype_covariate,
+    out_dir,
+    all_variants,
+    record_aic,
+    neg_control,
+    neg_control_max_variants,
+    window,
+    num_cores,
+    perm_method,
+    num_permutations,
+    db,
+    quiet,
+):
     """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse."""
     if mode not in ("nominal",):
-        raise UsageError(f"--mode {mode} is not available in this version of segqtl "
-                         "(available: nominal)")
+        raise UsageError(
+            f"--mode {mode} is not available in this version of segqtl (available: nominal)"
+        )
     db = db or str(Path(out_dir) / "segqtl.duckdb")
-    cohort = api.ensure_cohort(db, genotypes=genotypes, quantifications=quantifications,
-                               segmentation=segmentation, covariates=covariates,
-                               copynumber=copynumber, phenotype_covariate=phenotype_covariate)
+    cohort = api.ensure_cohort(
+        db,
+        genotypes=genotypes,
+        quantifications=quantifications,
+        segmentation=segmentation,
+        covariates=covariates,
+        copynumber=copynumber,
+        phenotype_covariate=phenotype_covariate,
+    )
     if not quiet:
         _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
     spec = RunSpec(
-        mode=mode, cohort=cohort.cohort, chromosomes=[chromosome], window=window,
+        mode=mode,
+        cohort=cohort.cohort,
+        chromosomes=[chromosome],
+        window=window,
         all_variants=(True if all_variants == "__all__" else (all_variants or False)),
-        record_aic=record_aic, neg_control=neg_control,
-        neg_control_max_variants=neg_control_max_variants, num_cores=num_cores,
+        record_aic=record_aic,
+        neg_control=neg_control,
+        neg_control_max_variants=neg_control_max_variants,
+        num_cores=num_cores,
     )
     run_id = api.run(db, spec, progress=_progress_wanted(quiet))
     if not quiet:

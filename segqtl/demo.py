@@ -43,8 +43,13 @@ def _say(text: str) -> None:
 
 
 @click.command()
-@click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the cohort, the warehouse and exported results.")
+@click.option(
+    "--out",
+    default="demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the cohort, the warehouse and exported results.",
+)
 @click.option("--samples", default=200, show_default=True)
 @click.option("--num-cores", default=2, show_default=True)
 def main(out: str, samples: int, num_cores: int) -> None:
@@ -54,26 +59,56 @@ def main(out: str, samples: int, num_cores: int) -> None:
         shutil.rmtree(out_dir)
     db = out_dir / "segqtl.duckdb"
     _say(f"1. simulating a cohort ({samples} samples, chr1 and chr2) in {out_dir / 'cohort'}")
-    cohort = simulate_cohort(out_dir / "cohort", seed=2026, n_samples=samples,
-                             chromosomes=("1", "2"), n_phenotypes=60, n_variants=600,
-                             chromosome_length=30_000_000, missing_rate=0.01,
-                             phenotype_covariate=True)
+    cohort = simulate_cohort(
+        out_dir / "cohort",
+        seed=2026,
+        n_samples=samples,
+        chromosomes=("1", "2"),
+        n_phenotypes=60,
+        n_variants=600,
+        chromosome_length=30_000_000,
+        missing_rate=0.01,
+        phenotype_covariate=True,
+    )
     _say(f"2. ingesting it into {db}")
-    res = api.ingest(db, "demo", genotypes=cohort.genotypes,
-                     quantifications=cohort.quantifications, covariates=cohort.covariates,
-                     copynumber=cohort.copynumber, segmentation=cohort.segmentation,
-                     phenotype_covariate=cohort.phenotype_covariate)
+    res = api.ingest(
+        db,
+        "demo",
+        genotypes=cohort.genotypes,
+        quantifications=cohort.quantifications,
+        covariates=cohort.covariates,
+        copynumber=cohort.copynumber,
+        segmentation=cohort.segmentation,
+        phenotype_covariate=cohort.phenotype_covariate,
+    )
     _say(f"   {res.n_samples} samples, {res.n_phenotypes} phenotypes, {res.n_variants} variants")
 
     _say("3. running the modes")
     runs = {
-        "best_run": RunSpec(mode="nominal", cohort="demo", chromosomes=["1", "2"],
-                            num_cores=num_cores, name="nominal best variant"),
-        "all_run": RunSpec(mode="nominal", cohort="demo", chromosomes=["1", "2"],
-                           all_variants=True, record_aic=True, num_cores=num_cores,
-                           name="nominal all variants + AIC"),
-        "neg_run": RunSpec(mode="nominal", cohort="demo", chromosomes=["1"], neg_control=True,
-                           num_cores=num_cores, name="nominal trans negative control"),
+        "best_run": RunSpec(
+            mode="nominal",
+            cohort="demo",
+            chromosomes=["1", "2"],
+            num_cores=num_cores,
+            name="nominal best variant",
+        ),
+        "all_run": RunSpec(
+            mode="nominal",
+            cohort="demo",
+            chromosomes=["1", "2"],
+            all_variants=True,
+            record_aic=True,
+            num_cores=num_cores,
+            name="nominal all variants + AIC",
+        ),
+        "neg_run": RunSpec(
+            mode="nominal",
+            cohort="demo",
+            chromosomes=["1"],
+            neg_control=True,
+            num_cores=num_cores,
+            name="nominal trans negative control",
+        ),
     }
     ids = {}
     for key, spec in runs.items():
@@ -84,11 +119,29 @@ def main(out: str, samples: int, num_cores: int) -> None:
         exported += api.export(db, run_id, out_dir / "results" / key.removesuffix("_run"))
 
     _say("4. the same through the SegmentQTL drop-in (one line changed: python -m segqtl):")
-    cmd = ["--mode", "nominal", "--chromosome", "1", "--genotypes", str(cohort.genotypes),
-           "--quantifications", str(cohort.quantifications), "--covariates",
-           str(cohort.covariates), "--copynumber", str(cohort.copynumber), "--segmentation",
-           str(cohort.segmentation), "--phenotype_covariate", str(cohort.phenotype_covariate),
-           "--out_dir", str(out_dir / "dropin"), "--num_cores", str(num_cores), "--quiet"]
+    cmd = [
+        "--mode",
+        "nominal",
+        "--chromosome",
+        "1",
+        "--genotypes",
+        str(cohort.genotypes),
+        "--quantifications",
+        str(cohort.quantifications),
+        "--covariates",
+        str(cohort.covariates),
+        "--copynumber",
+        str(cohort.copynumber),
+        "--segmentation",
+        str(cohort.segmentation),
+        "--phenotype_covariate",
+        str(cohort.phenotype_covariate),
+        "--out_dir",
+        str(out_dir / "dropin"),
+        "--num_cores",
+        str(num_cores),
+        "--quiet",
+    ]
     _say("   python -m segqtl " + " ".join(cmd))
     from .cli import dropin
 
@@ -107,8 +160,10 @@ def main(out: str, samples: int, num_cores: int) -> None:
             click.echo(str(con.sql(sql)))
     finally:
         con.close()
-    click.echo(f"Try your own: python -c \"import duckdb; print(duckdb.connect('{db}', "
-               "read_only=True).sql('SELECT * FROM nominal_results LIMIT 5'))\"")
+    click.echo(
+        f"Try your own: python -c \"import duckdb; print(duckdb.connect('{db}', "
+        "read_only=True).sql('SELECT * FROM nominal_results LIMIT 5'))\""
+    )
 
 
 if __name__ == "__main__":

@@ -51,5 +51,7 @@ class RunSpec:
 def trans_chromosome(chrom: str) -> str:
     """The negative-control chromosome: the next of chr1..chr22, chrX (wrapping)."""
     if chrom not in AUTOSOMES_X:
-        raise ValueError(f"unknown chromosome {chrom!r} for --neg_control; expected chr1..chr22 or chrX")
+        raise ValueError(
+            f"unknown chromosome {chrom!r} for --neg_control; expected chr1..chr22 or chrX"
+        )
     return AUTOSOMES_X[(AUTOSOMES_X.index(chrom) + 1) % len(AUTOSOMES_X)]

@@ -29,11 +29,16 @@ def dropin_input_args() -> list[str]:
     """SegmentQTL's input flags for the golden discovery cohort."""
     g = golden_inputs()
     return [
-        "--genotypes", str(g["genotypes"]),
-        "--quantifications", str(g["quantifications"]),
-        "--covariates", str(g["covariates"]),
-        "--copynumber", str(g["copynumber"]),
-        "--segmentation", str(g["segmentation"]),
+        "--genotypes",
+        str(g["genotypes"]),
+        "--quantifications",
+        str(g["quantifications"]),
+        "--covariates",
+        str(g["covariates"]),
+        "--copynumber",
+        str(g["copynumber"]),
+        "--segmentation",
+        str(g["segmentation"]),
     ]
 
 
@@ -41,9 +46,17 @@ def dropin_input_args() -> list[str]:
 def small_cohort(tmp_path_factory):
     """A simulated cohort with missing genotypes: 60 samples, 2 chromosomes, 12 phenotypes each."""
     out = tmp_path_factory.mktemp("small_cohort")
-    return simulate_cohort(out, seed=7, n_samples=60, chromosomes=("1", "2"), n_phenotypes=12,
-                           n_variants=80, chromosome_length=6_000_000, missing_rate=0.03,
-                           phenotype_covariate=True)
+    return simulate_cohort(
+        out,
+        seed=7,
+        n_samples=60,
+        chromosomes=("1", "2"),
+        n_phenotypes=12,
+        n_variants=80,
+        chromosome_length=6_000_000,
+        missing_rate=0.03,
+        phenotype_covariate=True,
+    )
 
 
 def cohort_kwargs(cohort) -> dict:

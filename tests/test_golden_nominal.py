@@ -13,8 +13,18 @@ from segqtl.cli import dropin
 from .conftest import GOLDEN, dropin_input_args
 
 INT_COLUMNS = ["number_of_samples"]
-FLOAT_COLUMNS = ["beta_s", "se_s", "beta_d", "se_d", "t_stat_d", "nominal_p", "r2_alt",
-                 "aic_null", "aic_alt", "delta_aic_alt_minus_null"]
+FLOAT_COLUMNS = [
+    "beta_s",
+    "se_s",
+    "beta_d",
+    "se_d",
+    "t_stat_d",
+    "nominal_p",
+    "r2_alt",
+    "aic_null",
+    "aic_alt",
+    "delta_aic_alt_minus_null",
+]
 
 CASES = [
     # (case, chromosome, extra flags, file name, cores)
@@ -22,8 +32,13 @@ CASES = [
     ("nominal", "2", [], "nominal_chr2.csv", 2),
     ("nominal_all_variants", "1", ["--all_variants"], "nominal_chr1.csv", 2),
     ("nominal_all_variants", "2", ["--all_variants"], "nominal_chr2.csv", 1),
-    ("nominal_all_variants_G1_007", "1", ["--all_variants", "G1_007"],
-     "G1_007_nominal_chr1.csv", 1),
+    (
+        "nominal_all_variants_G1_007",
+        "1",
+        ["--all_variants", "G1_007"],
+        "G1_007_nominal_chr1.csv",
+        1,
+    ),
     ("nominal_record_aic", "1", ["--record_aic"], "nominal_chr1.csv", 1),
     ("nominal_neg_control", "1", ["--neg_control"], "negctrl_trans_nominal_chr1.csv", 1),
 ]
@@ -56,12 +71,23 @@ def assert_matches_golden(got: pl.DataFrame, expected: pl.DataFrame) -> dict[str
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("case", "chrom", "flags", "fname", "cores"), CASES,
-                         ids=[f"{c[0]}-chr{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("case", "chrom", "flags", "fname", "cores"), CASES, ids=[f"{c[0]}-chr{c[1]}" for c in CASES]
+)
 def test_dropin__reproduces_golden_nominal(tmp_path, case, chrom, flags, fname, cores):
     out = tmp_path / "out"
-    args = ["--mode", "nominal", "--chromosome", chrom, *dropin_input_args(), "--out_dir",
-            str(out), "--num_cores", str(cores), *flags]
+    args = [
+        "--mode",
+        "nominal",
+        "--chromosome",
+        chrom,
+        *dropin_input_args(),
+        "--out_dir",
+        str(out),
+        "--num_cores",
+        str(cores),
+        *flags,
+    ]
     result = CliRunner().invoke(dropin, args)
     assert result.exit_code == 0, result.output
     assert (out / fname).exists()
@@ -70,8 +96,7 @@ def test_dropin__reproduces_golden_nominal(tmp_path, case, chrom, flags, fname, 
     expected = pl.read_csv(GOLDEN / "expected" / case / fname, infer_schema_length=None)
     # SegmentQTL's nominal files have no p_adj column; segqtl always writes it (empty).
     assert got.columns == [c for c in got.columns if c in expected.columns or c == "p_adj"]
-    assert [c for c in got.columns if c != "p_adj"] == [
-        c for c in expected.columns if c != "p_adj"]
+    assert [c for c in got.columns if c != "p_adj"] == [c for c in expected.columns if c != "p_adj"]
     assert_matches_golden(got, expected)
 
 

@@ -18,38 +18,55 @@ from segqtl.cli import cli
 from segqtl.spec import RunSpec
 from segqtl.warehouse.db import connect
 
-RESULT_COLS = ("chr, phenotype_idx, variant_idx, phenotype, variant, number_of_samples, beta_s, "
-               "se_s, beta_d, se_d, t_stat_d, nominal_p, r2_alt, aic_null, aic_alt, "
-               "delta_aic_alt_minus_null, p_adj, status")
+RESULT_COLS = (
+    "chr, phenotype_idx, variant_idx, phenotype, variant, number_of_samples, beta_s, "
+    "se_s, beta_d, se_d, t_stat_d, nominal_p, r2_alt, aic_null, aic_alt, "
+    "delta_aic_alt_minus_null, p_adj, status"
+)
 
 
 def results(db, run_id) -> pl.DataFrame:
     con = connect(db, read_only=True)
     try:
-        return con.sql(f"SELECT {RESULT_COLS} FROM nominal_results WHERE run_id = {int(run_id)} "
-                       "ORDER BY chr, phenotype_idx, variant_idx").pl()
+        return con.sql(
+            f"SELECT {RESULT_COLS} FROM nominal_results WHERE run_id = {int(run_id)} "
+            "ORDER BY chr, phenotype_idx, variant_idx"
+        ).pl()
     finally:
         con.close()
 
 
 def test_run__records_parameters_versions_checksums_and_counts(small_db):
-    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "chr2"], all_variants=True,
-                   name="all pairs", phenotypes_per_unit=5)
+    spec = RunSpec(
+        mode="nominal",
+        cohort="small",
+        chromosomes=["1", "chr2"],
+        all_variants=True,
+        name="all pairs",
+        phenotypes_per_unit=5,
+    )
     run_id = api.run(small_db, spec)
     con = connect(small_db, read_only=True)
-    run = con.execute("SELECT name, mode, cohort, chromosomes, status, segqtl_version, "
-                      "duckdb_version, numpy_version, cohort_checksum, started_at, finished_at, "
-                      "n_units, n_phenotypes, n_pairs, n_pairs_tested, n_pairs_skipped, n_rows "
-                      "FROM runs WHERE run_id = ?", [run_id]).fetchone()
-    params = dict(con.execute("SELECT key, value FROM run_parameters WHERE run_id = ?",
-                              [run_id]).fetchall())
+    run = con.execute(
+        "SELECT name, mode, cohort, chromosomes, status, segqtl_version, "
+        "duckdb_version, numpy_version, cohort_checksum, started_at, finished_at, "
+        "n_units, n_phenotypes, n_pairs, n_pairs_tested, n_pairs_skipped, n_rows "
+        "FROM runs WHERE run_id = ?",
+        [run_id],
+    ).fetchone()
+    params = dict(
+        con.execute("SELECT key, value FROM run_parameters WHERE run_id = ?", [run_id]).fetchall()
+    )
     checksum = con.execute("SELECT checksum FROM cohorts WHERE cohort = 'small'").fetchone()[0]
     n_cis = con.execute(
         "SELECT count(*) FROM phenotypes p JOIN variants v ON v.cohort = p.cohort "
-        "AND v.chr = p.chr AND v.pos BETWEEN p.start - 1000000 AND p.\"end\" + 1000000 "
-        "WHERE p.cohort = 'small'").fetchone()[0]
-    units = con.execute("SELECT count(*), count(*) FILTER (status = 'done') FROM run_units "
-                        "WHERE run_id = ?", [run_id]).fetchone()
+        'AND v.chr = p.chr AND v.pos BETWEEN p.start - 1000000 AND p."end" + 1000000 '
+        "WHERE p.cohort = 'small'"
+    ).fetchone()[0]
+    units = con.execute(
+        "SELECT count(*), count(*) FILTER (status = 'done') FROM run_units WHERE run_id = ?",
+        [run_id],
+    ).fetchone()
     con.close()
     assert run[:5] == ("all pairs", "nominal", "small", "chr1,chr2", "completed")
     assert run[5] and run[6] and run[7]
@@ -67,13 +84,17 @@ def test_run__records_parameters_versions_checksums_and_counts(small_db):
 
 def test_run__best_variant_is_the_max_abs_t_of_all_variants(small_db):
     best = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
-    every = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"],
-                                      all_variants=True))
+    every = api.run(
+        small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"], all_variants=True)
+    )
     b = results(small_db, best)
     a = results(small_db, every).filter(pl.col("status") == "tested")
-    top = (a.with_columns(pl.col("t_stat_d").abs().alias("abs_t"))
-           .sort("phenotype_idx", "abs_t", "variant_idx", descending=[False, True, False])
-           .group_by("phenotype_idx", maintain_order=True).first())
+    top = (
+        a.with_columns(pl.col("t_stat_d").abs().alias("abs_t"))
+        .sort("phenotype_idx", "abs_t", "variant_idx", descending=[False, True, False])
+        .group_by("phenotype_idx", maintain_order=True)
+        .first()
+    )
     assert b.height == 12
     merged = b.join(top, on="phenotype_idx", suffix="_all")
     assert merged["variant"].to_list() == merged["variant_all"].to_list()
@@ -81,21 +102,59 @@ def test_run__best_variant_is_the_max_abs_t_of_all_variants(small_db):
 
 
 def test_run__results_do_not_depend_on_cores_or_unit_size(small_db):
-    one = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"],
-                                    all_variants=True, num_cores=1, phenotypes_per_unit=25))
-    two = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"],
-                                    all_variants=True, num_cores=2, phenotypes_per_unit=3))
+    one = api.run(
+        small_db,
+        RunSpec(
+            mode="nominal",
+            cohort="small",
+            chromosomes=["1", "2"],
+            all_variants=True,
+            num_cores=1,
+            phenotypes_per_unit=25,
+        ),
+    )
+    two = api.run(
+        small_db,
+        RunSpec(
+            mode="nominal",
+            cohort="small",
+            chromosomes=["1", "2"],
+            all_variants=True,
+            num_cores=2,
+            phenotypes_per_unit=3,
+        ),
+    )
     assert results(small_db, one).equals(results(small_db, two))
 
 
 def _start_run(db, *extra, pause="0.3"):
     env = dict(os.environ, SEGQTL_UNIT_PAUSE=pause)
     return subprocess.Popen(
-        [sys.executable, "-m", "segqtl", "run", "--db", str(db), "--cohort", "small",
-         "--chromosome", "1", "--chromosome", "2", "--all-variants", "--unit-size", "1",
-         "--verbose", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "segqtl",
+            "run",
+            "--db",
+            str(db),
+            "--cohort",
+            "small",
+            "--chromosome",
+            "1",
+            "--chromosome",
+            "2",
+            "--all-variants",
+            "--unit-size",
+            "1",
+            "--verbose",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.slow
@@ -117,8 +176,11 @@ def test_run__killed_run_resumes_to_identical_results(small_db):
 
     con = connect(small_db)
     run_id, status = con.execute("SELECT run_id, status FROM runs").fetchone()
-    done_before = con.execute("SELECT unit_id, finished_at FROM run_units WHERE run_id = ? "
-                              "AND status = 'done' ORDER BY unit_id", [run_id]).fetchall()
+    done_before = con.execute(
+        "SELECT unit_id, finished_at FROM run_units WHERE run_id = ? "
+        "AND status = 'done' ORDER BY unit_id",
+        [run_id],
+    ).fetchall()
     n_units = con.execute("SELECT n_units FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
     con.close()
     assert status == "running"  # a killed run looks unfinished, never complete
@@ -131,8 +193,11 @@ def test_run__killed_run_resumes_to_identical_results(small_db):
     assert res.stdout.strip() == str(run_id)
 
     con = connect(small_db)
-    after = dict(con.execute("SELECT unit_id, finished_at FROM run_units WHERE run_id = ?",
-                             [run_id]).fetchall())
+    after = dict(
+        con.execute(
+            "SELECT unit_id, finished_at FROM run_units WHERE run_id = ?", [run_id]
+        ).fetchall()
+    )
     status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
     con.close()
     assert status == "completed"
@@ -140,8 +205,9 @@ def test_run__killed_run_resumes_to_identical_results(small_db):
     assert all(after[u] == t for u, t in done_before)
     assert len(after) == n_units
 
-    fresh = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"],
-                                      all_variants=True))
+    fresh = api.run(
+        small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], all_variants=True)
+    )
     assert results(small_db, run_id).equals(results(small_db, fresh))
 
 
@@ -155,19 +221,49 @@ def test_resume__completed_run_is_refused(small_db):
 
 def test_cli_run__prints_run_id_and_exports(small_db, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(cli, ["run", "--db", str(small_db), "--cohort", "small", "--chromosome",
-                              "all", "--record-aic", "--name", "first", "-q"])
+    res = runner.invoke(
+        cli,
+        [
+            "run",
+            "--db",
+            str(small_db),
+            "--cohort",
+            "small",
+            "--chromosome",
+            "all",
+            "--record-aic",
+            "--name",
+            "first",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     run_id = int(res.stdout.strip())
-    res = runner.invoke(cli, ["export", "--db", str(small_db), "--run", str(run_id), "--out-dir",
-                              str(tmp_path / "exp")])
+    res = runner.invoke(
+        cli,
+        ["export", "--db", str(small_db), "--run", str(run_id), "--out-dir", str(tmp_path / "exp")],
+    )
     assert res.exit_code == 0, res.output
     paths = res.stdout.split()
     assert [p.rsplit("/", 1)[1] for p in paths] == ["nominal_chr1.csv", "nominal_chr2.csv"]
     frame = pl.read_csv(paths[0])
-    assert frame.columns == ["phenotype", "variant", "number_of_samples", "beta_s", "se_s",
-                             "beta_d", "se_d", "t_stat_d", "nominal_p", "r2_alt", "aic_null",
-                             "aic_alt", "delta_aic_alt_minus_null", "p_adj", "chr"]
+    assert frame.columns == [
+        "phenotype",
+        "variant",
+        "number_of_samples",
+        "beta_s",
+        "se_s",
+        "beta_d",
+        "se_d",
+        "t_stat_d",
+        "nominal_p",
+        "r2_alt",
+        "aic_null",
+        "aic_alt",
+        "delta_aic_alt_minus_null",
+        "p_adj",
+        "chr",
+    ]
     assert frame.height == 12
     listing = runner.invoke(cli, ["runs", "--db", str(small_db)])
     assert listing.exit_code == 0
@@ -176,20 +272,34 @@ def test_cli_run__prints_run_id_and_exports(small_db, tmp_path):
 
 def test_cli_run__unknown_cohort_and_gene_are_clear_errors(small_db):
     runner = CliRunner()
-    res = runner.invoke(cli, ["run", "--db", str(small_db), "--cohort", "nope", "--chromosome",
-                              "1"])
+    res = runner.invoke(
+        cli, ["run", "--db", str(small_db), "--cohort", "nope", "--chromosome", "1"]
+    )
     assert res.exit_code != 0
     assert "cohort 'nope' is not in the warehouse" in res.stderr
-    res = runner.invoke(cli, ["run", "--db", str(small_db), "--cohort", "small", "--chromosome",
-                              "1", "--all-variants", "NOT_A_GENE"])
+    res = runner.invoke(
+        cli,
+        [
+            "run",
+            "--db",
+            str(small_db),
+            "--cohort",
+            "small",
+            "--chromosome",
+            "1",
+            "--all-variants",
+            "NOT_A_GENE",
+        ],
+    )
     assert res.exit_code != 0
     assert "phenotype 'NOT_A_GENE' is not on chr1" in res.stderr
     assert "Traceback" not in res.output
 
 
 def test_export__all_variants_gene_file_name_and_overwrite_warning(small_db, tmp_path):
-    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"],
-                                       all_variants="G1_003"))
+    run_id = api.run(
+        small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"], all_variants="G1_003")
+    )
     out = tmp_path / "exp"
     (path,) = api.export(small_db, run_id, out)
     assert path.name == "G1_003_nominal_chr1.csv"
@@ -205,8 +315,15 @@ def test_dropin__neg_control_without_next_chromosome_is_a_clear_error(tmp_path, 
     from .conftest import cohort_kwargs
 
     kw = cohort_kwargs(small_cohort)
-    args = ["--mode", "nominal", "--chromosome", "2", "--neg_control", "--out_dir",
-            str(tmp_path / "o")]
+    args = [
+        "--mode",
+        "nominal",
+        "--chromosome",
+        "2",
+        "--neg_control",
+        "--out_dir",
+        str(tmp_path / "o"),
+    ]
     for k, v in kw.items():
         args += [f"--{k}", str(v)]
     res = CliRunner().invoke(dropin, args)

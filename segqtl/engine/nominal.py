@@ -5,21 +5,41 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ..kernels.nominal import OK, SKIP_REASONS, NominalStats, nominal_scan
+from ..kernels.nominal import OK, SKIP_REASONS, DosageBlock, NominalStats, nominal_scan_block
 
 RESULT_COLUMNS = [
-    "phenotype_idx", "variant_idx", "phenotype", "variant", "number_of_samples",
-    "beta_s", "se_s", "beta_d", "se_d", "t_stat_d", "nominal_p", "r2_alt",
-    "aic_null", "aic_alt", "delta_aic_alt_minus_null", "p_adj", "status",
+    "phenotype_idx",
+    "variant_idx",
+    "phenotype",
+    "variant",
+    "number_of_samples",
+    "beta_s",
+    "se_s",
+    "beta_d",
+    "se_d",
+    "t_stat_d",
+    "nominal_p",
+    "r2_alt",
+    "aic_null",
+    "aic_alt",
+    "delta_aic_alt_minus_null",
+    "p_adj",
+    "status",
 ]
 
 
 def list_matrix(series: pl.Series, width: int) -> np.ndarray:
-    """A ``List(Float64)`` column of equal-length lists as a ``(rows, width)`` array, NaN=null."""
+    """A list or array column of ``width`` floats per row as a ``(rows, width)`` array.
+
+    Nulls (missing values) become NaN.
+    """
     if series.len() == 0:
         return np.empty((0, width))
-    flat = series.explode().cast(pl.Float64).to_numpy()
-    return flat.reshape(series.len(), width)
+    if series.dtype == pl.Null or series.null_count() == series.len():
+        return np.full((series.len(), width), np.nan)
+    if not isinstance(series.dtype, pl.Array):
+        series = series.list.to_array(width)
+    return np.asarray(series.cast(pl.Array(pl.Float64, width)).to_numpy(), dtype=np.float64)
 
 
 def neg_control_subset(n_total: int, max_variants: int, phenotype_idx: int) -> np.ndarray:
@@ -54,8 +74,9 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
     has_pcov = phen["pcov"].null_count() < phen.height
     pcov_all = list_matrix(phen["pcov"], n) if has_pcov else None
     cov = list_matrix(payload["covariates"]["values"], n).T  # (n, c)
-    alt = list_matrix(variants["altlr"], n)
-    ref = list_matrix(variants["reflr"], n)
+    block = DosageBlock.from_dosages(
+        list_matrix(variants["altlr"], n), list_matrix(variants["reflr"], n)
+    )
     vidx = variants["variant_idx"].to_numpy()
     vpos = variants["pos"].to_numpy()
     vid = variants["variant_id"].to_numpy()
@@ -76,8 +97,14 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
         if neg:
             rows = neg_control_subset(len(vidx), params["neg_control_max_variants"], ph_idx)
-            stats = nominal_scan(y_all[i], alt[rows], ref[rows], covs,
-                                 min_samples=params["min_samples"], record_aic=params["record_aic"])
+            stats = nominal_scan_block(
+                y_all[i],
+                block,
+                rows,
+                covs,
+                min_samples=params["min_samples"],
+                record_aic=params["record_aic"],
+            )
         else:
             rows = p_row[p_ph == ph_idx]
             sel = b_ph == ph_idx
@@ -85,8 +112,17 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
             ub = np.full(n, np.nan)
             lb[b_s[sel]] = b_lb[sel]
             ub[b_s[sel]] = b_ub[sel]
-            stats = nominal_scan(y_all[i], alt[rows], ref[rows], covs, vpos[rows], lb, ub,
-                                 min_samples=params["min_samples"], record_aic=params["record_aic"])
+            stats = nominal_scan_block(
+                y_all[i],
+                block,
+                rows,
+                covs,
+                vpos[rows],
+                lb,
+                ub,
+                min_samples=params["min_samples"],
+                record_aic=params["record_aic"],
+            )
         codes, freq = np.unique(stats.status, return_counts=True)
         for c, f in zip(codes, freq, strict=True):
             counts[SKIP_REASONS[int(c)]] += int(f)
@@ -114,10 +150,19 @@ def _rows(ph_idx, gene, stats: NominalStats, keep, vidx, vid) -> dict:
         "variant": vid[keep].tolist(),
         "number_of_samples": stats.number_of_samples[keep].astype(np.int32),
         "p_adj": np.full(k, np.nan),
-        "status": [SKIP_REASONS[int(s)] for s in stats.status[keep]],
+        "status": _STATUS_NAMES[stats.status[keep]].tolist(),
     }
-    for f in ("beta_s", "se_s", "beta_d", "se_d", "t_stat_d", "nominal_p", "r2_alt",
-              "aic_null", "aic_alt"):
+    for f in (
+        "beta_s",
+        "se_s",
+        "beta_d",
+        "se_d",
+        "t_stat_d",
+        "nominal_p",
+        "r2_alt",
+        "aic_null",
+        "aic_alt",
+    ):
         out[f] = getattr(stats, f)[keep]
     out["delta_aic_alt_minus_null"] = out["aic_alt"] - out["aic_null"]
     return pl.DataFrame({c: out[c] for c in RESULT_COLUMNS}, schema=_SCHEMA)
@@ -125,15 +170,25 @@ def _rows(ph_idx, gene, stats: NominalStats, keep, vidx, vid) -> dict:
 
 def _empty_row(ph_idx, gene) -> pl.DataFrame:
     out = {c: [None] for c in RESULT_COLUMNS}
-    out.update(phenotype_idx=[ph_idx], phenotype=[gene], number_of_samples=[0],
-               status=["no_testable_variant"])
+    out.update(
+        phenotype_idx=[ph_idx],
+        phenotype=[gene],
+        number_of_samples=[0],
+        status=["no_testable_variant"],
+    )
     return pl.DataFrame(out, schema=_SCHEMA)
 
 
+_STATUS_NAMES = np.array([SKIP_REASONS[i] for i in range(len(SKIP_REASONS))], dtype=object)
+
 _SCHEMA = {
-    "phenotype_idx": pl.Int32, "variant_idx": pl.Int32, "phenotype": pl.String,
-    "variant": pl.String, "number_of_samples": pl.Int32,
-    **{c: pl.Float64 for c in RESULT_COLUMNS[5:16]}, "status": pl.String,
+    "phenotype_idx": pl.Int32,
+    "variant_idx": pl.Int32,
+    "phenotype": pl.String,
+    "variant": pl.String,
+    "number_of_samples": pl.Int32,
+    **{c: pl.Float64 for c in RESULT_COLUMNS[5:16]},
+    "status": pl.String,
 }
 
 

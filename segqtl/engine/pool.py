@@ -23,8 +23,9 @@ def _init_worker() -> None:
 _LIMIT = None
 
 
-def ordered_map(func: Callable, payloads: Iterable, num_cores: int,
-                max_in_flight: int | None = None) -> Iterator:
+def ordered_map(
+    func: Callable, payloads: Iterable, num_cores: int, max_in_flight: int | None = None
+) -> Iterator:
     """Yield ``func(p)`` for each payload, in order, computed by ``num_cores`` workers.
 
     Payloads are pulled lazily: at most ``max_in_flight`` (default ``2 * num_cores``) are

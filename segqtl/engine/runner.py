@@ -12,6 +12,7 @@ import duckdb
 from ..errors import SegqtlError, UsageError
 from ..spec import RunSpec
 from ..warehouse import reads, runs
+from ..warehouse.db import fetch_one
 from . import nominal as nominal_worker
 from .pool import ordered_map
 
@@ -25,8 +26,13 @@ def _payloads(con, spec: RunSpec, units, info):
         yield reads.nominal_payload(con, spec, unit, info["n_samples"], covariates, trans_cache)
 
 
-def execute(con: duckdb.DuckDBPyConnection, run_id: int, *, progress: bool = False,
-            log: Callable[[str], None] | None = None) -> dict:
+def execute(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """Compute every pending unit of a run, committing each, then mark the run completed.
 
     Safe to call again after an interruption: committed units are not recomputed.
@@ -47,6 +53,7 @@ def execute(con: duckdb.DuckDBPyConnection, run_id: int, *, progress: bool = Fal
         from tqdm import tqdm
 
         bar = tqdm(total=len(units), unit="unit", file=sys.stderr, desc=f"run {run_id}")
+    n_total = fetch_one(con, "SELECT n_units FROM runs WHERE run_id = ?", [run_id])[0]
     pause = float(os.environ.get("SEGQTL_UNIT_PAUSE", "0") or 0)
     try:
         t_last = time.perf_counter()
@@ -59,7 +66,7 @@ def execute(con: duckdb.DuckDBPyConnection, run_id: int, *, progress: bool = Fal
             runs.write_unit(con, run_id, spec.mode, unit, frame, counts, n_ph, now - t_last)
             t_last = now
             if log is not None:
-                log(f"run {run_id}: committed unit {unit.unit_id + 1}/{len(units) and units[-1].unit_id + 1}")
+                log(f"run {run_id}: committed unit {unit.unit_id + 1} of {n_total}")
             if bar is not None:
                 bar.update(1)
             if pause:

@@ -172,8 +172,9 @@ class DosageBlock:
 
 
 def _is_range(rows: np.ndarray) -> bool:
-    return rows.size > 0 and rows[-1] - rows[0] + 1 == rows.size and bool(
-        np.all(np.diff(rows) == 1))
+    return (
+        rows.size > 0 and rows[-1] - rows[0] + 1 == rows.size and bool(np.all(np.diff(rows) == 1))
+    )
 
 
 def nominal_scan(
@@ -214,8 +215,9 @@ def nominal_scan(
     NominalStats
     """
     block = DosageBlock.from_dosages(alt, ref)
-    return nominal_scan_block(y, block, None, covariates, pos, lb, ub,
-                              min_samples=min_samples, record_aic=record_aic)
+    return nominal_scan_block(
+        y, block, None, covariates, pos, lb, ub, min_samples=min_samples, record_aic=record_aic
+    )
 
 
 def nominal_scan_block(
@@ -288,14 +290,41 @@ def nominal_scan_block(
     r_idx, c_idx = block.missing_in(rows)
     inside = group_mask[gid[r_idx], c_idx]
     excluded = sparse.csr_matrix(
-        (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n))
-    _fit(y, np.column_stack([np.ones(n), covariates]), cols, gid, group_f, group_mask,
-         excluded, observed, s, d, min_samples, record_aic, out)
+        (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n)
+    )
+    _fit(
+        y,
+        np.column_stack([np.ones(n), covariates]),
+        cols,
+        gid,
+        group_f,
+        group_mask,
+        excluded,
+        observed,
+        s,
+        d,
+        min_samples,
+        record_aic,
+        out,
+    )
     return out
 
 
-def _fit(y, design0, cols, gid, group_f, group_mask, excluded, observed, s0, d0, min_samples,
-         record_aic, out):
+def _fit(
+    y,
+    design0,
+    cols,
+    gid,
+    group_f,
+    group_mask,
+    excluded,
+    observed,
+    s0,
+    d0,
+    min_samples,
+    record_aic,
+    out,
+):
     """Batched fits for all variants of one phenotype (see module docstring).
 
     ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``cols`` the samples usable for some
@@ -359,7 +388,8 @@ def _fit(y, design0, cols, gid, group_f, group_mask, excluded, observed, s0, d0,
                 tss[v] = ((vals - vals.mean()) ** 2).sum()
 
     status = np.where(
-        n_v < min_samples, TOO_FEW_SAMPLES,
+        n_v < min_samples,
+        TOO_FEW_SAMPLES,
         np.where(const_y, CONSTANT_PHENOTYPE, np.where(const_d, CONSTANT_D, OK)),
     ).astype(np.int8)
     out.status[:] = status

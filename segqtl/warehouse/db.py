@@ -45,8 +45,8 @@ SCHEMA_VERSION = max(v for v, _, _ in migrations())
 
 
 def _current_version(con) -> int:
-    exists = fetch_one(con, 
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    exists = fetch_one(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
     )[0]
     if not exists:
         return 0
@@ -112,7 +112,6 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     else:
         migrate(con)
     return con
-
 
 
 def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):

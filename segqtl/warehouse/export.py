@@ -7,11 +7,10 @@ from pathlib import Path
 
 import duckdb
 
-from ..spec import RunSpec
 from ..errors import UsageError
+from ..spec import RunSpec
 from .db import load_sql
 from .runs import load_spec, run_status
-
 
 AIC_COLUMNS = ("aic_null", "aic_alt", "delta_aic_alt_minus_null")
 
@@ -34,8 +33,10 @@ def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path)
     spec = load_spec(con, run_id)
     status = run_status(con, run_id)
     if status != "completed":
-        raise UsageError(f"run {run_id} is {status}, not completed. Fix: finish it with "
-                         f"'segqtl run --resume {run_id}' first")
+        raise UsageError(
+            f"run {run_id} is {status}, not completed. Fix: finish it with "
+            f"'segqtl run --resume {run_id}' first"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -47,8 +48,10 @@ def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path)
         inner = sql.strip().rstrip(";")
         if not spec.record_aic:
             inner = f"SELECT * EXCLUDE ({', '.join(AIC_COLUMNS)}) FROM ({inner}\n)"
-        con.execute(f"COPY ({inner}\n) TO {_quote(str(path))} (HEADER, DELIMITER ',')",
-                    {"run_id": int(run_id), "chr": chrom})
+        con.execute(
+            f"COPY ({inner}\n) TO {_quote(str(path))} (HEADER, DELIMITER ',')",
+            {"run_id": int(run_id), "chr": chrom},
+        )
         written.append(path)
     return written
 

@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
-from .db import fetch_one
-
 import duckdb
 import polars as pl
 
-from ..spec import RunSpec, trans_chromosome
 from ..errors import UsageError
-from .db import query_pl
+from ..spec import RunSpec, trans_chromosome
+from .db import fetch_one, query_pl
 
 
 def cohort_info(con: duckdb.DuckDBPyConnection, cohort: str) -> dict:
-    row = fetch_one(con, "SELECT n_samples, has_copynumber, has_phenotype_covariate, checksum "
-                      "FROM cohorts WHERE cohort = ?", [cohort])
+    row = fetch_one(
+        con,
+        "SELECT n_samples, has_copynumber, has_phenotype_covariate, checksum "
+        "FROM cohorts WHERE cohort = ?",
+        [cohort],
+    )
     if row is None:
         raise UsageError(f"cohort {cohort!r} is not in the warehouse. Fix: ingest it first")
-    return dict(zip(("n_samples", "has_copynumber", "has_phenotype_covariate", "checksum"), row,
-                    strict=True))
+    return dict(
+        zip(
+            ("n_samples", "has_copynumber", "has_phenotype_covariate", "checksum"), row, strict=True
+        )
+    )
 
 
 def covariates_frame(con, cohort: str) -> pl.DataFrame:
-    return con.sql("SELECT name, \"values\" FROM covariates WHERE cohort = $cohort ORDER BY cov_idx",
-                   params={"cohort": cohort}).pl()
+    return con.sql(
+        'SELECT name, "values" FROM covariates WHERE cohort = $cohort ORDER BY cov_idx',
+        params={"cohort": cohort},
+    ).pl()
 
 
 def chromosome_variants(con, cohort: str, chrom: str) -> pl.DataFrame:
     frame = query_pl(con, "chromosome_variants", cohort=cohort, chr=chrom)
     if frame.height == 0:
-        raise UsageError(f"cohort {cohort!r} has no genotypes for {chrom}, needed by --neg_control. "
-                         f"Fix: add {chrom}_ALTlr.csv and {chrom}_REFlr.csv to the genotype directory")
+        raise UsageError(
+            f"cohort {cohort!r} has no genotypes for {chrom}, needed by --neg_control. "
+            f"Fix: add {chrom}_ALTlr.csv and {chrom}_REFlr.csv to the genotype directory"
+        )
     return frame
 
 
-def nominal_payload(con, spec: RunSpec, unit, n_samples: int, covariates: pl.DataFrame,
-                    trans_cache: dict) -> dict:
+def nominal_payload(
+    con, spec: RunSpec, unit, n_samples: int, covariates: pl.DataFrame, trans_cache: dict
+) -> dict:
     """Everything a worker needs for one nominal unit."""
     only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
     rng = dict(cohort=spec.cohort, chr=unit.chr, first_idx=unit.first_idx, last_idx=unit.last_idx)

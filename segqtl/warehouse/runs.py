@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .db import fetch_one
-
 import json
 from dataclasses import dataclass
 
@@ -12,9 +10,9 @@ import numpy as np
 import polars as pl
 
 from .. import __version__
-from ..spec import RunSpec
 from ..errors import UsageError
-from .db import query
+from ..spec import RunSpec
+from .db import fetch_one, query
 
 RESULT_TABLES = {"nominal": "nominal_results"}
 
@@ -33,18 +31,28 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     """Record a new run (status ``running``) with its parameters and planned units."""
     cohort = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [spec.cohort])
     if cohort is None:
-        raise UsageError(f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
-                         "with 'segqtl ingest' (see 'segqtl cohorts' for the names)")
+        raise UsageError(
+            f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
+            "with 'segqtl ingest' (see 'segqtl cohorts' for the names)"
+        )
     only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
     units: list[Unit] = []
     for chrom in spec.chromosomes:
-        rows = query(con, "plan_units", cohort=spec.cohort, chr=chrom,
-                     size=spec.phenotypes_per_unit, only_gene=only_gene).fetchall()
+        rows = query(
+            con,
+            "plan_units",
+            cohort=spec.cohort,
+            chr=chrom,
+            size=spec.phenotypes_per_unit,
+            only_gene=only_gene,
+        ).fetchall()
         for _, first, last, _n in rows:
             units.append(Unit(len(units), chrom, first, last))
     if only_gene is not None and not units:
-        raise UsageError(f"phenotype {only_gene!r} is not on {', '.join(spec.chromosomes)} in cohort "
-                         f"{spec.cohort!r}. Fix: check the gene_id and --chromosome")
+        raise UsageError(
+            f"phenotype {only_gene!r} is not on {', '.join(spec.chromosomes)} in cohort "
+            f"{spec.cohort!r}. Fix: check the gene_id and --chromosome"
+        )
     import duckdb as _d
 
     con.execute("BEGIN TRANSACTION")
@@ -54,11 +62,23 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             "INSERT INTO runs (run_id, name, mode, cohort, chromosomes, status, segqtl_version, "
             "duckdb_version, numpy_version, cohort_checksum, started_at, n_units) "
             "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, current_timestamp, ?)",
-            [run_id, spec.name, spec.mode, spec.cohort, ",".join(spec.chromosomes), __version__,
-             _d.__version__, np.__version__, cohort[0], len(units)],
+            [
+                run_id,
+                spec.name,
+                spec.mode,
+                spec.cohort,
+                ",".join(spec.chromosomes),
+                __version__,
+                _d.__version__,
+                np.__version__,
+                cohort[0],
+                len(units),
+            ],
         )
-        con.executemany("INSERT INTO run_parameters VALUES (?, ?, ?)",
-                        [[run_id, k, v] for k, v in spec.to_rows()])
+        con.executemany(
+            "INSERT INTO run_parameters VALUES (?, ?, ?)",
+            [[run_id, k, v] for k, v in spec.to_rows()],
+        )
         con.executemany(
             "INSERT INTO run_units (run_id, unit_id, chr, first_phenotype_idx, last_phenotype_idx, "
             "status) VALUES (?, ?, ?, ?, ?, 'pending')",
@@ -72,7 +92,9 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
 
 
 def load_spec(con: duckdb.DuckDBPyConnection, run_id: int) -> RunSpec:
-    rows = con.execute("SELECT key, value FROM run_parameters WHERE run_id = ?", [run_id]).fetchall()
+    rows = con.execute(
+        "SELECT key, value FROM run_parameters WHERE run_id = ?", [run_id]
+    ).fetchall()
     if not rows:
         raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'")
     return RunSpec.from_rows(rows)
@@ -88,12 +110,22 @@ def run_status(con, run_id: int) -> str:
 def pending_units(con, run_id: int) -> list[Unit]:
     rows = con.execute(
         "SELECT unit_id, chr, first_phenotype_idx, last_phenotype_idx FROM run_units "
-        "WHERE run_id = ? AND status = 'pending' ORDER BY unit_id", [run_id]).fetchall()
+        "WHERE run_id = ? AND status = 'pending' ORDER BY unit_id",
+        [run_id],
+    ).fetchall()
     return [Unit(*r) for r in rows]
 
 
-def write_unit(con, run_id: int, mode: str, unit: Unit, frame: pl.DataFrame, counts: dict,
-               n_phenotypes: int, seconds: float) -> None:
+def write_unit(
+    con,
+    run_id: int,
+    mode: str,
+    unit: Unit,
+    frame: pl.DataFrame,
+    counts: dict,
+    n_phenotypes: int,
+    seconds: float,
+) -> None:
     """Commit a unit's results and its 'done' record in one transaction."""
     table = RESULT_TABLES[mode]
     arrow = frame.to_arrow()  # noqa: F841  (scanned by name)
@@ -102,14 +134,23 @@ def write_unit(con, run_id: int, mode: str, unit: Unit, frame: pl.DataFrame, cou
     skipped = {k: v for k, v in counts.items() if k != "tested" and v}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT INTO {table} SELECT ?, ?, ?, * FROM arrow",
-                    [run_id, unit.unit_id, unit.chr])
+        con.execute(
+            f"INSERT INTO {table} SELECT ?, ?, ?, * FROM arrow", [run_id, unit.unit_id, unit.chr]
+        )
         con.execute(
             "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
             "n_pairs_tested = ?, skipped = ?, n_rows = ?, seconds = ?, "
             "finished_at = current_timestamp WHERE run_id = ? AND unit_id = ?",
-            [n_phenotypes, n_pairs, tested, json.dumps(skipped), frame.height, seconds, run_id,
-             unit.unit_id],
+            [
+                n_phenotypes,
+                n_pairs,
+                tested,
+                json.dumps(skipped),
+                frame.height,
+                seconds,
+                run_id,
+                unit.unit_id,
+            ],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -121,7 +162,9 @@ def finish_run(con, run_id: int) -> dict:
     """Mark a run completed and store its totals (from the committed units)."""
     units = con.execute(
         "SELECT n_phenotypes, n_pairs, n_pairs_tested, skipped, n_rows, status FROM run_units "
-        "WHERE run_id = ?", [run_id]).fetchall()
+        "WHERE run_id = ?",
+        [run_id],
+    ).fetchall()
     if any(u[5] != "done" for u in units):
         raise RuntimeError(f"run {run_id} has unfinished units")
     skipped: dict[str, int] = {}
@@ -142,12 +185,22 @@ def finish_run(con, run_id: int) -> dict:
         "seconds = epoch(current_timestamp::TIMESTAMP - started_at), error = NULL, "
         "n_phenotypes = ?, n_pairs = ?, n_pairs_tested = ?, n_pairs_skipped = ?, n_rows = ? "
         "WHERE run_id = ?",
-        [totals["n_phenotypes"], totals["n_pairs"], totals["n_pairs_tested"],
-         totals["n_pairs_skipped"], totals["n_rows"], run_id],
+        [
+            totals["n_phenotypes"],
+            totals["n_pairs"],
+            totals["n_pairs_tested"],
+            totals["n_pairs_skipped"],
+            totals["n_rows"],
+            run_id,
+        ],
     )
-    con.execute("DELETE FROM run_parameters WHERE run_id = ? AND key = 'skipped_by_reason'", [run_id])
-    con.execute("INSERT INTO run_parameters VALUES (?, 'skipped_by_reason', ?)",
-                [run_id, json.dumps(skipped)])
+    con.execute(
+        "DELETE FROM run_parameters WHERE run_id = ? AND key = 'skipped_by_reason'", [run_id]
+    )
+    con.execute(
+        "INSERT INTO run_parameters VALUES (?, 'skipped_by_reason', ?)",
+        [run_id, json.dumps(skipped)],
+    )
     con.execute("COMMIT")
     return totals
 
