@@ -36,14 +36,46 @@ def ordered_map(
             for p in payloads:
                 yield func(p)
         return
+    import threading
+
     import multiprocess
 
     ctx = multiprocess.get_context("forkserver")
     ctx.set_forkserver_preload(["segqtl.engine.nominal"])
     limit = max_in_flight or 2 * num_cores
-    with ctx.Pool(processes=num_cores, initializer=_init_worker) as pool:
-        pending: collections.deque = collections.deque()
-        it = iter(payloads)
+    # Starting the workers (a fresh interpreter importing numpy/scipy/polars) takes about a
+    # second; do it in the background while the first payloads are read.
+    holder: dict = {}
+
+    def start():
+        try:
+            holder["pool"] = ctx.Pool(processes=num_cores, initializer=_init_worker)
+        except BaseException as exc:  # re-raised in the caller's thread
+            holder["error"] = exc
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    it = iter(payloads)
+    first: collections.deque = collections.deque()
+    try:
+        for p in it:
+            first.append(p)
+            if len(first) >= limit:
+                break
+    except BaseException:
+        starter.join()
+        if "pool" in holder:
+            holder["pool"].terminate()
+        raise
+    starter.join()
+    if "error" in holder:
+        raise holder["error"]
+    pool = holder["pool"]
+    with pool:
+        pending: collections.deque = collections.deque(
+            pool.apply_async(func, (p,)) for p in first
+        )
+        first.clear()
         exhausted = False
         while True:
             while not exhausted and len(pending) < limit:
