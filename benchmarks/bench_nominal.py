@@ -84,7 +84,10 @@ def naive_pairs(db, n_phenotypes: int, window: int = 1_000_000) -> tuple[int, fl
     ).T
     rng = dict(cohort="bench", chr="chr1", first_idx=0, last_idx=n_phenotypes - 1)
     phen = query_pl(con, "unit_phenotypes", only_gene=None, **rng)
-    variants = query_pl(con, "unit_variants", window=window, **rng)
+    variants = con.sql(
+        "SELECT variant_idx, pos, altlr, reflr FROM genotypes WHERE cohort = 'bench' "
+        "AND chr = 'chr1' ORDER BY variant_idx"
+    ).pl()
     pairs = query_pl(con, "cis_pairs", window=window, **rng)
     bounds = query_pl(con, "segment_bounds", **rng)
     con.close()

@@ -1,9 +1,11 @@
--- chromosome_variants: every variant of one chromosome (negative-control mode: trans variants).
+-- chromosome_variants: dosages of a range of one chromosome's variants, copied by the parent
+-- into memory-mapped scratch files that the workers read.
 --
--- Inputs (parameters): $cohort, $chr.
--- Reads : variants.
--- Output: variant_idx, variant_id, pos, altlr, reflr ordered by variant_idx (genotype-file order).
-SELECT variant_idx, variant_id, pos, altlr, reflr
-FROM variants
-WHERE cohort = $cohort AND chr = $chr
-ORDER BY variant_idx
+-- Inputs (parameters): $genotype_table (the cohort's genotypes_<id> table, from
+--          cohorts.cohort_id), $chr, $first_variant, $last_variant (variant_idx range, inclusive).
+-- Reads : the cohort's genotype table.
+-- Output: variant_idx, pos, altlr, reflr (DOUBLE[n] in sample order, NULL = missing), in
+--          storage order; the caller places rows by variant_idx (genotype-file order).
+SELECT variant_idx, pos, altlr, reflr
+FROM query_table($genotype_table)
+WHERE chr = $chr AND variant_idx BETWEEN $first_variant AND $last_variant

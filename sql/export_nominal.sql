@@ -1,7 +1,7 @@
 -- export_nominal: one chromosome of a nominal run in SegmentQTL's column order (SPEC §3).
 --
 -- Inputs (parameters): $run_id, $chr.
--- Reads : nominal_results.
+-- Reads : nominal_results (view).
 -- Output: phenotype, variant, number_of_samples, beta_s, se_s, beta_d, se_d, t_stat_d,
 --          nominal_p, r2_alt, aic_null, aic_alt, delta_aic_alt_minus_null, p_adj, chr
 --          (the caller drops the AIC columns when the run did not record them);

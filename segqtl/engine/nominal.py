@@ -7,12 +7,7 @@ import polars as pl
 
 from ..kernels.nominal import OK, SKIP_REASONS, DosageBlock, NominalStats, nominal_scan_block
 
-RESULT_COLUMNS = [
-    "phenotype_idx",
-    "variant_idx",
-    "phenotype",
-    "variant",
-    "number_of_samples",
+STAT_COLUMNS = [
     "beta_s",
     "se_s",
     "beta_d",
@@ -22,10 +17,19 @@ RESULT_COLUMNS = [
     "r2_alt",
     "aic_null",
     "aic_alt",
+]
+#: Columns of a unit's result frame (the nominal_stats columns after run, unit and chromosome,
+#: without variant_chr).
+RESULT_COLUMNS = [
+    "phenotype_idx",
+    "variant_idx",
+    "number_of_samples",
+    *STAT_COLUMNS,
     "delta_aic_alt_minus_null",
     "p_adj",
     "status",
 ]
+NO_TESTABLE_VARIANT = 5  # result_status code: a phenotype without any testable variant
 
 
 def list_matrix(series: pl.Series, width: int) -> np.ndarray:
@@ -50,6 +54,27 @@ def neg_control_subset(n_total: int, max_variants: int, phenotype_idx: int) -> n
     return np.sort(rng.choice(n_total, max_variants, replace=False))
 
 
+def load_block(genotypes, rows: np.ndarray | None) -> tuple[DosageBlock, np.ndarray, np.ndarray]:
+    """Dosages of ``rows`` (sorted variant_idx, None = all) from the memory-mapped files.
+
+    Returns the block and, per block row, its variant_idx and position.
+    """
+    alt = np.load(genotypes.alt, mmap_mode="r")
+    ref = np.load(genotypes.ref, mmap_mode="r")
+    pos = np.load(genotypes.pos, mmap_mode="r")
+    if rows is None:
+        sel: slice | np.ndarray = slice(None)
+        vidx = np.arange(alt.shape[0])
+    elif rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        sel = slice(int(rows[0]), int(rows[-1]) + 1)
+        vidx = rows
+    else:
+        sel = rows
+        vidx = rows
+    block = DosageBlock.from_dosages(alt[sel], ref[sel])
+    return block, vidx, np.asarray(pos[sel])
+
+
 def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
     """Nominal statistics of one unit.
 
@@ -57,9 +82,10 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
     ----------
     payload : dict
         ``n_samples``; ``phenotypes`` (phenotype_idx, gene_id, values, pcov); ``covariates``
-        (values); ``variants`` (variant_idx, variant_id, pos, altlr, reflr, sorted by
-        variant_idx); ``pairs`` (phenotype_idx, variant_idx) and ``bounds`` (phenotype_idx,
-        sample_idx, lb, ub), both None for negative controls; ``params``.
+        (values); ``genotypes`` (memory-mapped dosage files of the variants' chromosome) and
+        ``rows`` (sorted variant_idx needed, None = all); ``pairs`` (phenotype_idx,
+        variant_idx) and ``bounds`` (phenotype_idx, sample_idx, lb, ub), both None for
+        negative controls; ``params``.
 
     Returns
     -------
@@ -69,17 +95,11 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
     n = payload["n_samples"]
     params = payload["params"]
     phen = payload["phenotypes"]
-    variants = payload["variants"]
     y_all = list_matrix(phen["values"], n)
     has_pcov = phen["pcov"].null_count() < phen.height
     pcov_all = list_matrix(phen["pcov"], n) if has_pcov else None
     cov = list_matrix(payload["covariates"]["values"], n).T  # (n, c)
-    block = DosageBlock.from_dosages(
-        list_matrix(variants["altlr"], n), list_matrix(variants["reflr"], n)
-    )
-    vidx = variants["variant_idx"].to_numpy()
-    vpos = variants["pos"].to_numpy()
-    vid = variants["variant_id"].to_numpy()
+    block, vidx, vpos = load_block(payload["genotypes"], payload["rows"])
     neg = payload["pairs"] is None
     if not neg:
         pairs = payload["pairs"]
@@ -92,8 +112,8 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
         b_ub = b["ub"].to_numpy().astype(np.float64)
 
     counts = {name: 0 for name in SKIP_REASONS.values()}
-    parts: list[dict] = []
-    for i, (ph_idx, gene) in enumerate(zip(phen["phenotype_idx"], phen["gene_id"], strict=True)):
+    cols: dict[str, list] = {c: [] for c in RESULT_COLUMNS}
+    for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
         if neg:
             rows = neg_control_subset(len(vidx), params["neg_control_max_variants"], ph_idx)
@@ -130,65 +150,48 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
             keep = np.arange(len(rows))
         else:
             best = stats.best()
-            keep = np.array([best]) if best >= 0 else np.array([], dtype=np.int64)
+            keep = np.array([best] if best >= 0 else [], dtype=np.int64)
         if keep.size == 0 and not params["all_variants"]:
-            parts.append(_empty_row(ph_idx, gene))
-            continue
-        parts.append(_rows(ph_idx, gene, stats, keep, vidx[rows], vid[rows]))
-    if not parts:
-        return pl.DataFrame(schema=_SCHEMA), counts
-    floats = RESULT_COLUMNS[5:16]
-    return pl.concat(parts).with_columns(pl.col(floats).fill_nan(None)), counts
-
-
-def _rows(ph_idx, gene, stats: NominalStats, keep, vidx, vid) -> dict:
-    k = keep.size
-    out = {
-        "phenotype_idx": np.full(k, ph_idx, dtype=np.int32),
-        "variant_idx": vidx[keep].astype(np.int32),
-        "phenotype": [gene] * k,
-        "variant": vid[keep].tolist(),
-        "number_of_samples": stats.number_of_samples[keep].astype(np.int32),
-        "p_adj": np.full(k, np.nan),
-        "status": _STATUS_NAMES[stats.status[keep]].tolist(),
-    }
-    for f in (
-        "beta_s",
-        "se_s",
-        "beta_d",
-        "se_d",
-        "t_stat_d",
-        "nominal_p",
-        "r2_alt",
-        "aic_null",
-        "aic_alt",
-    ):
-        out[f] = getattr(stats, f)[keep]
-    out["delta_aic_alt_minus_null"] = out["aic_alt"] - out["aic_null"]
-    return pl.DataFrame({c: out[c] for c in RESULT_COLUMNS}, schema=_SCHEMA)
-
-
-def _empty_row(ph_idx, gene) -> pl.DataFrame:
-    out = {c: [None] for c in RESULT_COLUMNS}
-    out.update(
-        phenotype_idx=[ph_idx],
-        phenotype=[gene],
-        number_of_samples=[0],
-        status=["no_testable_variant"],
+            _append_empty(cols, ph_idx)
+        else:
+            _append_rows(cols, ph_idx, stats, keep, vidx[rows])
+    frame = pl.DataFrame(
+        {c: np.concatenate(v) if v else np.empty(0) for c, v in cols.items()}, schema=_SCHEMA
     )
-    return pl.DataFrame(out, schema=_SCHEMA)
+    frame = frame.with_columns(
+        pl.col(FLOAT_COLUMNS).fill_nan(None),
+        pl.col("variant_idx").fill_nan(None).cast(pl.Int32),
+    )
+    return frame, counts
 
 
-_STATUS_NAMES = np.array([SKIP_REASONS[i] for i in range(len(SKIP_REASONS))], dtype=object)
+def _append_rows(cols: dict, ph_idx: int, stats: NominalStats, keep, vidx) -> None:
+    k = keep.size
+    cols["phenotype_idx"].append(np.full(k, ph_idx, dtype=np.int32))
+    cols["variant_idx"].append(vidx[keep].astype(np.float64))  # float: NaN marks "none"
+    cols["number_of_samples"].append(stats.number_of_samples[keep].astype(np.int32))
+    for f in STAT_COLUMNS:
+        cols[f].append(getattr(stats, f)[keep])
+    cols["delta_aic_alt_minus_null"].append(stats.aic_alt[keep] - stats.aic_null[keep])
+    cols["p_adj"].append(np.full(k, np.nan))
+    cols["status"].append(stats.status[keep].astype(np.int8))
 
+
+def _append_empty(cols: dict, ph_idx: int) -> None:
+    for c in RESULT_COLUMNS:
+        cols[c].append(np.full(1, np.nan))
+    cols["phenotype_idx"][-1] = np.array([ph_idx], dtype=np.int32)
+    cols["number_of_samples"][-1] = np.zeros(1, dtype=np.int32)
+    cols["status"][-1] = np.array([NO_TESTABLE_VARIANT], dtype=np.int8)
+
+
+FLOAT_COLUMNS = [*STAT_COLUMNS, "delta_aic_alt_minus_null", "p_adj"]
 _SCHEMA = {
     "phenotype_idx": pl.Int32,
-    "variant_idx": pl.Int32,
-    "phenotype": pl.String,
-    "variant": pl.String,
+    "variant_idx": pl.Float64,
     "number_of_samples": pl.Int32,
-    **{c: pl.Float64 for c in RESULT_COLUMNS[5:16]},
-    "status": pl.String,
+    **{c: pl.Float64 for c in FLOAT_COLUMNS},
+    "status": pl.Int8,
 }
 
 

@@ -72,9 +72,7 @@ def ordered_map(
         raise holder["error"]
     pool = holder["pool"]
     with pool:
-        pending: collections.deque = collections.deque(
-            pool.apply_async(func, (p,)) for p in first
-        )
+        pending: collections.deque = collections.deque(pool.apply_async(func, (p,)) for p in first)
         first.clear()
         exhausted = False
         while True:

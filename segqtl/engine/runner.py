@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 
 from ..errors import SegqtlError, UsageError
-from ..spec import RunSpec
+from ..spec import RunSpec, trans_chromosome
 from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
 from . import nominal as nominal_worker
@@ -19,11 +22,31 @@ from .pool import ordered_map
 WORKERS: dict[str, Callable] = {"nominal": nominal_worker.compute_unit}
 
 
-def _payloads(con, spec: RunSpec, units, info):
+def _variant_chromosome(spec: RunSpec, unit) -> str:
+    return trans_chromosome(unit.chr) if spec.neg_control else unit.chr
+
+
+def _payloads(con, spec: RunSpec, units, info, exports: dict):
+    """Yield each unit's payload, copying genotypes to scratch files as units need them.
+
+    ``exports`` maps chromosome -> :class:`reads.GenotypeExport`; the caller removes a
+    chromosome's files once its last unit is committed (payloads are read ahead of results).
+    """
     covariates = reads.covariates_frame(con, spec.cohort)
-    trans_cache: dict = {}
     for unit in units:
-        yield reads.nominal_payload(con, spec, unit, info["n_samples"], covariates, trans_cache)
+        chrom = _variant_chromosome(spec, unit)
+        if chrom not in exports:
+            exports[chrom] = reads.GenotypeExport(con, info, chrom, exports["__dir__"])
+        export = exports[chrom]
+        payload = reads.nominal_payload(con, spec, unit, info, covariates, export.files)
+        rows = payload["rows"]
+        export.ensure(-1 if rows is None else int(rows[-1]) if rows.size else 0)
+        yield payload
+
+
+def _scratch_root() -> str | None:
+    """Where runs put their temporary genotype files: $SEGQTL_TMPDIR, else the system default."""
+    return os.environ.get("SEGQTL_TMPDIR") or None
 
 
 def execute(
@@ -55,15 +78,26 @@ def execute(
         bar = tqdm(total=len(units), unit="unit", file=sys.stderr, desc=f"run {run_id}")
     n_total = fetch_one(con, "SELECT n_units FROM runs WHERE run_id = ?", [run_id])[0]
     pause = float(os.environ.get("SEGQTL_UNIT_PAUSE", "0") or 0)
+    cleanup: list[Path] = []
+    con.execute("SET threads = 1")  # the workers have the cores; DuckDB threads would compete
     try:
         t_last = time.perf_counter()
-        results = ordered_map(worker, _payloads(con, spec, units, info), spec.num_cores)
+        scratch = Path(tempfile.mkdtemp(prefix=f"segqtl-run{run_id}-", dir=_scratch_root()))
+        cleanup.append(scratch)
+        exports: dict = {"__dir__": scratch}
+        last_unit = {_variant_chromosome(spec, u): u.unit_id for u in units}
+        results = ordered_map(worker, _payloads(con, spec, units, info, exports), spec.num_cores)
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
             n_ph = unit.last_idx - unit.first_idx + 1
             if isinstance(spec.all_variants, str):
                 n_ph = 1
-            runs.write_unit(con, run_id, spec.mode, unit, frame, counts, n_ph, now - t_last)
+            variant_chr = _variant_chromosome(spec, unit)
+            runs.write_unit(
+                con, run_id, spec.mode, unit, frame, counts, n_ph, now - t_last, variant_chr
+            )
+            if last_unit[variant_chr] == unit.unit_id and variant_chr in exports:
+                exports.pop(variant_chr).remove()  # no later unit reads this chromosome
             t_last = now
             if log is not None:
                 log(f"run {run_id}: committed unit {unit.unit_id + 1} of {n_total}")
@@ -83,4 +117,7 @@ def execute(
     finally:
         if bar is not None:
             bar.close()
+        for path in cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        con.execute("RESET threads")
     return runs.finish_run(con, run_id)

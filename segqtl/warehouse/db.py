@@ -28,7 +28,7 @@ def load_sql(name: str) -> str:
 
 def query(con: duckdb.DuckDBPyConnection, name: str, **params) -> duckdb.DuckDBPyConnection:
     """Run ``sql/<name>.sql`` with named parameters (``$param`` in the file)."""
-    text, used = _bind(name, params)
+    text, used = bind_sql(name, params)
     return con.execute(text, used)
 
 
@@ -116,11 +116,13 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):
     """Run the SELECT in ``sql/<name>.sql`` and return a polars DataFrame."""
-    text, used = _bind(name, params)
+    text, used = bind_sql(name, params)
     return con.sql(text, params=used).pl()
 
 
-def _bind(name: str, params: dict) -> tuple[str, dict]:
+def bind_sql(name: str, params: dict | None = None, **kw) -> tuple[str, dict]:
+    """Text of ``sql/<name>.sql`` and the subset of parameters it uses (all must be given)."""
+    params = {**(params or {}), **kw}
     text = load_sql(name)
     used = set(re.findall(r"\$([A-Za-z_]\w*)", text))
     missing = used - params.keys()
@@ -137,3 +139,27 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None):
     """
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def genotype_table(cohort_id: int) -> str:
+    """Name of a cohort's genotype table (an identifier made from an integer, never user text)."""
+    return f"genotypes_{int(cohort_id)}"
+
+
+def refresh_genotypes_view(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the ``genotypes`` view over all cohorts' genotype tables (sql/genotypes_view)."""
+    rows = con.execute("SELECT cohort, cohort_id FROM cohorts ORDER BY cohort_id").fetchall()
+    cols = "chr, variant_idx, variant_id, pos, altlr::DOUBLE[] AS altlr, reflr::DOUBLE[] AS reflr"
+    if rows:
+        selects = "\nUNION ALL\n".join(
+            f"SELECT '{cohort.replace(chr(39), chr(39) * 2)}' AS cohort, {cols} "
+            f"FROM {genotype_table(cohort_id)}"
+            for cohort, cohort_id in rows
+        )
+    else:
+        selects = (
+            "SELECT NULL::VARCHAR AS cohort, NULL::VARCHAR AS chr, NULL::INTEGER AS variant_idx, "
+            "NULL::VARCHAR AS variant_id, NULL::BIGINT AS pos, NULL::DOUBLE[] AS altlr, "
+            "NULL::DOUBLE[] AS reflr WHERE false"
+        )
+    con.execute(load_sql("genotypes_view").replace("{selects}", selects))

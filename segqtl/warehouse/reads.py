@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import duckdb
+import numpy as np
 import polars as pl
 
 from ..errors import UsageError
-from ..spec import RunSpec, trans_chromosome
-from .db import fetch_one, query_pl
+from ..spec import RunSpec
+from .db import bind_sql, fetch_one, genotype_table, query_pl
 
 
 def cohort_info(con: duckdb.DuckDBPyConnection, cohort: str) -> dict:
-    row = fetch_one(
-        con,
-        "SELECT n_samples, has_copynumber, has_phenotype_covariate, checksum "
-        "FROM cohorts WHERE cohort = ?",
-        [cohort],
-    )
+    """n_samples, has_copynumber, has_phenotype_covariate, checksum and genotype_table."""
+    keys = ("n_samples", "has_copynumber", "has_phenotype_covariate", "checksum", "cohort_id")
+    row = fetch_one(con, f"SELECT {', '.join(keys)} FROM cohorts WHERE cohort = ?", [cohort])
     if row is None:
         raise UsageError(f"cohort {cohort!r} is not in the warehouse. Fix: ingest it first")
-    return dict(
-        zip(
-            ("n_samples", "has_copynumber", "has_phenotype_covariate", "checksum"), row, strict=True
-        )
-    )
+    info = dict(zip(keys, row, strict=True))
+    info["genotype_table"] = genotype_table(info["cohort_id"])
+    info["cohort"] = cohort
+    return info
 
 
 def covariates_frame(con, cohort: str) -> pl.DataFrame:
@@ -33,41 +33,101 @@ def covariates_frame(con, cohort: str) -> pl.DataFrame:
     ).pl()
 
 
-def chromosome_variants(con, cohort: str, chrom: str) -> pl.DataFrame:
-    frame = query_pl(con, "chromosome_variants", cohort=cohort, chr=chrom)
-    if frame.height == 0:
-        raise UsageError(
-            f"cohort {cohort!r} has no genotypes for {chrom}, needed by --neg_control. "
-            f"Fix: add {chrom}_ALTlr.csv and {chrom}_REFlr.csv to the genotype directory"
+@dataclass(frozen=True)
+class GenotypeFiles:
+    """One chromosome's dosages as ``.npy`` files that workers memory-map.
+
+    ``alt``/``ref``: (V, n) float64, row = variant_idx, NaN = missing; ``pos``: (V,) int64.
+    """
+
+    chrom: str
+    alt: str
+    ref: str
+    pos: str
+    n_variants: int
+
+
+class GenotypeExport:
+    """Copies a chromosome's genotypes from the warehouse into scratch files for the workers.
+
+    Work units then carry row numbers instead of pickled dosage matrices (which cost more to
+    ship than to analyse).  Rows are copied on demand in variant_idx order, so the first units
+    can start while later rows are still being copied.
+    """
+
+    def __init__(self, con, info: dict, chrom: str, directory: Path):
+        self.con = con
+        self.table = info["genotype_table"]
+        self.n = int(info["n_samples"])
+        self.chrom = chrom
+        n_var = fetch_one(con, f"SELECT count(*) FROM {self.table} WHERE chr = ?", [chrom])[0]
+        if n_var == 0:
+            raise UsageError(
+                f"cohort {info['cohort']!r} has no genotypes for {chrom}. Fix: add "
+                f"{chrom}_ALTlr.csv and {chrom}_REFlr.csv to the genotype directory and ingest "
+                "again"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {k: str(directory / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
+        shape = (n_var, self.n)
+        self._alt = np.lib.format.open_memmap(paths["alt"], "w+", np.float64, shape)
+        self._ref = np.lib.format.open_memmap(paths["ref"], "w+", np.float64, shape)
+        self._pos = np.lib.format.open_memmap(paths["pos"], "w+", np.int64, (n_var,))
+        self.files = GenotypeFiles(chrom, paths["alt"], paths["ref"], paths["pos"], int(n_var))
+        self.done = 0  # rows [0, done) are copied
+
+    def ensure(self, upto: int) -> GenotypeFiles:
+        """Copy rows up to variant_idx ``upto`` (inclusive; -1 = all) if not done yet."""
+        last = self.files.n_variants - 1 if upto < 0 else min(int(upto), self.files.n_variants - 1)
+        if last < self.done:
+            return self.files
+        text, params = bind_sql(
+            "chromosome_variants",
+            genotype_table=self.table,
+            chr=self.chrom,
+            first_variant=self.done,
+            last_variant=last,
         )
-    return frame
+        for batch in self.con.sql(text, params=params).to_arrow_reader(batch_size=8192):
+            idx = batch.column("variant_idx").to_numpy()
+            self._pos[idx] = batch.column("pos").to_numpy()
+            for name, target in (("altlr", self._alt), ("reflr", self._ref)):
+                # nulls (missing dosages) become NaN in the float conversion
+                flat = batch.column(name).flatten().to_numpy(zero_copy_only=False)
+                target[idx] = flat.reshape(-1, self.n)
+        self.done = last + 1
+        return self.files
+
+    def remove(self) -> None:
+        """Delete the scratch files (no flush needed: workers share the page cache)."""
+        del self._alt, self._ref, self._pos
+        for path in (self.files.alt, self.files.ref, self.files.pos):
+            Path(path).unlink(missing_ok=True)
 
 
 def nominal_payload(
-    con, spec: RunSpec, unit, n_samples: int, covariates: pl.DataFrame, trans_cache: dict
+    con, spec: RunSpec, unit, info: dict, covariates: pl.DataFrame, genotypes: GenotypeFiles
 ) -> dict:
-    """Everything a worker needs for one nominal unit."""
+    """Everything a worker needs for one nominal unit (``genotypes``: the variants' chromosome,
+    the unit's own or, for negative controls, the next one)."""
     only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
     rng = dict(cohort=spec.cohort, chr=unit.chr, first_idx=unit.first_idx, last_idx=unit.last_idx)
     phen = query_pl(con, "unit_phenotypes", only_gene=only_gene, **rng)
     if spec.neg_control:
-        trans = trans_chromosome(unit.chr)
-        if trans not in trans_cache:
-            trans_cache.clear()
-            trans_cache[trans] = chromosome_variants(con, spec.cohort, trans)
-        variants, pairs, bounds = trans_cache[trans], None, None
+        rows, pairs, bounds = None, None, None
     else:
-        variants = query_pl(con, "unit_variants", window=spec.window, **rng)
         pairs = query_pl(con, "cis_pairs", window=spec.window, **rng)
         bounds = query_pl(con, "segment_bounds", **rng)
         if only_gene is not None:
             keep = phen["phenotype_idx"]
             pairs = pairs.filter(pl.col("phenotype_idx").is_in(keep.implode()))
+        rows = np.unique(pairs["variant_idx"].to_numpy())
     return {
-        "n_samples": n_samples,
+        "n_samples": info["n_samples"],
         "phenotypes": phen.select("phenotype_idx", "gene_id", "values", "pcov"),
         "covariates": covariates,
-        "variants": variants,
+        "genotypes": genotypes,
+        "rows": rows,
         "pairs": pairs,
         "bounds": bounds,
         "params": {

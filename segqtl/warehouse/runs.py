@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..spec import RunSpec
 from .db import fetch_one, query
 
-RESULT_TABLES = {"nominal": "nominal_results"}
+RESULT_TABLES = {"nominal": "nominal_stats"}
 
 
 @dataclass
@@ -125,8 +125,13 @@ def write_unit(
     counts: dict,
     n_phenotypes: int,
     seconds: float,
+    variant_chr: str,
 ) -> None:
-    """Commit a unit's results and its 'done' record in one transaction."""
+    """Commit a unit's results and its 'done' record in one transaction.
+
+    ``frame`` has the result table's columns after ``run_id, unit_id, chr`` except
+    ``variant_chr`` (the chromosome of the unit's variants), which is given separately.
+    """
     table = RESULT_TABLES[mode]
     arrow = frame.to_arrow()  # noqa: F841  (scanned by name)
     n_pairs = int(sum(counts.values()))
@@ -135,7 +140,9 @@ def write_unit(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
-            f"INSERT INTO {table} SELECT ?, ?, ?, * FROM arrow", [run_id, unit.unit_id, unit.chr]
+            f"INSERT INTO {table} SELECT ?, ?, ?, phenotype_idx, ?, * EXCLUDE (phenotype_idx) "
+            "FROM arrow",
+            [run_id, unit.unit_id, unit.chr, variant_chr],
         )
         con.execute(
             "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
