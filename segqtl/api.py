@@ -47,18 +47,25 @@ def ingest(
     replace: bool = False,
 ) -> IngestResult:
     """Ingest one cohort into the warehouse file ``db`` (created if missing)."""
-    with closing(connect(db)) as con:
-        return ingest_cohort(
-            con,
-            cohort,
-            genotypes=genotypes,
-            quantifications=quantifications,
-            segmentation=segmentation,
-            covariates=covariates,
-            copynumber=copynumber,
-            phenotype_covariate=phenotype_covariate,
-            replace=replace,
-        )
+    created = not Path(db).exists()
+    try:
+        with closing(connect(db)) as con:
+            return ingest_cohort(
+                con,
+                cohort,
+                genotypes=genotypes,
+                quantifications=quantifications,
+                segmentation=segmentation,
+                covariates=covariates,
+                copynumber=copynumber,
+                phenotype_covariate=phenotype_covariate,
+                replace=replace,
+            )
+    except BaseException:
+        if created:  # an ingest that fails leaves no warehouse behind, not an empty one
+            for suffix in ("", ".wal"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        raise
 
 
 def ensure_cohort(

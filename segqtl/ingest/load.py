@@ -11,6 +11,7 @@ import polars as pl
 
 from .. import __version__
 from ..errors import InputError, UsageError
+from ..warehouse.db import fetch_one, genotype_table, refresh_genotypes_view
 from . import readers
 
 
@@ -28,13 +29,21 @@ class IngestResult:
 
 
 def input_files(
-    genotypes, quantifications, covariates=None, copynumber=None, segmentation=None,
+    genotypes,
+    quantifications,
+    covariates=None,
+    copynumber=None,
+    segmentation=None,
     phenotype_covariate=None,
 ) -> list[tuple[str, Path]]:
     """The (role, path) list of a cohort's input files, genotype files expanded."""
     files = [("quantifications", Path(quantifications))]
-    for role, p in (("covariates", covariates), ("copynumber", copynumber),
-                    ("segmentation", segmentation), ("phenotype_covariate", phenotype_covariate)):
+    for role, p in (
+        ("covariates", covariates),
+        ("copynumber", copynumber),
+        ("segmentation", segmentation),
+        ("phenotype_covariate", phenotype_covariate),
+    ):
         if p is not None:
             files.append((role, Path(p)))
     for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items():
@@ -50,13 +59,18 @@ def checksum_files(files: list[tuple[str, Path]]) -> tuple[list[tuple[str, str, 
         if not path.is_file():
             raise InputError(path, f"{role.split(':')[0]} file not found", "pass an existing file")
         rows.append((role, str(path.resolve()), path.stat().st_size, readers.sha256_file(path)))
-    total = hashlib.sha256("\n".join(f"{r}\t{s}" for r, _, _, s in sorted((r[0], r[1], r[2], r[3]) for r in rows)).encode())
+    total = hashlib.sha256(
+        "\n".join(
+            f"{r}\t{s}" for r, _, _, s in sorted((r[0], r[1], r[2], r[3]) for r in rows)
+        ).encode()
+    )
     return rows, total.hexdigest()
 
 
 def find_cohort_by_checksum(con: duckdb.DuckDBPyConnection, checksum: str) -> str | None:
-    row = con.execute("SELECT cohort FROM cohorts WHERE checksum = ? ORDER BY created_at LIMIT 1",
-                      [checksum]).fetchone()
+    row = fetch_one(
+        con, "SELECT cohort FROM cohorts WHERE checksum = ? ORDER BY created_at LIMIT 1", [checksum]
+    )
     return row[0] if row else None
 
 
@@ -88,63 +102,140 @@ def ingest_cohort(
     """
     if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
         raise UsageError(f"cohort name {cohort!r} must be letters, digits, '_' or '-'")
-    exists = con.execute("SELECT count(*) FROM cohorts WHERE cohort = ?", [cohort]).fetchone()[0]
+    exists = fetch_one(con, "SELECT count(*) FROM cohorts WHERE cohort = ?", [cohort])[0]
     if exists and not replace:
-        raise UsageError(f"cohort {cohort!r} already exists in the warehouse. Fix: choose another "
-                         "--cohort name or pass --replace")
+        raise UsageError(
+            f"cohort {cohort!r} already exists in the warehouse. Fix: choose another "
+            "--cohort name or pass --replace"
+        )
 
     quant = readers.read_quantifications(Path(quantifications))
     samples = quant.samples
     genes = quant.table["gene_id"].to_list()
-    files = input_files(genotypes, quantifications, covariates, copynumber, segmentation,
-                        phenotype_covariate)
+    files = input_files(
+        genotypes, quantifications, covariates, copynumber, segmentation, phenotype_covariate
+    )
     if segmentation is None:
         raise UsageError("a segmentation file is required")
     seg = readers.read_segmentation(Path(segmentation), samples)
-    cov = (readers.read_covariates(Path(covariates), samples) if covariates is not None
-           else pl.DataFrame(schema={"cov_idx": pl.Int32, "name": pl.String, "values": pl.List(pl.Float64)}))
-    cn = (readers.read_gene_table(Path(copynumber), samples, genes, "copy number")
-          if copynumber is not None else None)
-    pcov = (readers.read_gene_table(Path(phenotype_covariate), samples, genes, "phenotype covariate")
-            if phenotype_covariate is not None else None)
-    geno = {chrom: readers.read_genotypes(chrom, alt, ref, samples)
-            for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items()}
+    cov = (
+        readers.read_covariates(Path(covariates), samples)
+        if covariates is not None
+        else pl.DataFrame(
+            schema={"cov_idx": pl.Int32, "name": pl.String, "values": pl.List(pl.Float64)}
+        )
+    )
+    cn = (
+        readers.read_gene_table(Path(copynumber), samples, genes, "copy number")
+        if copynumber is not None
+        else None
+    )
+    pcov = (
+        readers.read_gene_table(Path(phenotype_covariate), samples, genes, "phenotype covariate")
+        if phenotype_covariate is not None
+        else None
+    )
+    geno = {
+        chrom: readers.read_genotypes(chrom, alt, ref, samples)
+        for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items()
+    }
     file_rows, checksum = checksum_files(files)
 
     con.execute("BEGIN TRANSACTION")
     try:
         if exists:
-            for table in ("cohorts", "cohort_files", "samples", "phenotypes", "variants",
-                          "covariates", "copynumber", "phenotype_covariate", "segments"):
+            old_id = fetch_one(con, "SELECT cohort_id FROM cohorts WHERE cohort = ?", [cohort])[0]
+            con.execute(f"DROP TABLE IF EXISTS {genotype_table(old_id)}")
+            for table in (
+                "cohorts",
+                "cohort_files",
+                "samples",
+                "phenotypes",
+                "variants",
+                "covariates",
+                "copynumber",
+                "phenotype_covariate",
+                "segments",
+            ):
                 con.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
+        cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
         con.execute(
-            "INSERT INTO cohorts VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
-            [cohort, len(samples), checksum, cn is not None, pcov is not None, __version__],
+            "INSERT INTO cohorts VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            [
+                cohort,
+                cohort_id,
+                len(samples),
+                checksum,
+                cn is not None,
+                pcov is not None,
+                __version__,
+            ],
         )
-        con.executemany("INSERT INTO cohort_files VALUES (?, ?, ?, ?, ?)",
-                        [[cohort, *r] for r in file_rows])
-        _insert(con, "samples", cohort, pl.DataFrame(
-            {"sample_idx": list(range(len(samples))), "sample_id": samples},
-            schema={"sample_idx": pl.Int32, "sample_id": pl.String}))
+        con.executemany(
+            "INSERT INTO cohort_files VALUES (?, ?, ?, ?, ?)", [[cohort, *r] for r in file_rows]
+        )
+        _insert(
+            con,
+            "samples",
+            cohort,
+            pl.DataFrame(
+                {"sample_idx": list(range(len(samples))), "sample_id": samples},
+                schema={"sample_idx": pl.Int32, "sample_id": pl.String},
+            ),
+        )
         _insert(con, "phenotypes", cohort, quant.table.sort("chr", "phenotype_idx"))
-        for chrom, frame in geno.items():
-            _insert(con, "variants", cohort, frame.with_columns(pl.lit(chrom).alias("chr")).select(
-                "chr", "variant_idx", "variant_id", "pos", "ref", "alt", "altlr", "reflr"))
+        _insert_genotypes(con, cohort, genotype_table(cohort_id), len(samples), geno)
         _insert(con, "covariates", cohort, cov)
         if cn is not None:
             _insert(con, "copynumber", cohort, cn)
         if pcov is not None:
             _insert(con, "phenotype_covariate", cohort, pcov)
         _insert(con, "segments", cohort, seg)
+        refresh_genotypes_view(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return IngestResult(
-        cohort=cohort, checksum=checksum, n_samples=len(samples),
-        n_phenotypes=quant.table.height, n_variants=sum(f.height for f in geno.values()),
+        cohort=cohort,
+        checksum=checksum,
+        n_samples=len(samples),
+        n_phenotypes=quant.table.height,
+        n_variants=sum(f.height for f in geno.values()),
         chromosomes=sorted(geno),
     )
+
+
+def _insert_genotypes(
+    con, cohort: str, table: str, n_samples: int, geno: dict[str, pl.DataFrame]
+) -> None:
+    """Variant annotations into ``variants``; dosages into the cohort's own genotype table.
+
+    The genotype table stores ALTlr/REFlr as fixed-size ``DOUBLE[n]`` arrays (n = samples),
+    which DuckDB hands to Arrow several times faster than variable-length lists.  ``table`` is
+    built from the cohort's integer id, never from user text.
+    """
+    n = int(n_samples)
+    con.execute(
+        f"CREATE TABLE {table} (chr VARCHAR NOT NULL, variant_idx INTEGER NOT NULL, "
+        f"variant_id VARCHAR NOT NULL, pos BIGINT NOT NULL, altlr DOUBLE[{n}] NOT NULL, "
+        f"reflr DOUBLE[{n}] NOT NULL)"
+    )
+    for chrom in sorted(geno):
+        frame = geno[chrom].with_columns(pl.lit(chrom).alias("chr"))
+        _insert(
+            con,
+            "variants",
+            cohort,
+            frame.select("chr", "variant_idx", "variant_id", "pos", "ref", "alt"),
+        )
+        arrow = frame.select(  # noqa: F841  (scanned by name below)
+            "chr", "variant_idx", "variant_id", "pos", "altlr", "reflr"
+        ).to_arrow()
+        con.execute(
+            f"INSERT INTO {table} SELECT chr, variant_idx, variant_id, pos, "
+            f"altlr::DOUBLE[{n}], reflr::DOUBLE[{n}] FROM arrow"
+        )
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, cohort: str, frame: pl.DataFrame) -> None:
