@@ -239,7 +239,13 @@ def ingest(
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
 @click.option("--cohort", help="Cohort to analyse.")
-@click.option("--mode", type=click.Choice(["nominal"]), default="nominal", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["nominal"]),
+    default="nominal",
+    show_default=True,
+    help="Analysis mode.",
+)
 @click.option(
     "--chromosome",
     "chromosomes",
@@ -260,7 +266,12 @@ def ingest(
     is_flag=True,
     help="Trans negative control: variants of the next chromosome, no segment filter.",
 )
-@click.option("--neg-control-max-variants", default=2000, show_default=True)
+@click.option(
+    "--neg-control-max-variants",
+    default=2000,
+    show_default=True,
+    help="With --neg-control: test at most this many trans variants per phenotype.",
+)
 @click.option("--window", default=1_000_000, show_default=True, help="cis window (bp).")
 @click.option(
     "--min-samples",
@@ -366,7 +377,9 @@ def _report(run_id, totals):
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
 @click.option("--run", "run_id", required=True, type=int, help="Run id.")
-@click.option("--out-dir", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out-dir", required=True, type=click.Path(file_okay=False), help="Folder for the files."
+)
 @handle_errors
 def export(db, run_id, out_dir):
     """Write a run's results with SegmentQTL's file names and columns (prints the paths)."""

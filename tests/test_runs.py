@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import click
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -329,3 +330,65 @@ def test_dropin__neg_control_without_next_chromosome_is_a_clear_error(tmp_path, 
     res = CliRunner().invoke(dropin, args)
     assert res.exit_code != 0
     assert "no genotypes for chr3" in res.stderr
+
+
+def test_run__stores_input_checksums_and_library_versions(small_db):
+    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
+    con = connect(small_db, read_only=True)
+    params = dict(
+        con.execute("SELECT key, value FROM run_parameters WHERE run_id = ?", [run_id]).fetchall()
+    )
+    files = dict(
+        con.execute("SELECT role, sha256 FROM cohort_files WHERE cohort = 'small'").fetchall()
+    )
+    con.close()
+    assert {k.removeprefix("input:") for k in params if k.startswith("input:")} == set(files)
+    for role, sha in files.items():
+        assert json.loads(params[f"input:{role}"]) == sha
+    import duckdb
+    import numpy
+
+    assert json.loads(params["version:duckdb"]) == duckdb.__version__
+    assert json.loads(params["version:numpy"]) == numpy.__version__
+    assert "version:polars" in params and "version:segqtl" in params
+
+
+@pytest.mark.slow
+def test_python_m_segqtl__dropin_prints_written_files_on_stdout(tmp_path, small_cohort):
+    from .conftest import cohort_kwargs
+
+    args = [
+        sys.executable,
+        "-m",
+        "segqtl",
+        "--mode",
+        "nominal",
+        "--chromosome",
+        "chr1",
+        "--out_dir",
+        str(tmp_path / "out"),
+        "--all_variants",
+        "G1_002",
+        "--record_aic",
+    ]
+    for k, v in cohort_kwargs(small_cohort).items():
+        args += [f"--{k}", str(v)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "out" / "G1_002_nominal_chr1.csv")
+    assert "Traceback" not in done.stderr
+    frame = pl.read_csv(done.stdout.strip())
+    assert set(frame["phenotype"]) == {"G1_002"}
+    assert "aic_alt" in frame.columns
+
+
+def test_cli__every_command_has_help_text():
+    runner = CliRunner()
+    for name, command in cli.commands.items():
+        assert command.help, name
+        res = runner.invoke(cli, [name, "--help"])
+        assert res.exit_code == 0, name
+        assert "Usage:" in res.output
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, (name, param.opts)

@@ -77,7 +77,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
         )
         con.executemany(
             "INSERT INTO run_parameters VALUES (?, ?, ?)",
-            [[run_id, k, v] for k, v in spec.to_rows()],
+            [[run_id, k, v] for k, v in spec.to_rows() + _provenance(con, spec.cohort)],
         )
         con.executemany(
             "INSERT INTO run_units (run_id, unit_id, chr, first_phenotype_idx, last_phenotype_idx, "
@@ -89,6 +89,27 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
         con.execute("ROLLBACK")
         raise
     return run_id
+
+
+def _provenance(con, cohort: str) -> list[tuple[str, str]]:
+    """Input checksums and library versions, stored with the run (keys with a ':')."""
+    import polars
+    import scipy
+
+    files = con.execute(
+        "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [cohort]
+    ).fetchall()
+    rows = [(f"input:{role}", json.dumps(sha)) for role, sha in files]
+    for name, module in (
+        ("segqtl", None),
+        ("duckdb", duckdb),
+        ("numpy", np),
+        ("polars", polars),
+        ("scipy", scipy),
+    ):
+        version = __version__ if module is None else module.__version__
+        rows.append((f"version:{name}", json.dumps(version)))
+    return rows
 
 
 def load_spec(con: duckdb.DuckDBPyConnection, run_id: int) -> RunSpec:
