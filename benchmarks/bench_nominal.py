@@ -130,6 +130,38 @@ def naive_pairs(db, n_phenotypes: int, window: int = 1_000_000) -> tuple[int, fl
     return count, time.perf_counter() - t0
 
 
+def kernel_only(db) -> tuple[int, float]:
+    """Worker computation alone (payloads prepared beforehand), one core, all variants."""
+    import tempfile
+
+    from threadpoolctl import threadpool_limits
+
+    from segqtl.engine.nominal import compute_unit
+    from segqtl.warehouse import reads
+    from segqtl.warehouse.runs import Unit
+
+    con = connect(db, read_only=True)
+    info = reads.cohort_info(con, "bench")
+    spec = RunSpec(mode="nominal", cohort="bench", chromosomes=["1"], all_variants=True)
+    cov = reads.covariates_frame(con, "bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        export = reads.GenotypeExport(con, info, "chr1", Path(tmp))
+        export.ensure(-1)
+        payloads = [
+            reads.nominal_payload(
+                con, spec, Unit(i, "chr1", 25 * i, 25 * i + 24), info, cov, export.files
+            )
+            for i in range(12)
+        ]
+        con.close()
+        with threadpool_limits(1):
+            t0 = time.perf_counter()
+            pairs = sum(sum(compute_unit(p)[1].values()) for p in payloads)
+            elapsed = time.perf_counter() - t0
+        export.remove()
+    return pairs, elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cores", type=int, default=2)
@@ -172,6 +204,7 @@ def main() -> None:
         con.close()
         rows.append((f"{label} ({args.cores} cores)", elapsed, n_pairs, n_rows))
     naive_count, naive_t = naive_pairs(db, args.naive_phenotypes)
+    kernel_count, kernel_t = kernel_only(db)
 
     result = {
         "cohort": {k: list(v) if isinstance(v, tuple) else v for k, v in COHORT.items()},
@@ -179,6 +212,7 @@ def main() -> None:
         "ingest_seconds": t_ingest,
         "runs": [dict(zip(("label", "seconds", "pairs", "rows"), r, strict=True)) for r in rows],
         "naive": {"pairs": naive_count, "seconds": naive_t},
+        "kernel_only_1_core": {"pairs": kernel_count, "seconds": kernel_t},
     }
     (OUT / "nominal.json").write_text(json.dumps(result, indent=2))
     naive_rate = naive_count / naive_t
@@ -190,6 +224,11 @@ def main() -> None:
             f"| {label} | {sec:.2f} | {pairs:,} | {pairs / sec:,.0f} | "
             f"{pairs / sec / naive_rate:,.0f}x |"
         )
+    print(
+        f"| worker computation alone, all variants, 1 core | {kernel_t:.2f} | "
+        f"{kernel_count:,} | {kernel_count / kernel_t:,.0f} | "
+        f"{kernel_count / kernel_t / naive_rate:,.0f}x |"
+    )
     print(
         f"| naive per-variant lstsq loop, 1 core ({args.naive_phenotypes} phenotypes) | "
         f"{naive_t:.2f} | {naive_count:,} | {naive_rate:,.0f} | 1x |"
