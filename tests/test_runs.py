@@ -392,3 +392,31 @@ def test_cli__every_command_has_help_text():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, (name, param.opts)
+
+
+def test_run__neg_control_subsamples_with_the_reference_rng_rule(small_db):
+    import numpy as np
+
+    run_id = api.run(
+        small_db,
+        RunSpec(
+            mode="nominal",
+            cohort="small",
+            chromosomes=["1"],
+            neg_control=True,
+            neg_control_max_variants=20,
+            all_variants=True,
+        ),
+    )
+    got = results(small_db, run_id)
+    con = connect(small_db, read_only=True)
+    n_trans = con.execute(
+        "SELECT count(*) FROM variants WHERE cohort = 'small' AND chr = 'chr2'"
+    ).fetchall()[0][0]
+    con.close()
+    assert n_trans > 20
+    for ph_idx, group in got.group_by("phenotype_idx", maintain_order=True):
+        expected = np.sort(np.random.default_rng(42 + ph_idx[0]).choice(n_trans, 20, replace=False))
+        assert group["variant_idx"].to_list() == expected.tolist()
+        assert set(group["variant"].str.split(":").list.first()) == {"chr2"}
+        assert set(group["chr"]) == {"chr1"}
