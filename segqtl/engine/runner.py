@@ -26,7 +26,7 @@ def _variant_chromosome(spec: RunSpec, unit) -> str:
     return trans_chromosome(unit.chr) if spec.neg_control else unit.chr
 
 
-def _payloads(con, spec: RunSpec, units, info, exports: dict):
+def _payloads(con, spec: RunSpec, units, info, exports: dict, scratch: Path):
     """Yield each unit's payload, copying genotypes to scratch files as units need them.
 
     ``exports`` maps chromosome -> :class:`reads.GenotypeExport`; the caller removes a
@@ -36,7 +36,7 @@ def _payloads(con, spec: RunSpec, units, info, exports: dict):
     for unit in units:
         chrom = _variant_chromosome(spec, unit)
         if chrom not in exports:
-            exports[chrom] = reads.GenotypeExport(con, info, chrom, exports["__dir__"])
+            exports[chrom] = reads.GenotypeExport(con, info, chrom, scratch)
         export = exports[chrom]
         payload = reads.nominal_payload(con, spec, unit, info, covariates, export.files)
         rows = payload["rows"]
@@ -84,9 +84,10 @@ def execute(
         t_last = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix=f"segqtl-run{run_id}-", dir=_scratch_root()))
         cleanup.append(scratch)
-        exports: dict = {"__dir__": scratch}
+        exports: dict[str, reads.GenotypeExport] = {}
         last_unit = {_variant_chromosome(spec, u): u.unit_id for u in units}
-        results = ordered_map(worker, _payloads(con, spec, units, info, exports), spec.num_cores)
+        payloads = _payloads(con, spec, units, info, exports, scratch)
+        results = ordered_map(worker, payloads, spec.num_cores)
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
             n_ph = unit.last_idx - unit.first_idx + 1
@@ -96,7 +97,7 @@ def execute(
             runs.write_unit(
                 con, run_id, spec.mode, unit, frame, counts, n_ph, now - t_last, variant_chr
             )
-            if last_unit[variant_chr] == unit.unit_id and variant_chr in exports:
+            if last_unit[variant_chr] == unit.unit_id:
                 exports.pop(variant_chr).remove()  # no later unit reads this chromosome
             t_last = now
             if log is not None:

@@ -53,7 +53,6 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             f"phenotype {only_gene!r} is not on {', '.join(spec.chromosomes)} in cohort "
             f"{spec.cohort!r}. Fix: check the gene_id and --chromosome"
         )
-    import duckdb as _d
 
     con.execute("BEGIN TRANSACTION")
     try:
@@ -69,7 +68,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
                 spec.cohort,
                 ",".join(spec.chromosomes),
                 __version__,
-                _d.__version__,
+                duckdb.__version__,
                 np.__version__,
                 cohort[0],
                 len(units),
