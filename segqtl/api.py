@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .engine import runner
 from .errors import UsageError
-from .ingest import IngestResult, ingest_cohort
-from .ingest.load import checksum_files, find_cohort_by_checksum, input_files
+from .ingest import CohortInputs, IngestResult, ingest_cohort
+from .ingest.load import find_cohort_by_checksum
 from .spec import RunSpec
 from .warehouse import export as _export
 from .warehouse import runs as _runs
@@ -28,6 +28,7 @@ __all__ = [
     "resume",
     "export",
     "ensure_cohort",
+    "CohortInputs",
     "connect",
     "cohort_chromosomes",
     "list_runs",
@@ -37,70 +38,52 @@ __all__ = [
 def ingest(
     db: str | Path,
     cohort: str,
+    inputs: CohortInputs | None = None,
     *,
-    genotypes,
-    quantifications,
-    segmentation,
-    covariates=None,
-    copynumber=None,
-    phenotype_covariate=None,
     replace: bool = False,
+    **paths,
 ) -> IngestResult:
-    """Ingest one cohort into the warehouse file ``db`` (created if missing)."""
+    """Ingest one cohort into the warehouse file ``db`` (created if missing).
+
+    Give the files as a :class:`CohortInputs` or as its fields (``genotypes=...,
+    quantifications=..., segmentation=..., covariates=..., copynumber=...,
+    phenotype_covariate=...``).  A failed ingest leaves the warehouse as it was, and leaves no
+    file behind if there was none.
+    """
+    inputs = inputs or CohortInputs(**paths)
+    return _with_new_db_cleanup(db, lambda con: ingest_cohort(con, cohort, inputs, replace=replace))
+
+
+def ensure_cohort(db: str | Path, inputs: CohortInputs | None = None, **paths) -> IngestResult:
+    """Reuse the cohort whose input checksums equal these files', or ingest them as a new one.
+
+    The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.
+    """
+    inputs = inputs or CohortInputs(**paths)
+    checksums = inputs.checksums()
+    checksum = checksums[1]
+
+    def reuse_or_ingest(con):
+        existing = find_cohort_by_checksum(con, checksum)
+        if existing is not None:
+            n = fetch_one(con, "SELECT n_samples FROM cohorts WHERE cohort = ?", [existing])[0]
+            return IngestResult(existing, checksum, n, 0, 0, reused=True)
+        return ingest_cohort(con, f"cohort_{checksum[:12]}", inputs, checksums=checksums)
+
+    return _with_new_db_cleanup(db, reuse_or_ingest)
+
+
+def _with_new_db_cleanup(db: str | Path, work: Callable):
+    """Run ``work(con)`` on the warehouse; if it fails and the file was new, remove it."""
     created = not Path(db).exists()
     try:
         with closing(connect(db)) as con:
-            return ingest_cohort(
-                con,
-                cohort,
-                genotypes=genotypes,
-                quantifications=quantifications,
-                segmentation=segmentation,
-                covariates=covariates,
-                copynumber=copynumber,
-                phenotype_covariate=phenotype_covariate,
-                replace=replace,
-            )
+            return work(con)
     except BaseException:
         if created:  # an ingest that fails leaves no warehouse behind, not an empty one
             for suffix in ("", ".wal"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         raise
-
-
-def ensure_cohort(
-    db: str | Path,
-    *,
-    genotypes,
-    quantifications,
-    segmentation,
-    covariates=None,
-    copynumber=None,
-    phenotype_covariate=None,
-) -> IngestResult:
-    """Reuse the cohort whose input checksums equal these files', or ingest them as a new one.
-
-    The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.
-    """
-    files = input_files(
-        genotypes, quantifications, covariates, copynumber, segmentation, phenotype_covariate
-    )
-    _, checksum = checksum_files(files)
-    with closing(connect(db)) as con:
-        existing = find_cohort_by_checksum(con, checksum)
-        if existing is not None:
-            n = fetch_one(con, "SELECT n_samples FROM cohorts WHERE cohort = ?", [existing])[0]
-            return IngestResult(existing, checksum, n, 0, 0, reused=True)
-        return ingest_cohort(
-            con,
-            f"cohort_{checksum[:12]}",
-            genotypes=genotypes,
-            quantifications=quantifications,
-            segmentation=segmentation,
-            covariates=covariates,
-            copynumber=copynumber,
-            phenotype_covariate=phenotype_covariate,
-        )
 
 
 def run(

@@ -17,6 +17,7 @@ import click
 
 from . import __version__, api
 from .errors import SegqtlError, UsageError
+from .ingest import CohortInputs
 from .spec import RunSpec
 from .warehouse.db import fetch_one
 
@@ -39,6 +40,27 @@ def verbose_option(f):
     return click.option(
         "--verbose", "-v", is_flag=True, help="Log every committed work unit on stderr."
     )(f)
+
+
+INPUT_FIELDS = (
+    "genotypes",
+    "quantifications",
+    "segmentation",
+    "covariates",
+    "copynumber",
+    "phenotype_covariate",
+)
+
+
+def collect_inputs(f):
+    """Hand a command its six input-file options as one ``inputs`` (:class:`CohortInputs`)."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        paths = {name: kwargs.pop(name) for name in INPUT_FIELDS}
+        return f(*args, inputs=CohortInputs(**paths), **kwargs)
+
+    return wrapper
 
 
 def handle_errors(f):
@@ -203,30 +225,16 @@ def input_options(f):
 @click.option("--replace", is_flag=True, help="Replace an existing cohort of the same name.")
 @quiet_option
 @handle_errors
+@collect_inputs
 def ingest(
     db,
     cohort,
-    genotypes,
-    quantifications,
-    segmentation,
-    covariates,
-    copynumber,
-    phenotype_covariate,
+    inputs,
     replace,
     quiet,
 ):
     """Load one cohort's input files into the warehouse (all or nothing)."""
-    res = api.ingest(
-        db,
-        cohort,
-        genotypes=genotypes,
-        quantifications=quantifications,
-        segmentation=segmentation,
-        covariates=covariates,
-        copynumber=copynumber,
-        phenotype_covariate=phenotype_covariate,
-        replace=replace,
-    )
+    res = api.ingest(db, cohort, inputs, replace=replace)
     if not quiet:
         _msg(
             f"cohort {res.cohort}: {res.n_samples} samples, {res.n_phenotypes} phenotypes, "
@@ -426,15 +434,11 @@ def runs(db):
 )
 @click.option("--quiet", "-q", is_flag=True)
 @handle_errors
+@collect_inputs
 def dropin(
     mode,
     chromosome,
-    genotypes,
-    quantifications,
-    covariates,
-    copynumber,
-    segmentation,
-    phenotype_covariate,
+    inputs,
     out_dir,
     all_variants,
     record_aic,
@@ -453,15 +457,7 @@ def dropin(
             f"--mode {mode} is not available in this version of segqtl (available: nominal)"
         )
     db = db or str(Path(out_dir) / "segqtl.duckdb")
-    cohort = api.ensure_cohort(
-        db,
-        genotypes=genotypes,
-        quantifications=quantifications,
-        segmentation=segmentation,
-        covariates=covariates,
-        copynumber=copynumber,
-        phenotype_covariate=phenotype_covariate,
-    )
+    cohort = api.ensure_cohort(db, inputs)
     if not quiet:
         _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
     spec = RunSpec(

@@ -1,5 +1,5 @@
 """Reading and validating SegmentQTL-layout inputs, and loading them into the warehouse."""
 
-from .load import IngestResult, ingest_cohort
+from .load import CohortInputs, IngestResult, ingest_cohort
 
-__all__ = ["IngestResult", "ingest_cohort"]
+__all__ = ["CohortInputs", "IngestResult", "ingest_cohort"]

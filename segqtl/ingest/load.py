@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import duckdb
@@ -28,28 +28,42 @@ class IngestResult:
     reused: bool = False
 
 
-def input_files(
-    genotypes,
-    quantifications,
-    covariates=None,
-    copynumber=None,
-    segmentation=None,
-    phenotype_covariate=None,
-) -> list[tuple[str, Path]]:
-    """The (role, path) list of a cohort's input files, genotype files expanded."""
-    files = [("quantifications", Path(quantifications))]
-    for role, p in (
-        ("covariates", covariates),
-        ("copynumber", copynumber),
-        ("segmentation", segmentation),
-        ("phenotype_covariate", phenotype_covariate),
-    ):
-        if p is not None:
-            files.append((role, Path(p)))
-    for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items():
-        files.append((f"genotypes_alt:{chrom}", alt))
-        files.append((f"genotypes_ref:{chrom}", ref))
-    return files
+@dataclass(frozen=True)
+class CohortInputs:
+    """The input files of one cohort in SegmentQTL's layout (SPEC §1).
+
+    ``genotypes`` is the directory with ``chr<C>_ALTlr.csv`` / ``chr<C>_REFlr.csv``; the other
+    fields are CSV files.  ``covariates``, ``copynumber`` and ``phenotype_covariate`` are
+    optional.
+    """
+
+    genotypes: Path
+    quantifications: Path
+    segmentation: Path
+    covariates: Path | None = None
+    copynumber: Path | None = None
+    phenotype_covariate: Path | None = None
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                object.__setattr__(self, f.name, Path(value))
+
+    def files(self) -> list[tuple[str, Path]]:
+        """The (role, path) list of the input files, genotype files expanded."""
+        files = [("quantifications", self.quantifications)]
+        for role in ("covariates", "copynumber", "segmentation", "phenotype_covariate"):
+            if getattr(self, role) is not None:
+                files.append((role, getattr(self, role)))
+        for chrom, (alt, ref) in readers.genotype_files(self.genotypes).items():
+            files.append((f"genotypes_alt:{chrom}", alt))
+            files.append((f"genotypes_ref:{chrom}", ref))
+        return files
+
+    def checksums(self) -> tuple[list[tuple[str, str, int, str]], str]:
+        """Per-file (role, path, size, sha256) rows and the cohort checksum."""
+        return checksum_files(self.files())
 
 
 def checksum_files(files: list[tuple[str, Path]]) -> tuple[list[tuple[str, str, int, str]], str]:
@@ -77,14 +91,10 @@ def find_cohort_by_checksum(con: duckdb.DuckDBPyConnection, checksum: str) -> st
 def ingest_cohort(
     con: duckdb.DuckDBPyConnection,
     cohort: str,
+    inputs: CohortInputs,
     *,
-    genotypes,
-    quantifications,
-    segmentation,
-    covariates=None,
-    copynumber=None,
-    phenotype_covariate=None,
     replace: bool = False,
+    checksums: tuple[list, str] | None = None,
 ) -> IngestResult:
     """Read, validate and load one cohort. All or nothing: on error the DB is unchanged.
 
@@ -93,12 +103,12 @@ def ingest_cohort(
     con : duckdb connection (writable)
     cohort : str
         Name of the cohort in the warehouse.
-    genotypes : path
-        Directory with ``chr<C>_ALTlr.csv`` / ``chr<C>_REFlr.csv``.
-    quantifications, segmentation, covariates, copynumber, phenotype_covariate : path
-        SegmentQTL-layout CSV files (see SPEC §1); the last three are optional.
+    inputs : CohortInputs
+        The cohort's files.
     replace : bool
         Replace an existing cohort of the same name (its runs are kept).
+    checksums : optional
+        ``inputs.checksums()`` if the caller has already computed them.
     """
     if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
         raise UsageError(f"cohort name {cohort!r} must be letters, digits, '_' or '-'")
@@ -109,37 +119,28 @@ def ingest_cohort(
             "--cohort name or pass --replace"
         )
 
-    quant = readers.read_quantifications(Path(quantifications))
+    quant = readers.read_quantifications(inputs.quantifications)
     samples = quant.samples
     genes = quant.table["gene_id"].to_list()
-    files = input_files(
-        genotypes, quantifications, covariates, copynumber, segmentation, phenotype_covariate
-    )
-    if segmentation is None:
-        raise UsageError("a segmentation file is required")
-    seg = readers.read_segmentation(Path(segmentation), samples)
-    cov = (
-        readers.read_covariates(Path(covariates), samples)
-        if covariates is not None
-        else pl.DataFrame(
+    seg = readers.read_segmentation(inputs.segmentation, samples)
+    if inputs.covariates is not None:
+        cov = readers.read_covariates(inputs.covariates, samples)
+    else:
+        cov = pl.DataFrame(
             schema={"cov_idx": pl.Int32, "name": pl.String, "values": pl.List(pl.Float64)}
         )
-    )
-    cn = (
-        readers.read_gene_table(Path(copynumber), samples, genes, "copy number")
-        if copynumber is not None
-        else None
-    )
-    pcov = (
-        readers.read_gene_table(Path(phenotype_covariate), samples, genes, "phenotype covariate")
-        if phenotype_covariate is not None
-        else None
-    )
+    cn = pcov = None
+    if inputs.copynumber is not None:
+        cn = readers.read_gene_table(inputs.copynumber, samples, genes, "copy number")
+    if inputs.phenotype_covariate is not None:
+        pcov = readers.read_gene_table(
+            inputs.phenotype_covariate, samples, genes, "phenotype covariate"
+        )
     geno = {
         chrom: readers.read_genotypes(chrom, alt, ref, samples)
-        for chrom, (alt, ref) in readers.genotype_files(Path(genotypes)).items()
+        for chrom, (alt, ref) in readers.genotype_files(inputs.genotypes).items()
     }
-    file_rows, checksum = checksum_files(files)
+    file_rows, checksum = checksums if checksums is not None else inputs.checksums()
 
     con.execute("BEGIN TRANSACTION")
     try:
