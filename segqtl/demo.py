@@ -161,7 +161,7 @@ def main(out: str, samples: int, num_cores: int) -> None:
     finally:
         con.close()
     click.echo(
-        f"Try your own: python -c \"import duckdb; print(duckdb.connect('{db}', "
+        f"Try your own: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{db}', "
         "read_only=True).sql('SELECT * FROM nominal_results LIMIT 5'))\""
     )
 
