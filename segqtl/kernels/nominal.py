@@ -177,6 +177,103 @@ def _is_range(rows: np.ndarray) -> bool:
     )
 
 
+@dataclass
+class MaskedVariants:
+    """Per-variant sample masks of one phenotype, in the form the batched fits use.
+
+    A variant's samples are ``group_mask[gid] & observed``: its segment group's mask minus the
+    samples whose genotype is missing (``excluded``, sparse).  ``s``/``d`` (V, n) are zero
+    outside the variant's samples; ``cols`` are the samples usable for some variant.
+    """
+
+    cols: np.ndarray
+    gid: np.ndarray
+    group_f: np.ndarray
+    group_mask: np.ndarray
+    excluded: sparse.csr_matrix
+    observed: np.ndarray
+    s: np.ndarray
+    d: np.ndarray
+
+    def mask(self, v: int) -> np.ndarray:
+        """Boolean sample mask of variant ``v``. Shape ``(n,)``."""
+        return self.group_mask[self.gid[v]] & self.observed[v]
+
+
+def mask_variants(
+    block: DosageBlock,
+    rows: np.ndarray | None,
+    base: np.ndarray,
+    pos: np.ndarray | None,
+    lb: np.ndarray | None,
+    ub: np.ndarray | None,
+) -> MaskedVariants:
+    """Group the variants ``rows`` of ``block`` by segment mask and mask their s and d.
+
+    ``base`` (n,) are the samples usable at all (phenotype, covariates, segment present).
+    The returned ``s``/``d`` live in per-process scratch buffers: use them before the next call.
+    """
+    if rows is None or _is_range(rows):
+        sl = slice(None) if rows is None else slice(rows[0], rows[-1] + 1)
+        s_src, d_src, observed = block.s[sl], block.d[sl], block.observed[sl]
+    else:
+        s_src, d_src, observed = block.s[rows], block.d[rows], block.observed[rows]
+    n_var, n = s_src.shape
+    cols = np.flatnonzero(base)
+    # Segment groups: variants between two consecutive breakpoints share a segment mask.
+    if pos is None:
+        gid = np.zeros(n_var, dtype=np.intp)
+        group_mask = base[None, :]
+    else:
+        pos = np.asarray(pos)
+        # A variant's mask is fixed by how many lower bounds are <= pos and how many upper
+        # bounds are < pos: equal counts, equal masks (exact for any real bounds).
+        p = pos.astype(np.float64)
+        n_lo = np.searchsorted(np.sort(lb[cols]), p, side="right")
+        n_hi = np.searchsorted(np.sort(ub[cols]), p, side="left")
+        raw = n_lo * (cols.size + 1) + n_hi
+        _, first, gid = np.unique(raw, return_index=True, return_inverse=True)
+        rep = pos[first].astype(np.float64)[:, None]
+        with np.errstate(invalid="ignore"):
+            group_mask = base & (rep >= lb) & (rep <= ub)  # (G, n)
+    group_f = group_mask.astype(np.float64)
+    # (V, n) segment mask; missing genotypes are handled as corrections.  s and d are already
+    # zero where a dosage is missing.  Scratch buffers are reused: fresh multi-megabyte arrays
+    # cost more in page faults than the arithmetic on them.
+    mf = _scratch("mf", (n_var, n))
+    if np.all(gid[1:] >= gid[:-1]):  # variants in position order: each group is a run of rows
+        starts = np.searchsorted(gid, np.arange(group_f.shape[0] + 1))
+        for g in range(group_f.shape[0]):
+            mf[starts[g] : starts[g + 1]] = group_f[g]
+    else:
+        np.take(group_f, gid, axis=0, out=mf)
+    s = np.multiply(s_src, mf, out=_scratch("s", (n_var, n)))
+    d = np.multiply(d_src, mf, out=_scratch("d", (n_var, n)))
+    r_idx, c_idx = block.missing_in(rows)
+    inside = group_mask[gid[r_idx], c_idx]
+    excluded = sparse.csr_matrix(
+        (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n)
+    )
+    return MaskedVariants(cols, gid, group_f, group_mask, excluded, observed, s, d)
+
+
+def masked_sums(mv: MaskedVariants, per_sample: np.ndarray) -> np.ndarray:
+    """Sum of per-sample values over each variant's samples.
+
+    ``per_sample`` (n, K) -> (V, K): the segment group's sums minus the excluded samples'.
+    """
+    return (mv.group_f @ per_sample)[mv.gid] - mv.excluded @ per_sample
+
+
+def symmetric_from_upper(upper: np.ndarray, k: int) -> np.ndarray:
+    """(V, k(k+1)/2) upper-triangle entries (``np.triu_indices`` order) -> (V, k, k)."""
+    iu, ju = np.triu_indices(k)
+    out = np.empty((upper.shape[0], k, k))
+    out[:, iu, ju] = upper
+    out[:, ju, iu] = upper
+    return out
+
+
 def nominal_scan(
     y: np.ndarray,
     alt: np.ndarray,
@@ -237,12 +334,8 @@ def nominal_scan_block(
     ``pos`` has one entry per selected variant.  Preparing the block once per work unit
     avoids recomputing s and d for variants shared by overlapping cis windows.
     """
-    if rows is None or _is_range(rows):
-        sl = slice(None) if rows is None else slice(rows[0], rows[-1] + 1)
-        s_src, d_src, observed = block.s[sl], block.d[sl], block.observed[sl]
-    else:
-        s_src, d_src, observed = block.s[rows], block.d[rows], block.observed[rows]
-    n_var, n = s_src.shape
+    n_var = block.s.shape[0] if rows is None else len(rows)
+    n = block.s.shape[1]
     y = np.asarray(y, dtype=np.float64)
     covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
     out = NominalStats.empty(n_var)
@@ -258,82 +351,18 @@ def nominal_scan_block(
     if cols.size < min_samples:
         return out  # status preset to too_few_samples
 
-    # Segment groups: variants between two consecutive breakpoints share a segment mask.
-    if pos is None:
-        gid = np.zeros(n_var, dtype=np.intp)
-        group_mask = base[None, :]
-    else:
-        pos = np.asarray(pos)
-        # A variant's mask is fixed by how many lower bounds are <= pos and how many upper
-        # bounds are < pos: equal counts, equal masks (exact for any real bounds).
-        p = pos.astype(np.float64)
-        n_lo = np.searchsorted(np.sort(lb[cols]), p, side="right")
-        n_hi = np.searchsorted(np.sort(ub[cols]), p, side="left")
-        raw = n_lo * (cols.size + 1) + n_hi
-        _, first, gid = np.unique(raw, return_index=True, return_inverse=True)
-        rep = pos[first].astype(np.float64)[:, None]
-        with np.errstate(invalid="ignore"):
-            group_mask = base & (rep >= lb) & (rep <= ub)  # (G, n)
-    group_f = group_mask.astype(np.float64)
-    # (V, n) segment mask; missing genotypes are handled as corrections.  s and d are already
-    # zero where a dosage is missing.  Scratch buffers are reused: fresh multi-megabyte arrays
-    # cost more in page faults than the arithmetic on them.
-    mf = _scratch("mf", (n_var, n))
-    if np.all(gid[1:] >= gid[:-1]):  # variants in position order: each group is a run of rows
-        starts = np.searchsorted(gid, np.arange(group_f.shape[0] + 1))
-        for g in range(group_f.shape[0]):
-            mf[starts[g] : starts[g + 1]] = group_f[g]
-    else:
-        np.take(group_f, gid, axis=0, out=mf)
-    s = np.multiply(s_src, mf, out=_scratch("s", (n_var, n)))
-    d = np.multiply(d_src, mf, out=_scratch("d", (n_var, n)))
-    r_idx, c_idx = block.missing_in(rows)
-    inside = group_mask[gid[r_idx], c_idx]
-    excluded = sparse.csr_matrix(
-        (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n)
-    )
-    _fit(
-        y,
-        np.column_stack([np.ones(n), covariates]),
-        cols,
-        gid,
-        group_f,
-        group_mask,
-        excluded,
-        observed,
-        s,
-        d,
-        min_samples,
-        record_aic,
-        out,
-    )
+    mv = mask_variants(block, rows, base, pos, lb, ub)
+    _fit(y, np.column_stack([np.ones(n), covariates]), mv, min_samples, record_aic, out)
     return out
 
 
-def _fit(
-    y,
-    design0,
-    cols,
-    gid,
-    group_f,
-    group_mask,
-    excluded,
-    observed,
-    s0,
-    d0,
-    min_samples,
-    record_aic,
-    out,
-):
+def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out):
     """Batched fits for all variants of one phenotype (see module docstring).
 
-    ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``cols`` the samples usable for some
-    variant; ``gid`` (V,) segment group of each variant, ``group_f``/``group_mask`` (G, n) the
-    groups' sample masks; ``excluded`` (V, n) sparse: in the group mask but genotype missing;
-    ``observed`` (V, n); ``s0``/``d0`` (V, n) zero where masked.  A variant's samples are
-    ``group_mask[gid] & observed``; every masked sum is the group's sum minus the excluded
-    samples' terms.
+    ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``mv`` the variants' masks.  Every
+    masked sum is the segment group's sum minus the excluded samples' terms.
     """
+    cols, s0, d0 = mv.cols, mv.s, mv.d
     n, k = design0.shape
     p_alt = k + 2
     qb, rr = np.linalg.qr(design0[cols])
@@ -348,7 +377,6 @@ def _fit(
     y_c[cols] = yb - qb @ (qb.T @ yb)  # residualised once; exact for every mask (module doc)
     yc0 = np.zeros(n)
     yc0[cols] = yb - yb.mean()
-    nv = s0.shape[0]
 
     # Masked sums of per-sample products: per group (G x n) @ (n x K), minus sparse corrections.
     iu, ju = np.triu_indices(k)
@@ -356,10 +384,8 @@ def _fit(
     per_sample = np.column_stack(
         [q[:, iu] * q[:, ju], q * y_c[:, None], y_c * y_c, yc0, yc0 * yc0, np.ones(n)]
     )
-    prod_m = (group_f @ per_sample)[gid] - excluded @ per_sample
-    qq = np.empty((nv, k, k))
-    qq[:, iu, ju] = prod_m[:, :nq]
-    qq[:, ju, iu] = prod_m[:, :nq]
+    prod_m = masked_sums(mv, per_sample)
+    qq = symmetric_from_upper(prod_m[:, :nq], k)
     qy = prod_m[:, nq : nq + k]
     yy, sum1, sum2 = (prod_m[:, nq + k + i] for i in range(3))
     n_v = np.rint(prod_m[:, nq + k + 3]).astype(np.int64)
@@ -376,13 +402,13 @@ def _fit(
         d_var = dd / n_v - d_mean * d_mean
         doubt = d_var <= 1e-8 * (dd / n_v) + 1e-18
         for v in np.flatnonzero(doubt & (n_v >= min_samples)):
-            vals = d0[v, group_mask[gid[v]] & observed[v]]
+            vals = d0[v, mv.mask(v)]
             d_var[v] = vals.var()
         const_d = ~(np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
         tss = sum2 - sum1 * sum1 / n_v
         const_y = tss <= 1e-10 * sum2 + 1e-300
         for v in np.flatnonzero(const_y & (n_v >= min_samples)):
-            vals = y[group_mask[gid[v]] & observed[v]]
+            vals = y[mv.mask(v)]
             const_y[v] = not (vals.max() > vals.min())
             if not const_y[v]:
                 tss[v] = ((vals - vals.mean()) ** 2).sum()
