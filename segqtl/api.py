@@ -99,7 +99,7 @@ def run(
     ``on_created`` is called with the run id as soon as the run is recorded (before any work),
     so callers can report it even if the run is interrupted.
     """
-    _validate(spec)
+    validate(spec)
     with closing(connect(db)) as con:
         run_id = _runs.create_run(con, spec)
         if on_created is not None:
@@ -126,7 +126,8 @@ def export(db: str | Path, run_id: int, out_dir: str | Path) -> list[Path]:
         return _export.export_run(con, run_id, out_dir)
 
 
-def _validate(spec: RunSpec) -> None:
+def validate(spec: RunSpec) -> None:
+    """Reject run parameters that cannot work, with a message saying why."""
     if spec.mode not in runner.WORKERS:
         raise UsageError(
             f"mode {spec.mode!r} is not available in this version of segqtl "
@@ -142,6 +143,19 @@ def _validate(spec: RunSpec) -> None:
         raise UsageError("--neg_control_max_variants must be >= 1")
     if not spec.chromosomes:
         raise UsageError("give at least one --chromosome")
+    if spec.mode == "perm":
+        if spec.all_variants:
+            raise UsageError(
+                "--mode perm is not compatible with --all_variants. Permutation testing "
+                "computes gene-level scan p-values (best variant in window). Use --mode nominal "
+                "for per-variant association testing without permutation adjustment"
+            )
+        if spec.perm_method not in ("beta", "direct"):
+            raise UsageError(
+                f"invalid --perm_method {spec.perm_method!r}. Fix: select beta or direct"
+            )
+        if spec.num_permutations < 1:
+            raise UsageError(f"--num_permutations must be at least 1 (got {spec.num_permutations})")
 
 
 def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:

@@ -249,10 +249,25 @@ def ingest(
 @click.option("--cohort", help="Cohort to analyse.")
 @click.option(
     "--mode",
-    type=click.Choice(["nominal"]),
+    type=click.Choice(["nominal", "perm"]),
     default="nominal",
     show_default=True,
     help="Analysis mode.",
+)
+@click.option(
+    "--perm-method",
+    default="beta",
+    show_default=True,
+    help="perm mode: beta (beta approximation) or direct (empirical) adjusted p-values.",
+)
+@click.option(
+    "--num-permutations", default=5000, show_default=True, help="perm mode: permutations."
+)
+@click.option(
+    "--seed",
+    default=12345,
+    show_default=True,
+    help="perm mode: permutations use numpy default_rng(seed + phenotype row).",
 )
 @click.option(
     "--chromosome",
@@ -304,6 +319,9 @@ def run(
     db,
     cohort,
     mode,
+    perm_method,
+    num_permutations,
+    seed,
     chromosomes,
     all_variants,
     record_aic,
@@ -340,6 +358,9 @@ def run(
         record_aic=record_aic,
         neg_control=neg_control,
         neg_control_max_variants=neg_control_max_variants,
+        num_permutations=num_permutations,
+        perm_method=perm_method,
+        seed=seed,
         num_cores=num_cores,
         phenotypes_per_unit=unit_size,
         name=name,
@@ -411,7 +432,7 @@ def runs(db):
     "--mode",
     default="perm",
     show_default=True,
-    help="nominal (perm, finemap and validate come in later versions).",
+    help="nominal or perm (finemap and validate come in later versions).",
 )
 @click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
 @click.option("--genotypes", required=True, type=click.Path())
@@ -452,25 +473,31 @@ def dropin(
     quiet,
 ):
     """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse."""
-    if mode not in ("nominal",):
+    if mode not in ("nominal", "perm"):
         raise UsageError(
-            f"--mode {mode} is not available in this version of segqtl (available: nominal)"
+            f"--mode {mode} is not available in this version of segqtl (available: nominal, perm)"
         )
-    db = db or str(Path(out_dir) / "segqtl.duckdb")
-    cohort = api.ensure_cohort(db, inputs)
-    if not quiet:
-        _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
+    if mode == "perm" and inputs.copynumber is None:
+        raise UsageError("--mode perm requires --copynumber to be specified")
     spec = RunSpec(
         mode=mode,
-        cohort=cohort.cohort,
+        cohort="",  # known after the ingest
         chromosomes=[chromosome],
         window=window,
         all_variants=(True if all_variants == "__all__" else (all_variants or False)),
         record_aic=record_aic,
         neg_control=neg_control,
         neg_control_max_variants=neg_control_max_variants,
+        num_permutations=num_permutations,
+        perm_method=perm_method,
         num_cores=num_cores,
     )
+    api.validate(spec)  # before any ingest work
+    db = db or str(Path(out_dir) / "segqtl.duckdb")
+    cohort = api.ensure_cohort(db, inputs)
+    if not quiet:
+        _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
+    spec.cohort = cohort.cohort
     run_id = api.run(db, spec, progress=_progress_wanted(quiet))
     if not quiet:
         _msg(f"run {run_id} completed")

@@ -27,6 +27,9 @@ class RunSpec:
     record_aic: bool = False
     neg_control: bool = False
     neg_control_max_variants: int = 2000
+    num_permutations: int = 5000
+    perm_method: str = "beta"
+    seed: int = 12345
     num_cores: int = 1
     phenotypes_per_unit: int = 25
     name: str | None = None

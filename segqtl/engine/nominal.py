@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from ..kernels.nominal import OK, SKIP_REASONS, DosageBlock, NominalStats, nominal_scan_block
+from ..kernels.perm import beta_pvalue, direct_pvalue, max_t_null
 
 STAT_COLUMNS = [
     "beta_s",
@@ -100,6 +101,8 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
     pcov_all = list_matrix(phen["pcov"], n) if has_pcov else None
     cov = list_matrix(payload["covariates"]["values"], n).T  # (n, c)
     block, vidx, vpos = load_block(payload["genotypes"], payload["rows"])
+    perm = params.get("mode") == "perm"
+    cn_all = list_matrix(phen["cn"], n) if perm else None
     neg = payload["pairs"] is None
     if not neg:
         pairs = payload["pairs"]
@@ -115,16 +118,12 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
     cols: dict[str, list] = {c: [] for c in RESULT_COLUMNS}
     for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
+        y = y_all[i]
+        if perm:  # the nominal scan uses the permutation null's samples: copy number observed
+            y = np.where(np.isnan(cn_all[i]), np.nan, y)
         if neg:
             rows = neg_control_subset(len(vidx), params["neg_control_max_variants"], ph_idx)
-            stats = nominal_scan_block(
-                y_all[i],
-                block,
-                rows,
-                covs,
-                min_samples=params["min_samples"],
-                record_aic=params["record_aic"],
-            )
+            pos = lb = ub = None
         else:
             rows = p_row[p_ph == ph_idx]
             sel = b_ph == ph_idx
@@ -132,17 +131,18 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
             ub = np.full(n, np.nan)
             lb[b_s[sel]] = b_lb[sel]
             ub[b_s[sel]] = b_ub[sel]
-            stats = nominal_scan_block(
-                y_all[i],
-                block,
-                rows,
-                covs,
-                vpos[rows],
-                lb,
-                ub,
-                min_samples=params["min_samples"],
-                record_aic=params["record_aic"],
-            )
+            pos = vpos[rows]
+        stats = nominal_scan_block(
+            y,
+            block,
+            rows,
+            covs,
+            pos,
+            lb,
+            ub,
+            min_samples=params["min_samples"],
+            record_aic=params["record_aic"],
+        )
         codes, freq = np.unique(stats.status, return_counts=True)
         for c, f in zip(codes, freq, strict=True):
             counts[SKIP_REASONS[int(c)]] += int(f)
@@ -153,8 +153,27 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
             keep = np.array([best] if best >= 0 else [], dtype=np.int64)
         if keep.size == 0 and not params["all_variants"]:
             _append_empty(cols, ph_idx)
-        else:
-            _append_rows(cols, ph_idx, stats, keep, vidx[rows])
+            continue
+        _append_rows(cols, ph_idx, stats, keep, vidx[rows])
+        if perm:
+            p_null = max_t_null(
+                y_all[i],
+                cn_all[i],
+                covs,
+                block,
+                rows,
+                pos,
+                lb,
+                ub,
+                n_perm=params["num_permutations"],
+                seed=params["seed"] + ph_idx,
+                min_samples=params["min_samples"],
+            )
+            p_nom = float(stats.nominal_p[keep[0]])
+            if params["perm_method"] == "direct":
+                cols["p_adj"][-1] = np.array([direct_pvalue(p_nom, p_null)])
+            else:
+                cols["p_adj"][-1] = np.array([beta_pvalue(p_nom, p_null)[0]])
     frame = pl.DataFrame(
         {c: np.concatenate(v) if v else np.empty(0) for c, v in cols.items()}, schema=_SCHEMA
     )

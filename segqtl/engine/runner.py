@@ -19,7 +19,10 @@ from ..warehouse.db import fetch_one
 from . import nominal as nominal_worker
 from .pool import ordered_map
 
-WORKERS: dict[str, Callable] = {"nominal": nominal_worker.compute_unit}
+WORKERS: dict[str, Callable] = {
+    "nominal": nominal_worker.compute_unit,
+    "perm": nominal_worker.compute_unit,  # nominal best variant plus the permutation scan
+}
 
 
 def _variant_chromosome(spec: RunSpec, unit) -> str:

@@ -22,7 +22,7 @@ def segmentqtl_filename(spec: RunSpec, chrom: str) -> str:
         return f"{prefix}{spec.all_variants}_{spec.mode}_{chrom}.csv"
     if spec.mode == "nominal":
         return f"{prefix}nominal_{chrom}.csv"
-    return f"{prefix}{spec.mode}_{chrom}_{spec.extra.get('num_permutations')}.csv"
+    return f"{prefix}{spec.mode}_{chrom}_{spec.num_permutations}.csv"
 
 
 def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path) -> list[Path]:
@@ -40,7 +40,7 @@ def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    sql = load_sql(f"export_{spec.mode}")
+    sql = load_sql("export_nominal")  # perm runs store the nominal columns plus p_adj
     for chrom in spec.chromosomes:
         path = out_dir / segmentqtl_filename(spec, chrom)
         if path in written or path.exists():

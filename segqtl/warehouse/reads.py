@@ -124,7 +124,7 @@ def nominal_payload(
         rows = np.unique(pairs["variant_idx"].to_numpy())
     return {
         "n_samples": info["n_samples"],
-        "phenotypes": phen.select("phenotype_idx", "gene_id", "values", "pcov"),
+        "phenotypes": phen.select("phenotype_idx", "gene_id", "values", "pcov", "cn"),
         "covariates": covariates,
         "genotypes": genotypes,
         "rows": rows,
@@ -135,5 +135,9 @@ def nominal_payload(
             "record_aic": spec.record_aic,
             "all_variants": bool(spec.all_variants),
             "neg_control_max_variants": spec.neg_control_max_variants,
+            "mode": spec.mode,
+            "num_permutations": spec.num_permutations,
+            "perm_method": spec.perm_method,
+            "seed": spec.seed,
         },
     }

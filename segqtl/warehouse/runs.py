@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..spec import RunSpec
 from .db import fetch_one, query
 
-RESULT_TABLES = {"nominal": "nominal_stats"}
+RESULT_TABLES = {"nominal": "nominal_stats", "perm": "nominal_stats"}
 
 
 @dataclass
@@ -29,11 +29,18 @@ class Unit:
 
 def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     """Record a new run (status ``running``) with its parameters and planned units."""
-    cohort = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [spec.cohort])
+    cohort = fetch_one(
+        con, "SELECT checksum, has_copynumber FROM cohorts WHERE cohort = ?", [spec.cohort]
+    )
     if cohort is None:
         raise UsageError(
             f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
             "with 'segqtl ingest' (see 'segqtl cohorts' for the names)"
+        )
+    if spec.mode == "perm" and not cohort[1]:
+        raise UsageError(
+            f"--mode perm requires copy number, and cohort {spec.cohort!r} was ingested without "
+            "it. Fix: ingest the cohort again with --copynumber"
         )
     only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
     units: list[Unit] = []
