@@ -31,6 +31,7 @@ __all__ = [
     "CohortInputs",
     "connect",
     "cohort_chromosomes",
+    "fdr",
     "list_runs",
 ]
 
@@ -118,6 +119,26 @@ def resume(
             raise UsageError(f"run {run_id} is already completed")
         con.execute("UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id])
         return runner.execute(con, run_id, progress=progress, log=log)
+
+
+def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None = None) -> dict:
+    """Storey q-values (and, for beta perm runs, per-phenotype nominal thresholds) of a run.
+
+    Stored in the ``qvalues`` and ``run_fdr`` tables; with ``out`` also written as CSV.
+    Returns the summary (pi0, threshold, number of tests and hits).
+    """
+    from .warehouse.fdr import compute_run_fdr
+
+    with closing(connect(db)) as con:
+        summary = compute_run_fdr(con, run_id, level)
+        if out is not None:
+            con.execute(
+                "COPY (SELECT phenotype, variant, chr, p_value, qvalue, pval_nominal_threshold, "
+                "is_hit FROM qvalue_results WHERE run_id = $run_id ORDER BY chr, phenotype_idx) "
+                f"TO '{str(out).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')",
+                {"run_id": int(run_id)},
+            )
+    return summary
 
 
 def export(db: str | Path, run_id: int, out_dir: str | Path) -> list[Path]:

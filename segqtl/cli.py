@@ -416,6 +416,24 @@ def export(db, run_id, out_dir):
         click.echo(str(path))
 
 
+# ----------------------------------------------------------------------------------------- fdr
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@click.option("--run", "run_id", required=True, type=int, help="Run id (best-variant or perm).")
+@click.option("--fdr", "level", default=0.05, show_default=True, help="False discovery rate.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the q-values as CSV.")
+@handle_errors
+def fdr(db, run_id, level, out):
+    """Storey q-values over a run's chromosomes; prints pi0, threshold and hits (tab-separated)."""
+    summary = api.fdr(db, run_id, level, out)
+    click.echo("\t".join(["run_id", "fdr", "pi0", "p_threshold", "n_tests", "n_hits"]))
+    click.echo(
+        "\t".join(
+            str(summary[k]) for k in ("run_id", "fdr", "pi0", "p_threshold", "n_tests", "n_hits")
+        )
+    )
+
+
 # ---------------------------------------------------------------------------------------- runs
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")

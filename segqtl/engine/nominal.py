@@ -29,6 +29,8 @@ RESULT_COLUMNS = [
     "delta_aic_alt_minus_null",
     "p_adj",
     "status",
+    "beta_shape1",
+    "beta_shape2",
 ]
 NO_TESTABLE_VARIANT = 5  # result_status code: a phenotype without any testable variant
 
@@ -173,7 +175,10 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
             if params["perm_method"] == "direct":
                 cols["p_adj"][-1] = np.array([direct_pvalue(p_nom, p_null)])
             else:
-                cols["p_adj"][-1] = np.array([beta_pvalue(p_nom, p_null)[0]])
+                p_adj, a, b = beta_pvalue(p_nom, p_null)
+                cols["p_adj"][-1] = np.array([p_adj])
+                cols["beta_shape1"][-1] = np.array([a])
+                cols["beta_shape2"][-1] = np.array([b])
     frame = pl.DataFrame(
         {c: np.concatenate(v) if v else np.empty(0) for c, v in cols.items()}, schema=_SCHEMA
     )
@@ -194,6 +199,8 @@ def _append_rows(cols: dict, ph_idx: int, stats: NominalStats, keep, vidx) -> No
     cols["delta_aic_alt_minus_null"].append(stats.aic_alt[keep] - stats.aic_null[keep])
     cols["p_adj"].append(np.full(k, np.nan))
     cols["status"].append(stats.status[keep].astype(np.int8))
+    cols["beta_shape1"].append(np.full(k, np.nan))
+    cols["beta_shape2"].append(np.full(k, np.nan))
 
 
 def _append_empty(cols: dict, ph_idx: int) -> None:
@@ -204,14 +211,10 @@ def _append_empty(cols: dict, ph_idx: int) -> None:
     cols["status"][-1] = np.array([NO_TESTABLE_VARIANT], dtype=np.int8)
 
 
-FLOAT_COLUMNS = [*STAT_COLUMNS, "delta_aic_alt_minus_null", "p_adj"]
-_SCHEMA = {
-    "phenotype_idx": pl.Int32,
-    "variant_idx": pl.Float64,
-    "number_of_samples": pl.Int32,
-    **{c: pl.Float64 for c in FLOAT_COLUMNS},
-    "status": pl.Int8,
-}
+FLOAT_COLUMNS = [*STAT_COLUMNS, "delta_aic_alt_minus_null", "p_adj", "beta_shape1", "beta_shape2"]
+_TYPES = {"phenotype_idx": pl.Int32, "number_of_samples": pl.Int32, "status": pl.Int8}
+# in RESULT_COLUMNS order, which is the result table's column order
+_SCHEMA = {c: _TYPES.get(c, pl.Float64) for c in RESULT_COLUMNS}
 
 
 __all__ = ["compute_unit", "RESULT_COLUMNS", "OK"]

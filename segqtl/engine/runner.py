@@ -124,4 +124,9 @@ def execute(
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
         con.execute("RESET threads")
-    return runs.finish_run(con, run_id)
+    totals = runs.finish_run(con, run_id)
+    if spec.mode == "perm":  # q-values over the run's chromosomes, at the default FDR
+        from ..warehouse.fdr import compute_run_fdr
+
+        compute_run_fdr(con, run_id)
+    return totals
