@@ -19,11 +19,15 @@ def sql_blocks() -> list[str]:
 
 
 def test_readme__sql_examples_run(small_db):
-    for all_variants in (False, True):  # the examples refer to run 2
+    # the examples refer to run 2 (nominal, all variants) and run 3 (perm)
+    for all_variants in (False, True):
         api.run(
             small_db,
             RunSpec(mode="nominal", cohort="small", chromosomes=["1"], all_variants=all_variants),
         )
+    api.run(
+        small_db, RunSpec(mode="perm", cohort="small", chromosomes=["1"], num_permutations=50)
+    )
     statements = sql_blocks()
     assert len(statements) >= 4
     con = connect(small_db, read_only=True)
