@@ -25,9 +25,7 @@ def test_readme__sql_examples_run(small_db):
             small_db,
             RunSpec(mode="nominal", cohort="small", chromosomes=["1"], all_variants=all_variants),
         )
-    api.run(
-        small_db, RunSpec(mode="perm", cohort="small", chromosomes=["1"], num_permutations=50)
-    )
+    api.run(small_db, RunSpec(mode="perm", cohort="small", chromosomes=["1"], num_permutations=50))
     statements = sql_blocks()
     assert len(statements) >= 4
     con = connect(small_db, read_only=True)

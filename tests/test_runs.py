@@ -420,3 +420,26 @@ def test_run__neg_control_subsamples_with_the_reference_rng_rule(small_db):
         assert group["variant_idx"].to_list() == expected.tolist()
         assert set(group["variant"].str.split(":").list.first()) == {"chr2"}
         assert set(group["chr"]) == {"chr1"}
+
+
+def test_run__perm_with_neg_control_and_aic(small_db, tmp_path):
+    run_id = api.run(
+        small_db,
+        RunSpec(
+            mode="perm",
+            cohort="small",
+            chromosomes=["1"],
+            neg_control=True,
+            record_aic=True,
+            num_permutations=30,
+            perm_method="direct",
+        ),
+    )
+    got = results(small_db, run_id)
+    assert got.height == 12
+    assert set(got["variant"].str.split(":").list.first()) == {"chr2"}
+    assert got["p_adj"].is_not_null().all()
+    assert ((got["p_adj"] >= 1 / 31) & (got["p_adj"] <= 1)).all()
+    assert got["aic_alt"].is_not_null().all()
+    (path,) = api.export(small_db, run_id, tmp_path / "exp")
+    assert path.name == "negctrl_trans_perm_chr1_30.csv"
