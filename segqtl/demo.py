@@ -31,6 +31,12 @@ QUERIES = {
         "SELECT status, count(*) AS pairs, round(avg(number_of_samples), 1) AS mean_samples "
         "FROM nominal_results WHERE run_id = {all_run} GROUP BY status ORDER BY pairs DESC"
     ),
+    "Gene-level hits of the permutation run at 5% FDR (Storey q-values)": (
+        "SELECT phenotype, variant, p_adj, qvalue, "
+        "pval_nominal_threshold FROM qvalue_results JOIN perm_results "
+        "USING (run_id, chr, phenotype_idx, phenotype, variant) "
+        "WHERE run_id = {perm_run} AND is_hit ORDER BY qvalue LIMIT 5"
+    ),
     "Planted effects recovered by the best-variant run (p < 1e-4)": (
         "SELECT count(*) FILTER (nominal_p < 1e-4) AS hits, count(*) AS phenotypes "
         "FROM nominal_results WHERE run_id = {best_run}"
@@ -100,6 +106,15 @@ def main(out: str, samples: int, num_cores: int) -> None:
             record_aic=True,
             num_cores=num_cores,
             name="nominal all variants + AIC",
+        ),
+        "perm_run": RunSpec(
+            mode="perm",
+            cohort="demo",
+            chromosomes=["1", "2"],
+            num_permutations=1000,
+            perm_method="beta",
+            num_cores=num_cores,
+            name="perm beta, 1000 permutations",
         ),
         "neg_run": RunSpec(
             mode="nominal",
