@@ -72,6 +72,19 @@ def cohort():
     return c
 
 
+def ingest(db, c) -> None:
+    """Ingest the benchmark cohort ``c`` as 'bench'."""
+    api.ingest(
+        db,
+        "bench",
+        genotypes=c.genotypes,
+        quantifications=c.quantifications,
+        covariates=c.covariates,
+        copynumber=c.copynumber,
+        segmentation=c.segmentation,
+    )
+
+
 def naive_pairs(db, n_phenotypes: int, window: int = 1_000_000) -> tuple[int, float]:
     """The reference's approach: one lstsq fit (and an inverse for se) per variant, in Python."""
     con = connect(db, read_only=True)
@@ -174,15 +187,7 @@ def main() -> None:
     db = OUT / "bench.duckdb"
     db.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    api.ingest(
-        db,
-        "bench",
-        genotypes=c.genotypes,
-        quantifications=c.quantifications,
-        covariates=c.covariates,
-        copynumber=c.copynumber,
-        segmentation=c.segmentation,
-    )
+    ingest(db, c)
     t_ingest = time.perf_counter() - t0
 
     rows = []

@@ -13,7 +13,7 @@ import argparse
 import json
 import time
 
-from bench_nominal import OUT, cohort
+from bench_nominal import OUT, cohort, ingest
 
 from segqtl import api
 from segqtl.spec import RunSpec
@@ -31,16 +31,7 @@ def main() -> None:
     has = con.execute("SELECT count(*) FROM cohorts WHERE cohort = 'bench'").fetchall()[0][0]
     con.close()
     if not has:
-        c = cohort()
-        api.ingest(
-            db,
-            "bench",
-            genotypes=c.genotypes,
-            quantifications=c.quantifications,
-            covariates=c.covariates,
-            copynumber=c.copynumber,
-            segmentation=c.segmentation,
-        )
+        ingest(db, cohort())
     spec = RunSpec(
         mode="perm",
         cohort="bench",

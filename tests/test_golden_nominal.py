@@ -70,15 +70,12 @@ def assert_matches_golden(got: pl.DataFrame, expected: pl.DataFrame) -> dict[str
     return worst
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("case", "chrom", "flags", "fname", "cores"), CASES, ids=[f"{c[0]}-chr{c[1]}" for c in CASES]
-)
-def test_dropin__reproduces_golden_nominal(tmp_path, case, chrom, flags, fname, cores):
+def run_dropin(tmp_path, mode: str, chrom: str, flags: list[str], cores: int):
+    """Run the drop-in on the golden inputs; returns the output folder."""
     out = tmp_path / "out"
     args = [
         "--mode",
-        "nominal",
+        mode,
         "--chromosome",
         chrom,
         *dropin_input_args(),
@@ -90,6 +87,15 @@ def test_dropin__reproduces_golden_nominal(tmp_path, case, chrom, flags, fname, 
     ]
     result = CliRunner().invoke(dropin, args)
     assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "chrom", "flags", "fname", "cores"), CASES, ids=[f"{c[0]}-chr{c[1]}" for c in CASES]
+)
+def test_dropin__reproduces_golden_nominal(tmp_path, case, chrom, flags, fname, cores):
+    out = run_dropin(tmp_path, "nominal", chrom, flags, cores)
     assert (out / fname).exists()
     assert (out / "segqtl.duckdb").exists()
     got = pl.read_csv(out / fname, infer_schema_length=None)

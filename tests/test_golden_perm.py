@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from segqtl.cli import dropin
 
 from .conftest import GOLDEN, dropin_input_args
-from .test_golden_nominal import assert_matches_golden
+from .test_golden_nominal import assert_matches_golden, run_dropin
 
 CASES = [
     # (case, chromosome, flags, file name, cores)
@@ -50,21 +50,7 @@ CASES = [
     ("case", "chrom", "flags", "fname", "cores"), CASES, ids=[f"{c[0]}-chr{c[1]}" for c in CASES]
 )
 def test_dropin__reproduces_golden_perm(tmp_path, case, chrom, flags, fname, cores):
-    out = tmp_path / "out"
-    args = [
-        "--mode",
-        "perm",
-        "--chromosome",
-        chrom,
-        *dropin_input_args(),
-        "--out_dir",
-        str(out),
-        "--num_cores",
-        str(cores),
-        *flags,
-    ]
-    result = CliRunner().invoke(dropin, args)
-    assert result.exit_code == 0, result.output
+    out = run_dropin(tmp_path, "perm", chrom, flags, cores)
     got = pl.read_csv(out / fname, infer_schema_length=None)
     expected = pl.read_csv(GOLDEN / "expected" / case / fname, infer_schema_length=None)
     assert got.columns == expected.columns
