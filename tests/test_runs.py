@@ -443,3 +443,12 @@ def test_run__perm_with_neg_control_and_aic(small_db, tmp_path):
     assert got["aic_alt"].is_not_null().all()
     (path,) = api.export(small_db, run_id, tmp_path / "exp")
     assert path.name == "negctrl_trans_perm_chr1_30.csv"
+
+
+def test_run__chromosome_without_phenotypes_is_a_clear_error(small_db):
+    res = CliRunner().invoke(
+        cli, ["run", "--db", str(small_db), "--cohort", "small", "--chromosome", "5"]
+    )
+    assert res.exit_code == 2
+    assert "has no phenotypes on chr5" in res.stderr
+    assert "Traceback" not in res.output

@@ -53,6 +53,11 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             size=spec.phenotypes_per_unit,
             only_gene=only_gene,
         ).fetchall()
+        if not rows and only_gene is None:
+            raise UsageError(
+                f"cohort {spec.cohort!r} has no phenotypes on {chrom}. Fix: check --chromosome "
+                "(the chr column of the quantification file)"
+            )
         for _, first, last, _n in rows:
             units.append(Unit(len(units), chrom, first, last))
     if only_gene is not None and not units:
