@@ -35,3 +35,11 @@ def test_readme__sql_examples_run(small_db):
             assert rows, sql
     finally:
         con.close()
+
+
+def test_readme__documents_every_command():
+    from segqtl.cli import cli
+
+    text = README.read_text()
+    for name in cli.commands:
+        assert f"segqtl {name}" in text, name
