@@ -1,9 +1,12 @@
 """The library API: everything the command line does, callable from Python or a notebook.
 
->>> from segqtl import api
->>> # api.ingest("wh.duckdb", "main", genotypes=..., quantifications=..., segmentation=...)
->>> # run_id = api.run("wh.duckdb", RunSpec(mode="nominal", cohort="main", chromosomes=["1"]))
->>> # api.export("wh.duckdb", run_id, "results/")
+Typical use (see the README for a complete, tested example)::
+
+    api.ingest("wh.duckdb", "main", api.CohortInputs(genotypes=..., quantifications=...,
+                                                     segmentation=..., copynumber=...))
+    run_id = api.run("wh.duckdb", RunSpec(mode="perm", cohort="main", chromosomes=["1"]))
+    api.fdr("wh.duckdb", run_id, 0.05)
+    api.export("wh.duckdb", run_id, "results/")
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "cohort_chromosomes",
     "fdr",
     "list_runs",
+    "validate",
 ]
 
 
