@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from .ingest.readers import normalize_chromosome
 
@@ -33,13 +33,9 @@ class RunSpec:
     num_cores: int = 1
     phenotypes_per_unit: int = 25
     name: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.chromosomes = [normalize_chromosome(c) for c in self.chromosomes]
-
-    #: parameters that change results (the rest only change how the run executes)
-    EXECUTION_ONLY = ("num_cores", "phenotypes_per_unit", "name")
 
     def to_rows(self) -> list[tuple[str, str]]:
         return [(k, json.dumps(v)) for k, v in asdict(self).items()]

@@ -5,20 +5,17 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ..kernels.nominal import OK, SKIP_REASONS, DosageBlock, NominalStats, nominal_scan_block
+from ..kernels.nominal import (
+    OK,
+    SKIP_REASONS,
+    STAT_FIELDS,
+    DosageBlock,
+    NominalStats,
+    nominal_scan_block,
+)
 from ..kernels.perm import beta_pvalue, direct_pvalue, max_t_null
 
-STAT_COLUMNS = [
-    "beta_s",
-    "se_s",
-    "beta_d",
-    "se_d",
-    "t_stat_d",
-    "nominal_p",
-    "r2_alt",
-    "aic_null",
-    "aic_alt",
-]
+STAT_COLUMNS = list(STAT_FIELDS)
 #: Columns of a unit's result frame (the nominal_stats columns after run, unit and chromosome,
 #: without variant_chr).
 RESULT_COLUMNS = [

@@ -46,8 +46,8 @@ SKIP_REASONS = {
     SINGULAR: "singular_design",
 }
 
-_FIELDS = (
-    "number_of_samples",
+#: The float statistics of :class:`NominalStats`, in SegmentQTL's column order.
+STAT_FIELDS = (
     "beta_s",
     "se_s",
     "beta_d",
@@ -57,7 +57,6 @@ _FIELDS = (
     "r2_alt",
     "aic_null",
     "aic_alt",
-    "status",
 )
 
 
@@ -87,7 +86,7 @@ class NominalStats:
         nan = np.full(n_variants, np.nan)
         return cls(
             number_of_samples=np.zeros(n_variants, dtype=np.int64),
-            **{f: nan.copy() for f in _FIELDS[1:-1]},
+            **{f: nan.copy() for f in STAT_FIELDS},
             status=np.full(n_variants, TOO_FEW_SAMPLES, dtype=np.int8),
         )
 
@@ -274,6 +273,36 @@ def symmetric_from_upper(upper: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def gram_matrices(qq, qs, qd, ss, sd, dd) -> np.ndarray:
+    """Assemble each variant's Gram matrix of (q, s, d) from its blocks.
+
+    ``qq`` (V, k, k), ``qs``/``qd`` (V, k), ``ss``/``sd``/``dd`` (V,) -> (V, k+2, k+2).
+    """
+    k = qq.shape[1]
+    gram = np.empty((qq.shape[0], k + 2, k + 2))
+    gram[:, :k, :k] = qq
+    gram[:, :k, k] = gram[:, k, :k] = qs
+    gram[:, :k, k + 1] = gram[:, k + 1, :k] = qd
+    gram[:, k, k] = ss
+    gram[:, k, k + 1] = gram[:, k + 1, k] = sd
+    gram[:, k + 1, k + 1] = dd
+    return gram
+
+
+def d_is_constant(mv: MaskedVariants, d_sum, dd, n_v, min_samples: int) -> np.ndarray:
+    """Population sd of d below 1e-10 on each variant's samples (SPEC §3). Shape ``(V,)``.
+
+    One-pass formula from the sums, rechecked two-pass where it is too small to trust.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_mean = d_sum / n_v
+        d_var = dd / n_v - d_mean * d_mean
+        doubt = d_var <= 1e-8 * (dd / n_v) + 1e-18
+        for v in np.flatnonzero(doubt & (n_v >= min_samples)):
+            d_var[v] = mv.d[v, mv.mask(v)].var()
+        return ~(np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
+
+
 def nominal_scan(
     y: np.ndarray,
     alt: np.ndarray,
@@ -396,15 +425,8 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out):
     sd = np.einsum("vn,vn->v", s0, d0)
     dd = np.einsum("vn,vn->v", d0, d0)
 
+    const_d = d_is_constant(mv, prod_d[:, k + 1], dd, n_v, min_samples)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # Population variance of d: one-pass formula, rechecked two-pass where it is tiny.
-        d_mean = prod_d[:, k + 1] / n_v
-        d_var = dd / n_v - d_mean * d_mean
-        doubt = d_var <= 1e-8 * (dd / n_v) + 1e-18
-        for v in np.flatnonzero(doubt & (n_v >= min_samples)):
-            vals = d0[v, mv.mask(v)]
-            d_var[v] = vals.var()
-        const_d = ~(np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
         tss = sum2 - sum1 * sum1 / n_v
         const_y = tss <= 1e-10 * sum2 + 1e-300
         for v in np.flatnonzero(const_y & (n_v >= min_samples)):
@@ -424,13 +446,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out):
         return
 
     nk = keep.size
-    gram = np.empty((nk, p_alt, p_alt))
-    gram[:, :k, :k] = qq[keep]
-    gram[:, :k, k] = gram[:, k, :k] = prod_s[keep, :k]
-    gram[:, :k, k + 1] = gram[:, k + 1, :k] = prod_d[keep, :k]
-    gram[:, k, k] = ss[keep]
-    gram[:, k, k + 1] = gram[:, k + 1, k] = sd[keep]
-    gram[:, k + 1, k + 1] = dd[keep]
+    gram = gram_matrices(qq[keep], prod_s[keep, :k], prod_d[keep, :k], ss[keep], sd[keep], dd[keep])
     xty = np.column_stack([qy[keep], prod_s[keep, k], prod_d[keep, k]])
     rhs = np.zeros((nk, p_alt, 3))
     rhs[:, :, 0] = xty
@@ -468,7 +484,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out):
     if bad.size:
         out.status[bad] = SINGULAR
         out.number_of_samples[bad] = 0
-        for f in _FIELDS[1:-1]:
+        for f in STAT_FIELDS:
             getattr(out, f)[bad] = np.nan
 
 

@@ -23,7 +23,14 @@ import numpy as np
 from scipy import stats
 from scipy.special import stdtr
 
-from .nominal import DosageBlock, mask_variants, masked_sums, symmetric_from_upper
+from .nominal import (
+    DosageBlock,
+    d_is_constant,
+    gram_matrices,
+    mask_variants,
+    masked_sums,
+    symmetric_from_upper,
+)
 
 
 def permutations(n: int, n_perm: int, seed: int) -> np.ndarray:
@@ -120,22 +127,17 @@ def max_t_null(
     qzd = np.column_stack([q, np.ones(n)])
     prod_s = mv.s @ qzd
     prod_d = mv.d @ qzd
-    gram = np.empty((n_var, p, p))
-    gram[:, :k, :k] = symmetric_from_upper(sums[:, :-1], k)
-    gram[:, :k, k] = gram[:, k, :k] = prod_s[:, :k]
-    gram[:, :k, k + 1] = gram[:, k + 1, :k] = prod_d[:, :k]
-    gram[:, k, k] = np.einsum("vn,vn->v", mv.s, mv.s)
-    gram[:, k, k + 1] = gram[:, k + 1, k] = np.einsum("vn,vn->v", mv.s, mv.d)
     dd = np.einsum("vn,vn->v", mv.d, mv.d)
-    gram[:, k + 1, k + 1] = dd
-
+    gram = gram_matrices(
+        symmetric_from_upper(sums[:, :-1], k),
+        prod_s[:, :k],
+        prod_d[:, :k],
+        np.einsum("vn,vn->v", mv.s, mv.s),
+        np.einsum("vn,vn->v", mv.s, mv.d),
+        dd,
+    )
     # Variant filter of SPEC §4.3: enough samples, d varies, d not explained by the design.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d_mean = prod_d[:, k] / n_v
-        d_var = dd / n_v - d_mean * d_mean
-        for v in np.flatnonzero((d_var <= 1e-8 * (dd / n_v) + 1e-18) & (n_v >= min_samples)):
-            d_var[v] = mv.d[v, mv.mask(v)].var()
-        keep = (n_v >= min_samples) & (np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
+    keep = (n_v >= min_samples) & ~d_is_constant(mv, prod_d[:, k], dd, n_v, min_samples)
     df2 = n_v - p
     keep &= df2 > 0
     if not keep.any():
