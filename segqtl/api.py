@@ -37,6 +37,7 @@ __all__ = [
     "fdr",
     "list_runs",
     "validate",
+    "available_modes",
 ]
 
 
@@ -134,6 +135,11 @@ def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None
     from .warehouse.fdr import compute_run_fdr
 
     with closing(connect(db)) as con:
+        if _runs.load_spec(con, run_id).mode == "finemap":  # no p-values to adjust
+            raise UsageError(
+                f"run {run_id} is a finemap run, which has no p-values. Fix: use a best-variant "
+                "nominal run or a perm run"
+            )
         summary = compute_run_fdr(con, run_id, level)
         if out is not None:
             con.execute(
@@ -151,12 +157,17 @@ def export(db: str | Path, run_id: int, out_dir: str | Path) -> list[Path]:
         return _export.export_run(con, run_id, out_dir)
 
 
+def available_modes() -> list[str]:
+    """The analysis modes this version of segqtl can run."""
+    return list(runner.WORKERS)
+
+
 def validate(spec: RunSpec) -> None:
     """Reject run parameters that cannot work, with a message saying why."""
     if spec.mode not in runner.WORKERS:
         raise UsageError(
             f"mode {spec.mode!r} is not available in this version of segqtl "
-            f"(available: {', '.join(runner.WORKERS)})"
+            f"(available: {', '.join(available_modes())})"
         )
     if spec.window < 0:
         raise UsageError("--window must be >= 0")
@@ -181,6 +192,75 @@ def validate(spec: RunSpec) -> None:
             )
         if spec.num_permutations < 1:
             raise UsageError(f"--num_permutations must be at least 1 (got {spec.num_permutations})")
+    if spec.mode == "finemap":
+        _validate_finemap(spec)
+    elif spec.phenotype_id is not None:
+        # It would otherwise be ignored and the run would cover every phenotype.
+        raise UsageError(
+            f"--phenotype_id is a finemap option, not a {spec.mode} one. Fix: use --mode finemap, "
+            "or --all_variants GENE for one phenotype in nominal mode"
+        )
+
+
+def _validate_finemap(spec: RunSpec) -> None:
+    """The finemap checks of :func:`validate` (SPEC_FINEMAP_VALIDATE §0, §3-§9)."""
+    not_options = {
+        "all_variants": "finemap reports every coverage-kept variant of each phenotype; "
+        "--phenotype_id GENE selects one phenotype",
+        "neg_control": "negative controls belong to nominal and perm modes",
+        "record_aic": "AIC belongs to nominal and perm modes",
+    }
+    for flag, why in not_options.items():
+        if getattr(spec, flag) is not False:
+            raise UsageError(f"--{flag} is not a finemap option ({why}). Fix: drop --{flag}")
+
+    def bad(flag: str, rule: str, fix: str) -> UsageError:
+        return UsageError(f"--{flag} {rule} (got {getattr(spec, flag)!r}). Fix: {fix}")
+
+    # `not (lo <= x <= hi)` rather than `x < lo or x > hi`, so NaN is rejected too.
+    if not (0 < spec.subsample_frac <= 1):
+        # SegmentQTL crashes on > 1: subsamples are drawn without replacement (SPEC §16.5).
+        raise bad(
+            "subsample_frac",
+            "must be in (0, 1]: subsamples are drawn without replacement",
+            "give a fraction of the samples such as 0.8",
+        )
+    if not (0 <= spec.alpha_en <= 1):
+        raise bad("alpha_en", "must be in [0, 1]", "give the mixing, 0 = ridge to 1 = lasso")
+    if not (0 <= spec.coverage_tau <= 1):
+        raise bad(
+            "coverage_tau",
+            "must be in [0, 1]",
+            "give the fraction of samples a variant must be observed in, such as 0.6",
+        )
+    if spec.n_bootstrap < 1:
+        raise bad("n_bootstrap", "must be at least 1", "give the number of subsamples, such as 200")
+    if spec.n_lambda < 1:
+        raise bad("n_lambda", "must be at least 1", "give the number of lambda values, such as 30")
+    if not (0 < spec.lambda_ratio <= 1):
+        raise bad(
+            "lambda_ratio",
+            "must be in (0, 1]",
+            "give the smallest lambda as a fraction of the largest, such as 0.01",
+        )
+    if not (0 <= spec.cv_tau <= 1):
+        raise bad(
+            "cv_tau",
+            "must be in [0, 1]",
+            "give 0 (the lambda of least CV error) up to 1 (the largest lambda), such as 0.8",
+        )
+    if spec.min_obs_boot < 1:
+        raise bad(
+            "min_obs_boot",
+            "must be at least 1",
+            "give the fewest observed samples of a variant in a subsample, such as 20",
+        )
+    if not (0 <= spec.r2_stability_threshold <= 1):
+        raise bad(
+            "r2_stability_threshold",
+            "must be in [0, 1]",
+            "give the stability score a variant needs to enter the R2, such as 0.6",
+        )
 
 
 def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:

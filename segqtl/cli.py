@@ -7,6 +7,7 @@ tables), stderr carries progress and messages.  Errors are one line, never a tra
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -244,12 +245,49 @@ def ingest(
 
 
 # ----------------------------------------------------------------------------------------- run
+# finemap's options (SPEC_FINEMAP_VALIDATE §3-§10): name -> help; defaults come from RunSpec.
+FINEMAP_HELP = {
+    "alpha_en": "finemap: elastic-net mixing, 1 = lasso, 0 = ridge.",
+    "coverage_tau": "finemap: keep variants observed in >= max(30, floor(tau * n)) of n samples.",
+    "n_bootstrap": "finemap: stability-selection subsamples (drawn without replacement).",
+    "subsample_frac": "finemap: subsample size max(30, floor(frac * n)); in (0, 1].",
+    "n_lambda": "finemap: lambda grid points, log-spaced down from lambda_max (2 at least).",
+    "lambda_ratio": "finemap: smallest lambda as a fraction of lambda_max.",
+    "cv_tau": "finemap: largest lambda with 5-fold CV error <= min + cv_tau * (null - min).",
+    "min_obs_boot": "finemap: in a subsample, drop variants observed in fewer samples.",
+    "compute_r2": "finemap: also report in-sample R2 without and with the stable variants.",
+    "r2_stability_threshold": "finemap: stability score a selected variant needs for the R2.",
+    "phenotype_id": "finemap: this phenotype only (same seeds as a full run; files get _<ID>).",
+}
+
+
+def finemap_options(*, dropin: bool = False):
+    """Add finemap's options: ``--alpha-en`` (also ``--alpha_en``) ..., or SegmentQTL's
+    ``--alpha_en`` ... only for the drop-in.  The command receives them by their field names."""
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+
+    def decorate(f):
+        for name in reversed(FINEMAP_HELP):
+            names = [f"--{name}"] if dropin else [f"--{name.replace('_', '-')}", f"--{name}"]
+            kwargs: dict = {"help": FINEMAP_HELP[name]}
+            if name == "compute_r2":
+                kwargs["is_flag"] = True
+            elif name == "phenotype_id":
+                kwargs["metavar"] = "GENE"
+            else:
+                kwargs.update(default=defaults[name], show_default=True)
+            f = click.option(*names, name, **kwargs)(f)
+        return f
+
+    return decorate
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
 @click.option("--cohort", help="Cohort to analyse.")
 @click.option(
     "--mode",
-    type=click.Choice(["nominal", "perm"]),
+    type=click.Choice(["nominal", "perm", "finemap"]),
     default="nominal",
     show_default=True,
     help="Analysis mode.",
@@ -302,8 +340,13 @@ def ingest(
     show_default=True,
     help="Fewest usable samples for a variant to be tested.",
 )
+@finemap_options()
 @click.option("--num-cores", default=1, show_default=True, help="Worker processes.")
-@click.option("--unit-size", default=25, show_default=True, help="Phenotypes per work unit.")
+@click.option(
+    "--unit-size",
+    type=int,
+    help="Phenotypes per work unit (default: 25; finemap: 2). Each unit is one commit.",
+)
 @click.option("--name", help="A label for the run.")
 @click.option(
     "--resume",
@@ -335,6 +378,7 @@ def run(
     resume_id,
     quiet,
     verbose,
+    **finemap,
 ):
     """Record and execute a run; prints its run id on stdout."""
     log = (lambda s: _msg(s)) if verbose else None
@@ -364,6 +408,7 @@ def run(
         num_cores=num_cores,
         phenotypes_per_unit=unit_size,
         name=name,
+        **finemap,
     )
     created = []
     try:
@@ -450,7 +495,7 @@ def runs(db):
     "--mode",
     default="perm",
     show_default=True,
-    help="nominal or perm (finemap and validate come in later versions).",
+    help="nominal, perm or finemap (validate comes in a later version).",
 )
 @click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
 @click.option("--genotypes", required=True, type=click.Path())
@@ -468,6 +513,7 @@ def runs(db):
 @click.option("--num_cores", default=1, show_default=True)
 @click.option("--perm_method", default="beta", show_default=True)
 @click.option("--num_permutations", default=5000, show_default=True)
+@finemap_options(dropin=True)
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="Warehouse file (default: OUT_DIR/segqtl.duckdb)."
 )
@@ -489,11 +535,13 @@ def dropin(
     num_permutations,
     db,
     quiet,
+    **finemap,
 ):
     """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse."""
-    if mode not in ("nominal", "perm"):
+    if mode not in api.available_modes():
         raise UsageError(
-            f"--mode {mode} is not available in this version of segqtl (available: nominal, perm)"
+            f"--mode {mode} is not available in this version of segqtl "
+            f"(available: {', '.join(api.available_modes())})"
         )
     if mode == "perm" and inputs.copynumber is None:
         raise UsageError("--mode perm requires --copynumber to be specified")
@@ -509,6 +557,7 @@ def dropin(
         num_permutations=num_permutations,
         perm_method=perm_method,
         num_cores=num_cores,
+        **finemap,
     )
     api.validate(spec)  # before any ingest work
     db = db or str(Path(out_dir) / "segqtl.duckdb")

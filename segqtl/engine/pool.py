@@ -41,7 +41,7 @@ def ordered_map(
     import multiprocess
 
     ctx = multiprocess.get_context("forkserver")
-    ctx.set_forkserver_preload(["segqtl.engine.nominal"])
+    ctx.set_forkserver_preload(["segqtl.engine.nominal", "segqtl.engine.finemap"])
     limit = max_in_flight or 2 * num_cores
     # Starting the workers (a fresh interpreter importing numpy/scipy/polars) takes about a
     # second; do it in the background while the first payloads are read.

@@ -16,12 +16,19 @@ from ..errors import SegqtlError, UsageError
 from ..spec import RunSpec, trans_chromosome
 from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
+from . import finemap as finemap_worker
 from . import nominal as nominal_worker
 from .pool import ordered_map
 
 WORKERS: dict[str, Callable] = {
     "nominal": nominal_worker.compute_unit,
     "perm": nominal_worker.compute_unit,  # nominal best variant plus the permutation scan
+    "finemap": finemap_worker.compute_unit,
+}
+PAYLOADS: dict[str, Callable] = {
+    "nominal": reads.nominal_payload,
+    "perm": reads.nominal_payload,
+    "finemap": reads.finemap_payload,
 }
 
 
@@ -41,7 +48,7 @@ def _payloads(con, spec: RunSpec, units, info, exports: dict, scratch: Path):
         if chrom not in exports:
             exports[chrom] = reads.GenotypeExport(con, info, chrom, scratch)
         export = exports[chrom]
-        payload = reads.nominal_payload(con, spec, unit, info, covariates, export.files)
+        payload = PAYLOADS[spec.mode](con, spec, unit, info, covariates, export.files)
         rows = payload["rows"]
         export.ensure(-1 if rows is None else int(rows[-1]) if rows.size else 0)
         yield payload
@@ -94,7 +101,7 @@ def execute(
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
             n_ph = unit.last_idx - unit.first_idx + 1
-            if isinstance(spec.all_variants, str):
+            if isinstance(spec.all_variants, str) or spec.phenotype_id is not None:
                 n_ph = 1
             variant_chr = _variant_chromosome(spec, unit)
             runs.write_unit(

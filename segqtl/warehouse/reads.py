@@ -141,3 +141,50 @@ def nominal_payload(
             "seed": spec.seed,
         },
     }
+
+
+def finemap_payload(
+    con, spec: RunSpec, unit, info: dict, covariates: pl.DataFrame, genotypes: GenotypeFiles
+) -> dict:
+    """Everything a worker needs for one finemap unit: the nominal unit's inputs (phenotypes
+    with copy number and phenotype covariate, cis pairs, segment bounds) plus the variant IDs
+    of the rows, which label the R² variants."""
+    payload = nominal_payload(con, spec, unit, info, covariates, genotypes)
+    if spec.phenotype_id is not None:
+        keep = payload["phenotypes"].filter(pl.col("gene_id") == spec.phenotype_id)
+        payload["phenotypes"] = keep
+        payload["pairs"] = payload["pairs"].filter(
+            pl.col("phenotype_idx").is_in(keep["phenotype_idx"].implode())
+        )
+        payload["rows"] = np.unique(payload["pairs"]["variant_idx"].to_numpy())
+    rows = payload["rows"]
+    ids: list[str] = []
+    if rows.size:
+        frame = query_pl(
+            con,
+            "variant_ids",
+            cohort=spec.cohort,
+            chr=unit.chr,
+            first_variant=int(rows[0]),
+            last_variant=int(rows[-1]),
+        )
+        idx = np.searchsorted(frame["variant_idx"].to_numpy(), rows)
+        all_ids = frame["variant_id"].to_list()
+        ids = [all_ids[i] for i in idx]
+    payload["variant_ids"] = ids
+    payload["params"] = {
+        k: getattr(spec, k)
+        for k in (
+            "alpha_en",
+            "coverage_tau",
+            "n_bootstrap",
+            "subsample_frac",
+            "n_lambda",
+            "lambda_ratio",
+            "cv_tau",
+            "min_obs_boot",
+            "compute_r2",
+            "r2_stability_threshold",
+        )
+    }
+    return payload

@@ -14,7 +14,16 @@ from ..errors import UsageError
 from ..spec import RunSpec
 from .db import fetch_one, query
 
-RESULT_TABLES = {"nominal": "nominal_stats", "perm": "nominal_stats"}
+# The main result table of each mode: its rows are a unit's n_rows.
+RESULT_TABLES = {"nominal": "nominal_stats", "perm": "nominal_stats", "finemap": "finemap_stats"}
+# Every table a mode's worker may fill (a worker returning a dict of frames names them).
+MODE_TABLES = {
+    "nominal": ("nominal_stats",),
+    "perm": ("nominal_stats",),
+    "finemap": ("finemap_stats", "finemap_bootstrap", "finemap_r2"),
+}
+# Columns every result table starts with, filled by write_unit rather than by the worker.
+KEY_COLUMNS = ("run_id", "unit_id", "chr")
 
 
 @dataclass
@@ -42,7 +51,12 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             f"--mode perm requires copy number, and cohort {spec.cohort!r} was ingested without "
             "it. Fix: ingest the cohort again with --copynumber"
         )
-    only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
+    # One phenotype only: all_variants=GENE (nominal) or phenotype_id (finemap).  The plan keeps
+    # the phenotype's phenotype_idx, so its seeds equal those of a full run (SPEC_FINEMAP §10.1).
+    if spec.mode == "finemap":
+        only_gene = spec.phenotype_id
+    else:
+        only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
     units: list[Unit] = []
     for chrom in spec.chromosomes:
         rows = query(
@@ -50,7 +64,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             "plan_units",
             cohort=spec.cohort,
             chr=chrom,
-            size=spec.phenotypes_per_unit,
+            size=spec.unit_size,
             only_gene=only_gene,
         ).fetchall()
         if not rows and only_gene is None:
@@ -153,7 +167,7 @@ def write_unit(
     run_id: int,
     mode: str,
     unit: Unit,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | dict[str, pl.DataFrame],
     counts: dict,
     n_phenotypes: int,
     seconds: float,
@@ -161,21 +175,68 @@ def write_unit(
 ) -> None:
     """Commit a unit's results and its 'done' record in one transaction.
 
-    ``frame`` has the result table's columns after ``run_id, unit_id, chr`` except
-    ``variant_chr`` (the chromosome of the unit's variants), which is given separately.
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse (parent process).
+    run_id : int
+        The run.
+    mode : str
+        The run's mode; decides the tables.
+    unit : Unit
+        The unit; its ``unit_id`` and ``chr`` are prepended to every row.
+    frame : polars.DataFrame or dict of str to polars.DataFrame
+        A DataFrame is the rows of the mode's result table (``RESULT_TABLES``): its columns
+        after ``run_id, unit_id, chr`` except ``variant_chr`` (the chromosome of the unit's
+        variants), which is given separately.  A dict maps table names of the mode
+        (``MODE_TABLES``; the main table is required, the others may be left out) to frames
+        holding exactly that table's columns after ``run_id, unit_id, chr`` (matched by name);
+        NaN in their float columns is stored as NULL, the warehouse's one spelling of a missing
+        value.
+    counts : dict
+        Status name -> count; ``tested`` is counted as tested, the rest as skipped.
+    n_phenotypes : int
+        Phenotypes the unit covered.
+    seconds : float
+        Wall time attributed to the unit.
+    variant_chr : str
+        Chromosome of the unit's variants (used for a single DataFrame only).
+
+    Notes
+    -----
+    ``n_rows`` of the unit is the row count of the mode's main table (``RESULT_TABLES``).
     """
-    table = RESULT_TABLES[mode]
-    arrow = frame.to_arrow()  # noqa: F841  (scanned by name)
+    main_table = RESULT_TABLES[mode]
+    if isinstance(frame, dict):
+        unknown = set(frame) - set(MODE_TABLES[mode])
+        if unknown:
+            raise ValueError(f"{mode} units cannot write tables {sorted(unknown)}")
+        if main_table not in frame:
+            raise ValueError(f"{mode} units must return a {main_table} frame")
+        # Check every frame before the transaction, so a contract mismatch writes nothing.
+        keys = [run_id, unit.unit_id, unit.chr]
+        inserts = [(*_frame_insert(con, table, f), keys) for table, f in frame.items()]
+        n_rows = frame[main_table].height
+    else:
+        inserts = [
+            (
+                f"INSERT INTO {main_table} SELECT ?, ?, ?, phenotype_idx, ?, "
+                "* EXCLUDE (phenotype_idx) FROM unit_rows",
+                frame.to_arrow(),
+                [run_id, unit.unit_id, unit.chr, variant_chr],
+            )
+        ]
+        n_rows = frame.height
     n_pairs = int(sum(counts.values()))
     tested = int(counts.get("tested", 0))
     skipped = {k: v for k, v in counts.items() if k != "tested" and v}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"INSERT INTO {table} SELECT ?, ?, ?, phenotype_idx, ?, * EXCLUDE (phenotype_idx) "
-            "FROM arrow",
-            [run_id, unit.unit_id, unit.chr, variant_chr],
-        )
+        for sql, rows, params in inserts:
+            # The INSERT reads the frame as the view unit_rows.  It is unregistered only after
+            # COMMIT/ROLLBACK, because an aborted transaction refuses to unregister it.
+            con.register("unit_rows", rows)
+            con.execute(sql, params)
         con.execute(
             "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
             "n_pairs_tested = ?, skipped = ?, n_rows = ?, seconds = ?, "
@@ -185,7 +246,7 @@ def write_unit(
                 n_pairs,
                 tested,
                 json.dumps(skipped),
-                frame.height,
+                n_rows,
                 seconds,
                 run_id,
                 unit.unit_id,
@@ -195,6 +256,39 @@ def write_unit(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("unit_rows")
+
+
+def _frame_insert(con, table: str, frame: pl.DataFrame) -> tuple[str, object]:
+    """The INSERT of ``frame`` into ``table`` and the rows it reads, checked against the schema.
+
+    The frame must hold exactly the table's columns after ``run_id, unit_id, chr``; they are
+    inserted by name, so a worker and the schema cannot silently disagree about a column.  The
+    statement reads the rows as ``unit_rows`` and takes ``run_id, unit_id, chr`` as its three
+    parameters.
+    """
+    columns = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+    wanted = [c for c in columns if c not in KEY_COLUMNS]
+    if sorted(frame.columns) != sorted(wanted):
+        missing = sorted(set(wanted) - set(frame.columns))
+        extra = sorted(set(frame.columns) - set(wanted))
+        raise ValueError(f"{table} frame: missing columns {missing}, unexpected columns {extra}")
+    # NaN and NULL both mean "missing" in SegmentQTL's files; store one of them.
+    frame = frame.with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))
+    names = ", ".join(f'"{c}"' for c in wanted)  # checked against the schema above
+    sql = (
+        f"INSERT INTO {table} ({', '.join(KEY_COLUMNS)}, {names}) "
+        f"SELECT ?, ?, ?, {names} FROM unit_rows"
+    )
+    return sql, frame.to_arrow()
 
 
 def finish_run(con, run_id: int) -> dict:
