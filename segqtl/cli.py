@@ -345,7 +345,7 @@ def finemap_options(*, dropin: bool = False):
 @click.option(
     "--unit-size",
     type=int,
-    help="Phenotypes per work unit (default: 25; finemap: 2). Each unit is one commit.",
+    help="Phenotypes per work unit (default: 25; finemap: 1). Each unit is one commit.",
 )
 @click.option("--name", help="A label for the run.")
 @click.option(

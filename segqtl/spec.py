@@ -9,7 +9,7 @@ from .ingest.readers import normalize_chromosome
 
 #: Phenotypes per work unit by default: finemap phenotypes take far longer than nominal ones,
 #: so smaller units keep the cores evenly busy and commits frequent.
-UNIT_SIZE = {"nominal": 25, "perm": 25, "finemap": 2}
+UNIT_SIZE = {"nominal": 25, "perm": 25, "finemap": 1}
 
 AUTOSOMES_X = [f"chr{i}" for i in range(1, 23)] + ["chrX"]
 

@@ -24,12 +24,18 @@ _LIMIT = None
 
 
 def ordered_map(
-    func: Callable, payloads: Iterable, num_cores: int, max_in_flight: int | None = None
+    func: Callable,
+    payloads: Iterable,
+    num_cores: int,
+    max_in_flight: int | None = None,
+    preload: list[str] | None = None,
 ) -> Iterator:
     """Yield ``func(p)`` for each payload, in order, computed by ``num_cores`` workers.
 
     Payloads are pulled lazily: at most ``max_in_flight`` (default ``2 * num_cores``) are
-    held at once, so memory stays bounded whatever the number of units.
+    held at once, so memory stays bounded whatever the number of units.  ``preload`` names
+    modules the fork server imports once, so that every worker starts with them loaded
+    (default: the nominal engine).
     """
     if num_cores <= 1:
         with threadpool_limits(1):
@@ -41,7 +47,7 @@ def ordered_map(
     import multiprocess
 
     ctx = multiprocess.get_context("forkserver")
-    ctx.set_forkserver_preload(["segqtl.engine.nominal", "segqtl.engine.finemap"])
+    ctx.set_forkserver_preload(preload or ["segqtl.engine.nominal"])
     limit = max_in_flight or 2 * num_cores
     # Starting the workers (a fresh interpreter importing numpy/scipy/polars) takes about a
     # second; do it in the background while the first payloads are read.

@@ -25,6 +25,9 @@ WORKERS: dict[str, Callable] = {
     "perm": nominal_worker.compute_unit,  # nominal best variant plus the permutation scan
     "finemap": finemap_worker.compute_unit,
 }
+# Modules the worker processes' fork server imports: finemap's warms the compiled kernels
+# (numba's cache) once there instead of in every worker.
+PRELOAD = {"finemap": ["segqtl.engine.finemap_warm"]}
 PAYLOADS: dict[str, Callable] = {
     "nominal": reads.nominal_payload,
     "perm": reads.nominal_payload,
@@ -97,7 +100,7 @@ def execute(
         exports: dict[str, reads.GenotypeExport] = {}
         last_unit = {_variant_chromosome(spec, u): u.unit_id for u in units}
         payloads = _payloads(con, spec, units, info, exports, scratch)
-        results = ordered_map(worker, payloads, spec.num_cores)
+        results = ordered_map(worker, payloads, spec.num_cores, preload=PRELOAD.get(spec.mode))
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
             n_ph = unit.last_idx - unit.first_idx + 1
