@@ -37,6 +37,12 @@ QUERIES = {
         "USING (run_id, chr, phenotype_idx, phenotype, variant) "
         "WHERE run_id = {perm_run} AND is_hit ORDER BY qvalue LIMIT 5"
     ),
+    "Stable fine-mapped variants (finemap run, stability >= 0.6)": (
+        "SELECT phenotype, variant, stability_score, round(beta_full, 3) AS beta_full, "
+        "round(lambda_selected, 1) AS lambda_selected, effect_interpretation "
+        "FROM finemap_results WHERE run_id = {finemap_run} AND stability_score >= 0.6 "
+        "ORDER BY stability_score DESC, phenotype LIMIT 5"
+    ),
     "Planted effects recovered by the best-variant run (p < 1e-4)": (
         "SELECT count(*) FILTER (nominal_p < 1e-4) AS hits, count(*) AS phenotypes "
         "FROM nominal_results WHERE run_id = {best_run}"
@@ -115,6 +121,14 @@ def main(out: str, samples: int, num_cores: int) -> None:
             perm_method="beta",
             num_cores=num_cores,
             name="perm beta, 1000 permutations",
+        ),
+        "finemap_run": RunSpec(
+            mode="finemap",
+            cohort="demo",
+            chromosomes=["1"],
+            compute_r2=True,
+            num_cores=num_cores,
+            name="finemap chr1 (elastic net + stability selection)",
         ),
         "neg_run": RunSpec(
             mode="nominal",
