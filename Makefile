@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_nominal.py
 	cd benchmarks && ../$(BIN)/python bench_perm.py
+	$(BIN)/python benchmarks/bench_finemap.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/out .pytest_cache .ruff_cache .hypothesis
