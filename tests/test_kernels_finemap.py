@@ -201,3 +201,20 @@ def test_r2_summary__no_candidates_and_adjusted_formula():
     none = fm.r2_summary(y, Z, X, beta, np.zeros(4), 0.6)
     assert np.isnan(none["r2_full"]) and none["r2_n_variants"] is None
     assert none["r2_baseline"] == out["r2_baseline"]
+
+
+def test_fit__alpha_one_is_sklearn_lasso_and_alpha_zero_is_ridge():
+    # Complete data, X = intercept only: ½‖r‖² + λ‖β‖₁ = n·[(1/2n)‖r‖² + (λ/n)‖β‖₁].
+    from sklearn.linear_model import Lasso
+
+    y, Z, _ = _problem(6, p=10, q=1)
+    n = y.size
+    X = np.ones((n, 1))
+    lam = 0.2 * fm.lambda_max(y, Z, X, 1.0)
+    beta, theta, _ = fm.fit(y, Z, X, lam, 1.0, 100000, 1e-14)
+    sk = Lasso(alpha=lam / n, fit_intercept=True, tol=1e-14, max_iter=100000).fit(Z.T, y)
+    np.testing.assert_allclose(beta, sk.coef_, atol=1e-9)
+    np.testing.assert_allclose(theta[0], sk.intercept_, atol=1e-9)
+    beta, _, _ = fm.fit(y, Z, X, 25.0, 0.0, 100000, 1e-14)
+    ridge = np.linalg.solve(Z @ Z.T + 25.0 * np.eye(Z.shape[0]), Z @ y)
+    np.testing.assert_allclose(beta, ridge, atol=1e-7)
