@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
 from segqtl import api
 from segqtl.kernels import finemap as fm
 from segqtl.spec import RunSpec
@@ -70,3 +78,62 @@ def test_run_finemap__a_failing_phenotype_is_marked_and_the_run_goes_on(small_db
     assert others == [(11,)]
     status = _rows(small_db, "SELECT status FROM runs WHERE run_id = ?", [run_id])
     assert status == [("completed",)]
+
+
+@pytest.mark.slow
+def test_run_finemap__killed_run_resumes_to_identical_results(small_db):
+    args = ["--n-bootstrap", "20", "--n-lambda", "8", "--compute-r2"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "segqtl",
+            "run",
+            "--db",
+            str(small_db),
+            "--cohort",
+            "small",
+            "--mode",
+            "finemap",
+            "--chromosome",
+            "1",
+            "--chromosome",
+            "2",
+            "--verbose",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, SEGQTL_UNIT_PAUSE="0.3"),
+        start_new_session=True,
+    )
+    committed = 0
+    deadline = time.monotonic() + 180
+    while committed < 3 and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        committed += "committed unit" in line
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert committed == 3, "the run did not get far enough to be killed mid-way"
+    run_id, status = _rows(small_db, "SELECT run_id, status FROM runs", [])[0]
+    assert status == "running"
+    api.resume(small_db, run_id)
+    fresh = api.run(
+        small_db,
+        RunSpec(
+            mode="finemap",
+            cohort="small",
+            chromosomes=["1", "2"],
+            n_bootstrap=20,
+            n_lambda=8,
+            compute_r2=True,
+        ),
+    )
+    for table in ("finemap_stats", "finemap_bootstrap", "finemap_r2"):
+        sql = f"SELECT * EXCLUDE (run_id, unit_id) FROM {table} WHERE run_id = ? ORDER BY ALL"
+        assert _rows(small_db, sql, [run_id]) == _rows(small_db, sql, [fresh]), table
