@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_nominal.py
 	cd benchmarks && ../$(BIN)/python bench_perm.py
 	$(BIN)/python benchmarks/bench_finemap.py
+	$(BIN)/python benchmarks/bench_validate.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/out .pytest_cache .ruff_cache .hypothesis

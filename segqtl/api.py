@@ -135,10 +135,11 @@ def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None
     from .warehouse.fdr import compute_run_fdr
 
     with closing(connect(db)) as con:
-        if _runs.load_spec(con, run_id).mode == "finemap":  # no p-values to adjust
+        mode = _runs.load_spec(con, run_id).mode
+        if mode in ("finemap", "validate"):  # no association p-values to adjust
             raise UsageError(
-                f"run {run_id} is a finemap run, which has no p-values. Fix: use a best-variant "
-                "nominal run or a perm run"
+                f"run {run_id} is a {mode} run, which has no association p-values. Fix: use a "
+                "best-variant nominal run or a perm run"
             )
         summary = compute_run_fdr(con, run_id, level)
         if out is not None:
@@ -192,7 +193,7 @@ def validate(spec: RunSpec) -> None:
             )
         if spec.num_permutations < 1:
             raise UsageError(f"--num_permutations must be at least 1 (got {spec.num_permutations})")
-    if spec.mode == "finemap":
+    if spec.mode in ("finemap", "validate"):
         _validate_finemap(spec)
     elif spec.phenotype_id is not None:
         # It would otherwise be ignored and the run would cover every phenotype.
@@ -200,19 +201,29 @@ def validate(spec: RunSpec) -> None:
             f"--phenotype_id is a finemap option, not a {spec.mode} one. Fix: use --mode finemap, "
             "or --all_variants GENE for one phenotype in nominal mode"
         )
+    if spec.mode == "validate":
+        _validate_validate(spec)
+    else:
+        for flag in ("validation_cohort", "finemap_run", "finemap_results_dir"):
+            if getattr(spec, flag) is not None:  # it would otherwise be ignored
+                raise UsageError(
+                    f"--{flag} is a validate option, not a {spec.mode} one. Fix: use --mode "
+                    f"validate, or drop --{flag}"
+                )
 
 
 def _validate_finemap(spec: RunSpec) -> None:
-    """The finemap checks of :func:`validate` (SPEC_FINEMAP_VALIDATE §0, §3-§9)."""
+    """The finemap checks of :func:`validate` (SPEC_FINEMAP_VALIDATE §0, §3-§9); validate
+    shares them, as it re-fits finemap's models."""
     not_options = {
-        "all_variants": "finemap reports every coverage-kept variant of each phenotype; "
-        "--phenotype_id GENE selects one phenotype",
+        "all_variants": f"{spec.mode} reports on every phenotype; --phenotype_id GENE selects "
+        "one phenotype",
         "neg_control": "negative controls belong to nominal and perm modes",
         "record_aic": "AIC belongs to nominal and perm modes",
     }
     for flag, why in not_options.items():
         if getattr(spec, flag) is not False:
-            raise UsageError(f"--{flag} is not a finemap option ({why}). Fix: drop --{flag}")
+            raise UsageError(f"--{flag} is not a {spec.mode} option ({why}). Fix: drop --{flag}")
 
     def bad(flag: str, rule: str, fix: str) -> UsageError:
         return UsageError(f"--{flag} {rule} (got {getattr(spec, flag)!r}). Fix: {fix}")
@@ -261,6 +272,69 @@ def _validate_finemap(spec: RunSpec) -> None:
             "must be in [0, 1]",
             "give the stability score a variant needs to enter the R2, such as 0.6",
         )
+
+
+def _validate_validate(spec: RunSpec) -> None:
+    """The validate checks of :func:`validate` that need no warehouse (SPEC_FINEMAP_VALIDATE
+    §11); the validation cohort's and the finemap run's existence are checked when the run is
+    created (:func:`segqtl.warehouse.runs.create_run`)."""
+
+    def bad(flag: str, rule: str, fix: str) -> UsageError:
+        return UsageError(f"--{flag} {rule} (got {getattr(spec, flag)!r}). Fix: {fix}")
+
+    if spec.validation_cohort is None:
+        raise UsageError(
+            "--mode validate needs a validation cohort. Fix: give --validation-cohort NAME (an "
+            "ingested cohort), or the drop-in's --val_genotypes, --val_quantifications and "
+            "--val_segmentation"
+        )
+    if spec.validation_mode not in ("recalibrated", "frozen"):
+        raise bad("validation_mode", "is not a validation mode", "select recalibrated or frozen")
+    if spec.support_definition not in ("stability", "selected"):
+        raise bad(
+            "support_definition", "is not a support definition", "select stability or selected"
+        )
+    if spec.finemap_run is not None and spec.finemap_results_dir is not None:
+        raise UsageError(
+            "--finemap_run and --finemap_results_dir both give the finemap models. Fix: give "
+            "only one of them"
+        )
+    if spec.restrict_to_supported_phenotypes and (
+        spec.finemap_run is None and spec.finemap_results_dir is None
+    ):
+        raise UsageError(
+            "--restrict_to_supported_phenotypes needs finemap results (the support test reads "
+            "their stability scores or betas). Fix: add --finemap_run RUN_ID or "
+            "--finemap_results_dir DIR"
+        )
+    for flag in ("validation_stability_threshold", "support_min_stability"):
+        if not (0 <= getattr(spec, flag) <= 1):
+            raise bad(flag, "must be in [0, 1]", "give a stability score such as 0.6")
+    if spec.n_boot_ci < 1:
+        raise bad("n_boot_ci", "must be at least 1", "give the number of resamples, such as 1000")
+    if spec.n_permutations < 0:
+        raise bad(
+            "n_permutations", "must be at least 0", "give 0 (no permutation p-values) or more"
+        )
+    if spec.finemap_results_dir is not None:
+        folder = Path(spec.finemap_results_dir)
+        if not folder.is_dir():
+            raise bad(
+                "finemap_results_dir",
+                "is not a folder",
+                "give the --out_dir of a finemap run (it holds finemap_<C>.csv)",
+            )
+        missing = [
+            f"finemap_{c}.csv"
+            for c in spec.chromosomes
+            if not (folder / f"finemap_{c}.csv").is_file()
+        ]
+        if missing:
+            raise bad(
+                "finemap_results_dir",
+                f"has no {', '.join(missing)}",
+                "run finemap on these chromosomes into that folder first (without --phenotype_id)",
+            )
 
 
 def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:

@@ -257,8 +257,42 @@ FINEMAP_HELP = {
     "min_obs_boot": "finemap: in a subsample, drop variants observed in fewer samples.",
     "compute_r2": "finemap: also report in-sample R2 without and with the stable variants.",
     "r2_stability_threshold": "finemap: stability score a selected variant needs for the R2.",
-    "phenotype_id": "finemap: this phenotype only (same seeds as a full run; files get _<ID>).",
+    "phenotype_id": "finemap/validate: this phenotype only (same seeds as a full run; files get "
+    "_<ID>).",
 }
+
+# validate's options (SPEC_FINEMAP_VALIDATE §11-§13): name -> help; defaults come from RunSpec.
+# The first three are native only: the drop-in ingests --val_* files as the validation cohort
+# and has no warehouse runs to reuse.
+VALIDATE_HELP = {
+    "validation_cohort": "validate: the ingested validation cohort.",
+    "finemap_run": "validate: take the models from this completed finemap run of --cohort "
+    "(recommended).",
+    "finemap_results_dir": "validate: take the models from DIR/finemap_<C>.csv (SegmentQTL's "
+    "files); without it or --finemap-run they are re-fitted.",
+    "validation_mode": "validate: recalibrated (re-fit the covariates on the validation cohort) "
+    "or frozen (the main cohort's covariate model).",
+    "validate_with_bootstrap": "validate: zero the betas of variants with stability_score below "
+    "--validation-stability-threshold.",
+    "validation_stability_threshold": "validate: stability a variant needs to keep its beta.",
+    "restrict_to_supported_phenotypes": "validate: skip phenotypes without support in the "
+    "finemap results (needs them).",
+    "support_definition": "validate: support = some stability_score >= --support-min-stability "
+    "(stability) or some nonzero beta_full (selected).",
+    "support_min_stability": "validate: stability score that counts as support.",
+    "bootstrap_ci": "validate: bootstrap CIs of R2 and the calibration slope.",
+    "n_boot_ci": "validate: bootstrap resamples for the CIs.",
+    "n_permutations": "validate: permutations for p-values of R2 and rho (0 = none).",
+    "save_model_audit": "validate: also write validate_model_<C>.csv (the fitted models).",
+}
+NATIVE_ONLY = ("validation_cohort", "finemap_run")
+VALIDATE_FLAGS = (
+    "validate_with_bootstrap",
+    "restrict_to_supported_phenotypes",
+    "bootstrap_ci",
+    "save_model_audit",
+)
+VAL_INPUT_FIELDS = tuple(f"val_{name}" for name in INPUT_FIELDS)
 
 
 def finemap_options(*, dropin: bool = False):
@@ -282,12 +316,40 @@ def finemap_options(*, dropin: bool = False):
     return decorate
 
 
+def validate_options(*, dropin: bool = False):
+    """Add validate's options: ``--validation-mode`` (also ``--validation_mode``) ..., or
+    SegmentQTL's ``--validation_mode`` ... only (and no ``--validation_cohort``/``--finemap_run``)
+    for the drop-in.  The command receives them by their field names."""
+    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+
+    def decorate(f):
+        for name in reversed(VALIDATE_HELP):
+            if dropin and name in NATIVE_ONLY:
+                continue
+            names = [f"--{name}"] if dropin else [f"--{name.replace('_', '-')}", f"--{name}"]
+            kwargs: dict = {"help": VALIDATE_HELP[name]}
+            if name in VALIDATE_FLAGS:
+                kwargs["is_flag"] = True
+            elif name == "validation_cohort":
+                kwargs["metavar"] = "NAME"
+            elif name == "finemap_run":
+                kwargs.update(type=int, metavar="RUN_ID")
+            elif name == "finemap_results_dir":
+                kwargs["metavar"] = "DIR"
+            else:
+                kwargs.update(default=defaults[name], show_default=True)
+            f = click.option(*names, name, **kwargs)(f)
+        return f
+
+    return decorate
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
-@click.option("--cohort", help="Cohort to analyse.")
+@click.option("--cohort", help="Cohort to analyse (validate: the discovery cohort).")
 @click.option(
     "--mode",
-    type=click.Choice(["nominal", "perm", "finemap"]),
+    type=click.Choice(["nominal", "perm", "finemap", "validate"]),
     default="nominal",
     show_default=True,
     help="Analysis mode.",
@@ -341,11 +403,13 @@ def finemap_options(*, dropin: bool = False):
     help="Fewest usable samples for a variant to be tested.",
 )
 @finemap_options()
+@validate_options()
 @click.option("--num-cores", default=1, show_default=True, help="Worker processes.")
 @click.option(
     "--unit-size",
     type=int,
-    help="Phenotypes per work unit (default: 25; finemap: 1). Each unit is one commit.",
+    help="Phenotypes per work unit (default: 25; finemap: 1; validate: 5). Each unit is one "
+    "commit.",
 )
 @click.option("--name", help="A label for the run.")
 @click.option(
@@ -495,7 +559,7 @@ def runs(db):
     "--mode",
     default="perm",
     show_default=True,
-    help="nominal, perm or finemap (validate comes in a later version).",
+    help="nominal, perm, finemap or validate (validate: when this version has its worker).",
 )
 @click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
 @click.option("--genotypes", required=True, type=click.Path())
@@ -514,6 +578,13 @@ def runs(db):
 @click.option("--perm_method", default="beta", show_default=True)
 @click.option("--num_permutations", default=5000, show_default=True)
 @finemap_options(dropin=True)
+@click.option("--val_genotypes", type=click.Path(), help="validate: the validation cohort's files.")
+@click.option("--val_quantifications", type=click.Path())
+@click.option("--val_covariates", type=click.Path())
+@click.option("--val_copynumber", type=click.Path())
+@click.option("--val_segmentation", type=click.Path())
+@click.option("--val_phenotype_covariate", type=click.Path())
+@validate_options(dropin=True)
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="Warehouse file (default: OUT_DIR/segqtl.duckdb)."
 )
@@ -545,6 +616,24 @@ def dropin(
         )
     if mode == "perm" and inputs.copynumber is None:
         raise UsageError("--mode perm requires --copynumber to be specified")
+    val_paths = {name[4:]: finemap.pop(name) for name in VAL_INPUT_FIELDS}
+    val_inputs = None
+    if mode == "validate":
+        missing = [
+            f"--val_{name}"
+            for name in ("genotypes", "quantifications", "segmentation")
+            if val_paths[name] is None
+        ]
+        if missing:
+            raise UsageError(
+                f"--mode validate requires {', '.join(missing)}. Fix: give the validation "
+                "cohort's files with --val_genotypes, --val_quantifications and --val_segmentation"
+            )
+        val_inputs = CohortInputs(**val_paths)
+        finemap["validation_cohort"] = ""  # known after the ingest
+    elif any(v is not None for v in val_paths.values()):
+        given = next(f"--val_{k}" for k, v in val_paths.items() if v is not None)
+        raise UsageError(f"{given} is a validate option. Fix: use --mode validate, or drop it")
     spec = RunSpec(
         mode=mode,
         cohort="",  # known after the ingest
@@ -565,6 +654,13 @@ def dropin(
     if not quiet:
         _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
     spec.cohort = cohort.cohort
+    if val_inputs is not None:
+        val = api.ensure_cohort(db, val_inputs)
+        if not quiet:
+            _msg(
+                f"{'reusing' if val.reused else 'ingested'} validation cohort {val.cohort} in {db}"
+            )
+        spec.validation_cohort = val.cohort
     run_id = api.run(db, spec, progress=_progress_wanted(quiet))
     if not quiet:
         _msg(f"run {run_id} completed")

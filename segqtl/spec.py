@@ -9,7 +9,7 @@ from .ingest.readers import normalize_chromosome
 
 #: Phenotypes per work unit by default: finemap phenotypes take far longer than nominal ones,
 #: so smaller units keep the cores evenly busy and commits frequent.
-UNIT_SIZE = {"nominal": 25, "perm": 25, "finemap": 1}
+UNIT_SIZE = {"nominal": 25, "perm": 25, "finemap": 1, "validate": 5}
 
 AUTOSOMES_X = [f"chr{i}" for i in range(1, 23)] + ["chrX"]
 
@@ -22,9 +22,13 @@ class RunSpec:
     every phenotype) or a phenotype ID (every cis variant of that phenotype only).
 
     The fields from ``alpha_en`` on are finemap's, with SegmentQTL's defaults
-    (../shared/SPEC_FINEMAP_VALIDATE.md §3-§9); ``phenotype_id`` restricts a finemap run to one
-    phenotype, which keeps its row on the chromosome as its seed index.  Runs stored before a
-    field existed read back with its default (:meth:`from_rows`).
+    (../shared/SPEC_FINEMAP_VALIDATE.md §3-§9); ``phenotype_id`` restricts a finemap or validate
+    run to one phenotype, which keeps its row on the chromosome as its seed index.
+
+    The fields from ``validation_cohort`` on are validate's (SPEC_FINEMAP_VALIDATE §11-§13);
+    validate also uses the finemap fields, which re-fit the models unless ``finemap_run`` or
+    ``finemap_results_dir`` supplies them.  Runs stored before a field existed read back with
+    its default (:meth:`from_rows`).
     """
 
     mode: str
@@ -54,6 +58,20 @@ class RunSpec:
     compute_r2: bool = False
     r2_stability_threshold: float = 0.6  # R² candidates: stability_score >= this
     phenotype_id: str | None = None
+    # validate (SPEC_FINEMAP_VALIDATE §11-§13)
+    validation_cohort: str | None = None  # the second (validation) cohort in the warehouse
+    validation_mode: str = "recalibrated"  # or "frozen": the main cohort's covariate model
+    finemap_run: int | None = None  # take the models from this completed finemap run ...
+    finemap_results_dir: str | None = None  # ... or from finemap_<C>.csv files in this folder
+    validate_with_bootstrap: bool = False  # zero the betas of unstable variants
+    validation_stability_threshold: float = 0.6  # ... those with stability_score below this
+    restrict_to_supported_phenotypes: bool = False  # skip phenotypes failing the support test
+    support_definition: str = "stability"  # or "selected"
+    support_min_stability: float = 0.6  # support: some stability_score >= this
+    bootstrap_ci: bool = False  # bootstrap CIs of R2 and the calibration slope
+    n_boot_ci: int = 1000
+    n_permutations: int = 0  # permutation p-values of R2 and rho (0 = none)
+    save_model_audit: bool = False  # also store/export the model audit rows
 
     def __post_init__(self):
         self.chromosomes = [normalize_chromosome(c) for c in self.chromosomes]

@@ -18,16 +18,21 @@ from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
 from . import finemap as finemap_worker
 from . import nominal as nominal_worker
+from . import validate as validate_worker
 from .pool import ordered_map
 
 WORKERS: dict[str, Callable] = {
     "nominal": nominal_worker.compute_unit,
     "perm": nominal_worker.compute_unit,  # nominal best variant plus the permutation scan
     "finemap": finemap_worker.compute_unit,
+    "validate": validate_worker.compute_unit,
 }
 # Modules the worker processes' fork server imports: finemap's warms the compiled kernels
 # (numba's cache) once there instead of in every worker.
-PRELOAD = {"finemap": ["segqtl.engine.finemap_warm"]}
+PRELOAD = {
+    "finemap": ["segqtl.engine.finemap_warm"],
+    "validate": ["segqtl.engine.finemap_warm", "segqtl.engine.validate"],
+}
 PAYLOADS: dict[str, Callable] = {
     "nominal": reads.nominal_payload,
     "perm": reads.nominal_payload,
@@ -37,6 +42,29 @@ PAYLOADS: dict[str, Callable] = {
 
 def _variant_chromosome(spec: RunSpec, unit) -> str:
     return trans_chromosome(unit.chr) if spec.neg_control else unit.chr
+
+
+def _validate_payloads(con, spec: RunSpec, units, info, exports: dict, scratch: Path):
+    """Payloads of a validate run: both cohorts' genotypes go to scratch files (keys of
+    ``exports``: (role, chromosome))."""
+    from ..warehouse.validate_reads import validate_payload
+
+    val_info = reads.cohort_info(con, spec.validation_cohort)
+    main_cov = reads.covariates_frame(con, spec.cohort)
+    val_cov = reads.covariates_frame(con, spec.validation_cohort)
+    for unit in units:
+        for role, cohort_info in (("main", info), ("val", val_info)):
+            if (role, unit.chr) not in exports:
+                exports[(role, unit.chr)] = reads.GenotypeExport(
+                    con, cohort_info, unit.chr, scratch / role
+                )
+        main, val = exports[("main", unit.chr)], exports[("val", unit.chr)]
+        payload = validate_payload(
+            con, spec, unit, info, val_info, main_cov, val_cov, main.files, val.files
+        )
+        for export, rows in ((main, payload["rows"]), (val, payload["val_rows"])):
+            export.ensure(int(rows[-1]) if rows.size else 0)
+        yield payload
 
 
 def _payloads(con, spec: RunSpec, units, info, exports: dict, scratch: Path):
@@ -99,7 +127,8 @@ def execute(
         cleanup.append(scratch)
         exports: dict[str, reads.GenotypeExport] = {}
         last_unit = {_variant_chromosome(spec, u): u.unit_id for u in units}
-        payloads = _payloads(con, spec, units, info, exports, scratch)
+        make_payloads = _validate_payloads if spec.mode == "validate" else _payloads
+        payloads = make_payloads(con, spec, units, info, exports, scratch)
         results = ordered_map(worker, payloads, spec.num_cores, preload=PRELOAD.get(spec.mode))
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
@@ -110,8 +139,12 @@ def execute(
             runs.write_unit(
                 con, run_id, spec.mode, unit, frame, counts, n_ph, now - t_last, variant_chr
             )
-            if last_unit[variant_chr] == unit.unit_id:
-                exports.pop(variant_chr).remove()  # no later unit reads this chromosome
+            if last_unit[variant_chr] == unit.unit_id:  # no later unit reads this chromosome
+                done = [
+                    k for k in exports if variant_chr in (k, k[-1] if isinstance(k, tuple) else k)
+                ]
+                for key in done:
+                    exports.pop(key).remove()
             t_last = now
             if log is not None:
                 log(f"run {run_id}: committed unit {unit.unit_id + 1} of {n_total}")

@@ -44,6 +44,22 @@ def finemap_filenames(spec: RunSpec, chrom: str) -> dict[str, str]:
     }
 
 
+def validate_filenames(spec: RunSpec, chrom: str) -> dict[str, str]:
+    """SegmentQTL's validate file names for a chromosome, keyed by the SQL that fills them.
+
+    The model audit file only with ``save_model_audit``; a single-phenotype run adds
+    ``_<phenotype>`` to each name (SPEC_FINEMAP_VALIDATE §13).
+    """
+    suffix = f"_{spec.phenotype_id}" if spec.phenotype_id is not None else ""
+    names = {
+        "export_validate": f"validate_{chrom}{suffix}.csv",
+        "export_validate_residuals": f"validate_residuals_{chrom}{suffix}.csv",
+    }
+    if spec.save_model_audit:
+        names["export_validate_model"] = f"validate_model_{chrom}{suffix}.csv"
+    return names
+
+
 def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path) -> list[Path]:
     """Write a completed run's results as SegmentQTL CSV files into ``out_dir``.
 
@@ -60,6 +76,8 @@ def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path)
     out_dir.mkdir(parents=True, exist_ok=True)
     if spec.mode == "finemap":
         return _export_finemap(con, run_id, spec, out_dir)
+    if spec.mode == "validate":
+        return _export_validate(con, run_id, spec, out_dir)
     written: list[Path] = []
     sql = load_sql("export_nominal")  # perm runs store the nominal columns plus p_adj
     for chrom in spec.chromosomes:
@@ -80,14 +98,8 @@ def _export_finemap(
     single-phenotype run writes files only for the chromosome holding that phenotype (the
     others have no units).
     """
-    planned = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT chr FROM run_units WHERE run_id = ?", [run_id]
-        ).fetchall()
-    }
     written: list[Path] = []
-    for chrom in (c for c in spec.chromosomes if c in planned):
+    for chrom in _planned_chromosomes(con, run_id, spec):
         for name, filename in finemap_filenames(spec, chrom).items():
             if name == "export_finemap_r2":
                 if not spec.compute_r2:
@@ -101,6 +113,33 @@ def _export_finemap(
                     continue
             _copy(con, load_sql(name), out_dir / filename, run_id, chrom, written)
     return written
+
+
+def _export_validate(
+    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, out_dir: Path
+) -> list[Path]:
+    """validate files per chromosome: metrics, residuals and (with save_model_audit) the audit.
+
+    Every file is written with its full header, even without rows (SegmentQTL's header
+    depends on the first row, SPEC §0).  A single-phenotype run writes files only for the
+    chromosome holding that phenotype.
+    """
+    written: list[Path] = []
+    for chrom in _planned_chromosomes(con, run_id, spec):
+        for name, filename in validate_filenames(spec, chrom).items():
+            _copy(con, load_sql(name), out_dir / filename, run_id, chrom, written)
+    return written
+
+
+def _planned_chromosomes(con, run_id: int, spec: RunSpec) -> list[str]:
+    """The run's chromosomes that have units, in the run's order."""
+    planned = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT chr FROM run_units WHERE run_id = ?", [run_id]
+        ).fetchall()
+    }
+    return [c for c in spec.chromosomes if c in planned]
 
 
 def _copy(con, select: str, path: Path, run_id: int, chrom: str, written: list[Path]) -> None:

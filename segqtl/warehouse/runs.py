@@ -15,12 +15,18 @@ from ..spec import RunSpec
 from .db import fetch_one, query
 
 # The main result table of each mode: its rows are a unit's n_rows.
-RESULT_TABLES = {"nominal": "nominal_stats", "perm": "nominal_stats", "finemap": "finemap_stats"}
+RESULT_TABLES = {
+    "nominal": "nominal_stats",
+    "perm": "nominal_stats",
+    "finemap": "finemap_stats",
+    "validate": "validate_stats",
+}
 # Every table a mode's worker may fill (a worker returning a dict of frames names them).
 MODE_TABLES = {
     "nominal": ("nominal_stats",),
     "perm": ("nominal_stats",),
     "finemap": ("finemap_stats", "finemap_bootstrap", "finemap_r2"),
+    "validate": ("validate_stats", "validate_residuals", "validate_model"),
 }
 # Columns every result table starts with, filled by write_unit rather than by the worker.
 KEY_COLUMNS = ("run_id", "unit_id", "chr")
@@ -51,9 +57,12 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             f"--mode perm requires copy number, and cohort {spec.cohort!r} was ingested without "
             "it. Fix: ingest the cohort again with --copynumber"
         )
-    # One phenotype only: all_variants=GENE (nominal) or phenotype_id (finemap).  The plan keeps
-    # the phenotype's phenotype_idx, so its seeds equal those of a full run (SPEC_FINEMAP §10.1).
-    if spec.mode == "finemap":
+    if spec.mode == "validate":
+        _check_validate_sources(con, spec)
+    # One phenotype only: all_variants=GENE (nominal) or phenotype_id (finemap, validate).  The
+    # plan keeps the phenotype's phenotype_idx, so its seeds equal those of a full run
+    # (SPEC_FINEMAP §10.1).
+    if spec.mode in ("finemap", "validate"):
         only_gene = spec.phenotype_id
     else:
         only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
@@ -102,7 +111,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
         )
         con.executemany(
             "INSERT INTO run_parameters VALUES (?, ?, ?)",
-            [[run_id, k, v] for k, v in spec.to_rows() + _provenance(con, spec.cohort)],
+            [[run_id, k, v] for k, v in spec.to_rows() + _provenance(con, spec)],
         )
         con.executemany(
             "INSERT INTO run_units (run_id, unit_id, chr, first_phenotype_idx, last_phenotype_idx, "
@@ -116,15 +125,76 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     return run_id
 
 
-def _provenance(con, cohort: str) -> list[tuple[str, str]]:
-    """Input checksums and library versions, stored with the run (keys with a ':')."""
+def _check_validate_sources(con, spec: RunSpec) -> None:
+    """The warehouse checks of a validate run: its validation cohort and its finemap run."""
+    if (
+        spec.validation_cohort is None
+        or not fetch_one(
+            con, "SELECT count(*) FROM cohorts WHERE cohort = ?", [spec.validation_cohort]
+        )[0]
+    ):
+        raise UsageError(
+            f"validation cohort {spec.validation_cohort!r} is not in the warehouse. Fix: ingest "
+            "its files first with 'segqtl ingest --cohort NAME ...'"
+        )
+    if spec.finemap_run is None:
+        return
+    row = fetch_one(
+        con,
+        "SELECT mode, cohort, status, chromosomes FROM runs WHERE run_id = ?",
+        [spec.finemap_run],
+    )
+    fix = (
+        f"Fix: give a completed finemap run of cohort {spec.cohort!r} (see 'segqtl runs'), or "
+        "--finemap-results-dir"
+    )
+    if row is None:
+        raise UsageError(f"--finemap_run {spec.finemap_run} does not exist. {fix}")
+    mode, cohort, status, chromosomes = row
+    if mode != "finemap":
+        raise UsageError(f"--finemap_run {spec.finemap_run} is a {mode} run, not finemap. {fix}")
+    if cohort != spec.cohort:
+        raise UsageError(
+            f"--finemap_run {spec.finemap_run} analysed cohort {cohort!r}, not {spec.cohort!r}. "
+            f"{fix}"
+        )
+    if status != "completed":
+        raise UsageError(
+            f"--finemap_run {spec.finemap_run} is {status}, not completed. Fix: finish it with "
+            f"'segqtl run --resume {spec.finemap_run}' first"
+        )
+    missing = [c for c in spec.chromosomes if c not in chromosomes.split(",")]
+    if missing:
+        raise UsageError(
+            f"--finemap_run {spec.finemap_run} does not cover {', '.join(missing)}. {fix}"
+        )
+    # The finemap results must describe the same kept variants (SPEC §11 step 4).
+    fm = load_spec(con, spec.finemap_run)
+    for field in ("window", "coverage_tau"):
+        if getattr(fm, field) != getattr(spec, field):
+            raise UsageError(
+                f"--finemap_run {spec.finemap_run} used --{field} {getattr(fm, field)}, this run "
+                f"--{field} {getattr(spec, field)}. Fix: use the finemap run's --{field}"
+            )
+
+
+def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
+    """Input checksums and library versions, stored with the run (keys with a ':').
+
+    A validate run also records its validation cohort's inputs (``input:val:<role>``).
+    """
     import polars
     import scipy
 
-    files = con.execute(
-        "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [cohort]
-    ).fetchall()
-    rows = [(f"input:{role}", json.dumps(sha)) for role, sha in files]
+    cohorts = [("input", spec.cohort)]
+    if spec.mode == "validate" and spec.validation_cohort is not None:
+        cohorts.append(("input:val", spec.validation_cohort))
+    rows = []
+    for prefix, cohort in cohorts:
+        files = con.execute(
+            "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [cohort]
+        ).fetchall()
+        rows += [(f"{prefix}:{role}", json.dumps(sha)) for role, sha in files]
     for name, module in (
         ("segqtl", None),
         ("duckdb", duckdb),
