@@ -43,6 +43,12 @@ QUERIES = {
         "FROM finemap_results WHERE run_id = {finemap_run} AND stability_score >= 0.6 "
         "ORDER BY stability_score DESC, phenotype LIMIT 5"
     ),
+    "Transfer to the validation cohort (validate run): best out-of-cohort R²": (
+        "SELECT phenotype, n_variants_shared, round(r2_descriptive, 3) AS r2, "
+        "round(r2_ci_lo, 3) AS r2_ci_lo, round(rho_genetic_transfer, 2) AS rho, r2_perm_pval "
+        "FROM validate_results WHERE run_id = {validate_run} AND status = 'tested' "
+        "ORDER BY r2_descriptive DESC LIMIT 5"
+    ),
     "Planted effects recovered by the best-variant run (p < 1e-4)": (
         "SELECT count(*) FILTER (nominal_p < 1e-4) AS hits, count(*) AS phenotypes "
         "FROM nominal_results WHERE run_id = {best_run}"
@@ -81,6 +87,7 @@ def main(out: str, samples: int, num_cores: int) -> None:
         chromosome_length=30_000_000,
         missing_rate=0.01,
         phenotype_covariate=True,
+        n_validation_samples=samples * 3 // 4,
     )
     _say(f"2. ingesting it into {db}")
     res = api.ingest(
@@ -94,6 +101,18 @@ def main(out: str, samples: int, num_cores: int) -> None:
         phenotype_covariate=cohort.phenotype_covariate,
     )
     _say(f"   {res.n_samples} samples, {res.n_phenotypes} phenotypes, {res.n_variants} variants")
+    val = cohort.validation
+    api.ingest(
+        db,
+        "demo_val",
+        genotypes=val.genotypes,
+        quantifications=val.quantifications,
+        covariates=val.covariates,
+        copynumber=val.copynumber,
+        segmentation=val.segmentation,
+        phenotype_covariate=val.phenotype_covariate,
+    )
+    _say("   and an independent validation cohort as 'demo_val'")
 
     _say("3. running the modes")
     runs = {
@@ -143,6 +162,19 @@ def main(out: str, samples: int, num_cores: int) -> None:
     for key, spec in runs.items():
         ids[key] = api.run(db, spec, progress=sys.stderr.isatty())
         _say(f"   run {ids[key]}: {spec.name}")
+    spec = RunSpec(
+        mode="validate",
+        cohort="demo",
+        validation_cohort="demo_val",
+        finemap_run=ids["finemap_run"],
+        chromosomes=["1"],
+        bootstrap_ci=True,
+        n_permutations=200,
+        num_cores=num_cores,
+        name="validate finemap's models in demo_val",
+    )
+    ids["validate_run"] = api.run(db, spec, progress=sys.stderr.isatty())
+    _say(f"   run {ids['validate_run']}: {spec.name}")
     exported = []
     for key, run_id in ids.items():
         exported += api.export(db, run_id, out_dir / "results" / key.removesuffix("_run"))
