@@ -710,6 +710,62 @@ class FinemapResult:
     n_good: int = 0
 
 
+def select_lambda_and_fit(
+    y: np.ndarray, Z: np.ndarray, X: np.ndarray, k: int, params: FinemapParams
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """λ_sel by the CV rule and the full-data fit at it (§4.4–§6; folds seeded 42 + k).
+
+    Returns
+    -------
+    lam : float
+    beta : ndarray, shape (p,)
+    theta : ndarray, shape (q,)
+    """
+    alpha = float(params.alpha_en)
+    grid = lambda_grid(lambda_max(y, Z, X, alpha), params.n_lambda, params.lambda_ratio)
+    E = cv_errors(y, Z, X, grid, alpha, 42 + k)
+    lam = float(grid[select_lambda_index(E.mean(axis=1), params.cv_tau)])
+    beta, theta, _ = fit(y, Z, X, lam, alpha, *FULL_FIT)
+    return lam, beta, theta
+
+
+def stability_fits(
+    y: np.ndarray, X: np.ndarray, d_kept: np.ndarray, k: int, lam: float, params: FinemapParams
+):
+    """Stability selection at λ_sel on subsamples seeded 42 + k (§7).
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    X : ndarray, shape (n, q)
+    d_kept : ndarray, shape (p, n)
+        Raw d of the coverage-kept variants, NaN = missing.
+
+    Returns
+    -------
+    sel, bsum, npos : ndarray, shape (p,)
+        Selection counts, sums of selected β and counts of positive β.
+    n_eff : int
+        Subsamples in which any variant survived.
+    rec_b, rec_v, rec_beta : ndarray, shape (m,)
+        The nonzero subsample coefficients: subsample, variant, β.
+    """
+    n = y.shape[0]
+    n_sub = n_subsample(n, params.subsample_frac)
+    subs = np.array(stability_subsamples(n, n_sub, params.n_bootstrap, 42 + k), dtype=np.int64)
+    return _stability(
+        np.ascontiguousarray(y),
+        np.ascontiguousarray(X),
+        np.ascontiguousarray(d_kept),
+        subs.reshape(params.n_bootstrap, n_sub),
+        int(params.min_obs_boot),
+        float(lam),
+        float(params.alpha_en),
+        STABILITY_FIT[0],
+        STABILITY_FIT[1],
+    )
+
+
 def finemap_phenotype(prep: Prepared | int, k: int, params: FinemapParams) -> FinemapResult:
     """The whole finemap pipeline for one phenotype (§3–§9).
 
@@ -735,27 +791,11 @@ def finemap_phenotype(prep: Prepared | int, k: int, params: FinemapParams) -> Fi
     if kept.size == 0:
         return FinemapResult(status=NO_VARIANT_PASSES_COVERAGE, n_samples=n, n_good=n)
     Z = np.ascontiguousarray(Zall[kept])
-    alpha = float(params.alpha_en)
 
-    grid = lambda_grid(lambda_max(y, Z, X, alpha), params.n_lambda, params.lambda_ratio)
-    E = cv_errors(y, Z, X, grid, alpha, 42 + k)
-    lam = float(grid[select_lambda_index(E.mean(axis=1), params.cv_tau)])
-    beta, theta, _ = fit(y, Z, X, lam, alpha, *FULL_FIT)
+    lam, beta, theta = select_lambda_and_fit(y, Z, X, k, params)
 
-    n_sub = n_subsample(n, params.subsample_frac)
-    subs = np.array(stability_subsamples(n, n_sub, params.n_bootstrap, 42 + k), dtype=np.int64)
     d_kept = np.ascontiguousarray(prep.d[kept])
-    sel, bsum, npos, n_eff, rec_b, rec_v, rec_beta = _stability(
-        y,
-        X,
-        d_kept,
-        subs.reshape(params.n_bootstrap, n_sub),
-        int(params.min_obs_boot),
-        lam,
-        alpha,
-        STABILITY_FIT[0],
-        STABILITY_FIT[1],
-    )
+    sel, bsum, npos, n_eff, rec_b, rec_v, rec_beta = stability_fits(y, X, d_kept, k, lam, params)
     stability = sel / max(n_eff, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_beta = np.where(sel > 0, bsum / sel, 0.0)

@@ -32,6 +32,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from .finemap import (
+    MIN_SAMPLES,
+    Prepared,
+    _y_minus_variants,
+    select_lambda_and_fit,
+    stability_fits,
+    standardise,
+)
+
 #: Validation modes (§11).
 RECALIBRATED = "recalibrated"
 FROZEN = "frozen"
@@ -811,41 +820,6 @@ def _is_missing_id(v) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v))
 
 
-def _refit(y, Z, X, k, params) -> tuple[np.ndarray, float]:
-    """β̂ and λ_sel exactly as finemap computes them (§4–§6, seed 42 + k)."""
-    from .enet import FULL_FIT, lambda_grid, select_lambda_index
-    from .finemap import cv_errors, fit, lambda_max
-
-    alpha = float(params.alpha_en)
-    grid = lambda_grid(lambda_max(y, Z, X, alpha), params.n_lambda, params.lambda_ratio)
-    E = cv_errors(y, Z, X, grid, alpha, 42 + k)
-    lam = float(grid[select_lambda_index(E.mean(axis=1), params.cv_tau)])
-    beta, _, _ = fit(y, Z, X, lam, alpha, *FULL_FIT)
-    return beta, lam
-
-
-def _stability_scores(y, X, d_kept, k, lam, params) -> np.ndarray:
-    """π of §7 on the main data at λ_sel (seed 42 + k), as finemap computes it."""
-    from .enet import STABILITY_FIT, n_subsample, stability_subsamples
-    from .finemap import _stability
-
-    n = y.shape[0]
-    n_sub = n_subsample(n, params.subsample_frac)
-    subs = np.array(stability_subsamples(n, n_sub, params.n_bootstrap, 42 + k), dtype=np.int64)
-    sel, _, _, n_eff, _, _, _ = _stability(
-        np.ascontiguousarray(y),
-        np.ascontiguousarray(X),
-        np.ascontiguousarray(d_kept),
-        subs.reshape(params.n_bootstrap, n_sub),
-        int(params.min_obs_boot),
-        float(lam),
-        float(params.alpha_en),
-        STABILITY_FIT[0],
-        STABILITY_FIT[1],
-    )
-    return sel / max(n_eff, 1)
-
-
 def validate_phenotype(
     main,
     main_ids: list[str],
@@ -893,7 +867,6 @@ def validate_phenotype(
     ValueError
         Frozen mode with a val design whose width differs from θ_main's.
     """
-    from .finemap import MIN_SAMPLES, Prepared, _y_minus_variants, standardise
 
     opt = options if options is not None else ValidateOptions()
     mode = opt.validation_mode
@@ -938,13 +911,14 @@ def validate_phenotype(
         lam = float(rows.lambda_selected[0])
         pi = _f64(rows.stability_score)
     else:
-        beta, lam = _refit(y_m, Z_m, X_m, k, params)
+        lam, beta, _ = select_lambda_and_fit(y_m, Z_m, X_m, k, params)
         beta = np.array(beta, dtype=np.float64)
 
     # step 5
     if opt.validate_with_bootstrap:
         if pi is None:
-            pi = _stability_scores(y_m, X_m, main.d[kept], k, lam, params)
+            sel, _, _, n_eff, _, _, _ = stability_fits(y_m, X_m, main.d[kept], k, lam, params)
+            pi = sel / max(n_eff, 1)
         beta[pi < opt.validation_stability_threshold] = 0.0
 
     # step 6
