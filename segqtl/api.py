@@ -317,7 +317,9 @@ def _validate_validate(spec: RunSpec) -> None:
             "n_permutations", "must be at least 0", "give 0 (no permutation p-values) or more"
         )
     if spec.finemap_results_dir is not None:
-        folder = Path(spec.finemap_results_dir)
+        # stored absolute, so that a resume from another folder reads the same files
+        folder = Path(spec.finemap_results_dir).resolve()
+        spec.finemap_results_dir = str(folder)
         if not folder.is_dir():
             raise bad(
                 "finemap_results_dir",

@@ -53,17 +53,24 @@ def _validate_payloads(con, spec: RunSpec, units, info, exports: dict, scratch: 
     main_cov = reads.covariates_frame(con, spec.cohort)
     val_cov = reads.covariates_frame(con, spec.validation_cohort)
     for unit in units:
-        for role, cohort_info in (("main", info), ("val", val_info)):
-            if (role, unit.chr) not in exports:
-                exports[(role, unit.chr)] = reads.GenotypeExport(
-                    con, cohort_info, unit.chr, scratch / role
-                )
+        if ("main", unit.chr) not in exports:
+            exports[("main", unit.chr)] = reads.GenotypeExport(
+                con, info, unit.chr, scratch / "main"
+            )
+            # a validation cohort without genotypes on this chromosome scores nothing there
+            # (every window is empty), which is not an error
+            has_val = reads.has_genotypes(con, val_info, unit.chr)
+            exports[("val", unit.chr)] = (
+                reads.GenotypeExport(con, val_info, unit.chr, scratch / "val") if has_val else None
+            )
         main, val = exports[("main", unit.chr)], exports[("val", unit.chr)]
         payload = validate_payload(
-            con, spec, unit, info, val_info, main_cov, val_cov, main.files, val.files
-        )
+            con, spec, unit, info, val_info, main_cov, val_cov, main.files,
+            None if val is None else val.files,
+        )  # fmt: skip
         for export, rows in ((main, payload["rows"]), (val, payload["val_rows"])):
-            export.ensure(int(rows[-1]) if rows.size else 0)
+            if export is not None:
+                export.ensure(int(rows[-1]) if rows.size else 0)
         yield payload
 
 
@@ -110,6 +117,7 @@ def execute(
     if spec.mode not in WORKERS:
         raise UsageError(f"mode {spec.mode!r} is not available in this version of segqtl")
     info = reads.cohort_info(con, spec.cohort)
+    runs.check_finemap_csvs(con, run_id, spec)
     units = runs.pending_units(con, run_id)
     worker = WORKERS[spec.mode]
     bar = None
@@ -144,7 +152,9 @@ def execute(
                     k for k in exports if variant_chr in (k, k[-1] if isinstance(k, tuple) else k)
                 ]
                 for key in done:
-                    exports.pop(key).remove()
+                    export = exports.pop(key)
+                    if export is not None:
+                        export.remove()
             t_last = now
             if log is not None:
                 log(f"run {run_id}: committed unit {unit.unit_id + 1} of {n_total}")

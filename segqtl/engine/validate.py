@@ -85,13 +85,17 @@ class _Cohort:
         files = payload[f"{prefix}genotypes"]
         rows = payload[f"{prefix}rows"]
         self.rows = rows
-        alt = np.load(files.alt, mmap_mode="r")
-        ref = np.load(files.ref, mmap_mode="r")
-        pos = np.load(files.pos, mmap_mode="r")
-        self.d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(
-            alt[rows], dtype=np.float64
-        )
-        self.pos_rows = np.asarray(pos[rows])
+        if files is None:  # the cohort has no genotypes on this chromosome: empty windows
+            self.d_rows = np.empty((0, n))
+            self.pos_rows = np.empty(0, dtype=np.int64)
+        else:
+            alt = np.load(files.alt, mmap_mode="r")
+            ref = np.load(files.ref, mmap_mode="r")
+            pos = np.load(files.pos, mmap_mode="r")
+            self.d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(
+                alt[rows], dtype=np.float64
+            )
+            self.pos_rows = np.asarray(pos[rows])
         self.ids = payload[f"{prefix}variant_ids"]
         pairs = payload[f"{prefix}pairs"]
         self.p_ph = pairs["phenotype_idx"].to_numpy()
@@ -185,7 +189,16 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
         status = SCORED
         try:
             j = val_pos.get(int(ph_idx))
-            if j is None:
+            rows = None if source is None else fm_rows.get(int(ph_idx), no_rows)
+            if (
+                opts.restrict_to_supported_phenotypes
+                and rows is not None
+                and not rows.supported(opts.support_definition, opts.support_min_stability)
+            ):
+                # §0 fixes §16.14: an unsupported phenotype is left out of the files whatever
+                # else would have made it an empty row
+                status = UNSUPPORTED
+            elif j is None:
                 status = NOT_IN_VALIDATION_COHORT
             else:
                 prep_m, ids_m, _ = main.prepare(i)
@@ -200,7 +213,6 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
                             ["phenotype_cov"] if main.pcov_present[i] else []
                         )
                         names += cov_names
-                        rows = None if source is None else fm_rows.get(int(ph_idx), no_rows)
                         res = vk.validate_phenotype(
                             prep_m, ids_m, prep_v, ids_v, int(ph_idx), params, opts,
                             finemap_rows=rows, val_raw_blocks=raw_v, block_names=names,

@@ -733,8 +733,10 @@ class ValidateOptions:
 class FinemapRows:
     """One phenotype's rows of ``finemap_<C>.csv`` (§11 step 4, "with finemap_results_dir").
 
-    Values as parsed by pandas' default float parser (§15.6); ``variant`` entries that are
-    NaN/None mark the finemap empty row.  All arrays have one entry per CSV row, in file order.
+    Values as the caller read them: a stored finemap run's exact doubles, or the CSV parsed
+    correctly rounded (SegmentQTL's pandas parser can be one ulp off, §15.6); ``variant``
+    entries that are NaN/None mark the finemap empty row.  All arrays have one entry per CSV
+    row, in file order.
     """
 
     variant: list

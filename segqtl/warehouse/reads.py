@@ -47,6 +47,12 @@ class GenotypeFiles:
     n_variants: int
 
 
+def has_genotypes(con, info: dict, chrom: str) -> bool:
+    """Whether the cohort has any variant on ``chrom``."""
+    table = info["genotype_table"]
+    return fetch_one(con, f"SELECT count(*) FROM {table} WHERE chr = ?", [chrom])[0] > 0
+
+
 class GenotypeExport:
     """Copies a chromosome's genotypes from the warehouse into scratch files for the workers.
 

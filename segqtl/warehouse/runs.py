@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -178,6 +179,42 @@ def _check_validate_sources(con, spec: RunSpec) -> None:
             )
 
 
+def finemap_csv_checksums(spec: RunSpec) -> dict[str, str]:
+    """sha256 of each ``finemap_<chr>.csv`` a validate run reads (``input:finemap_csv:<chr>``)."""
+    if spec.mode != "validate" or spec.finemap_results_dir is None:
+        return {}
+    from ..ingest.readers import sha256_file
+
+    folder = Path(spec.finemap_results_dir)
+    return {
+        f"input:finemap_csv:{c}": sha256_file(folder / f"finemap_{c}.csv") for c in spec.chromosomes
+    }
+
+
+def check_finemap_csvs(con, run_id: int, spec: RunSpec) -> None:
+    """Refuse to go on with a validate run whose finemap CSVs changed since it started."""
+    stored = dict(
+        con.execute(
+            "SELECT key, value FROM run_parameters WHERE run_id = ? "
+            "AND key LIKE 'input:finemap_csv:%'",
+            [run_id],
+        ).fetchall()
+    )
+    try:
+        now = finemap_csv_checksums(spec)
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"run {run_id} reads {exc.filename}, which is gone. Fix: put the finemap CSVs back "
+            f"in {spec.finemap_results_dir}"
+        ) from None
+    changed = sorted(k.split(":")[-1] for k, v in now.items() if json.dumps(v) != stored.get(k))
+    if changed:
+        raise UsageError(
+            f"run {run_id}: finemap_{changed[0]}.csv in {spec.finemap_results_dir} changed since "
+            "the run started. Fix: restore it, or start a new run"
+        )
+
+
 def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
     """Input checksums and library versions, stored with the run (keys with a ':').
 
@@ -195,6 +232,7 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
             "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [cohort]
         ).fetchall()
         rows += [(f"{prefix}:{role}", json.dumps(sha)) for role, sha in files]
+    rows += [(k, json.dumps(v)) for k, v in finemap_csv_checksums(spec).items()]
     for name, module in (
         ("segqtl", None),
         ("duckdb", duckdb),
