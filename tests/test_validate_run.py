@@ -98,3 +98,19 @@ def test_run_validate__finemap_csvs_are_stored_absolute_and_checksummed(
             runner.execute(con, run_id)
     finally:
         con.close()
+
+
+def test_run_validate__single_phenotype_finemap_run_only_validates_that_phenotype(small_db):
+    import pytest
+
+    from segqtl.errors import UsageError
+
+    base = dict(cohort="small", chromosomes=["1"], **FAST)
+    one = api.run(small_db, RunSpec(mode="finemap", phenotype_id="G1_003", **base))
+    spec = dict(mode="validate", validation_cohort="small", finemap_run=one, **base)
+    with pytest.raises(UsageError, match="fine-mapped phenotype 'G1_003' only"):
+        api.run(small_db, RunSpec(**spec))
+    run_id = api.run(small_db, RunSpec(phenotype_id="G1_003", **spec))
+    rows = _rows(small_db, "SELECT phenotype, status FROM validate_results WHERE run_id = ?",
+                 [run_id])  # fmt: skip
+    assert rows == [("G1_003", "tested")]

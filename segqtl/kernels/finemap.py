@@ -707,7 +707,6 @@ class FinemapResult:
     boot_variant: np.ndarray | None = None  # index into kept
     boot_beta: np.ndarray | None = None
     r2: dict | None = None
-    n_good: int = 0
 
 
 def select_lambda_and_fit(
@@ -789,7 +788,7 @@ def finemap_phenotype(prep: Prepared | int, k: int, params: FinemapParams) -> Fi
     counts, mu, sd, keep, Zall = standardise(prep.d, np.arange(n), required)
     kept = np.flatnonzero(keep)
     if kept.size == 0:
-        return FinemapResult(status=NO_VARIANT_PASSES_COVERAGE, n_samples=n, n_good=n)
+        return FinemapResult(status=NO_VARIANT_PASSES_COVERAGE, n_samples=n)
     Z = np.ascontiguousarray(Zall[kept])
 
     lam, beta, theta = select_lambda_and_fit(y, Z, X, k, params)
@@ -814,7 +813,6 @@ def finemap_phenotype(prep: Prepared | int, k: int, params: FinemapParams) -> Fi
     result = FinemapResult(
         status=OK,
         n_samples=n,
-        n_good=n,
         kept=kept,
         n_obs=n_obs,
         median_n_obs=float(np.median(n_obs)),

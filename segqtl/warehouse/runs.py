@@ -177,6 +177,12 @@ def _check_validate_sources(con, spec: RunSpec) -> None:
                 f"--finemap_run {spec.finemap_run} used --{field} {getattr(fm, field)}, this run "
                 f"--{field} {getattr(spec, field)}. Fix: use the finemap run's --{field}"
             )
+    if fm.phenotype_id is not None and fm.phenotype_id != spec.phenotype_id:
+        raise UsageError(
+            f"--finemap_run {spec.finemap_run} fine-mapped phenotype {fm.phenotype_id!r} only. "
+            f"Fix: validate with --phenotype_id {fm.phenotype_id}, or give a finemap run of "
+            "every phenotype"
+        )
 
 
 def finemap_csv_checksums(spec: RunSpec) -> dict[str, str]:
