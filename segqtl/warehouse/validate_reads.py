@@ -176,8 +176,15 @@ def validate_payload(
         only_gene=spec.phenotype_id,
     )
     val_phen = query_pl(con, "validate_val_phenotypes", **rng)
-    val_pairs = query_pl(con, "validate_val_cis_pairs", window=spec.window, **rng)
-    val_bounds = query_pl(con, "validate_val_segment_bounds", **rng)
+    # The validation cohort's windows and segment bounds come from the same SQL as the main
+    # cohort's (its own start/end and segmentation), over the span of its matched rows, keeping
+    # only those rows.
+    val_idx = val_phen["phenotype_idx"]
+    span = (int(val_idx.min()), int(val_idx.max())) if val_idx.len() else (0, -1)
+    val_rng = dict(cohort=val_cohort, chr=unit.chr, first_idx=span[0], last_idx=span[1])
+    matched = pl.col("phenotype_idx").is_in(val_idx.implode())
+    val_pairs = query_pl(con, "cis_pairs", window=spec.window, **val_rng).filter(matched)
+    val_bounds = query_pl(con, "segment_bounds", **val_rng).filter(matched)
     val_rows = np.unique(val_pairs["variant_idx"].to_numpy())
     payload.update(
         val_n_samples=val_info["n_samples"],
