@@ -154,8 +154,7 @@ def timed_run(cores: int) -> dict:
 
 def prepared_inputs() -> list[tuple[int, object]]:
     """(phenotype_idx, fm.prepare(...) output) per phenotype, built as engine/finemap.py does."""
-    from segqtl.engine.nominal import list_matrix
-    from segqtl.kernels import finemap as fm
+    from segqtl.engine.finemap import UnitCohort
     from segqtl.warehouse import reads
     from segqtl.warehouse.runs import Unit
 
@@ -172,47 +171,9 @@ def prepared_inputs() -> list[tuple[int, object]]:
             con, spec, Unit(0, "chr1", 0, last), info, cov_frame, export.files
         )
         con.close()
-        # --- as segqtl/engine/finemap.py compute_unit
-        n = payload["n_samples"]
-        phen = payload["phenotypes"]
-        y_all = list_matrix(phen["values"], n)
-        has_cn = phen["cn"].null_count() < phen.height
-        has_pcov = phen["pcov"].null_count() < phen.height
-        cn_all = list_matrix(phen["cn"], n) if has_cn else None
-        pcov_all = list_matrix(phen["pcov"], n) if has_pcov else None
-        cn_present = (~phen["cn"].is_null()).to_numpy()
-        pcov_present = (~phen["pcov"].is_null()).to_numpy()
-        cov = list_matrix(payload["covariates"]["values"], n)
-        rows = payload["rows"]
-        alt = np.load(payload["genotypes"].alt, mmap_mode="r")
-        ref = np.load(payload["genotypes"].ref, mmap_mode="r")
-        pos = np.load(payload["genotypes"].pos, mmap_mode="r")
-        d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(alt[rows], dtype=np.float64)
-        pos_rows = np.asarray(pos[rows])
-        pairs = payload["pairs"]
-        p_ph = pairs["phenotype_idx"].to_numpy()
-        p_row = np.searchsorted(rows, pairs["variant_idx"].to_numpy())
-        b = payload["bounds"]
-        b_ph = b["phenotype_idx"].to_numpy()
-        b_s = b["sample_idx"].to_numpy()
-        b_lb = b["lb"].to_numpy().astype(np.float64)
-        b_ub = b["ub"].to_numpy().astype(np.float64)
-        for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
-            win = p_row[p_ph == ph_idx]
-            sel = b_ph == ph_idx
-            lb = np.full(n, np.nan)
-            ub = np.full(n, np.nan)
-            lb[b_s[sel]] = b_lb[sel]
-            ub[b_s[sel]] = b_ub[sel]
-            d = np.where(fm.segment_mask(pos_rows[win], lb, ub), d_rows[win], np.nan)
-            blocks = []
-            if cn_present[i]:
-                blocks.append(cn_all[i])
-            if pcov_present[i]:
-                blocks.append(pcov_all[i])
-            blocks.extend(cov)
-            out.append((ph_idx, fm.prepare(y_all[i], blocks, d, has_cn=bool(cn_present[i]))))
-        del alt, ref, pos
+        cohort = UnitCohort(payload, "", payload["phenotypes"])  # as the worker decodes it
+        for i, ph_idx in enumerate(payload["phenotypes"]["phenotype_idx"].to_list()):
+            out.append((ph_idx, cohort.prepare(i)[0]))
         export.remove()
     return out
 

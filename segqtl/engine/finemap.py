@@ -86,6 +86,74 @@ def params_from_dict(params: dict) -> fm.FinemapParams:
     return fm.FinemapParams(**{k: params[k] for k in fm.FinemapParams.__dataclass_fields__})
 
 
+class UnitCohort:
+    """One cohort's unit data, decoded once: phenotypes, blocks, genotype rows, pairs, bounds."""
+
+    def __init__(self, payload: dict, prefix: str, phen: pl.DataFrame):
+        n = payload[f"{prefix}n_samples"]
+        self.n = n
+        self.idx = phen["phenotype_idx"].to_numpy()
+        self.y = list_matrix(phen["values"], n)
+        self.cn = list_matrix(phen["cn"], n) if phen["cn"].null_count() < phen.height else None
+        self.pcov = (
+            list_matrix(phen["pcov"], n) if phen["pcov"].null_count() < phen.height else None
+        )
+        self.cn_present = (~phen["cn"].is_null()).to_numpy()
+        self.pcov_present = (~phen["pcov"].is_null()).to_numpy()
+        self.cov = list_matrix(payload[f"{prefix}covariates"]["values"], n)
+        files = payload[f"{prefix}genotypes"]
+        rows = payload[f"{prefix}rows"]
+        self.rows = rows
+        if files is None:  # the cohort has no genotypes on this chromosome: empty windows
+            self.d_rows = np.empty((0, n))
+            self.pos_rows = np.empty(0, dtype=np.int64)
+        else:
+            alt = np.load(files.alt, mmap_mode="r")
+            ref = np.load(files.ref, mmap_mode="r")
+            pos = np.load(files.pos, mmap_mode="r")
+            self.d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(
+                alt[rows], dtype=np.float64
+            )
+            self.pos_rows = np.asarray(pos[rows])
+        self.ids = payload[f"{prefix}variant_ids"]
+        pairs = payload[f"{prefix}pairs"]
+        self.p_ph = pairs["phenotype_idx"].to_numpy()
+        self.p_row = np.searchsorted(rows, pairs["variant_idx"].to_numpy())
+        b = payload[f"{prefix}bounds"]
+        self.b_ph = b["phenotype_idx"].to_numpy()
+        self.b_s = b["sample_idx"].to_numpy()
+        self.b_lb = b["lb"].to_numpy().astype(np.float64)
+        self.b_ub = b["ub"].to_numpy().astype(np.float64)
+
+    def window(self, i: int) -> np.ndarray:
+        """Positions in ``rows`` of phenotype i's window variants, in variant order."""
+        return self.p_row[self.p_ph == self.idx[i]]
+
+    def prepare(self, i: int):
+        """(Prepared or status code, window variant IDs, raw blocks of the good samples)."""
+        win = self.window(i)
+        sel = self.b_ph == self.idx[i]
+        lb = np.full(self.n, np.nan)
+        ub = np.full(self.n, np.nan)
+        lb[self.b_s[sel]] = self.b_lb[sel]
+        ub[self.b_s[sel]] = self.b_ub[sel]
+        d = np.where(fm.segment_mask(self.pos_rows[win], lb, ub), self.d_rows[win], np.nan)
+        blocks = []
+        if self.cn_present[i]:
+            blocks.append(self.cn[i])
+        if self.pcov_present[i]:
+            blocks.append(self.pcov[i])
+        blocks.extend(self.cov)
+        prep = fm.prepare(self.y[i], blocks, d, has_cn=bool(self.cn_present[i]))
+        ids = [self.ids[j] for j in win]
+        raw = None
+        if isinstance(prep, fm.Prepared):
+            raw = (
+                np.column_stack([b[prep.good] for b in blocks]) if blocks else np.empty((prep.n, 0))
+            )
+        return prep, ids, raw
+
+
 def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
     """finemap results of one unit's phenotypes.
 
@@ -102,57 +170,21 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
         ``frames`` maps finemap_stats / finemap_bootstrap / finemap_r2 to their rows;
         ``counts`` maps status name -> (phenotype, kept variant) rows or empty phenotypes.
     """
-    n = payload["n_samples"]
     params = params_from_dict(payload["params"])
     phen = payload["phenotypes"]
-    y_all = list_matrix(phen["values"], n)
-    has_cn = phen["cn"].null_count() < phen.height
-    has_pcov = phen["pcov"].null_count() < phen.height
-    cn_all = list_matrix(phen["cn"], n) if has_cn else None
-    pcov_all = list_matrix(phen["pcov"], n) if has_pcov else None
-    cn_present = (~phen["cn"].is_null()).to_numpy()
-    pcov_present = (~phen["pcov"].is_null()).to_numpy()
-    cov = list_matrix(payload["covariates"]["values"], n)  # (c, n)
-
-    files = payload["genotypes"]
+    cohort = UnitCohort(payload, "", phen)
     rows = payload["rows"]
-    alt = np.load(files.alt, mmap_mode="r")
-    ref = np.load(files.ref, mmap_mode="r")
-    pos = np.load(files.pos, mmap_mode="r")
-    d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(alt[rows], dtype=np.float64)
-    pos_rows = np.asarray(pos[rows])
-    variant_ids = payload["variant_ids"]  # aligned with rows
-    pairs = payload["pairs"]
-    p_ph = pairs["phenotype_idx"].to_numpy()
-    p_row = np.searchsorted(rows, pairs["variant_idx"].to_numpy())
-    b = payload["bounds"]
-    b_ph = b["phenotype_idx"].to_numpy()
-    b_s = b["sample_idx"].to_numpy()
-    b_lb = b["lb"].to_numpy().astype(np.float64)
-    b_ub = b["ub"].to_numpy().astype(np.float64)
 
     stats: list[pl.DataFrame] = []
     boots: list[pl.DataFrame] = []
     r2s: list[dict] = []
     counts = {name: 0 for name in STATUS_NAMES.values()}
     for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
-        win = p_row[p_ph == ph_idx]
-        vidx = rows[win]
+        vidx = rows[cohort.window(i)]
         message = None
+        ids: list[str] = []
         try:
-            sel = b_ph == ph_idx
-            lb = np.full(n, np.nan)
-            ub = np.full(n, np.nan)
-            lb[b_s[sel]] = b_lb[sel]
-            ub[b_s[sel]] = b_ub[sel]
-            d = np.where(fm.segment_mask(pos_rows[win], lb, ub), d_rows[win], np.nan)
-            blocks = []
-            if cn_present[i]:
-                blocks.append(cn_all[i])
-            if pcov_present[i]:
-                blocks.append(pcov_all[i])
-            blocks.extend(cov)
-            prep = fm.prepare(y_all[i], blocks, d, has_cn=bool(cn_present[i]))
+            prep, ids, _ = cohort.prepare(i)
             res = fm.finemap_phenotype(prep, ph_idx, params)
         except Exception as exc:  # one bad phenotype is reported, never aborts the run
             res = fm.FinemapResult(status=fm.FAILED, n_samples=0)
@@ -176,11 +208,11 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
         )
         if res.r2 is not None:
             r2 = {k: v for k, v in res.r2.items() if k != "cand"}
-            chosen = win[res.kept[res.r2["cand"]]]
+            chosen = res.kept[res.r2["cand"]]
             r2.update(
                 phenotype_idx=ph_idx,
                 n_samples=res.n_samples,
-                r2_variants=";".join(variant_ids[j] for j in chosen) if chosen.size else None,
+                r2_variants=";".join(ids[j] for j in chosen) if chosen.size else None,
             )
             r2s.append(r2)
     frames = {

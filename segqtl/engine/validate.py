@@ -14,8 +14,7 @@ import polars as pl
 
 from ..kernels import finemap as fm
 from ..kernels import validate as vk
-from .finemap import params_from_dict
-from .nominal import list_matrix
+from .finemap import UnitCohort, params_from_dict
 
 #: validate_stats.status codes (result_status; 9-12 are validate's own).
 SCORED = 0
@@ -67,71 +66,6 @@ MODEL_SCHEMA = {
 }
 
 
-class _Cohort:
-    """One cohort's unit data, decoded once: phenotypes, blocks, genotype rows, pairs, bounds."""
-
-    def __init__(self, payload: dict, prefix: str, phen: pl.DataFrame):
-        n = payload[f"{prefix}n_samples"]
-        self.n = n
-        self.idx = phen["phenotype_idx"].to_numpy()
-        self.y = list_matrix(phen["values"], n)
-        self.cn = list_matrix(phen["cn"], n) if phen["cn"].null_count() < phen.height else None
-        self.pcov = (
-            list_matrix(phen["pcov"], n) if phen["pcov"].null_count() < phen.height else None
-        )
-        self.cn_present = (~phen["cn"].is_null()).to_numpy()
-        self.pcov_present = (~phen["pcov"].is_null()).to_numpy()
-        self.cov = list_matrix(payload[f"{prefix}covariates"]["values"], n)
-        files = payload[f"{prefix}genotypes"]
-        rows = payload[f"{prefix}rows"]
-        self.rows = rows
-        if files is None:  # the cohort has no genotypes on this chromosome: empty windows
-            self.d_rows = np.empty((0, n))
-            self.pos_rows = np.empty(0, dtype=np.int64)
-        else:
-            alt = np.load(files.alt, mmap_mode="r")
-            ref = np.load(files.ref, mmap_mode="r")
-            pos = np.load(files.pos, mmap_mode="r")
-            self.d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(
-                alt[rows], dtype=np.float64
-            )
-            self.pos_rows = np.asarray(pos[rows])
-        self.ids = payload[f"{prefix}variant_ids"]
-        pairs = payload[f"{prefix}pairs"]
-        self.p_ph = pairs["phenotype_idx"].to_numpy()
-        self.p_row = np.searchsorted(rows, pairs["variant_idx"].to_numpy())
-        b = payload[f"{prefix}bounds"]
-        self.b_ph = b["phenotype_idx"].to_numpy()
-        self.b_s = b["sample_idx"].to_numpy()
-        self.b_lb = b["lb"].to_numpy().astype(np.float64)
-        self.b_ub = b["ub"].to_numpy().astype(np.float64)
-
-    def prepare(self, i: int):
-        """(Prepared or status code, window variant IDs, raw blocks of the good samples)."""
-        ph_idx = self.idx[i]
-        win = self.p_row[self.p_ph == ph_idx]
-        sel = self.b_ph == ph_idx
-        lb = np.full(self.n, np.nan)
-        ub = np.full(self.n, np.nan)
-        lb[self.b_s[sel]] = self.b_lb[sel]
-        ub[self.b_s[sel]] = self.b_ub[sel]
-        d = np.where(fm.segment_mask(self.pos_rows[win], lb, ub), self.d_rows[win], np.nan)
-        blocks = []
-        if self.cn_present[i]:
-            blocks.append(self.cn[i])
-        if self.pcov_present[i]:
-            blocks.append(self.pcov[i])
-        blocks.extend(self.cov)
-        prep = fm.prepare(self.y[i], blocks, d, has_cn=bool(self.cn_present[i]))
-        ids = [self.ids[j] for j in win]
-        raw = None
-        if isinstance(prep, fm.Prepared):
-            raw = (
-                np.column_stack([b[prep.good] for b in blocks]) if blocks else np.empty((prep.n, 0))
-            )
-        return prep, ids, raw
-
-
 def options_from_dict(options: dict) -> vk.ValidateOptions:
     return vk.ValidateOptions(
         **{k: options[k] for k in vk.ValidateOptions.__dataclass_fields__ if k in options}
@@ -170,9 +104,9 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
     params = params_from_dict(payload["params"])
     opts = options_from_dict(payload["options"])
     phen = payload["phenotypes"]
-    main = _Cohort(payload, "", phen)
+    main = UnitCohort(payload, "", phen)
     val_phen = payload["val_phenotypes"]
-    val = _Cohort(payload, "val_", val_phen)
+    val = UnitCohort(payload, "val_", val_phen)
     val_pos = {int(m): j for j, m in enumerate(val_phen["main_phenotype_idx"].to_list())}
     source = payload["finemap"]
     fm_rows = _finemap_rows(source)
