@@ -38,6 +38,10 @@ __all__ = [
     "list_runs",
     "validate",
     "available_modes",
+    "query",
+    "show",
+    "compare",
+    "summary",
 ]
 
 
@@ -129,7 +133,8 @@ def resume(
 def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None = None) -> dict:
     """Storey q-values (and, for beta perm runs, per-phenotype nominal thresholds) of a run.
 
-    Stored in the ``qvalues`` and ``run_fdr`` tables; with ``out`` also written as CSV.
+    Stored in the ``qvalue_stats`` and ``run_fdr`` tables (view ``qvalues``); with ``out``
+    also written as CSV.
     Returns the summary (pi0, threshold, number of tests and hits).
     """
     from .warehouse.fdr import compute_run_fdr
@@ -145,17 +150,128 @@ def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None
         if out is not None:
             con.execute(
                 "COPY (SELECT phenotype, variant, chr, p_value, qvalue, pval_nominal_threshold, "
-                "is_hit FROM qvalue_results WHERE run_id = $run_id ORDER BY chr, phenotype_idx) "
+                "is_hit FROM qvalues WHERE run_id = $run_id ORDER BY chr, phenotype_idx) "
                 f"TO '{str(out).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')",
                 {"run_id": int(run_id)},
             )
     return summary
 
 
-def export(db: str | Path, run_id: int, out_dir: str | Path) -> list[Path]:
-    """Write a completed run's results as SegmentQTL CSV files."""
+def export(
+    db: str | Path,
+    run_id: int,
+    out_dir: str | Path,
+    *,
+    fmt: str = "csv",
+    gzip: bool = False,
+    metadata_header: bool = False,
+) -> list[Path]:
+    """Write a completed run's results with SegmentQTL's file names (and, by default, format).
+
+    ``fmt`` is ``csv`` (SegmentQTL's files), ``tsv``, ``txt`` (space separated) or ``parquet``;
+    ``gzip`` compresses the text formats; ``metadata_header`` starts each file with ``# key
+    value`` lines describing the run (parquet: key-value metadata).
+    """
     with closing(connect(db)) as con:
-        return _export.export_run(con, run_id, out_dir)
+        return _export.export_run(
+            con, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header
+        )
+
+
+def query(db: str | Path, sql: str, params: dict | list | None = None):
+    """Run one SQL statement on a read-only connection and return its rows as a polars frame.
+
+    Usable while no run is writing the warehouse (a clear error otherwise).  A statement that
+    returns no rows (e.g. ``SET``) gives an empty frame.
+    """
+    import duckdb
+    import polars as pl
+
+    with closing(connect(db, read_only=True)) as con:
+        try:
+            rel = con.sql(sql, params=params)
+        except duckdb.Error as exc:
+            raise UsageError(_query_error(exc)) from None
+        if rel is None:
+            return pl.DataFrame()
+        try:
+            return rel.pl()
+        except duckdb.Error as exc:
+            raise UsageError(_query_error(exc)) from None
+
+
+def _query_error(exc) -> str:
+    text = " ".join(str(exc).split()).rstrip("!")
+    if "read-only" in text or "read only" in text:
+        return (
+            f"query failed: {text}. Fix: 'segqtl query' opens the warehouse read-only; "
+            "use SELECT statements (results are written by segqtl run/fdr/compare)"
+        )
+    return f"query failed: {text}"
+
+
+def show(db: str | Path, run_id: int) -> dict:
+    """Everything recorded about a run, as sections of ``{key: value}``.
+
+    Sections: ``run`` (name, mode, cohorts, chromosomes, status, timings, versions, counts),
+    ``units`` (planned/done work units), ``skipped`` (pairs or phenotypes skipped, by
+    reason), ``parameters`` (the run's parameters as stored, JSON-decoded) and ``provenance``
+    (input checksums and library versions).
+    """
+    import json
+
+    with closing(connect(db, read_only=True)) as con:
+        df = con.sql("SELECT * FROM runs WHERE run_id = $run_id", params={"run_id": run_id}).pl()
+        if df.height == 0:
+            raise UsageError(
+                f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db {db}'"
+            )
+        run = df.row(0, named=True)
+        units = con.execute(
+            "SELECT count(*), count(*) FILTER (status = 'done'), sum(seconds) "
+            "FROM run_units WHERE run_id = ?",
+            [run_id],
+        ).fetchall()[0]
+        params = con.execute(
+            "SELECT key, value FROM run_parameters WHERE run_id = ? ORDER BY key", [run_id]
+        ).fetchall()
+    decoded = {k: json.loads(v) if v is not None else None for k, v in params}
+    skipped = decoded.pop("skipped_by_reason", None) or {}
+    provenance = {k: v for k, v in decoded.items() if ":" in k}
+    parameters = {k: v for k, v in decoded.items() if ":" not in k}
+    return {
+        "run": run,
+        "units": {"planned": units[0], "done": units[1], "compute_seconds": units[2]},
+        "skipped": skipped,
+        "parameters": parameters,
+        "provenance": provenance,
+    }
+
+
+def compare(db: str | Path, run_a: int, run_b: int, *, fdr: float = 0.05, top: int = 10):
+    """Compare two completed runs of the same mode (possibly of different cohorts).
+
+    Matches pairs on phenotype and variant names, stores the comparison in the
+    ``comparisons`` and ``comparison_pairs`` tables and returns it
+    (:class:`segqtl.warehouse.compare.Comparison`).
+    """
+    from .warehouse.compare import compare_runs
+
+    with closing(connect(db)) as con:
+        return compare_runs(con, run_a, run_b, fdr=fdr, top=top)
+
+
+def summary(
+    db: str | Path, cohort: str, chromosome: str, out: str | Path, *, dosage: str = "d"
+) -> dict:
+    """Write a per-variant dosage summary of a cohort's chromosome as a pyhegp summary file.
+
+    ``dosage`` is ``d`` (REFlr - ALTlr), ``altlr`` or ``reflr``.  Returns the counts written.
+    """
+    from .warehouse.summary import write_summary
+
+    with closing(connect(db, read_only=True)) as con:
+        return write_summary(con, cohort, chromosome, Path(out), dosage=dosage)
 
 
 def available_modes() -> list[str]:
@@ -354,21 +470,25 @@ def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
     return sorted(chroms, key=lambda c: (rank.get(c, len(rank)), c))
 
 
-def list_runs(db: str | Path) -> list[tuple]:
-    """Runs as rows: run_id, name, mode, cohort, chromosomes, status, started_at, seconds,
-    n_phenotypes, n_pairs_tested (with a header row first)."""
-    cols = [
-        "run_id",
-        "name",
-        "mode",
-        "cohort",
-        "chromosomes",
-        "status",
-        "started_at",
-        "seconds",
-        "n_phenotypes",
-        "n_pairs_tested",
-    ]
+RUN_COLUMNS = (
+    "run_id",
+    "name",
+    "mode",
+    "cohort",
+    "validation_cohort",
+    "chromosomes",
+    "status",
+    "started_at",
+    "finished_at",
+    "seconds",
+    "segqtl_version",
+    "n_phenotypes",
+    "n_pairs",
+    "n_pairs_tested",
+)
+
+
+def list_runs(db: str | Path):
+    """The warehouse's runs, one row each (polars frame with :data:`RUN_COLUMNS`)."""
     with closing(connect(db, read_only=True)) as con:
-        rows = con.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY run_id").fetchall()
-    return [tuple(cols), *rows]
+        return con.sql(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY run_id").pl()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import sys
 import warnings
@@ -19,6 +20,7 @@ import click
 from . import __version__, api
 from .errors import SegqtlError, UsageError
 from .ingest import CohortInputs
+from .output import FORMATS, format_frame
 from .spec import RunSpec
 from .warehouse.db import fetch_one
 
@@ -411,7 +413,9 @@ def validate_options(*, dropin: bool = False):
     help="Phenotypes per work unit (default: 25; finemap: 1; validate: 5). Each unit is one "
     "commit.",
 )
-@click.option("--name", help="A label for the run.")
+@click.option(
+    "--name", help="A label for the run (SNPTEST's analysis_name), shown by 'runs' and exports."
+)
 @click.option(
     "--resume",
     "resume_id",
@@ -518,10 +522,27 @@ def _report(run_id, totals):
 @click.option(
     "--out-dir", required=True, type=click.Path(file_okay=False), help="Folder for the files."
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "tsv", "txt", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="csv: SegmentQTL's files; tsv: tab separated; txt: space separated (SNPTEST's "
+    "convention); parquet: typed columns, for large results.",
+)
+@click.option("--gzip", is_flag=True, help="Compress the text formats (adds .gz).")
+@click.option(
+    "--metadata-header",
+    is_flag=True,
+    help="Start each file with '# key value' lines: run id, name, mode, parameters, versions, "
+    "input checksums (parquet: key-value metadata).",
+)
 @handle_errors
-def export(db, run_id, out_dir):
+def export(db, run_id, out_dir, fmt, gzip, metadata_header):
     """Write a run's results with SegmentQTL's file names and columns (prints the paths)."""
-    for path in api.export(db, run_id, out_dir):
+    paths = api.export(db, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header)
+    for path in paths:
         click.echo(str(path))
 
 
@@ -544,13 +565,105 @@ def fdr(db, run_id, level, out):
 
 
 # ---------------------------------------------------------------------------------------- runs
+def format_option(f):
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default="table",
+        show_default=True,
+        help="table (aligned, for reading), csv, tsv or json.",
+    )(f)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@format_option
 @handle_errors
-def runs(db):
-    """List the runs in a warehouse (tab-separated on stdout)."""
-    for row in api.list_runs(db):
-        click.echo("\t".join("" if v is None else str(v) for v in row))
+def runs(db, fmt):
+    """List the runs in a warehouse: name, mode, cohorts, status, timings, counts."""
+    click.echo(format_frame(api.list_runs(db), fmt))
+
+
+# ---------------------------------------------------------------------------------------- show
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
+@handle_errors
+def show(db, run_id, as_json):
+    """Everything recorded about a run: status, timings, counts, parameters, checksums."""
+    info = api.show(db, run_id)
+    if as_json:
+        click.echo(json.dumps(info, indent=1, default=str))
+        return
+    for section, values in info.items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                value = ""
+            elif not isinstance(value, str):
+                value = json.dumps(value, default=str) if section != "run" else str(value)
+            click.echo(f"{key}\t{value}")
+        click.echo("")
+
+
+# --------------------------------------------------------------------------------------- query
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@click.argument("sql")
+@format_option
+@handle_errors
+def query(db, sql, fmt):
+    """Run one SQL statement on a read-only connection and print its rows.
+
+    Works while no run is writing the warehouse; a running job's lock gives a clear message.
+    """
+    click.echo(format_frame(api.query(db, sql), fmt))
+
+
+# ------------------------------------------------------------------------------------- compare
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@click.argument("run_a", metavar="RUN_A", type=int)
+@click.argument("run_b", metavar="RUN_B", type=int)
+@click.option(
+    "--fdr",
+    default=0.05,
+    show_default=True,
+    help="Hit threshold for q-values / p_adj (see the README for each mode's rule).",
+)
+@click.option("--top", default=10, show_default=True, help="Largest changes to print.")
+@handle_errors
+def compare(db, run_a, run_b, fdr, top):
+    """Compare two runs of the same mode (also across cohorts); stores and prints the result."""
+    from .warehouse.compare import format_comparison
+
+    click.echo(format_comparison(api.compare(db, run_a, run_b, fdr=fdr, top=top)))
+
+
+# ------------------------------------------------------------------------------------- summary
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@click.option("--cohort", required=True, help="Cohort name.")
+@click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Summary file to write."
+)
+@click.option(
+    "--dosage",
+    type=click.Choice(["d", "altlr", "reflr"]),
+    default="d",
+    show_default=True,
+    help="d = REFlr - ALTlr, or one allele's log-ratio.",
+)
+@handle_errors
+def summary(db, cohort, chromosome, out, dosage):
+    """Per-variant dosage mean and standard deviation in pyhegp's summary-file format."""
+    from .ingest.readers import normalize_chromosome
+
+    result = api.summary(db, cohort, normalize_chromosome(chromosome), out, dosage=dosage)
+    click.echo(str(result["path"]))
 
 
 # ------------------------------------------------------------------------------------- drop-in
@@ -588,6 +701,7 @@ def runs(db):
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="Warehouse file (default: OUT_DIR/segqtl.duckdb)."
 )
+@click.option("--name", help="A label for the run (SNPTEST's analysis_name), shown by 'runs'.")
 @click.option("--quiet", "-q", is_flag=True)
 @handle_errors
 @collect_inputs
@@ -605,6 +719,7 @@ def dropin(
     perm_method,
     num_permutations,
     db,
+    name,
     quiet,
     **finemap,
 ):
@@ -646,6 +761,7 @@ def dropin(
         num_permutations=num_permutations,
         perm_method=perm_method,
         num_cores=num_cores,
+        name=name,
         **finemap,
     )
     api.validate(spec)  # before any ingest work

@@ -32,10 +32,8 @@ QUERIES = {
         "FROM nominal_results WHERE run_id = {all_run} GROUP BY status ORDER BY pairs DESC"
     ),
     "Gene-level hits of the permutation run at 5% FDR (Storey q-values)": (
-        "SELECT phenotype, variant, p_adj, qvalue, "
-        "pval_nominal_threshold FROM qvalue_results JOIN perm_results "
-        "USING (run_id, chr, phenotype_idx, phenotype, variant) "
-        "WHERE run_id = {perm_run} AND is_hit ORDER BY qvalue LIMIT 5"
+        "SELECT phenotype, variant, p_value AS p_adj, qvalue, pval_nominal_threshold "
+        "FROM qvalues WHERE run_id = {perm_run} AND is_hit ORDER BY qvalue LIMIT 5"
     ),
     "Stable fine-mapped variants (finemap run, stability >= 0.6)": (
         "SELECT phenotype, variant, stability_score, round(beta_full, 3) AS beta_full, "

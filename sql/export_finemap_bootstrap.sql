@@ -2,12 +2,12 @@
 -- finemap_bootstrap_nonzero_<C>.csv (SPEC_FINEMAP_VALIDATE §10.4).
 --
 -- Inputs (parameters): $run_id, $chr.
--- Reads : finemap_bootstrap_results (view).
+-- Reads : finemap_bootstrap (view).
 -- Output: phenotype, variant, bootstrap_iteration, beta_full (the subsample coefficient); one
 --          row per (phenotype, subsample, variant) with |coefficient| > 1e-10; ordered by
 --          phenotype order, then subsample (1-based), then variant order.  No chr column, as in
 --          SegmentQTL's file.
 SELECT phenotype, variant, bootstrap_iteration, beta_full
-FROM finemap_bootstrap_results
+FROM finemap_bootstrap
 WHERE run_id = $run_id AND chr = $chr
 ORDER BY phenotype_idx, bootstrap_iteration, variant_idx

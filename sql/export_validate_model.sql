@@ -2,7 +2,7 @@
 -- SegmentQTL's validate_model_<C>.csv (SPEC_FINEMAP_VALIDATE §13.3).
 --
 -- Inputs (parameters): $run_id, $chr.
--- Reads : validate_model_results (view).
+-- Reads : validate_model (view).
 -- Output: phenotype, block, name, value_main, value_val, shared_with_val (True/False, as pandas
 --          writes booleans), chr; the audit rows of each scored phenotype in phenotype order,
 --          then row_idx order.  The header is always the full one (SegmentQTL drops chr when
@@ -10,6 +10,6 @@
 SELECT phenotype, block, name, value_main, value_val,
        CASE shared_with_val WHEN true THEN 'True' WHEN false THEN 'False' END AS shared_with_val,
        chr
-FROM validate_model_results
+FROM validate_model
 WHERE run_id = $run_id AND chr = $chr
 ORDER BY phenotype_idx, row_idx

@@ -2,13 +2,13 @@
 -- validate_residuals_<C>.csv (SPEC_FINEMAP_VALIDATE §13.2).
 --
 -- Inputs (parameters): $run_id, $chr.
--- Reads : validate_residuals_results (view).
+-- Reads : validate_residuals (view).
 -- Output: phenotype, sample_id (validation cohort), y (centred on the validation mean), y_hat,
 --          y_hat_base, residual, residual_base, n_obs_used, chr; one row per (scored phenotype,
 --          validation sample) in phenotype order, then the validation quantification file's
 --          sample order.  The header is always the full one (SegmentQTL drops y_hat_base and
 --          residual_base when nothing was scored, a defect fixed here, SPEC §0).
 SELECT phenotype, sample_id, y, y_hat, y_hat_base, residual, residual_base, n_obs_used, chr
-FROM validate_residuals_results
+FROM validate_residuals
 WHERE run_id = $run_id AND chr = $chr
 ORDER BY phenotype_idx, sample_idx

@@ -79,7 +79,7 @@ def test_fdr_command__stores_qvalues_and_writes_csv(small_db, tmp_path):
     summary = dict(zip(header.split("\t"), values.split("\t"), strict=True))
     assert summary["fdr"] == "0.2" and summary["n_tests"] == "24"
     con = connect(small_db, read_only=True)
-    q = con.sql(f"SELECT * FROM qvalue_results WHERE run_id = {run_id}").pl()
+    q = con.sql(f"SELECT * FROM qvalues WHERE run_id = {run_id}").pl()
     fdr_rows = con.execute("SELECT fdr FROM run_fdr WHERE run_id = ?", [run_id]).fetchall()
     p_adj = con.sql(
         f"SELECT chr, phenotype_idx, p_adj FROM perm_results WHERE run_id = {run_id}"

@@ -39,7 +39,10 @@ def test_run_finemap__results_do_not_depend_on_cores(small_db):
     sql = f"SELECT {cols} FROM finemap_stats WHERE run_id = ? ORDER BY ALL"
     a, b = _rows(small_db, sql, [one]), _rows(small_db, sql, [two])
     assert a == b and len(a) > 24
-    boot = "SELECT * EXCLUDE (run_id, unit_id) FROM finemap_bootstrap WHERE run_id = ? ORDER BY ALL"
+    boot = (
+        "SELECT * EXCLUDE (run_id, unit_id) FROM finemap_bootstrap_stats WHERE run_id = ? "
+        "ORDER BY ALL"
+    )
     assert _rows(small_db, boot, [one]) == _rows(small_db, boot, [two])
     # every phenotype is accounted for: fitted rows or one marked empty row
     n_ph = _rows(
@@ -134,6 +137,6 @@ def test_run_finemap__killed_run_resumes_to_identical_results(small_db):
             compute_r2=True,
         ),
     )
-    for table in ("finemap_stats", "finemap_bootstrap", "finemap_r2"):
+    for table in ("finemap_stats", "finemap_bootstrap_stats", "finemap_r2_stats"):
         sql = f"SELECT * EXCLUDE (run_id, unit_id) FROM {table} WHERE run_id = ? ORDER BY ALL"
         assert _rows(small_db, sql, [run_id]) == _rows(small_db, sql, [fresh]), table

@@ -121,8 +121,8 @@ def frames(stats, boot=(), r2=()) -> dict[str, pl.DataFrame]:
     """The worker's frames, column order as in the contract."""
     return {
         "finemap_stats": pl.DataFrame(list(stats), schema=STATS_SCHEMA, orient="row"),
-        "finemap_bootstrap": pl.DataFrame(list(boot), schema=BOOT_SCHEMA, orient="row"),
-        "finemap_r2": pl.DataFrame(list(r2), schema=R2_SCHEMA, orient="row"),
+        "finemap_bootstrap_stats": pl.DataFrame(list(boot), schema=BOOT_SCHEMA, orient="row"),
+        "finemap_r2_stats": pl.DataFrame(list(r2), schema=R2_SCHEMA, orient="row"),
     }
 
 
@@ -286,13 +286,15 @@ def test_migrate__003_applies_on_a_fresh_warehouse(tmp_path):
         codes.items()
     )
     assert codes[0] == "tested" and codes[1] == "too_few_samples"
+    # Migration 005 renamed the bootstrap and R² tables (*_stats) and gave their views the
+    # result sets' names.
     assert tables == {
         "finemap_stats",
+        "finemap_bootstrap_stats",
+        "finemap_r2_stats",
+        "finemap_results",
         "finemap_bootstrap",
         "finemap_r2",
-        "finemap_results",
-        "finemap_bootstrap_results",
-        "finemap_r2_results",
     }
     assert [c[0] for c in stats_cols] == ["run_id", "unit_id", "chr", *STATS_SCHEMA]
 
@@ -320,11 +322,12 @@ def test_migrate__upgrades_a_warehouse_created_at_version_2(tmp_path, small_coho
     with closing(connect(db)) as con:  # a writer upgrades it
         versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()]
         after = con.execute(
-            "SELECT * FROM nominal_results ORDER BY chr, phenotype_idx, variant_idx"
+            "SELECT * EXCLUDE (run_name) FROM nominal_results "
+            "ORDER BY chr, phenotype_idx, variant_idx"
         ).fetchall()
         n_codes = con.execute("SELECT count(*) FROM result_status").fetchone()[0]
         spec = runs.load_spec(con, run_id)
-        for view in ("finemap_results", "finemap_bootstrap_results", "finemap_r2_results"):
+        for view in ("finemap_results", "finemap_bootstrap", "finemap_r2"):
             assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
     assert sorted(versions) == list(range(1, wdb.SCHEMA_VERSION + 1))
     assert after == before and len(before) == 12
@@ -340,7 +343,7 @@ def test_write_unit__commits_all_three_tables_with_the_unit(small_db):
     with closing(connect(small_db, read_only=True)) as con:
         counts = {
             t: con.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
-            for t in ("finemap_stats", "finemap_bootstrap", "finemap_r2")
+            for t in ("finemap_stats", "finemap_bootstrap_stats", "finemap_r2_stats")
         }
         units = con.execute(
             "SELECT unit_id, status, n_rows, n_pairs, n_pairs_tested, skipped FROM run_units "
@@ -359,10 +362,10 @@ def test_write_unit__commits_all_three_tables_with_the_unit(small_db):
             [run_id],
         ).fetchall()
         keys = con.execute(
-            "SELECT DISTINCT unit_id, chr FROM finemap_bootstrap WHERE run_id = ? ORDER BY 1",
+            "SELECT DISTINCT unit_id, chr FROM finemap_bootstrap_stats WHERE run_id = ? ORDER BY 1",
             [run_id],
         ).fetchall()
-    assert counts == {"finemap_stats": 6, "finemap_bootstrap": 4, "finemap_r2": 2}
+    assert counts == {"finemap_stats": 6, "finemap_bootstrap_stats": 4, "finemap_r2_stats": 2}
     assert [u[:5] for u in units] == [(0, "done", 4, 3, 1), (1, "done", 2, 2, 1)]
     assert run == ("completed", 6, 2, 3)
     assert keys == [(0, "chr1"), (1, "chr1")]
@@ -384,12 +387,14 @@ def test_write_unit__a_failing_table_rolls_back_the_whole_unit(small_db):
         unit = runs.pending_units(con, run_id)[0]
         fr, counts = unit_results_a(variants)[0]
         # finemap_stats and finemap_bootstrap insert fine, then finemap_r2 breaks NOT NULL.
-        fr["finemap_r2"] = fr["finemap_r2"].with_columns(pl.lit(None, pl.Int32).alias("n_samples"))
+        fr["finemap_r2_stats"] = fr["finemap_r2_stats"].with_columns(
+            pl.lit(None, pl.Int32).alias("n_samples")
+        )
         with pytest.raises(duckdb.ConstraintException):
             runs.write_unit(con, run_id, "finemap", unit, fr, counts, 6, 0.1, "chr1")
         left = [
             con.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
-            for t in ("finemap_stats", "finemap_bootstrap", "finemap_r2")
+            for t in ("finemap_stats", "finemap_bootstrap_stats", "finemap_r2_stats")
         ]
         status = con.execute(
             "SELECT status FROM run_units WHERE run_id = ? AND unit_id = 0", [run_id]
@@ -411,11 +416,18 @@ def test_write_unit__frames_must_match_the_tables(small_db):
         with pytest.raises(ValueError, match=r"missing columns \['message'\]"):
             write({**fr, "finemap_stats": fr["finemap_stats"].drop("message")})
         with pytest.raises(ValueError, match=r"unexpected columns \['variant_chr'\]"):
-            write({**fr, "finemap_r2": fr["finemap_r2"].with_columns(variant_chr=pl.lit("chr1"))})
+            write(
+                {
+                    **fr,
+                    "finemap_r2_stats": fr["finemap_r2_stats"].with_columns(
+                        variant_chr=pl.lit("chr1")
+                    ),
+                }
+            )
         with pytest.raises(ValueError, match="cannot write tables"):
             write({**fr, "nominal_stats": fr["finemap_stats"]})
         with pytest.raises(ValueError, match="must return a finemap_stats frame"):
-            write({"finemap_r2": fr["finemap_r2"]})
+            write({"finemap_r2_stats": fr["finemap_r2_stats"]})
         # Column order does not matter: columns are matched by name.
         write({k: v.select(reversed(v.columns)) for k, v in fr.items()})
         n = con.execute("SELECT count(*) FROM finemap_stats WHERE run_id = ?", [run_id]).fetchone()

@@ -266,9 +266,9 @@ def test_cli_run__prints_run_id_and_exports(small_db, tmp_path):
         "chr",
     ]
     assert frame.height == 12
-    listing = runner.invoke(cli, ["runs", "--db", str(small_db)])
+    listing = runner.invoke(cli, ["runs", "--db", str(small_db), "--format", "tsv"])
     assert listing.exit_code == 0
-    assert f"{run_id}\tfirst\tnominal\tsmall\tchr1,chr2\tcompleted" in listing.stdout
+    assert f"{run_id}\tfirst\tnominal\tsmall\t\tchr1,chr2\tcompleted" in listing.stdout
 
 
 def test_cli_run__unknown_cohort_and_gene_are_clear_errors(small_db):

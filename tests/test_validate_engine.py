@@ -152,7 +152,7 @@ def _compare(frames, genes, samples, case: str, audit: bool = True) -> dict:
             continue
         _close(_num(stats, c), _num(exp, c), c, dev, pval=c in PVAL_COLUMNS)
 
-    res = frames["validate_residuals"]
+    res = frames["validate_residuals_stats"]
     exp = pl.read_csv(EXPECTED / case / "validate_residuals_chr1.csv")
     assert [genes[i] for i in res["phenotype_idx"]] == exp["phenotype"].to_list()
     assert [samples[i] for i in res["sample_idx"]] == exp["sample_id"].to_list()
@@ -161,7 +161,7 @@ def _compare(frames, genes, samples, case: str, audit: bool = True) -> dict:
         _close(_num(res, c), _num(exp, c), "res_" + c, dev)
 
     if audit:
-        model = frames["validate_model"]
+        model = frames["validate_model_stats"]
         exp = pl.read_csv(EXPECTED / case / "validate_model_chr1.csv")
         assert [genes[i] for i in model["phenotype_idx"]] == exp["phenotype"].to_list()
         for c in ("block", "name"):
@@ -180,8 +180,8 @@ def _report(dev: dict) -> None:
 
 def _check_schemas(frames) -> None:
     assert dict(frames["validate_stats"].schema) == ve.STATS_SCHEMA
-    assert dict(frames["validate_residuals"].schema) == ve.RESIDUALS_SCHEMA
-    assert dict(frames["validate_model"].schema) == ve.MODEL_SCHEMA
+    assert dict(frames["validate_residuals_stats"].schema) == ve.RESIDUALS_SCHEMA
+    assert dict(frames["validate_model_stats"].schema) == ve.MODEL_SCHEMA
     for name, frame in frames.items():
         for c, dtype in frame.schema.items():
             if dtype == pl.Float64:
@@ -250,7 +250,7 @@ def test_validate_missing_gene__not_in_validation_cohort(warehouse, tmp_path):
     frames, counts, genes, _ = _run(db, tmp_path, spec, Unit(0, "chr1", 0, 1))
     stats = frames["validate_stats"]
     assert stats["status"].to_list() == [ve.SCORED, ve.NOT_IN_VALIDATION_COHORT]
-    assert set(frames["validate_residuals"]["phenotype_idx"]) == {0}
+    assert set(frames["validate_residuals_stats"]["phenotype_idx"]) == {0}
     assert counts["not_in_validation_cohort"] == 1
     assert not math.isnan(stats["rmse"][0]) and stats["rmse"][1] is None
 

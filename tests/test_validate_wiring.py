@@ -179,8 +179,8 @@ def scored_row(ph, base: float, **values) -> dict:
 def frames(stats, resid=(), model=()) -> dict[str, pl.DataFrame]:
     return {
         "validate_stats": pl.DataFrame(list(stats), schema=STATS_SCHEMA, orient="row"),
-        "validate_residuals": pl.DataFrame(list(resid), schema=RESID_SCHEMA, orient="row"),
-        "validate_model": pl.DataFrame(list(model), schema=MODEL_SCHEMA, orient="row"),
+        "validate_residuals_stats": pl.DataFrame(list(resid), schema=RESID_SCHEMA, orient="row"),
+        "validate_model_stats": pl.DataFrame(list(model), schema=MODEL_SCHEMA, orient="row"),
     }
 
 
@@ -296,7 +296,7 @@ def test_migrate__004_applies_on_a_fresh_warehouse(tmp_path):
         }
         cols = {
             t: [c[0] for c in con.execute(f"SELECT * FROM {t} LIMIT 0").description]
-            for t in ("validate_stats", "validate_residuals", "validate_model")
+            for t in ("validate_stats", "validate_residuals_stats", "validate_model_stats")
         }
     assert versions[3] == (4, "validate")
     assert wdb.SCHEMA_VERSION >= 4
@@ -309,14 +309,16 @@ def test_migrate__004_applies_on_a_fresh_warehouse(tmp_path):
     assert {0: "tested", 1: "too_few_samples", 6: "no_cis_variant", 8: "failed"}.items() <= (
         codes.items()
     )
+    # Migration 005 renamed the residual and model tables (*_stats) and gave their views the
+    # result sets' names.
     assert tables == {
         "validate_stats",
-        "validate_residuals",
-        "validate_model",
+        "validate_residuals_stats",
+        "validate_model_stats",
         "validate_runs",
         "validate_results",
-        "validate_residuals_results",
-        "validate_model_results",
+        "validate_residuals",
+        "validate_model",
     }
     keys = ["run_id", "unit_id", "chr"]
     assert cols["validate_stats"] == [*keys, *STATS_SCHEMA]
@@ -346,15 +348,16 @@ def test_migrate__upgrades_a_warehouse_created_at_version_3(tmp_path, small_coho
     with closing(connect(db)) as con:
         versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()]
         after = con.execute(
-            "SELECT * FROM nominal_results ORDER BY chr, phenotype_idx, variant_idx"
+            "SELECT * EXCLUDE (run_name) FROM nominal_results "
+            "ORDER BY chr, phenotype_idx, variant_idx"
         ).fetchall()
         n_codes = con.execute("SELECT count(*) FROM result_status").fetchone()[0]
         spec = runs.load_spec(con, run_id)
         for view in (
             "validate_runs",
             "validate_results",
-            "validate_residuals_results",
-            "validate_model_results",
+            "validate_residuals",
+            "validate_model",
         ):
             assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
     assert sorted(versions)[:4] == [1, 2, 3, 4]
@@ -372,7 +375,7 @@ def test_write_unit__commits_all_three_tables_and_the_views_name_them(pair_db):
     with closing(connect(pair_db, read_only=True)) as con:
         counts = {
             t: con.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
-            for t in ("validate_stats", "validate_residuals", "validate_model")
+            for t in ("validate_stats", "validate_residuals_stats", "validate_model_stats")
         }
         units = con.execute(
             "SELECT unit_id, status, n_rows, n_pairs, n_pairs_tested FROM run_units "
@@ -387,11 +390,11 @@ def test_write_unit__commits_all_three_tables_and_the_views_name_them(pair_db):
         ).fetchall()
         resid = con.execute(
             "SELECT phenotype, sample_idx, sample_id, validation_cohort, y_hat_base "
-            "FROM validate_residuals_results WHERE run_id = ? ORDER BY sample_idx",
+            "FROM validate_residuals WHERE run_id = ? ORDER BY sample_idx",
             [run_id],
         ).fetchall()
         model = con.execute(
-            "SELECT phenotype, row_idx, block, shared_with_val FROM validate_model_results "
+            "SELECT phenotype, row_idx, block, shared_with_val FROM validate_model "
             "WHERE run_id = ? ORDER BY row_idx",
             [run_id],
         ).fetchall()
@@ -399,7 +402,7 @@ def test_write_unit__commits_all_three_tables_and_the_views_name_them(pair_db):
             "SELECT count(*) FROM run_parameters WHERE run_id = ? AND key LIKE 'input:val:%'",
             [run_id],
         ).fetchone()[0]
-    assert counts == {"validate_stats": 7, "validate_residuals": 2, "validate_model": 3}
+    assert counts == {"validate_stats": 7, "validate_residuals_stats": 2, "validate_model_stats": 3}
     assert units == [(0, "done", 5, 5, 1), (1, "done", 2, 2, 1)]
     by_idx = {r[0]: r for r in results}
     assert by_idx[0][1:5] == (genes[0], "small", "val", "tested")
@@ -441,7 +444,7 @@ def test_write_unit__frames_must_match_the_tables(pair_db):
             write(
                 {
                     **fr,
-                    "validate_residuals": fr["validate_residuals"].with_columns(
+                    "validate_residuals_stats": fr["validate_residuals_stats"].with_columns(
                         sample_id=pl.lit("S1")
                     ),
                 }
@@ -449,7 +452,7 @@ def test_write_unit__frames_must_match_the_tables(pair_db):
         with pytest.raises(ValueError, match="cannot write tables"):
             write({**fr, "finemap_stats": fr["validate_stats"]})
         with pytest.raises(ValueError, match="must return a validate_stats frame"):
-            write({"validate_model": fr["validate_model"]})
+            write({"validate_model_stats": fr["validate_model_stats"]})
         write({k: v.select(reversed(v.columns)) for k, v in fr.items()})
         n = con.execute("SELECT count(*) FROM validate_stats WHERE run_id = ?", [run_id]).fetchone()
     assert n == (5,)

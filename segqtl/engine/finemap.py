@@ -167,7 +167,7 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
     Returns
     -------
     (frames, counts)
-        ``frames`` maps finemap_stats / finemap_bootstrap / finemap_r2 to their rows;
+        ``frames`` maps finemap_stats / finemap_bootstrap_stats / finemap_r2_stats to their rows;
         ``counts`` maps status name -> (phenotype, kept variant) rows or empty phenotypes.
     """
     params = params_from_dict(payload["params"])
@@ -217,12 +217,14 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
             r2s.append(r2)
     frames = {
         "finemap_stats": pl.concat(stats) if stats else pl.DataFrame(schema=STATS_SCHEMA),
-        "finemap_bootstrap": pl.concat(boots) if boots else pl.DataFrame(schema=BOOT_SCHEMA),
-        "finemap_r2": pl.DataFrame([{c: r[c] for c in R2_SCHEMA} for r in r2s], schema=R2_SCHEMA)
+        "finemap_bootstrap_stats": pl.concat(boots) if boots else pl.DataFrame(schema=BOOT_SCHEMA),
+        "finemap_r2_stats": pl.DataFrame(
+            [{c: r[c] for c in R2_SCHEMA} for r in r2s], schema=R2_SCHEMA
+        )
         if r2s
         else pl.DataFrame(schema=R2_SCHEMA),
     }
-    for name in ("finemap_stats", "finemap_r2"):
+    for name in ("finemap_stats", "finemap_r2_stats"):
         frames[name] = frames[name].with_columns(pl.selectors.float().fill_nan(None))
     return frames, counts
 

@@ -98,7 +98,8 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
     Returns
     -------
     (frames, counts)
-        ``frames`` maps validate_stats / validate_residuals / validate_model to their rows;
+        ``frames`` maps validate_stats / validate_residuals_stats / validate_model_stats to their
+        rows;
         ``counts`` maps status name -> number of phenotypes.
     """
     params = params_from_dict(payload["params"])
@@ -196,10 +197,10 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
         "validate_stats": pl.DataFrame(stats, schema=STATS_SCHEMA)
         if stats
         else pl.DataFrame(schema=STATS_SCHEMA),
-        "validate_residuals": pl.concat(residuals)
+        "validate_residuals_stats": pl.concat(residuals)
         if residuals
         else pl.DataFrame(schema=RESIDUALS_SCHEMA),
-        "validate_model": pl.concat(models) if models else pl.DataFrame(schema=MODEL_SCHEMA),
+        "validate_model_stats": pl.concat(models) if models else pl.DataFrame(schema=MODEL_SCHEMA),
     }
     for name in frames:
         frames[name] = frames[name].with_columns(pl.selectors.float().fill_nan(None))

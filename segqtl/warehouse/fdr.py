@@ -12,7 +12,7 @@ from .runs import load_spec, run_status
 
 
 def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
-    """Storey q-values over all chromosomes of a best-variant run, stored in ``qvalues`` and
+    """Storey q-values over all chromosomes of a best-variant run, stored in ``qvalue_stats`` and
     ``run_fdr`` (replacing earlier ones of the run). Returns the summary row as a dict."""
     if not 0 < fdr < 1:
         raise UsageError(f"--fdr must be between 0 and 1 (got {fdr})")
@@ -54,9 +54,9 @@ def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
     arrow = rows.to_arrow()  # noqa: F841  (scanned by name)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM qvalues WHERE run_id = ?", [run_id])
+        con.execute("DELETE FROM qvalue_stats WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM run_fdr WHERE run_id = ?", [run_id])
-        con.execute("INSERT INTO qvalues SELECT ?, * FROM arrow", [run_id])
+        con.execute("INSERT INTO qvalue_stats SELECT ?, * FROM arrow", [run_id])
         con.execute(
             "INSERT INTO run_fdr VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [

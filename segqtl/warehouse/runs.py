@@ -26,8 +26,8 @@ RESULT_TABLES = {
 MODE_TABLES = {
     "nominal": ("nominal_stats",),
     "perm": ("nominal_stats",),
-    "finemap": ("finemap_stats", "finemap_bootstrap", "finemap_r2"),
-    "validate": ("validate_stats", "validate_residuals", "validate_model"),
+    "finemap": ("finemap_stats", "finemap_bootstrap_stats", "finemap_r2_stats"),
+    "validate": ("validate_stats", "validate_residuals_stats", "validate_model_stats"),
 }
 # Columns every result table starts with, filled by write_unit rather than by the worker.
 KEY_COLUMNS = ("run_id", "unit_id", "chr")
@@ -110,6 +110,14 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
                 len(units),
             ],
         )
+        if spec.mode == "validate":
+            # A separate statement keeps the INSERT above valid on every schema version (the
+            # migration tests build older warehouses with this code; runs.validation_cohort is
+            # schema 5's).
+            con.execute(
+                "UPDATE runs SET validation_cohort = ? WHERE run_id = ?",
+                [spec.validation_cohort, run_id],
+            )
         con.executemany(
             "INSERT INTO run_parameters VALUES (?, ?, ?)",
             [[run_id, k, v] for k, v in spec.to_rows() + _provenance(con, spec)],
