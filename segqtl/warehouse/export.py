@@ -1,13 +1,43 @@
-"""Exports of run results with SegmentQTL's file names and columns (DuckDB's CSV writer).
+"""Exports of run results with SegmentQTL's file names and columns (DuckDB's writers).
 
 DuckDB writes doubles as their shortest round-trip representation (``0.1``, ``2.0``,
 ``1e-20``) and NULL as an empty cell, which is how pandas' ``to_csv`` writes floats and NaN in
 SegmentQTL's files.
+
+Formats (``fmt``), each written by DuckDB's ``COPY ... TO`` (no row is written by Python):
+
+``csv`` (default)
+    SegmentQTL's files, byte for byte as before: comma-separated, header row, NULL empty.
+``tsv``
+    Tab-separated, otherwise as csv.
+``txt``
+    Space-separated, SNPTEST's convention; NULL is written ``NA`` (as SNPTEST does), because
+    readers that split on runs of whitespace (R's ``read.table``, awk) would shift the columns
+    after an empty cell.  Values containing a space are double-quoted.
+``parquet``
+    Typed columns (numbers stay numbers), zstd-compressed inside the file.
+
+File names are SegmentQTL's with the final ``.csv`` replaced by the format's extension
+(``nominal_chr1.tsv``, ``perm_chr1_5000.parquet``); ``gzip=True`` compresses the text formats
+with DuckDB's gzip writer and appends ``.gz`` (``nominal_chr1.tsv.gz``, one gzip stream).
+Parquet files are compressed inside, so ``gzip=True`` with parquet is refused.
+
+``metadata_header=True`` prepends SNPTEST-style ``# key value`` lines to the text formats
+(:func:`run_metadata`: which run, of what, with which parameters, library versions and input
+checksums).  They are written with DuckDB's ``PREFIX`` option, DuckDB then writes its own
+header row and the rows as usual, so a file reads back with ``polars.read_csv(path,
+comment_prefix="#", ...)`` or DuckDB's ``read_csv(path, comment = '#')`` to exactly the rows
+of the file without the header.  Parquet files get the same keys and values as parquet
+key-value metadata (``KV_METADATA``).  No export time is recorded, so exporting a run twice
+gives identical files.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import duckdb
@@ -18,6 +48,167 @@ from .db import fetch_one, load_sql
 from .runs import load_spec, run_status
 
 AIC_COLUMNS = ("aic_null", "aic_alt", "delta_aic_alt_minus_null")
+
+#: Export formats and the column delimiter of the text ones.
+FORMATS = {"csv": ",", "tsv": "\t", "txt": " ", "parquet": None}
+
+#: Version of the metadata header layout, its first line (``# segqtl-export 1``).
+METADATA_VERSION = "1"
+
+# Control characters (C0, DEL, C1) would break the one-line-per-key layout.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """How the files of an export are written.
+
+    Parameters
+    ----------
+    fmt : {"csv", "tsv", "txt", "parquet"}
+        File format (see the module docstring).
+    gzip : bool
+        gzip-compress the text formats (adds ``.gz``); refused for parquet.
+    metadata_header : bool
+        Prepend ``# key value`` lines (text formats) or store them as parquet key-value
+        metadata.
+    """
+
+    fmt: str = "csv"
+    gzip: bool = False
+    metadata_header: bool = False
+
+    def __post_init__(self):
+        if self.fmt not in FORMATS:
+            raise UsageError(
+                f"unknown export format {self.fmt!r}. Fix: use one of {', '.join(FORMATS)}"
+            )
+        if self.fmt == "parquet" and self.gzip:
+            raise UsageError(
+                "--gzip compresses the text formats only; parquet files are always compressed "
+                "inside (zstd). Fix: drop --gzip, or use --format csv, tsv or txt with --gzip"
+            )
+
+    def filename(self, csv_name: str) -> str:
+        """SegmentQTL's ``*.csv`` file name with this format's extension (and ``.gz``)."""
+        if not csv_name.endswith(".csv"):
+            raise ValueError(f"not a SegmentQTL file name: {csv_name!r}")
+        name = f"{csv_name[: -len('.csv')]}.{self.fmt}"
+        return f"{name}.gz" if self.gzip else name
+
+    def copy_options(self, metadata: list[tuple[str, str]] | None) -> str:
+        """The option list of DuckDB's ``COPY ... TO`` for one file.
+
+        ``metadata`` (key, value) pairs become the ``# key value`` prefix or the parquet
+        key-value metadata; ``None`` writes none.
+        """
+        if self.fmt == "parquet":
+            options = ["FORMAT parquet", "COMPRESSION zstd"]
+            if metadata:
+                pairs = ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in metadata)
+                options.append(f"KV_METADATA {{{pairs}}}")
+            return f"({', '.join(options)})"
+        delimiter = _quote(FORMATS[self.fmt])
+        if self.fmt == "csv" and not self.gzip and not metadata:
+            return f"(HEADER, DELIMITER {delimiter})"  # the original export, unchanged
+        options = [f"DELIMITER {delimiter}"]
+        if self.fmt == "txt":
+            options.append("NULLSTR 'NA'")
+        if self.gzip:
+            options.append("COMPRESSION gzip")
+        if metadata:
+            # DuckDB refuses an explicit HEADER together with PREFIX/SUFFIX, but still writes
+            # its header row after the prefix when HEADER is left at its default (on).  It ends
+            # every row but the last with a newline and then writes the suffix, so a newline
+            # suffix ends the file like the plain export (no blank line, also without rows).
+            prefix = "".join(f"# {k} {v}\n" for k, v in metadata)
+            options += [f"PREFIX {_quote(prefix)}", f"SUFFIX {_quote(chr(10))}"]
+        else:
+            options.append("HEADER")
+        return f"({', '.join(options)})"
+
+
+def run_metadata(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[str, str]]:
+    """The metadata of a run as ordered ``(key, value)`` pairs (the export's header lines).
+
+    First ``segqtl-export`` (the layout version), then the run record: ``run_id``, ``name``
+    (``--name``, SNPTEST's analysis name; empty if none), ``mode``, ``cohort``,
+    ``chromosomes`` (comma-separated), ``status``, ``started_at``, ``finished_at`` (ISO 8601,
+    the warehouse's clock), ``cohort_checksum``; then every ``run_parameters`` row not already
+    given: the run's parameters in :class:`~segqtl.spec.RunSpec` order, then the provenance
+    keys in key order (``input:<role>`` = the input file's sha256, ``version:<library>``).
+
+    Values are the stored JSON decoded: strings unquoted, ``null`` empty, other values in their
+    JSON text (``true``, ``0.5``).  Keys never contain whitespace and values never contain
+    control characters (escaped as ``\\xNN``), so each pair is one ``# key value`` line.
+    """
+    row = fetch_one(
+        con,
+        "SELECT run_id, name, mode, cohort, chromosomes, status, started_at, finished_at, "
+        "cohort_checksum FROM runs WHERE run_id = ?",
+        [run_id],
+    )
+    if row is None:
+        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'")
+    keys = (
+        "run_id",
+        "name",
+        "mode",
+        "cohort",
+        "chromosomes",
+        "status",
+        "started_at",
+        "finished_at",
+        "cohort_checksum",
+    )
+    pairs = [("segqtl-export", METADATA_VERSION)]
+    for key, value in zip(keys, row, strict=True):
+        if value is None:
+            value = ""
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        pairs.append((key, str(value)))
+    order = {f.name: i for i, f in enumerate(fields(RunSpec))}
+    params = con.execute(
+        "SELECT key, value FROM run_parameters WHERE run_id = ?", [run_id]
+    ).fetchall()
+    params.sort(key=lambda kv: (kv[0] not in order, order.get(kv[0], 0), kv[0]))
+    seen = set(keys)
+    for key, value in params:
+        if key in seen:
+            continue
+        seen.add(key)
+        pairs.append((key, _render_json(value)))
+    return [(_clean_key(k), _clean_value(v)) for k, v in pairs]
+
+
+def _file_metadata(run_meta: list[tuple[str, str]], chrom: str) -> list[tuple[str, str]]:
+    """The run's metadata with this file's ``chromosome`` after ``chromosomes``."""
+    at = next(i for i, (k, _) in enumerate(run_meta) if k == "chromosomes") + 1
+    return [*run_meta[:at], ("chromosome", _clean_value(chrom)), *run_meta[at:]]
+
+
+def _render_json(value: str | None) -> str:
+    if value is None:
+        return ""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value  # not JSON after all: show it as stored
+    if decoded is None:
+        return ""
+    if isinstance(decoded, str):
+        return decoded
+    return value.strip()
+
+
+def _clean_key(key: str) -> str:
+    key = re.sub(r"\s", "_", _CONTROL.sub("_", key))
+    return key.lstrip("#") or "_"
+
+
+def _clean_value(value: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
 def segmentqtl_filename(spec: RunSpec, chrom: str) -> str:
@@ -60,11 +251,39 @@ def validate_filenames(spec: RunSpec, chrom: str) -> dict[str, str]:
     return names
 
 
-def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path) -> list[Path]:
-    """Write a completed run's results as SegmentQTL CSV files into ``out_dir``.
+def export_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    out_dir: str | Path,
+    *,
+    fmt: str = "csv",
+    gzip: bool = False,
+    metadata_header: bool = False,
+) -> list[Path]:
+    """Write a completed run's results with SegmentQTL's file names into ``out_dir``.
 
-    Returns the written paths.  A file that already exists is overwritten with a warning.
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse.
+    run_id : int
+        A completed run.
+    out_dir : str or Path
+        Folder for the files (created if needed).
+    fmt : {"csv", "tsv", "txt", "parquet"}
+        File format; csv writes SegmentQTL's files exactly.
+    gzip : bool
+        gzip-compress the text formats (``.gz`` appended to the names).
+    metadata_header : bool
+        Prepend the run's ``# key value`` metadata lines (:func:`run_metadata`, plus the
+        file's ``chromosome``), or store them as parquet key-value metadata.
+
+    Returns
+    -------
+    list of Path
+        The written files.  A file that already exists is overwritten with a warning.
     """
+    form = ExportFormat(fmt, gzip, metadata_header)
     spec = load_spec(con, run_id)
     status = run_status(con, run_id)
     if status != "completed":
@@ -74,22 +293,22 @@ def export_run(con: duckdb.DuckDBPyConnection, run_id: int, out_dir: str | Path)
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sink = _Sink(con, run_id, out_dir, form)
     if spec.mode == "finemap":
-        return _export_finemap(con, run_id, spec, out_dir)
+        return _export_finemap(con, run_id, spec, sink)
     if spec.mode == "validate":
-        return _export_validate(con, run_id, spec, out_dir)
-    written: list[Path] = []
+        return _export_validate(con, run_id, spec, sink)
     sql = load_sql("export_nominal")  # perm runs store the nominal columns plus p_adj
     for chrom in spec.chromosomes:
         inner = sql.strip().rstrip(";")
         if not spec.record_aic:
             inner = f"SELECT * EXCLUDE ({', '.join(AIC_COLUMNS)}) FROM ({inner}\n)"
-        _copy(con, inner, out_dir / segmentqtl_filename(spec, chrom), run_id, chrom, written)
-    return written
+        sink.copy(inner, segmentqtl_filename(spec, chrom), chrom)
+    return sink.written
 
 
 def _export_finemap(
-    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, out_dir: Path
+    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, sink: _Sink
 ) -> list[Path]:
     """finemap files per chromosome: results, bootstrap-nonzero and (with compute_r2) R².
 
@@ -98,7 +317,6 @@ def _export_finemap(
     single-phenotype run writes files only for the chromosome holding that phenotype (the
     others have no units).
     """
-    written: list[Path] = []
     for chrom in _planned_chromosomes(con, run_id, spec):
         for name, filename in finemap_filenames(spec, chrom).items():
             if name == "export_finemap_r2":
@@ -111,12 +329,12 @@ def _export_finemap(
                 )[0]
                 if n_r2 == 0:
                     continue
-            _copy(con, load_sql(name), out_dir / filename, run_id, chrom, written)
-    return written
+            sink.copy(load_sql(name), filename, chrom)
+    return sink.written
 
 
 def _export_validate(
-    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, out_dir: Path
+    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, sink: _Sink
 ) -> list[Path]:
     """validate files per chromosome: metrics, residuals and (with save_model_audit) the audit.
 
@@ -124,11 +342,10 @@ def _export_validate(
     depends on the first row, SPEC §0).  A single-phenotype run writes files only for the
     chromosome holding that phenotype.
     """
-    written: list[Path] = []
     for chrom in _planned_chromosomes(con, run_id, spec):
         for name, filename in validate_filenames(spec, chrom).items():
-            _copy(con, load_sql(name), out_dir / filename, run_id, chrom, written)
-    return written
+            sink.copy(load_sql(name), filename, chrom)
+    return sink.written
 
 
 def _planned_chromosomes(con, run_id: int, spec: RunSpec) -> list[str]:
@@ -142,16 +359,29 @@ def _planned_chromosomes(con, run_id: int, spec: RunSpec) -> list[str]:
     return [c for c in spec.chromosomes if c in planned]
 
 
-def _copy(con, select: str, path: Path, run_id: int, chrom: str, written: list[Path]) -> None:
-    """COPY the rows of ``select`` (parameters $run_id, $chr) to the CSV file ``path``."""
-    if path in written or path.exists():
-        warnings.warn(f"overwriting {path}", stacklevel=3)
-    inner = select.strip().rstrip(";")
-    con.execute(
-        f"COPY ({inner}\n) TO {_quote(str(path))} (HEADER, DELIMITER ',')",
-        {"run_id": int(run_id), "chr": chrom},
-    )
-    written.append(path)
+class _Sink:
+    """Writes one run's files in one format and remembers them."""
+
+    def __init__(self, con, run_id: int, out_dir: Path, form: ExportFormat):
+        self.con = con
+        self.run_id = int(run_id)
+        self.out_dir = out_dir
+        self.form = form
+        self.run_meta = run_metadata(con, run_id) if form.metadata_header else None
+        self.written: list[Path] = []
+
+    def copy(self, select: str, csv_name: str, chrom: str) -> None:
+        """COPY the rows of ``select`` (parameters $run_id, $chr) to the file of ``csv_name``."""
+        path = self.out_dir / self.form.filename(csv_name)
+        if path in self.written or path.exists():
+            warnings.warn(f"overwriting {path}", stacklevel=3)
+        meta = None if self.run_meta is None else _file_metadata(self.run_meta, chrom)
+        inner = select.strip().rstrip(";")
+        self.con.execute(
+            f"COPY ({inner}\n) TO {_quote(str(path))} {self.form.copy_options(meta)}",
+            {"run_id": self.run_id, "chr": chrom},
+        )
+        self.written.append(path)
 
 
 def _quote(value: str) -> str:
