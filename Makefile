@@ -17,12 +17,12 @@ demo: $(STAMP)
 	$(BIN)/python -m segqtl.demo --out demo
 
 test: $(STAMP)
-	$(BIN)/ruff check segqtl tests benchmarks
+	$(BIN)/ruff check segqtl tests benchmarks notebooks
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check segqtl tests benchmarks
-	$(BIN)/ruff format --check segqtl tests benchmarks
+	$(BIN)/ruff check segqtl tests benchmarks notebooks
+	$(BIN)/ruff format --check segqtl tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_nominal.py

@@ -322,8 +322,8 @@ def test_migrate__004_applies_on_a_fresh_warehouse(tmp_path):
     }
     keys = ["run_id", "unit_id", "chr"]
     assert cols["validate_stats"] == [*keys, *STATS_SCHEMA]
-    assert cols["validate_residuals"] == [*keys, *RESID_SCHEMA]
-    assert cols["validate_model"] == [*keys, *MODEL_SCHEMA]
+    assert cols["validate_residuals_stats"] == [*keys, *RESID_SCHEMA]
+    assert cols["validate_model_stats"] == [*keys, *MODEL_SCHEMA]
 
 
 def test_migrate__upgrades_a_warehouse_created_at_version_3(tmp_path, small_cohort, monkeypatch):
