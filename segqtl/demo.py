@@ -47,6 +47,13 @@ QUERIES = {
         "FROM validate_results WHERE run_id = {validate_run} AND status = 'tested' "
         "ORDER BY r2_descriptive DESC LIMIT 5"
     ),
+    "Discovery hits and their replication in demo_val (segqtl compare, matched on names)": (
+        "SELECT phenotype, variant_a AS lead_variant, same_variant AS same_lead, "
+        "round(effect_a, 3) AS beta_d, round(effect_b, 3) AS beta_d_val, "
+        "printf('%.2e', p_a) AS p_adj, printf('%.2e', p_b) AS p_adj_val, hit_change "
+        "FROM comparison_results WHERE comparison_id = {comparison} AND hit_a "
+        "ORDER BY p_a LIMIT 8"
+    ),
     "Planted effects recovered by the best-variant run (p < 1e-4)": (
         "SELECT count(*) FILTER (nominal_p < 1e-4) AS hits, count(*) AS phenotypes "
         "FROM nominal_results WHERE run_id = {best_run}"
@@ -173,9 +180,28 @@ def main(out: str, samples: int, num_cores: int) -> None:
     )
     ids["validate_run"] = api.run(db, spec, progress=sys.stderr.isatty())
     _say(f"   run {ids['validate_run']}: {spec.name}")
+    spec = RunSpec(
+        mode="perm",
+        cohort="demo_val",
+        chromosomes=["1", "2"],
+        num_permutations=1000,
+        num_cores=num_cores,
+        name="perm beta in demo_val (replication)",
+    )
+    ids["replication_run"] = api.run(db, spec, progress=sys.stderr.isatty())
+    _say(f"   run {ids['replication_run']}: {spec.name}")
+    comparison = api.compare(db, ids["perm_run"], ids["replication_run"])
+    ids["comparison"] = comparison.comparison_id
+    corr = "n/a" if comparison.corr_effect is None else f"{comparison.corr_effect:.2f}"
+    _say(
+        f"   comparison {comparison.comparison_id} (segqtl compare): discovery perm run vs its "
+        f"replication in demo_val: {comparison.hits_a} and {comparison.hits_b} gene-level hits, "
+        f"{comparison.hits_both} in both; effect correlation {corr}"
+    )
     exported = []
     for key, run_id in ids.items():
-        exported += api.export(db, run_id, out_dir / "results" / key.removesuffix("_run"))
+        if key.endswith("_run"):
+            exported += api.export(db, run_id, out_dir / "results" / key.removesuffix("_run"))
 
     _say("4. the same through the SegmentQTL drop-in (one line changed: python -m segqtl):")
     cmd = [
@@ -220,8 +246,11 @@ def main(out: str, samples: int, num_cores: int) -> None:
     finally:
         con.close()
     click.echo(
-        f"Try your own: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{db}', "
-        "read_only=True).sql('SELECT * FROM nominal_results LIMIT 5'))\""
+        f"\nTry your own: .venv/bin/segqtl query --db {db} "
+        '"SELECT * FROM qvalues WHERE is_hit LIMIT 5"\n'
+        f"  or: .venv/bin/segqtl runs --db {db}; .venv/bin/segqtl show --db {db} "
+        f"{ids['perm_run']}; .venv/bin/segqtl compare --db {db} {ids['perm_run']} "
+        f"{ids['replication_run']}"
     )
 
 
