@@ -25,19 +25,10 @@ from segqtl.warehouse import runs as _runs
 from segqtl.warehouse.compare import compare_runs, format_comparison
 from segqtl.warehouse.db import connect
 
+from .conftest import cohort_kwargs
+
 CHROMS = ["1", "2"]
 FINEMAP_FAST = {"n_bootstrap": 20, "n_lambda": 10}  # small, the comparison does not care
-
-
-def _inputs(cohort) -> dict:
-    return {
-        "genotypes": cohort.genotypes,
-        "quantifications": cohort.quantifications,
-        "covariates": cohort.covariates,
-        "copynumber": cohort.copynumber,
-        "segmentation": cohort.segmentation,
-        "phenotype_covariate": cohort.phenotype_covariate,
-    }
 
 
 def _drop_first_data_row(path: Path, keep=lambda line: True) -> str:
@@ -66,7 +57,9 @@ def _trimmed_copy(cohort, out: Path) -> tuple[dict, str, str]:
     assert _drop_first_data_row(geno / "chr1_REFlr.csv", keep=lambda line: False).startswith(
         variant + ","
     )
-    inputs = {k: out / Path(v).relative_to(cohort.out_dir) for k, v in _inputs(cohort).items()}
+    inputs = {
+        k: out / Path(v).relative_to(cohort.out_dir) for k, v in cohort_kwargs(cohort).items()
+    }
     return inputs, gene, variant
 
 
@@ -90,8 +83,8 @@ def wh(tmp_path_factory):
         n_validation_samples=50,
     )
     db = tmp / "wh.duckdb"
-    api.ingest(db, "main", **_inputs(cohort))
-    api.ingest(db, "val", **_inputs(cohort.validation))
+    api.ingest(db, "main", **cohort_kwargs(cohort))
+    api.ingest(db, "val", **cohort_kwargs(cohort.validation))
     trimmed, gene, variant = _trimmed_copy(cohort, tmp / "trimmed")
     api.ingest(db, "trimmed", **trimmed)
 
