@@ -22,7 +22,7 @@ from .ingest.load import find_cohort_by_checksum
 from .spec import RunSpec
 from .warehouse import export as _export
 from .warehouse import runs as _runs
-from .warehouse.db import connect, fetch_one
+from .warehouse.db import connect, connect_reader, fetch_one
 
 __all__ = [
     "RunSpec",
@@ -41,7 +41,10 @@ __all__ = [
     "query",
     "show",
     "compare",
+    "format_comparison",
     "summary",
+    "upgrade",
+    "list_cohorts",
 ]
 
 
@@ -110,7 +113,7 @@ def run(
     so callers can report it even if the run is interrupted.
     """
     validate(spec)
-    with closing(connect(db)) as con:
+    with closing(connect(db, must_exist=True)) as con:
         run_id = _runs.create_run(con, spec)
         if on_created is not None:
             on_created(run_id)
@@ -122,7 +125,7 @@ def resume(
     db: str | Path, run_id: int, *, progress: bool = False, log: Callable[[str], None] | None = None
 ) -> dict:
     """Finish an interrupted or failed run: only units not yet committed are computed."""
-    with closing(connect(db)) as con:
+    with closing(connect(db, must_exist=True)) as con:
         status = _runs.run_status(con, run_id)
         if status == "completed":
             raise UsageError(f"run {run_id} is already completed")
@@ -139,7 +142,7 @@ def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None
     """
     from .warehouse.fdr import compute_run_fdr
 
-    with closing(connect(db)) as con:
+    with closing(connect(db, must_exist=True)) as con:
         mode = _runs.load_spec(con, run_id).mode
         if mode in ("finemap", "validate"):  # no association p-values to adjust
             raise UsageError(
@@ -172,7 +175,7 @@ def export(
     ``gzip`` compresses the text formats; ``metadata_header`` starts each file with ``# key
     value`` lines describing the run (parquet: key-value metadata).
     """
-    with closing(connect(db)) as con:
+    with closing(connect_reader(db)) as con:
         return _export.export_run(
             con, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header
         )
@@ -187,14 +190,28 @@ def query(db: str | Path, sql: str, params: dict | list | None = None):
     import duckdb
     import polars as pl
 
+    try:
+        n_statements = len(duckdb.extract_statements(sql))
+    except duckdb.Error as exc:
+        raise UsageError(_query_error(exc)) from None
+    if n_statements != 1:
+        raise UsageError(
+            f"query takes one SQL statement, got {n_statements}. Fix: run the statements one "
+            "at a time (or join them into one SELECT)"
+        )
     with closing(connect(db, read_only=True)) as con:
         try:
             rel = con.sql(sql, params=params)
-        except duckdb.Error as exc:
-            raise UsageError(_query_error(exc)) from None
-        if rel is None:
-            return pl.DataFrame()
-        try:
+            if rel is None:
+                return pl.DataFrame()
+            # polars has no type for DuckDB's INTERVAL (months, days and nanoseconds): text.
+            quoted = ['"' + c.replace('"', '""') + '"' for c in rel.columns]
+            cols = [
+                f"{q}::VARCHAR AS {q}" if str(t) == "INTERVAL" else q
+                for q, t in zip(quoted, rel.types, strict=True)
+            ]
+            if any(str(t) == "INTERVAL" for t in rel.types):
+                rel = rel.select(", ".join(cols))
             return rel.pl()
         except duckdb.Error as exc:
             raise UsageError(_query_error(exc)) from None
@@ -208,6 +225,29 @@ def _query_error(exc) -> str:
             "use SELECT statements (results are written by segqtl run/fdr/compare)"
         )
     return f"query failed: {text}"
+
+
+def upgrade(db: str | Path) -> int:
+    """Apply pending schema migrations to an existing warehouse; returns its schema version."""
+    from .warehouse.db import SCHEMA_VERSION
+
+    with closing(connect(db, must_exist=True)):
+        return SCHEMA_VERSION
+
+
+def list_cohorts(db: str | Path):
+    """The warehouse's cohorts with their sizes and inputs' checksum (a polars frame)."""
+    from .warehouse.db import query_pl
+
+    with closing(connect(db, read_only=True)) as con:
+        return query_pl(con, "list_cohorts")
+
+
+def format_comparison(comparison) -> str:
+    """The text ``segqtl compare`` prints for a :func:`compare` result."""
+    from .warehouse.compare import format_comparison as _format
+
+    return _format(comparison)
 
 
 def show(db: str | Path, run_id: int) -> dict:
@@ -257,7 +297,7 @@ def compare(db: str | Path, run_a: int, run_b: int, *, fdr: float = 0.05, top: i
     """
     from .warehouse.compare import compare_runs
 
-    with closing(connect(db)) as con:
+    with closing(connect(db, must_exist=True)) as con:
         return compare_runs(con, run_a, run_b, fdr=fdr, top=top)
 
 

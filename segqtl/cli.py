@@ -20,7 +20,7 @@ import click
 from . import __version__, api
 from .errors import SegqtlError, UsageError
 from .ingest import CohortInputs
-from .output import FORMATS, format_frame
+from .output import FORMATS, escape_control, format_frame, json_value
 from .spec import RunSpec
 from .warehouse.db import fetch_one
 
@@ -84,6 +84,12 @@ def handle_errors(f):
         except KeyboardInterrupt:
             _msg("interrupted; committed work is kept (resume with 'segqtl run --resume RUN_ID')")
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader of stdout went away (e.g. '| head'): stop quietly, as the Python docs
+            # advise, pointing stdout at devnull so the interpreter's final flush cannot fail.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:  # an internal error: one line unless debugging
             if os.environ.get("SEGQTL_DEBUG"):
                 raise
@@ -585,6 +591,25 @@ def runs(db, fmt):
     click.echo(format_frame(api.list_runs(db), fmt))
 
 
+# ------------------------------------------------------------------------------------- cohorts
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@format_option
+@handle_errors
+def cohorts(db, fmt):
+    """List the ingested cohorts: samples, phenotypes, variants, chromosomes, checksum."""
+    click.echo(format_frame(api.list_cohorts(db), fmt))
+
+
+# ------------------------------------------------------------------------------------- upgrade
+@cli.command(context_settings=CONTEXT)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@handle_errors
+def upgrade(db):
+    """Apply pending schema migrations to a warehouse (prints its schema version)."""
+    click.echo(api.upgrade(db))
+
+
 # ---------------------------------------------------------------------------------------- show
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
@@ -595,7 +620,7 @@ def show(db, run_id, as_json):
     """Everything recorded about a run: status, timings, counts, parameters, checksums."""
     info = api.show(db, run_id)
     if as_json:
-        click.echo(json.dumps(info, indent=1, default=str))
+        click.echo(json.dumps(json_value(info), indent=1, ensure_ascii=False))
         return
     for section, values in info.items():
         click.echo(f"[{section}]")
@@ -604,7 +629,7 @@ def show(db, run_id, as_json):
                 value = ""
             elif not isinstance(value, str):
                 value = json.dumps(value, default=str) if section != "run" else str(value)
-            click.echo(f"{key}\t{value}")
+            click.echo(f"{escape_control(key)}\t{escape_control(value)}")
         click.echo("")
 
 
@@ -637,9 +662,7 @@ def query(db, sql, fmt):
 @handle_errors
 def compare(db, run_a, run_b, fdr, top):
     """Compare two runs of the same mode (also across cohorts); stores and prints the result."""
-    from .warehouse.compare import format_comparison
-
-    click.echo(format_comparison(api.compare(db, run_a, run_b, fdr=fdr, top=top)))
+    click.echo(api.format_comparison(api.compare(db, run_a, run_b, fdr=fdr, top=top)))
 
 
 # ------------------------------------------------------------------------------------- summary

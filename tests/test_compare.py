@@ -12,6 +12,7 @@ import shutil
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -97,6 +98,7 @@ def wh(tmp_path_factory):
         "all_500k": run(mode="nominal", all_variants=True, window=500_000),
         "all_1m": run(mode="nominal", all_variants=True, window=1_000_000),
         "trimmed_1m": run(mode="nominal", all_variants=True, window=1_000_000, cohort="trimmed"),
+        "val_all_1m": run(mode="nominal", all_variants=True, cohort="val"),
         "best_1m": run(mode="nominal"),
         "best_500k": run(mode="nominal", window=500_000),
         "perm": run(mode="perm", num_permutations=100),
@@ -322,6 +324,32 @@ def test_compare_runs__across_cohorts_matches_names_not_row_numbers(wh):
 
 
 # ---------------------------------------------------------------------------------- perm
+
+
+def test_compare_runs__statistics_equal_numpy_on_two_cohorts_with_different_effects(wh):
+    # discovery vs validation cohort: the same pairs, other samples, so every statistic is
+    # non-trivial; recompute each one from the result views with numpy
+    db, ids, _ = wh
+    a, b = ids["all_1m"], ids["val_all_1m"]
+    c = _compare(db, a, b, fdr=0.01)
+    ta, tb = _tested(db, "nominal_results", a), _tested(db, "nominal_results", b)
+    both = ta.join(tb, on=["phenotype", "variant"], suffix="_b")
+    ea, eb = both["beta_d"].to_numpy(), both["beta_d_b"].to_numpy()
+    la, lb = -np.log10(both["nominal_p"].to_numpy()), -np.log10(both["nominal_p_b"].to_numpy())
+    assert 0.2 < c.corr_effect < 0.999
+    assert c.corr_effect == pytest.approx(np.corrcoef(ea, eb)[0, 1], rel=1e-12)
+    assert c.corr_log10p == pytest.approx(np.corrcoef(la, lb)[0, 1], rel=1e-12)
+    nonzero = (ea != 0) & (eb != 0)
+    agree = np.mean(np.sign(ea[nonzero]) == np.sign(eb[nonzero]))
+    assert 0.5 < agree < 1 and c.sign_agreement == pytest.approx(agree, rel=1e-12)
+    hit_a = set(ta.filter(pl.col("nominal_p") <= 0.01).select("phenotype", "variant").rows())
+    hit_b = set(tb.filter(pl.col("nominal_p") <= 0.01).select("phenotype", "variant").rows())
+    assert (c.n_both, c.hits_a, c.hits_b) == (both.height, len(hit_a), len(hit_b))
+    assert (c.hits_gained, c.hits_lost) == (len(hit_b - hit_a), len(hit_a - hit_b))
+    assert c.hits_gained > 0 and c.hits_lost > 0
+    top = c.largest_changes
+    delta = np.abs(eb - ea)
+    assert top["delta"].abs().to_list() == pytest.approx(sorted(delta, reverse=True)[: top.height])
 
 
 def test_compare_runs__perm_runs_on_fewer_chromosomes(wh):

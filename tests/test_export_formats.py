@@ -138,13 +138,13 @@ def test_export_run__parquet_with_gzip_writes_nothing(runs_db, tmp_path):
 def test_export_format__empty_result_has_header_row_and_no_blank_line(tmp_path, fmt, meta):
     form = ExportFormat(fmt, metadata_header=meta)
     path = tmp_path / form.filename("empty.csv")
-    metadata = [("segqtl-export", "1"), ("name", "")] if meta else None
+    metadata = [("segqtl-export", "1"), ("name", "NA")] if meta else None
     con = duckdb.connect()
     con.execute(
         f"COPY (SELECT 1 AS a, 2.5 AS b WHERE false) TO '{path}' {form.copy_options(metadata)}"
     )
     sep = SEPARATORS[fmt]
-    prefix = "# segqtl-export 1\n# name \n" if meta else ""
+    prefix = "# segqtl-export 1\n# name NA\n" if meta else ""
     assert path.read_text() == f"{prefix}a{sep}b\n"
 
 
@@ -283,7 +283,7 @@ def test_export_run__metadata_header_lines_in_order(runs_db, tmp_path):
         for key, value in params.items():
             decoded = json.loads(value)
             if decoded is None:
-                assert got[key] == ""
+                assert got[key] == "NA"
             elif isinstance(decoded, str):
                 assert got[key] == decoded
             elif key not in ("chromosomes",):
@@ -310,7 +310,7 @@ def test_export_run__metadata_header_of_finemap_files(runs_db, tmp_path):
     assert {p.name for p in paths} >= {"finemap_chr1_G1_000.txt.gz"}
     for path in paths:
         got = dict(_header_pairs(path))
-        assert got["mode"] == "finemap" and got["name"] == ""
+        assert got["mode"] == "finemap" and got["name"] == "NA"
         assert got["phenotype_id"] == "G1_000" and got["n_bootstrap"] == "10"
         assert _lines(path, 1) == ["# segqtl-export 1\n"]
 

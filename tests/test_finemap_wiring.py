@@ -317,7 +317,7 @@ def test_migrate__upgrades_a_warehouse_created_at_version_2(tmp_path, small_coho
         ).fetchall()
     monkeypatch.undo()
 
-    with pytest.raises(UsageError, match="open it once for writing"):
+    with pytest.raises(UsageError, match="segqtl upgrade --db"):
         connect(db, read_only=True)  # an older schema is not upgraded by a reader
     with closing(connect(db)) as con:  # a writer upgrades it
         versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()]

@@ -416,7 +416,7 @@ def test_migrate__005_renames_tables_keep_rows_and_readers_say_which_version(
     res = _invoke("query", "--db", db, "SELECT 1")
     assert res.exit_code == 2
     assert f"schema version 4, this segqtl needs {wdb.SCHEMA_VERSION}" in res.stderr
-    assert "Fix: open it once for writing" in res.stderr
+    assert f"Fix: upgrade it with 'segqtl upgrade --db {db}'" in res.stderr
     with closing(connect(db)) as con:  # a writer upgrades it
         versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()]
     assert sorted(versions) == list(range(1, wdb.SCHEMA_VERSION + 1))
@@ -431,3 +431,137 @@ def test_migrate__005_renames_tables_keep_rows_and_readers_say_which_version(
     assert q_after == q_before
     # runs made before schema 5 read back with an empty validation_cohort
     assert _sql(db, "SELECT validation_cohort FROM runs").rows() == [(None,)]
+
+
+# ------------------------------------------------------------------- review fixes: robustness
+def test_cli_query__nested_decimal_and_interval_columns_print_as_values(wh):
+    sql = (
+        "SELECT variant_id, altlr[1:3] AS first3, altlr::DOUBLE[] AS all_alt, 0.05 AS level, "
+        "finished_at - started_at AS took, {'a': 1} AS s "
+        "FROM genotypes AS g JOIN runs AS u ON true WHERE g.cohort = 'small' AND run_id = 1 "
+        "LIMIT 2"
+    )
+    expected = _sql(wh["db"], sql.replace("finished_at - started_at", "NULL"))
+    csv = _invoke("query", "--db", wh["db"], sql, "--format", "csv")
+    assert csv.exit_code == 0, csv.stderr
+    got = pl.read_csv(io.StringIO(csv.stdout))
+    # lists and arrays as JSON text: every element, no polars repr, no truncation
+    for row, exp in zip(got.iter_rows(named=True), expected.iter_rows(named=True), strict=True):
+        assert json.loads(row["all_alt"]) == exp["all_alt"] and len(exp["all_alt"]) == 60
+        assert json.loads(row["first3"]) == exp["first3"]
+        assert json.loads(row["s"]) == {"a": 1}
+        assert row["level"] == 0.05 and ":" in row["took"]
+    rows = json.loads(_invoke("query", "--db", wh["db"], sql, "--format", "json").stdout)
+    assert rows[0]["level"] == 0.05 and rows[0]["all_alt"] == expected["all_alt"][0].to_list()
+    table = _invoke("query", "--db", wh["db"], sql).stdout
+    assert "shape:" not in table and "Series" not in table
+    special = "SELECT 'nan'::DOUBLE AS x, 'inf'::DOUBLE AS y, 1.5 AS z"
+    nan = json.loads(_invoke("query", "--db", wh["db"], special, "--format", "json").stdout)
+    assert nan == [{"x": None, "y": None, "z": 1.5}]
+
+
+def test_cli_query__one_statement_only(wh):
+    res = _invoke("query", "--db", wh["db"], "SELECT 1 AS a; SELECT 2 AS b")
+    assert res.exit_code == 2 and "one SQL statement, got 2" in res.stderr
+    res = _invoke("query", "--db", wh["db"], "  ")
+    assert res.exit_code == 2 and "got 0" in res.stderr
+    empty = _invoke("query", "--db", wh["db"], "SELECT run_id FROM runs WHERE false")
+    assert empty.exit_code == 0 and empty.stdout.splitlines()[0].strip() == "run_id"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "1", "2"],
+        ["export", "--run", "1", "--out-dir", "OUT"],
+        ["fdr", "--run", "1"],
+        ["runs"],
+        ["show", "1"],
+        ["cohorts"],
+        ["upgrade"],
+        ["query", "SELECT 1"],
+        ["run", "--cohort", "small", "--chromosome", "1"],
+    ],
+)
+def test_cli__missing_db_is_an_error_and_no_file_is_created(tmp_path, args):
+    db = tmp_path / "typo.duckdb"
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    res = _invoke(args[0], "--db", db, *args[1:])
+    assert res.exit_code == 2
+    assert "no such warehouse. Fix: check the --db path" in res.stderr
+    assert not db.exists()
+
+
+def _hold(db: Path, tmp_path: Path, *, read_only: bool) -> subprocess.Popen:
+    """Another process holding the warehouse open until killed."""
+    ready = tmp_path / f"ready_{read_only}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, pathlib, time
+            con = duckdb.connect({str(db)!r}, read_only={read_only})
+            pathlib.Path({str(ready)!r}).write_text("x")
+            time.sleep(60)
+        """)]
+    )  # fmt: skip
+    for _ in range(300):
+        if ready.exists():
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the holder did not start")
+
+
+def test_cli__reader_blocks_writers_with_a_message_and_exports_still_read(wh, tmp_path):
+    holder = _hold(wh["db"], tmp_path, read_only=True)
+    try:
+        res = subprocess.run(
+            _python_segqtl("compare", "--db", wh["db"], wh["runs"]["nominal"], wh["runs"]["perm"]),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        out = tmp_path / "exported"
+        exp = subprocess.run(
+            _python_segqtl("export", "--db", wh["db"], "--run", wh["runs"]["perm"],
+                           "--out-dir", out),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert res.returncode == 2
+    assert f"the warehouse is open in process {holder.pid}" in res.stderr
+    assert "Fix: wait for it, or close that connection" in res.stderr
+    assert exp.returncode == 0, exp.stderr  # export only reads: it runs beside other readers
+    assert [Path(p).name for p in exp.stdout.split()] == ["perm_chr1_100.csv"]
+
+
+def test_cli_cohorts_and_upgrade(wh):
+    res = _invoke("cohorts", "--db", wh["db"], "--format", "csv")
+    assert res.exit_code == 0
+    frame = pl.read_csv(io.StringIO(res.stdout))
+    assert frame.select("cohort", "n_samples", "n_phenotypes", "chromosomes").rows() == [
+        ("small", 60, 12, "chr1"),
+        ("val", 50, 12, "chr1"),
+    ]
+    up = _invoke("upgrade", "--db", wh["db"])
+    assert up.exit_code == 0 and up.stdout.strip() == str(wdb.SCHEMA_VERSION)
+
+
+def test_cli_show__control_characters_stay_on_their_line(small_db):
+    run = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"],
+                                    name="tab\there\nnewline"))  # fmt: skip
+    out = _invoke("show", "--db", small_db, run).stdout
+    assert "name\ttab\\there\\nnewline" in out.splitlines()
+    table = _invoke("runs", "--db", small_db).stdout.splitlines()
+    assert len(table) == 3 and "tab\\there\\nnewline" in table[2]
+    info = json.loads(_invoke("show", "--db", small_db, run, "--json").stdout)
+    assert info["run"]["name"] == "tab\there\nnewline"
+
+
+def test_cli__closed_stdout_is_not_an_error(wh):
+    proc = subprocess.run(
+        f"{sys.executable} -m segqtl query --db {wh['db']} "
+        "'SELECT * FROM nominal_results' --format csv | head -c 10",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert len(proc.stdout) == 10
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr

@@ -343,7 +343,7 @@ def test_migrate__upgrades_a_warehouse_created_at_version_3(tmp_path, small_coho
         ).fetchall()
     monkeypatch.undo()
 
-    with pytest.raises(UsageError, match="open it once for writing"):
+    with pytest.raises(UsageError, match="segqtl upgrade --db"):
         connect(db, read_only=True)
     with closing(connect(db)) as con:
         versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()]

@@ -386,7 +386,7 @@ def _sides(con, run_a: int, run_b: int) -> tuple[_Side, _Side]:
     for run_id in (run_a, run_b):
         if run_id not in rows:
             raise UsageError(
-                f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'"
+                f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db DB'"
             )
         r = rows[run_id]
         if r["status"] != "completed":

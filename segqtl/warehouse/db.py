@@ -11,6 +11,10 @@ import duckdb
 from ..errors import UsageError
 
 
+class SchemaTooOld(UsageError):
+    """A read-only open of a warehouse whose schema predates this segqtl's migrations."""
+
+
 def sql_dir() -> Path:
     """The folder holding ``*.sql`` (the repository's ``sql/`` or the installed copy)."""
     here = Path(__file__).resolve()
@@ -82,13 +86,17 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return SCHEMA_VERSION
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | Path, *, read_only: bool = False, must_exist: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating if needed) a warehouse file.
 
-    Read-only connections do not migrate; they fail clearly on an older schema.
+    Read-only connections do not migrate; they fail clearly on an older schema.  Commands that
+    only make sense on existing results pass ``must_exist`` so that a mistyped ``--db`` is an
+    error instead of a new, empty warehouse.
     """
     path = Path(path)
-    if read_only and not path.exists():
+    if (read_only or must_exist) and not path.exists():
         raise UsageError(f"{path}: no such warehouse. Fix: check the --db path")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,22 +104,57 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise UsageError(
-                f"{path}: the warehouse is in use by another segqtl process (a run is writing). "
-                "Fix: wait for it to finish, or stop it and resume later with 'segqtl run --resume'"
-            ) from None
+            raise UsageError(_lock_message(path, str(exc), read_only)) from None
         raise UsageError(f"{path}: cannot open the warehouse ({exc})") from None
     if read_only:
         version = _current_version(con)
         if version != SCHEMA_VERSION:
             con.close()
-            raise UsageError(
+            if version > SCHEMA_VERSION:
+                raise UsageError(
+                    f"{path}: warehouse schema version {version}, newer than this segqtl "
+                    f"supports ({SCHEMA_VERSION}). Fix: upgrade segqtl"
+                )
+            raise SchemaTooOld(
                 f"{path}: warehouse schema version {version}, this segqtl needs {SCHEMA_VERSION}. "
-                "Fix: open it once for writing (any segqtl write command) to upgrade it"
+                f"Fix: upgrade it with 'segqtl upgrade --db {path}' (any write command, e.g. "
+                "'segqtl run', also does; it is open for writing then)"
             )
     else:
         migrate(con)
     return con
+
+
+def connect_reader(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for a command that may upgrade the schema first (export).
+
+    Reading needs no write lock, so exports can run beside queries; an older warehouse is
+    upgraded (briefly opened for writing) and then reopened read-only.
+    """
+    try:
+        return connect(path, read_only=True)
+    except SchemaTooOld:
+        connect(path, must_exist=True).close()
+        return connect(path, read_only=True)
+
+
+def _lock_message(path: Path, error: str, read_only: bool) -> str:
+    """Why the warehouse cannot be opened now, naming the process DuckDB says holds it."""
+    pid = re.search(r"\(PID (\d+)\)", error)
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    if read_only:
+        # Readers share the file; only a writer excludes them.
+        return (
+            f"{path}: the warehouse is in use by another segqtl process (a run is writing): "
+            f"{holder} holds it for writing. Fix: wait for it to finish, or stop it and resume "
+            "later with 'segqtl run --resume RUN_ID'"
+        )
+    return (
+        f"{path}: the warehouse is open in {holder} (a run or another write command, or a "
+        "reader: 'segqtl query', a notebook, a DuckDB client); DuckDB lets one process write a "
+        "file only while no other process has it open. Fix: wait for it, or close that "
+        "connection, then retry"
+    )
 
 
 def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):

@@ -48,6 +48,9 @@ from .db import fetch_one, load_sql
 from .runs import load_spec, run_status
 
 AIC_COLUMNS = ("aic_null", "aic_alt", "delta_aic_alt_minus_null")
+# A metadata value that is not set (SNPTEST's and R's NA): an empty value would leave a
+# "# key " line that whitespace-splitting readers see as one token.
+MISSING = "NA"
 
 #: Export formats and the column delimiter of the text ones.
 FORMATS = {"csv": ",", "tsv": "\t", "txt": " ", "parquet": None}
@@ -132,13 +135,13 @@ def run_metadata(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[str,
     """The metadata of a run as ordered ``(key, value)`` pairs (the export's header lines).
 
     First ``segqtl-export`` (the layout version), then the run record: ``run_id``, ``name``
-    (``--name``, SNPTEST's analysis name; empty if none), ``mode``, ``cohort``,
+    (``--name``, SNPTEST's analysis name; ``NA`` if none), ``mode``, ``cohort``,
     ``chromosomes`` (comma-separated), ``status``, ``started_at``, ``finished_at`` (ISO 8601,
     the warehouse's clock), ``cohort_checksum``; then every ``run_parameters`` row not already
     given: the run's parameters in :class:`~segqtl.spec.RunSpec` order, then the provenance
     keys in key order (``input:<role>`` = the input file's sha256, ``version:<library>``).
 
-    Values are the stored JSON decoded: strings unquoted, ``null`` empty, other values in their
+    Values are the stored JSON decoded: strings unquoted, ``null`` as ``NA``, other values in their
     JSON text (``true``, ``0.5``).  Keys never contain whitespace and values never contain
     control characters (escaped as ``\\xNN``), so each pair is one ``# key value`` line.
     """
@@ -149,7 +152,7 @@ def run_metadata(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[str,
         [run_id],
     )
     if row is None:
-        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'")
+        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db DB'")
     keys = (
         "run_id",
         "name",
@@ -164,7 +167,7 @@ def run_metadata(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[str,
     pairs = [("segqtl-export", METADATA_VERSION)]
     for key, value in zip(keys, row, strict=True):
         if value is None:
-            value = ""
+            value = MISSING
         elif hasattr(value, "isoformat"):
             value = value.isoformat()
         pairs.append((key, str(value)))
@@ -190,13 +193,13 @@ def _file_metadata(run_meta: list[tuple[str, str]], chrom: str) -> list[tuple[st
 
 def _render_json(value: str | None) -> str:
     if value is None:
-        return ""
+        return MISSING
     try:
         decoded = json.loads(value)
     except ValueError:
         return value  # not JSON after all: show it as stored
     if decoded is None:
-        return ""
+        return MISSING
     if isinstance(decoded, str):
         return decoded
     return value.strip()

@@ -51,7 +51,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     if cohort is None:
         raise UsageError(
             f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
-            "with 'segqtl ingest' (see 'segqtl cohorts' for the names)"
+            "with 'segqtl ingest' (see 'segqtl cohorts --db DB' for the names)"
         )
     if spec.mode == "perm" and not cohort[1]:
         raise UsageError(
@@ -264,14 +264,14 @@ def load_spec(con: duckdb.DuckDBPyConnection, run_id: int) -> RunSpec:
         "SELECT key, value FROM run_parameters WHERE run_id = ?", [run_id]
     ).fetchall()
     if not rows:
-        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'")
+        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db DB'")
     return RunSpec.from_rows(rows)
 
 
 def run_status(con, run_id: int) -> str:
     row = fetch_one(con, "SELECT status FROM runs WHERE run_id = ?", [run_id])
     if row is None:
-        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db ...'")
+        raise UsageError(f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db DB'")
     return row[0]
 
 

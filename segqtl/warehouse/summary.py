@@ -103,7 +103,7 @@ def write_summary(
     if row is None:
         raise UsageError(
             f"cohort {cohort!r} is not in the warehouse. Fix: ingest it first with "
-            "'segqtl ingest' (see 'segqtl cohorts' for the names)"
+            "'segqtl ingest' (see 'segqtl cohorts --db DB' for the names)"
         )
     cohort_id, n_samples = row
     chrom = normalize_chromosome(chromosome)
