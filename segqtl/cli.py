@@ -22,7 +22,6 @@ from .errors import SegqtlError, UsageError
 from .ingest import CohortInputs
 from .output import FORMATS, escape_control, format_frame, json_value
 from .spec import RunSpec
-from .warehouse.db import fetch_one
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -457,9 +456,9 @@ def run(
     """Record and execute a run; prints its run id on stdout."""
     log = (lambda s: _msg(s)) if verbose else None
     if resume_id is not None:
-        totals = api.resume(db, resume_id, progress=_progress_wanted(quiet), log=log)
+        api.resume(db, resume_id, progress=_progress_wanted(quiet), log=log)
         if not quiet:
-            _report(resume_id, totals)
+            _report(db, resume_id)
         click.echo(resume_id)
         return
     if not cohort or not chromosomes:
@@ -497,27 +496,26 @@ def run(
             )
         raise exc
     if not quiet:
-        from .warehouse.db import connect
-
-        con = connect(db, read_only=True)
-        row = fetch_one(
-            con,
-            "SELECT n_phenotypes, n_pairs_tested, n_pairs_skipped, seconds FROM runs "
-            "WHERE run_id = ?",
-            [run_id],
-        )
-        con.close()
-        _msg(
-            f"run {run_id} completed: {row[0]} phenotypes, {row[1]} pairs tested, "
-            f"{row[2]} skipped, {row[3]:.1f} s"
-        )
+        _report(db, run_id)
     click.echo(run_id)
 
 
-def _report(run_id, totals):
+# What runs.n_pairs_tested / n_pairs_skipped count in each mode (the units' status counts).
+TESTED_AS = {
+    "nominal": "pairs tested",
+    "perm": "pairs tested",
+    "finemap": "(phenotype, variant) rows fitted",
+    "validate": "phenotypes scored",
+}
+
+
+def _report(db, run_id: int) -> None:
+    """One line on stderr with a completed run's totals (from the runs table)."""
+    run = api.show(db, run_id)["run"]
     _msg(
-        f"run {run_id} completed: {totals['n_phenotypes']} phenotypes, "
-        f"{totals['n_pairs_tested']} pairs tested, {totals['n_pairs_skipped']} skipped"
+        f"run {run_id} completed: {run['n_phenotypes']} phenotypes, {run['n_pairs_tested']} "
+        f"{TESTED_AS.get(run['mode'], 'tested')}, {run['n_pairs_skipped']} skipped, "
+        f"{run['seconds']:.1f} s"
     )
 
 

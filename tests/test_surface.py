@@ -565,3 +565,16 @@ def test_cli__closed_stdout_is_not_an_error(wh):
     )  # fmt: skip
     assert len(proc.stdout) == 10
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_run__closing_line_names_what_the_mode_counts(small_db):
+    base = ["run", "--db", small_db, "--cohort", "small", "--chromosome", "1"]
+    nominal = _invoke(*base)
+    fm = _invoke(*base, "--mode", "finemap", "--phenotype-id", "G1_003", "--n-bootstrap", "10",
+                 "--n-lambda", "6")  # fmt: skip
+    assert nominal.exit_code == 0 and fm.exit_code == 0
+    runs = {r["mode"]: r for r in api.list_runs(small_db).iter_rows(named=True)}
+    n, f = runs["nominal"], runs["finemap"]
+    assert f"{n['n_phenotypes']} phenotypes, {n['n_pairs_tested']} pairs tested" in nominal.stderr
+    assert f"1 phenotypes, {f['n_pairs_tested']} (phenotype, variant) rows fitted" in fm.stderr
+    assert f["n_pairs_tested"] > 0
