@@ -205,13 +205,14 @@ def query(db: str | Path, sql: str, params: dict | list | None = None):
             if rel is None:
                 return pl.DataFrame()
             # polars has no type for DuckDB's INTERVAL (months, days and nanoseconds): text.
-            quoted = ['"' + c.replace('"', '""') + '"' for c in rel.columns]
-            cols = [
-                f"{q}::VARCHAR AS {q}" if str(t) == "INTERVAL" else q
-                for q, t in zip(quoted, rel.types, strict=True)
-            ]
             if any(str(t) == "INTERVAL" for t in rel.types):
-                rel = rel.select(", ".join(cols))
+                quoted = ['"' + c.replace('"', '""') + '"' for c in rel.columns]
+                rel = rel.select(
+                    ", ".join(
+                        f"{q}::VARCHAR AS {q}" if str(t) == "INTERVAL" else q
+                        for q, t in zip(quoted, rel.types, strict=True)
+                    )
+                )
             return rel.pl()
         except duckdb.Error as exc:
             raise UsageError(_query_error(exc)) from None

@@ -681,9 +681,7 @@ def compare(db, run_a, run_b, fdr, top):
 @handle_errors
 def summary(db, cohort, chromosome, out, dosage):
     """Per-variant dosage mean and standard deviation in pyhegp's summary-file format."""
-    from .ingest.readers import normalize_chromosome
-
-    result = api.summary(db, cohort, normalize_chromosome(chromosome), out, dosage=dosage)
+    result = api.summary(db, cohort, chromosome, out, dosage=dosage)
     click.echo(str(result["path"]))
 
 

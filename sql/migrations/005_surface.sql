@@ -15,7 +15,7 @@
 --          column names plus annotations: run_name, cohort, the variant's pos/ref/alt, the
 --          phenotype's start/end and distance = variant pos - phenotype start.
 --          runs gains validation_cohort (validate runs; NULL otherwise), filled from the run
---          parameter of existing validate runs.
+--          parameter of existing validate runs; validate_runs reads it from there.
 -- Coordinates: 1-based positions as written in the input files; distance is signed (negative:
 --          the variant lies before the phenotype start).  phenotype_idx / variant_idx / sample_idx
 --          are 0-based file rows within a cohort (and chromosome): they are keys, not names;
@@ -37,6 +37,14 @@ ALTER TABLE finemap_r2 RENAME TO finemap_r2_stats;
 ALTER TABLE validate_residuals RENAME TO validate_residuals_stats;
 ALTER TABLE validate_model RENAME TO validate_model_stats;
 ALTER TABLE qvalues RENAME TO qvalue_stats;
+
+-- Each validate run's cohorts and validation mode: the cohort now comes from runs.
+CREATE OR REPLACE VIEW validate_runs AS
+SELECT u.run_id, u.cohort, u.validation_cohort,
+       coalesce(json_extract_string(vm.value, '$'), 'recalibrated') AS run_validation_mode
+FROM runs AS u
+LEFT JOIN run_parameters AS vm ON vm.run_id = u.run_id AND vm.key = 'validation_mode'
+WHERE u.mode = 'validate';
 
 -- nominal and perm rows (perm runs store the nominal columns plus p_adj).
 CREATE OR REPLACE VIEW nominal_results AS
