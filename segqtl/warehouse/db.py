@@ -1,8 +1,20 @@
-"""Connections, the SQL file loader and schema migrations."""
+"""Connections, the SQL file loader, schema migrations and the views.
+
+Tables change only through numbered migrations (``sql/migrations/NNN_*.sql``, recorded in
+``schema_migrations``; an applied migration is never edited).  Views have one home: each view's
+live definition is the file ``sql/views/<name>.sql``.  After the pending migrations, a write
+connection re-creates every view from those files (in dependency order: a file's ``Reads :``
+header names the views it reads) whenever a migration ran or the files differ from the ones the
+warehouse last applied (table ``schema_views``: each file's sha256).  A read-only connection
+never writes: it refuses a warehouse whose schema or views are older (or newer) than this
+segqtl's with :class:`SchemaTooOld`, whose message says to run ``segqtl upgrade``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -12,7 +24,7 @@ from ..errors import UsageError
 
 
 class SchemaTooOld(UsageError):
-    """A read-only open of a warehouse whose schema predates this segqtl's migrations."""
+    """A read-only open of a warehouse whose schema (or views) predate this segqtl's."""
 
 
 def sql_dir() -> Path:
@@ -48,17 +60,126 @@ def migrations() -> list[tuple[int, str, str]]:
 SCHEMA_VERSION = max(v for v, _, _ in migrations())
 
 
+@dataclass(frozen=True)
+class ViewFile:
+    """One view's definition: ``sql/views/<name>.sql``."""
+
+    name: str
+    sql: str  # CREATE OR REPLACE VIEW <name> AS ... (genotypes: a template, see below)
+    reads: tuple[str, ...]  # the other views it reads (its header's "Reads :" field)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def _header_field(text: str, field: str) -> str:
+    """A field of a SQL file's header comment (``-- Reads : a, b`` plus indented continuations)."""
+    out: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        key = re.match(r"-- ?(\w[\w ]*?)\s*:(.*)", line)
+        if key and not line.startswith("--  "):
+            inside = key.group(1) == field
+            if inside:
+                out.append(key.group(2))
+        elif inside and line.startswith("--  "):
+            out.append(line[2:])
+        else:
+            inside = False
+    return " ".join(out)
+
+
+@cache
+def view_files() -> tuple[ViewFile, ...]:
+    """Every ``sql/views/*.sql``, ordered so that a view comes after the views it reads."""
+    texts = {p.stem: p.read_text() for p in sorted((sql_dir() / "views").glob("*.sql"))}
+    files = {
+        name: ViewFile(
+            name,
+            text,
+            tuple(
+                sorted(
+                    set(re.findall(r"\w+", _header_field(text, "Reads"))) & texts.keys() - {name}
+                )
+            ),
+        )
+        for name, text in texts.items()
+    }
+    ordered: list[ViewFile] = []
+    done: set[str] = set()
+    while len(ordered) < len(files):
+        ready = [v for n, v in files.items() if n not in done and set(v.reads) <= done]
+        if not ready:
+            cycle = sorted(files.keys() - done)
+            raise RuntimeError(f"sql/views: the views {cycle} read each other in a cycle")
+        ordered.extend(ready)
+        done.update(v.name for v in ready)
+    return tuple(ordered)
+
+
+def _has_table(con, name: str) -> bool:
+    return bool(
+        fetch_one(
+            con,
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name = ? AND table_type = 'BASE TABLE'",
+            [name],
+        )[0]
+    )
+
+
 def _current_version(con) -> int:
-    exists = fetch_one(
-        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    )[0]
-    if not exists:
+    if not _has_table(con, "schema_migrations"):
         return 0
     return fetch_one(con, "SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
 
 
+def _views_stale(con) -> bool:
+    """Whether the warehouse's views were made from other files than this segqtl's sql/views/.
+
+    False before schema 7 (no ``schema_views``): such a schema keeps its migrations' views.
+    """
+    if not _has_table(con, "schema_views"):
+        return False
+    applied = dict(con.execute("SELECT name, sha256 FROM schema_views").fetchall())
+    return applied != {v.name: v.sha256 for v in view_files()}
+
+
+def apply_views(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
+    """(Re)create every view from ``sql/views/`` when stale (or ``force``), in one transaction.
+
+    Records the files' hashes in ``schema_views``; does nothing before schema 7.  Returns whether
+    the views were (re)created.  Views not made from ``sql/views/`` (a user's own) are left alone.
+    """
+    if not _has_table(con, "schema_views") or not (force or _views_stale(con)):
+        return False
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for view in view_files():
+            if view.name == "genotypes":
+                refresh_genotypes_view(con, view.sql)  # one SELECT per cohort
+            else:
+                con.execute(view.sql)
+        con.execute("DELETE FROM schema_views")
+        con.executemany(
+            "INSERT INTO schema_views VALUES (?, ?, current_timestamp)",
+            [[v.name, v.sha256] for v in view_files()],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply pending migrations, each in its own transaction. Returns the schema version."""
+    """Apply pending migrations, each in its own transaction, then the views if they are stale.
+
+    Returns the schema version.
+    """
     current = _current_version(con)
     if current > SCHEMA_VERSION:
         raise UsageError(
@@ -70,9 +191,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
         )
+    ran = False
     for version, name, text in migrations():
         if version <= current:
             continue
+        ran = True
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(text)
@@ -83,6 +206,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
+    apply_views(con, force=ran)
     return SCHEMA_VERSION
 
 
@@ -91,7 +215,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating if needed) a warehouse file.
 
-    Read-only connections do not migrate; they fail clearly on an older schema.  Commands that
+    Read-only connections do not migrate; they fail clearly on an older schema, or on views made
+    from other definitions than this segqtl's sql/views/ (:class:`SchemaTooOld`).  Commands that
     only make sense on existing results pass ``must_exist`` so that a mistyped ``--db`` is an
     error instead of a new, empty warehouse.
     """
@@ -119,6 +244,14 @@ def connect(
                 f"{path}: warehouse schema version {version}, this segqtl needs {SCHEMA_VERSION}. "
                 f"Fix: upgrade it with 'segqtl upgrade --db {path}' (any write command, e.g. "
                 "'segqtl run', also does; it is open for writing then)"
+            )
+        if _views_stale(con):
+            con.close()
+            raise SchemaTooOld(
+                f"{path}: the warehouse's views (schema version {version}) were made from other "
+                "definitions than this segqtl's. Fix: re-create them with "
+                f"'segqtl upgrade --db {path}' (any write command, e.g. 'segqtl run', also does; "
+                "it is open for writing then)"
             )
     else:
         migrate(con)
@@ -189,8 +322,11 @@ def genotype_table(cohort_id: int) -> str:
     return f"genotypes_{int(cohort_id)}"
 
 
-def refresh_genotypes_view(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create the ``genotypes`` view over all cohorts' genotype tables (sql/genotypes_view)."""
+def refresh_genotypes_view(con: duckdb.DuckDBPyConnection, template: str | None = None) -> None:
+    """(Re)create the ``genotypes`` view over all cohorts' genotype tables (sql/views/genotypes).
+
+    ``template`` is that file's text (default: read it).
+    """
     rows = con.execute("SELECT cohort, cohort_id FROM cohorts ORDER BY cohort_id").fetchall()
     cols = "chr, variant_idx, variant_id, pos, altlr::DOUBLE[] AS altlr, reflr::DOUBLE[] AS reflr"
     if rows:
@@ -205,4 +341,6 @@ def refresh_genotypes_view(con: duckdb.DuckDBPyConnection) -> None:
             "NULL::VARCHAR AS variant_id, NULL::BIGINT AS pos, NULL::DOUBLE[] AS altlr, "
             "NULL::DOUBLE[] AS reflr WHERE false"
         )
-    con.execute(load_sql("genotypes_view").replace("{selects}", selects))
+    if template is None:
+        template = load_sql("views/genotypes")
+    con.execute(template.replace("{selects}", selects))
