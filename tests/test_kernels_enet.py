@@ -1,4 +1,10 @@
-"""Tests for the missing-aware elastic-net kernel (SPEC_FINEMAP_VALIDATE §4, §5, §7, §14)."""
+"""The plain numpy reference elastic net (tests/reference_enet.py) and the fit schedule.
+
+The reference solver is checked against KKT conditions, scikit-learn's lasso and the ridge
+limit; the schedule pieces of :mod:`segqtl.kernels.finemap` (λ grid, ``cv_tau`` rule, folds,
+subsamples) against the method's rules (docs/methods.md#elastic-net, #lambda-grid,
+#cross-validation, #stability-selection, #random-streams).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Lasso
 
-from segqtl.kernels import enet
+from segqtl.kernels import finemap as fm
+
+from . import reference_enet as enet
 
 
 def _problem(seed: int, n: int = 60, p: int = 8, q: int = 3, missing: float = 0.0):
@@ -45,7 +53,7 @@ def _kkt_violation(y, Z, X, fit, lam, alpha):
 def test_enet_fit__kkt_at_convergence(missing, alpha):
     y, Z, X = _problem(1, missing=missing)
     lam = 0.3 * enet.lambda_max(y, Z, X, alpha)
-    # tol = 0 runs to the cap: the spec's stopping test looks at β only (§4.3), so with a stale θ
+    # tol = 0 runs to the cap: the method's stopping test looks at β only, so with a stale θ
     # it can stop away from the joint optimum; 1000 sweeps (a multiple of 5) reach it.
     fit = enet.enet_fit(y, Z, X, lam, alpha, max_iter=1000, tol=0.0)
     assert 0 < np.count_nonzero(fit.beta) < Z.shape[0] or alpha < 1
@@ -87,14 +95,14 @@ def test_lambda_max__alpha_zero_and_degenerate():
 
 
 def test_lambda_grid__geomspace_with_exact_ends():
-    grid = enet.lambda_grid(123.456, 29, 0.01)
+    grid = fm.lambda_grid(123.456, 29, 0.01)
     assert grid.shape == (29,)
     assert grid[0] == 123.456 and grid[-1] == 123.456 * 0.01
     t = np.arange(29)
     ref = 10 ** (np.log10(123.456) + t * (np.log10(1.23456) - np.log10(123.456)) / 28)
     np.testing.assert_allclose(grid, ref, rtol=1e-14)
     assert np.all(np.diff(grid) < 0)
-    assert enet.lambda_grid(5.0, 1, 0.1).tolist() == [5.0, 0.5]
+    assert fm.lambda_grid(5.0, 1, 0.1).tolist() == [5.0, 0.5]
 
 
 def test_enet_fit__alpha_one_matches_sklearn_lasso():
@@ -123,11 +131,11 @@ def test_enet_fit__alpha_zero_approaches_ridge(alpha):
 
 def test_enet_path__warm_start_chain():
     y, Z, X = _problem(8, missing=0.2)
-    grid = enet.lambda_grid(enet.lambda_max(y, Z, X, 0.5), 6, 0.01)
-    fits = enet.enet_path(y, Z, X, grid, 0.5, *enet.CV_PATH)
-    first = enet.enet_fit(y, Z, X, grid[0], 0.5, *enet.CV_PATH)
+    grid = fm.lambda_grid(enet.lambda_max(y, Z, X, 0.5), 6, 0.01)
+    fits = enet.enet_path(y, Z, X, grid, 0.5, *fm.CV_PATH)
+    first = enet.enet_fit(y, Z, X, grid[0], 0.5, *fm.CV_PATH)
     np.testing.assert_array_equal(fits[0].beta, first.beta)
-    second = enet.enet_fit(y, Z, X, grid[1], 0.5, *enet.CV_PATH, first.beta, first.theta)
+    second = enet.enet_fit(y, Z, X, grid[1], 0.5, *fm.CV_PATH, first.beta, first.theta)
     np.testing.assert_array_equal(fits[1].beta, second.beta)
     assert np.count_nonzero(fits[-1].beta) >= np.count_nonzero(fits[0].beta)
 
@@ -135,54 +143,56 @@ def test_enet_path__warm_start_chain():
 def test_select_lambda_index__cv_tau_rule():
     m = np.array([10.0, 8.0, 6.0, 5.0, 4.0, 4.5])
     # thr = 4 + 0.8·6 = 8.8 → first t with m_t ≤ 8.8 is 1.
-    assert enet.select_lambda_index(m, 0.8) == 1
-    assert enet.select_lambda_index(m, 0.0) == 4
-    assert enet.select_lambda_index(np.array([3.0, 4.0, 5.0]), 0.8) == 0
-    assert enet.select_lambda_index(np.array([3.0, 3.0]), 0.8) == 0
+    assert fm.select_lambda_index(m, 0.8) == 1
+    assert fm.select_lambda_index(m, 0.0) == 4
+    assert fm.select_lambda_index(np.array([3.0, 4.0, 5.0]), 0.8) == 0
+    assert fm.select_lambda_index(np.array([3.0, 3.0]), 0.8) == 0
 
 
 @pytest.mark.parametrize("n", [30, 31, 57, 200])
-def test_cv_folds__reproduce_spec_rule(n):
+def test_cv_fold_ids__reproduce_the_method_rule(n):
     seed = 42 + 7
     perm = np.random.default_rng(seed).permutation(n)
-    folds = enet.cv_folds(n, seed)
-    for f, (train, test) in enumerate(folds):
+    fold = fm.cv_fold_ids(n, seed)
+    for f, (train, test) in enumerate(enet.cv_folds(n, seed)):
         expected = np.sort(perm[f::5])
+        np.testing.assert_array_equal(np.flatnonzero(fold == f), expected)
         np.testing.assert_array_equal(test, expected)
-        np.testing.assert_array_equal(train, np.setdiff1d(np.arange(n), expected))
+        np.testing.assert_array_equal(train, np.flatnonzero(fold != f))
         assert test.size == -(-(n - f) // 5)
 
 
-def test_stability_subsamples__reproduce_spec_rule():
+def test_stability_subsamples__reproduce_the_method_rule():
     n, seed = 97, 42 + 3
-    n_sub = enet.n_subsample(n, 0.8)
+    n_sub = fm.n_subsample(n, 0.8)
     assert n_sub == 77
-    got = enet.stability_subsamples(n, n_sub, 10, seed)
+    got = fm.stability_subsamples(n, n_sub, 10, seed)
     rng = np.random.default_rng(seed)
     for b in range(10):
         np.testing.assert_array_equal(got[b], np.sort(rng.choice(n, n_sub, replace=False)))
-    assert enet.n_subsample(31, 0.8) == 30
+    assert fm.n_subsample(31, 0.8) == 30
     with pytest.raises(ValueError):
-        enet.stability_subsamples(31, 40, 1, seed)
+        fm.stability_subsamples(31, 40, 1, seed)
 
 
 def test_cv_error_matrix__shape_and_null_point():
     y, Z, X = _problem(9, n=50, missing=0.2)
-    grid = enet.lambda_grid(enet.lambda_max(y, Z, X, 0.5), 5, 0.05)
+    grid = fm.lambda_grid(enet.lambda_max(y, Z, X, 0.5), 5, 0.05)
     E = enet.cv_error_matrix(y, Z, X, grid, 0.5, seed=42)
     assert E.shape == (5, 5) and np.all(np.isfinite(E)) and np.all(E > 0)
-    t = enet.select_lambda_index(E.mean(axis=1), 0.8)
+    t = fm.select_lambda_index(E.mean(axis=1), 0.8)
     assert 0 <= t <= int(np.argmin(E.mean(axis=1)))
 
 
-# --- Partial golden check (§2–§5 prepared inline; NOT the finemap mode end to end) -------------
+# --- Partial golden check (preparation inline; NOT the finemap mode end to end) --------------
 
 # golden copies (provenance: tests/data/golden/README.md)
 GOLDEN_DATA = Path(__file__).parent / "data" / "golden"
 
 
 def _prepare_golden(pheno: str, window: int = 1_000_000):
-    """Minimal §1–§3 preparation for one chr1 phenotype of golden/data/main (test-only)."""
+    """Minimal preparation (inputs, segment mask, standardisation) of one chr1 phenotype of
+    golden/data/main (test-only)."""
     import pandas as pd  # installed with statsmodels (test extra)
 
     main = GOLDEN_DATA / "main"
@@ -254,19 +264,19 @@ def test_golden_G1_007__lambda_selected_partial():
     k, y, Z, X, kept, _ = _prepare_golden("G1_007")
     assert len(y) == exp["n_samples"].iloc[0]
     assert kept == list(exp["variant"])
-    grid = enet.lambda_grid(enet.lambda_max(y, Z, X, 0.5), 30, 0.01)
+    grid = fm.lambda_grid(enet.lambda_max(y, Z, X, 0.5), 30, 0.01)
     E = enet.cv_error_matrix(y, Z, X, grid, 0.5, seed=42 + k)
-    lam_sel = grid[enet.select_lambda_index(E.mean(axis=1), 0.8)]
+    lam_sel = grid[fm.select_lambda_index(E.mean(axis=1), 0.8)]
     np.testing.assert_allclose(lam_sel, exp["lambda_selected"].iloc[0], rtol=1e-9)
-    fit = enet.enet_fit(y, Z, X, lam_sel, 0.5, *enet.FULL_FIT)
+    fit = enet.enet_fit(y, Z, X, lam_sel, 0.5, *fm.FULL_FIT)
     np.testing.assert_allclose(fit.beta, exp["beta_full"].to_numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fit.theta[1], exp["beta_cnlr"].iloc[0], rtol=1e-9)
 
 
 def test_golden_G1_007__stability_partial():
-    """PARTIAL golden check of §7 for finemap_G1_007: subsample index sets + cold fits at
-    λ_sel reproduce `stability_score` and the bootstrap-nonzero β (re-standardisation is done
-    inline here; it is not part of the kernel yet)."""
+    """PARTIAL golden check of stability selection for finemap_G1_007: subsample index sets
+    + the reference's cold fits at λ_sel reproduce `stability_score` and the bootstrap-nonzero
+    β (the per-subsample re-standardisation is done inline here)."""
     exp_path = GOLDEN_DATA / "expected" / "finemap_G1_007" / "finemap_chr1_G1_007.csv"
     import pandas as pd  # installed with statsmodels (test extra)
 
@@ -274,7 +284,7 @@ def test_golden_G1_007__stability_partial():
     boot = pd.read_csv(exp_path.with_name("finemap_bootstrap_nonzero_chr1_G1_007.csv"))
     k, y, _, X, kept, d = _prepare_golden("G1_007")
     lam, n = exp["lambda_selected"].iloc[0], len(y)
-    subs = enet.stability_subsamples(n, enet.n_subsample(n, 0.8), 200, 42 + k)
+    subs = fm.stability_subsamples(n, fm.n_subsample(n, 0.8), 200, 42 + k)
     sel, n_eff, rows = np.zeros(len(kept)), 0, []
     for b, sub in enumerate(subs):
         ds = d[:, sub]
@@ -288,9 +298,9 @@ def test_golden_G1_007__stability_partial():
         if not keep:
             continue
         n_eff += 1
-        fit = enet.enet_fit(y[sub], np.array(Zb), X[sub], lam, 0.5, *enet.STABILITY_FIT)
+        fit = enet.enet_fit(y[sub], np.array(Zb), X[sub], lam, 0.5, *fm.STABILITY_FIT)
         for i, v in enumerate(keep):
-            if abs(fit.beta[i]) > enet.SELECTED_EPS:
+            if abs(fit.beta[i]) > fm.SELECTED_EPS:
                 sel[v] += 1
                 rows.append((kept[v], b + 1, fit.beta[i]))
     np.testing.assert_array_equal(sel / max(n_eff, 1), exp["stability_score"].to_numpy())

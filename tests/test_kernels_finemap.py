@@ -1,8 +1,10 @@
-"""Tests for the compiled finemap kernel (SPEC_FINEMAP_VALIDATE §2–§9, §15).
+"""Tests for the finemap kernel: its compiled loops and its Python layer.
 
-The compiled solver is held to *bit equality* with the slow sequential formulation in
-``segqtl.kernels.enet`` (itself tested against KKT conditions, sklearn's lasso and the ridge
-limit in test_kernels_enet.py); numpy's own mean/std/sum are the reference for the moments.
+docs/methods.md#finemap-preparation to #r2, and #numerical-reproducibility.  The compiled
+solver is held to *bit equality* with the slow sequential formulation in
+``tests/reference_enet.py`` (itself tested against KKT conditions, sklearn's lasso and the
+ridge limit in test_kernels_enet.py); numpy's own mean/std/sum are the reference for the
+moments.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from segqtl.kernels import enet
 from segqtl.kernels import finemap as fm
+from segqtl.kernels import finemap_compiled as fc
 
+from . import reference_enet as enet
+from .conftest import run_params
 from .test_kernels_enet import _kkt_violation, _problem
 
 
 @settings(max_examples=200, deadline=None)
 @given(arrays(np.float64, st.integers(0, 700), elements=st.floats(-1e6, 1e6)))
 def test_pairwise_sum__matches_numpy_sum_bit_for_bit(a):
-    assert fm._pairwise_sum(np.ascontiguousarray(a), 0, a.size) == np.sum(a)
+    assert fc.pairwise_sum(np.ascontiguousarray(a), 0, a.size) == np.sum(a)
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,8 +63,8 @@ def test_standardise__matches_numpy_on_compacted_values(seed, p, n, missing, min
 def test_fit__equals_the_sequential_formulation(missing, alpha, frac):
     y, Z, X = _problem(11, n=90, p=15, missing=missing)
     lam = enet.lambda_max(y, Z, X, alpha) * frac
-    beta, theta, n_iter = fm.fit(y, Z, X, lam, alpha, *enet.FULL_FIT)
-    ref = enet.enet_fit(y, Z, X, lam, alpha, *enet.FULL_FIT)
+    beta, theta, n_iter = fm.fit(y, Z, X, lam, alpha, *fm.FULL_FIT)
+    ref = enet.enet_fit(y, Z, X, lam, alpha, *fm.FULL_FIT)
     np.testing.assert_array_equal(beta, ref.beta)
     np.testing.assert_array_equal(theta, ref.theta)
     assert n_iter == ref.n_iter
@@ -90,7 +94,7 @@ def test_fit__lambda_max_gives_all_zero():
     y, Z, X = _problem(8, n=60, p=10, missing=0.1)
     lmax = fm.lambda_max(y, Z, X, 0.5)
     assert lmax == enet.lambda_max(y, Z, X, 0.5)
-    beta, _, _ = fm.fit(y, Z, X, lmax, 0.5, *enet.FULL_FIT)
+    beta, _, _ = fm.fit(y, Z, X, lmax, 0.5, *fm.FULL_FIT)
     assert not beta.any()
 
 
@@ -98,18 +102,10 @@ def test_fit__lambda_max_gives_all_zero():
 @given(st.integers(0, 10_000), st.integers(35, 120), st.integers(3, 25), st.sampled_from([0, 0.2]))
 def test_cv_errors__interleaved_folds_equal_one_fold_at_a_time(seed, n, p, missing):
     y, Z, X = _problem(seed, n=n, p=p, missing=missing)
-    grid = enet.lambda_grid(fm.lambda_max(y, Z, X, 0.5), 8, 0.01)
+    grid = fm.lambda_grid(fm.lambda_max(y, Z, X, 0.5), 8, 0.01)
     serial = fm.cv_errors(y, Z, X, grid, 0.5, seed, interleaved=False)
     np.testing.assert_array_equal(fm.cv_errors(y, Z, X, grid, 0.5, seed), serial)
     np.testing.assert_array_equal(serial, enet.cv_error_matrix(y, Z, X, grid, 0.5, seed))
-
-
-def test_segment_mask__inclusive_bounds_and_unsegmented_samples():
-    pos = np.array([10, 20, 30])
-    lb = np.array([10.0, 15.0, np.nan])
-    ub = np.array([20.0, 40.0, np.nan])
-    expected = np.array([[True, False, False], [True, True, False], [False, True, False]])
-    np.testing.assert_array_equal(fm.segment_mask(pos, lb, ub), expected)
 
 
 def _raw(seed=0, N=50, p=6):
@@ -146,14 +142,14 @@ def test_finemap_phenotype__coverage_filter_and_empty_rows():
     d[0, :30] = np.nan  # 30 observed < max(30, floor(0.6 * 60)) = 36
     d[1] = 0.5  # constant
     prep = fm.prepare(y, [cn], d, has_cn=True)
-    res = fm.finemap_phenotype(prep, 0, fm.FinemapParams(n_bootstrap=5, n_lambda=4))
+    res = fm.finemap_phenotype(prep, 0, run_params(fm.FinemapParams, n_bootstrap=5, n_lambda=4))
     assert res.status == fm.OK
     np.testing.assert_array_equal(res.kept, [2, 3, 4, 5])
     assert res.n_samples == 60 and res.median_n_obs == 60.0
     d[2:] = np.nan
-    res = fm.finemap_phenotype(fm.prepare(y, [cn], d, has_cn=True), 0, fm.FinemapParams())
+    res = fm.finemap_phenotype(fm.prepare(y, [cn], d, has_cn=True), 0, run_params(fm.FinemapParams))
     assert (res.status, res.n_samples) == (fm.NO_VARIANT_PASSES_COVERAGE, 60)
-    res = fm.finemap_phenotype(fm.TOO_FEW_SAMPLES, 0, fm.FinemapParams())
+    res = fm.finemap_phenotype(fm.TOO_FEW_SAMPLES, 0, run_params(fm.FinemapParams))
     assert (res.status, res.n_samples) == (fm.TOO_FEW_SAMPLES, 0)
 
 
@@ -164,7 +160,7 @@ def test_finemap_phenotype__descriptive_columns():
     d[0, :10] = np.nan
     y = d[2] * 2 + rng.normal(size=N)
     prep = fm.prepare(y, [], d, has_cn=False)
-    res = fm.finemap_phenotype(prep, 3, fm.FinemapParams(n_bootstrap=10, n_lambda=5))
+    res = fm.finemap_phenotype(prep, 3, run_params(fm.FinemapParams, n_bootstrap=10, n_lambda=5))
     o = d[0, 10:]
     assert res.n_obs[0] == 70
     assert res.frac_alt_gain[0] == np.sum(o < -0.1) / 70
@@ -194,7 +190,7 @@ def test_r2_summary__no_candidates_and_adjusted_formula():
     r2 = out["r2_full"]
     assert out["r2_full_adj"] == pytest.approx(1 - (1 - r2) * (n - 1) / (n - (q - 1 + 2) - 1))
     # the λ = 0 coordinate-descent fit (tol 1e-8, capped) approximates least squares on
-    # [X, Z_cand] (SPEC §9: not exact OLS)
+    # [X, Z_cand] (docs/methods.md#r2: not exact OLS)
     A = np.column_stack([X, Z[[0, 3]].T])
     ols = A @ np.linalg.lstsq(A, y, rcond=None)[0]
     assert r2 == pytest.approx(1 - np.sum((y - ols) ** 2) / np.sum((y - y.mean()) ** 2), rel=1e-6)

@@ -1,8 +1,9 @@
 """Tests of segqtl.kernels.nominal: the vectorised per-variant OLS kernel.
 
 The reference for every fitted statistic is statsmodels' ``OLS`` fitted variant by variant on
-the variant's own samples (the spec's sample-selection and skip rules are re-implemented here
-in plain, loop-per-variant form).
+the variant's own samples (the method's sample-selection and skip rules,
+docs/methods.md#nominal-model and #segment-mask, are re-implemented here in plain,
+loop-per-variant form).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from segqtl.kernels.nominal import (
     TOO_FEW_SAMPLES,
     NominalStats,
     nominal_scan,
-    segment_mask,
 )
+from segqtl.kernels.segments import segment_mask
 
 RTOL = 1e-9
 ATOL = 1e-12
@@ -84,7 +85,7 @@ def _used_samples(y, alt_v, ref_v, cov, pos_v=None, lb=None, ub=None) -> np.ndar
 
 
 def _reference(y, alt, ref, cov, pos=None, lb=None, ub=None, *, min_samples=30):
-    """The spec, one variant at a time, with statsmodels doing the fits."""
+    """The method, one variant at a time, with statsmodels doing the fits."""
     n_var, n = alt.shape
     cov = np.asarray(cov, dtype=np.float64).reshape(n, -1)
     out = NominalStats.empty(n_var)
@@ -538,35 +539,8 @@ def test_nominal_scan__variants_are_independent(inputs, kind, extra_seed, where)
 
 
 # --------------------------------------------------------------------------------------------
-# 5. segment_mask
+# 5. segment bounds (the mask itself: test_kernels_segments.py)
 # --------------------------------------------------------------------------------------------
-
-
-def test_segment_mask__closed_interval_and_nan_bounds():
-    pos = np.array([10, 20, 30, 40])
-    lb = np.array([10.0, 20.0, np.nan, 5.0, 15.0, -np.inf])
-    ub = np.array([20.0, 30.0, 40.0, np.nan, 35.0, np.inf])
-    got = segment_mask(pos, lb, ub)
-    want = np.array(
-        [
-            [True, False, False, False, False, True],  # 10: == lb of sample 0
-            [True, True, False, False, True, True],  # 20: == ub of 0, == lb of 1
-            [False, True, False, False, True, True],  # 30: == ub of 1
-            [False, False, False, False, False, True],
-        ]
-    )
-    assert got.dtype == np.bool_
-    assert got.shape == (4, 6)
-    np.testing.assert_array_equal(got, want)
-
-
-def test_segment_mask__large_positions_exact():
-    pos = np.array([248_956_422, 248_956_421, 248_956_423], dtype=np.int64)
-    lb = np.array([248_956_422.0, 0.0])
-    ub = np.array([np.inf, 248_956_422.0])
-    np.testing.assert_array_equal(
-        segment_mask(pos, lb, ub), [[True, True], [False, True], [True, False]]
-    )
 
 
 def test_nominal_scan__segment_bounds_are_inclusive():

@@ -1,4 +1,7 @@
-"""The permutation kernel against a direct per-permutation OLS implementation of SPEC §4."""
+"""The permutation kernel against a direct per-permutation OLS implementation.
+
+The method: docs/methods.md#perm-null, #permutation-stream and #beta-approximation.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def _cohort(seed, n=70, n_var=12, n_cov=2, missing=0.05):
 
 
 def _reference(y, cn, cov, alt, ref, pos, lb, ub, n_perm, seed, min_samples=30):
-    """SPEC §4 step by step: one OLS per permutation and variant."""
+    """The method step by step: one OLS per permutation and variant."""
     n = y.size
     null_set = np.isfinite(y) & np.isfinite(cn) & np.isfinite(cov).all(axis=1)
     m = np.flatnonzero(null_set)

@@ -1,7 +1,8 @@
-"""The validate-mode metrics kernel (SPEC_FINEMAP_VALIDATE §12, §14) against outside references.
+"""The validate-mode metrics kernel against outside references.
 
-statsmodels for the HC3 calibration and the transfer slope, scipy for the correlations, slow
-per-draw loops (the reference's own formulation) for the vectorised bootstrap and permutations.
+docs/methods.md#validate-metrics and #random-streams.  statsmodels for the HC3 calibration and
+the transfer slope, scipy for the correlations, slow per-draw loops (the reference's own
+formulation) for the vectorised bootstrap and permutations.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import statsmodels.api as sm
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
-from segqtl.kernels import validate as V
+from segqtl.kernels import validate_metrics as V
 
 from .conftest import GOLDEN
 
@@ -52,7 +53,9 @@ def test_calibration_hc3__pvalue_from_survival_function_does_not_round_to_zero()
     yhat = rng.standard_normal(200)
     y = 1.0 + yhat + rng.standard_normal(200)
     cal = V.calibration_hc3(y, yhat)
-    assert 1.0 - stats.chi2.cdf(cal.joint_wald, 2) == 0.0  # the reference's rounding (§16.21)
+    assert (
+        1.0 - stats.chi2.cdf(cal.joint_wald, 2) == 0.0
+    )  # the reference's rounding (docs/methods.md#differences)
     assert cal.joint_pval > 0.0
     assert_allclose(cal.joint_pval, np.exp(-cal.joint_wald / 2), rtol=1e-10)
 
@@ -169,7 +172,7 @@ def test_burden_strata_r2__nan_below_nine_samples():
 
 # ----------------------------------------------------------------------------- bootstrap
 def _slow_bootstrap(y, yhat, n_boot, seed):
-    """The reference's per-draw loop (§12): one ``integers`` call per draw."""
+    """The reference's per-draw loop: one ``integers`` call per draw."""
     rng = np.random.default_rng(seed)
     r2s, slopes = np.empty(n_boot), np.empty(n_boot)
     for b in range(n_boot):
@@ -232,7 +235,7 @@ def test_paired_bootstrap_ci__nan_guards():
 
 # ----------------------------------------------------------------------------- permutations
 def _slow_permutations(y, yhat, X, g, mode, n_perm, seed, obs_r2, obs_rho):
-    """The reference's per-draw loop (§12): one ``permutation`` call per draw."""
+    """The reference's per-draw loop: one ``permutation`` call per draw."""
     rng = np.random.default_rng(seed)
     P0 = np.linalg.pinv(X.T @ X)
     B = np.column_stack([X, g])
@@ -374,7 +377,7 @@ def check_golden_metrics(case_dir: Path, chromosome: str) -> int:
     """Recompute the y/ŷ-only metrics from the golden residual file; returns the rows checked.
 
     ``calibration_joint_pval`` is compared with an absolute tolerance: segqtl takes χ².sf where
-    the reference takes 1 − cdf (§0), which differs by ~1e-16 absolute.
+    the reference takes 1 − cdf (docs/methods.md#differences), which differs by ~1e-16 absolute.
     """
     import polars as pl
 
@@ -411,5 +414,5 @@ def check_golden_metrics(case_dir: Path, chromosome: str) -> int:
 )
 def test_validation_metrics__golden_y_yhat_columns(case, chromosome, rows):
     """PARTIAL golden check: the metrics that need only y, ŷ, ŷ_base and n_obs_used, recomputed
-    from the reference's residual file (the pipeline of §11 is not built yet)."""
+    from the reference's residual file (the pipeline itself: test_kernels_validate_pipeline.py)."""
     assert check_golden_metrics(GOLDEN / "expected" / case, chromosome) == rows

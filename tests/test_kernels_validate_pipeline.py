@@ -1,24 +1,32 @@
-"""Golden checks of the per-phenotype validate pipeline (SPEC_FINEMAP_VALIDATE §11–§13).
+"""Golden checks of the per-phenotype validate pipeline (docs/methods.md#validate-pipeline).
 
-The inputs are prepared inline (§1–§2, test-only) for both cohorts: main from
-``tests/data/golden/main``, val from ``tests/data/golden/val`` (copies of ../shared/golden/data).
+The inputs are prepared inline (docs/methods.md#inputs, #segment-mask; test-only) for both
+cohorts: main from ``tests/data/golden/main``, val from ``tests/data/golden/val`` (see
+tests/data/golden/README.md for their provenance).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from segqtl.kernels import finemap, validate
+from segqtl.kernels import finemap
+from segqtl.kernels import validate_pipeline as validate
+
+from .conftest import run_params
+
+DEFAULT_OPTIONS = run_params(validate.ValidateOptions, "validate")
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 EXPECTED = GOLDEN / "expected"
-VAL_DATA = Path(__file__).parent / "data" / "golden" / "val"  # copy of ../shared/golden/data/val
+VAL_DATA = Path(__file__).parent / "data" / "golden" / "val"
 
 
-#: p-values the reference computes as 1 − cdf (§0): compared with an absolute tolerance.
+#: p-values the reference computes as 1 − cdf (docs/methods.md#differences): compared with an
+#: absolute tolerance.
 PVAL_COLUMNS = {
     "calibration_joint_pval",
     "rho_genetic_transfer_pval",
@@ -56,7 +64,10 @@ def _load(root: Path, chrom: str = "chr1"):
 
 
 def _cohort(root: Path, pheno: str, window: int = 1_000_000):
-    """§1–§2 for one chr1 phenotype: (k, Prepared, window ids, raw blocks, names, samples)."""
+    """Inputs and preparation of one chr1 phenotype.
+
+    Returns (k, Prepared, window ids, raw blocks, names, samples).
+    """
     import pandas as pd
 
     q, S, alt, ref, cn, cov, seg, ids = _load(root)
@@ -97,7 +108,9 @@ def _case(pheno: str):
 def _finemap_rows(pheno: str) -> validate.FinemapRows:
     import pandas as pd
 
-    fm = pd.read_csv(EXPECTED / "finemap" / "finemap_chr1.csv")  # default parser (§15.6)
+    fm = pd.read_csv(
+        EXPECTED / "finemap" / "finemap_chr1.csv"
+    )  # default parser (docs/methods.md#numerical-reproducibility)
     r = fm[fm["phenotype"] == pheno]
     return validate.FinemapRows(
         variant=list(r["variant"]),
@@ -185,9 +198,9 @@ PHENOS = ["G1_000", "G1_003", "G1_007", "G1_010", "G1_021"]
 @pytest.mark.parametrize("pheno", PHENOS)
 def test_validate_refit__golden_chr1(pheno):
     k, main, main_ids, val, val_ids, val_raw, names, val_S = _case(pheno)
-    opts = validate.ValidateOptions(save_model_audit=True)
+    opts = run_params(validate.ValidateOptions, "validate", save_model_audit=True)
     res = validate.validate_phenotype(
-        main, main_ids, val, val_ids, k, finemap.FinemapParams(), opts, block_names=names
+        main, main_ids, val, val_ids, k, run_params(finemap.FinemapParams), opts, block_names=names
     )
     assert res.status == validate.SCORED
     dev = _check(res, "validate_refit", pheno, val_S)
@@ -198,14 +211,14 @@ def test_validate_refit__golden_chr1(pheno):
 @pytest.mark.parametrize("pheno", ["G1_000", "G1_007"])
 def test_validate_from_finemap__golden_chr1(pheno):
     k, main, main_ids, val, val_ids, val_raw, names, val_S = _case(pheno)
-    opts = validate.ValidateOptions(save_model_audit=True)
+    opts = run_params(validate.ValidateOptions, "validate", save_model_audit=True)
     res = validate.validate_phenotype(
         main,
         main_ids,
         val,
         val_ids,
         k,
-        finemap.FinemapParams(),
+        run_params(finemap.FinemapParams),
         opts,
         finemap_rows=_finemap_rows(pheno),
         block_names=names,
@@ -217,7 +230,9 @@ def test_validate_from_finemap__golden_chr1(pheno):
 @pytest.mark.parametrize("pheno", ["G1_003", "G1_007"])
 def test_validate_frozen_full__golden_chr1(pheno):
     k, main, main_ids, val, val_ids, val_raw, names, val_S = _case(pheno)
-    opts = validate.ValidateOptions(
+    opts = run_params(
+        validate.ValidateOptions,
+        "validate",
         validation_mode=validate.FROZEN,
         validate_with_bootstrap=True,
         bootstrap_ci=True,
@@ -232,7 +247,7 @@ def test_validate_frozen_full__golden_chr1(pheno):
         val,
         val_ids,
         k,
-        finemap.FinemapParams(),
+        run_params(finemap.FinemapParams),
         opts,
         finemap_rows=_finemap_rows(pheno),
         val_raw_blocks=val_raw,
@@ -249,25 +264,27 @@ def test_validate_frozen_full__unsupported_is_skipped():
     exp = pd.read_csv(EXPECTED / "validate_frozen_full" / "validate_chr1.csv")
     pheno = next(f"G1_{i:03d}" for i in range(40) if f"G1_{i:03d}" not in set(exp["phenotype"]))
     k, main, main_ids, val, val_ids, val_raw, names, _ = _case(pheno)
-    opts = validate.ValidateOptions(
+    opts = run_params(
+        validate.ValidateOptions,
+        "validate",
         validation_mode=validate.FROZEN,
         validate_with_bootstrap=True,
         restrict_to_supported_phenotypes=True,
     )
     res = validate.validate_phenotype(
-        main, main_ids, val, val_ids, k, finemap.FinemapParams(), opts,
+        main, main_ids, val, val_ids, k, run_params(finemap.FinemapParams), opts,
         finemap_rows=_finemap_rows(pheno), val_raw_blocks=val_raw,
     )  # fmt: skip
-    assert res.status == validate.SKIPPED
+    assert (res.status, res.reason) == (validate.SKIPPED, validate.UNSUPPORTED)
 
 
 def test_validate_refit__with_stability_mask_matches_csv_pi():
     """Refit + mask without a CSV reruns stability selection: same π as finemap's CSV."""
     pheno = "G1_007"
     k, main, main_ids, val, val_ids, val_raw, names, _ = _case(pheno)
-    opts = validate.ValidateOptions(validate_with_bootstrap=True)
+    opts = run_params(validate.ValidateOptions, "validate", validate_with_bootstrap=True)
     res = validate.validate_phenotype(
-        main, main_ids, val, val_ids, k, finemap.FinemapParams(), opts
+        main, main_ids, val, val_ids, k, run_params(finemap.FinemapParams), opts
     )
     rows = _finemap_rows(pheno)
     masked = np.where(rows.stability_score < 0.6, 0.0, rows.beta_full)
@@ -277,20 +294,77 @@ def test_validate_refit__with_stability_mask_matches_csv_pi():
 
 def test_validate_phenotype__empty_cases():
     k, main, main_ids, val, val_ids, *_ = _case("G1_000")
-    params = finemap.FinemapParams()
-    res = validate.validate_phenotype(finemap.TOO_FEW_SAMPLES, main_ids, val, val_ids, k, params)
-    assert res.status == validate.EMPTY
+    params = run_params(finemap.FinemapParams)
+    res = validate.validate_phenotype(
+        finemap.TOO_FEW_SAMPLES, main_ids, val, val_ids, k, params, DEFAULT_OPTIONS
+    )
+    assert (res.status, res.reason) == (validate.EMPTY, validate.NOT_PREPARED)
     row = res.row()
     assert row["n_samples_main"] == 0 and row["n_variants_shared"] == 0
     assert np.isnan(row["rmse"]) and np.isnan(row["n_variants_stable"])
-    assert row["validation_mode"] == validate.RECALIBRATED
+    assert row["validation_mode"] == "recalibrated"
     # no shared variant: the val window IDs do not overlap
-    res = validate.validate_phenotype(main, main_ids, val, [f"x{i}" for i in val_ids], k, params)
-    assert res.status == validate.EMPTY and res.y is None
+    res = validate.validate_phenotype(
+        main, main_ids, val, [f"x{i}" for i in val_ids], k, params, DEFAULT_OPTIONS
+    )
+    assert (res.status, res.reason) == (validate.EMPTY, validate.NO_SHARED_VARIANT)
+    assert res.y is None
     # a finemap CSV without rows for the phenotype
     none = validate.FinemapRows([], *(np.empty(0),) * 5)
-    res = validate.validate_phenotype(main, main_ids, val, val_ids, k, params, finemap_rows=none)
-    assert res.status == validate.EMPTY
+    res = validate.validate_phenotype(
+        main, main_ids, val, val_ids, k, params, DEFAULT_OPTIONS, finemap_rows=none
+    )
+    assert (res.status, res.reason) == (validate.EMPTY, validate.NO_FINEMAP_RESULT)
+    # no variant passes the coverage filter (it is checked before the finemap rows)
+    sparse = dataclasses.replace(main, d=np.where(np.arange(main.n) < 29, main.d, np.nan))
+    res = validate.validate_phenotype(
+        sparse, main_ids, val, val_ids, k, params, DEFAULT_OPTIONS, finemap_rows=none
+    )
+    assert (res.status, res.reason) == (validate.EMPTY, validate.NO_VARIANT_PASSES_COVERAGE)
+    assert res.row()["n_samples_main"] == 0
+
+
+def _former_engine_reason(res, prep_m, params, rows) -> str:
+    """segqtl.engine.validate._status before the kernel said why: it re-ran standardise."""
+    if res.status == validate.SKIPPED:
+        return validate.UNSUPPORTED
+    n = prep_m.n
+    keep = finemap.standardise(prep_m.d, np.arange(n), max(30, int(params.coverage_tau * n)))[3]
+    if not np.any(keep):
+        return validate.NO_VARIANT_PASSES_COVERAGE
+    if rows is not None and (
+        len(rows.variant) == 0 or all(validate._is_missing_id(v) for v in rows.variant)
+    ):
+        return validate.NO_FINEMAP_RESULT
+    return validate.NO_SHARED_VARIANT
+
+
+@pytest.mark.parametrize("coverage_tau", [0.6, 1.01])
+@pytest.mark.parametrize("rows", ["refit", "none", "nan", "csv", "unsupported"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_validate_phenotype__reason_equals_the_former_engine_derivation(coverage_tau, rows, shared):
+    k, main, main_ids, val, val_ids, val_raw, *_ = _case("G1_003")
+    params = run_params(finemap.FinemapParams, coverage_tau=coverage_tau, n_lambda=4)
+    fm_rows = {
+        "refit": None,
+        "none": validate.FinemapRows([], *(np.empty(0),) * 5),
+        "nan": validate.FinemapRows([np.nan], *(np.array([np.nan]),) * 5),
+        "csv": _finemap_rows("G1_003"),
+        "unsupported": _finemap_rows("G1_003"),
+    }[rows]
+    if rows == "unsupported":  # no variant reaches the support threshold
+        fm_rows = dataclasses.replace(fm_rows, stability_score=np.zeros(len(fm_rows.variant)))
+    opts = run_params(
+        validate.ValidateOptions, "validate", restrict_to_supported_phenotypes=rows == "unsupported"
+    )
+    ids_v = val_ids if shared else [f"x{i}" for i in val_ids]
+    res = validate.validate_phenotype(
+        main, main_ids, val, ids_v, k, params, opts, finemap_rows=fm_rows
+    )
+    if res.status == validate.SCORED:
+        assert res.reason is None
+    else:
+        assert res.reason == _former_engine_reason(res, main, params, fm_rows)
 
 
 def test_validate_phenotype__csv_mismatch_raises():
@@ -300,5 +374,12 @@ def test_validate_phenotype__csv_mismatch_raises():
     bad = validate.FinemapRows(rows.variant[::-1], *(a[::-1] for a in cols))
     with pytest.raises(RuntimeError):
         validate.validate_phenotype(
-            main, main_ids, val, val_ids, k, finemap.FinemapParams(), finemap_rows=bad
+            main,
+            main_ids,
+            val,
+            val_ids,
+            k,
+            run_params(finemap.FinemapParams),
+            DEFAULT_OPTIONS,
+            finemap_rows=bad,
         )

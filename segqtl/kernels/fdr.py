@@ -1,4 +1,6 @@
-"""Global multiple testing: Storey q-values and per-phenotype nominal thresholds (SPEC §6).
+"""Global multiple testing: Storey q-values and per-phenotype nominal thresholds.
+
+docs/methods.md#qvalues.
 
 pi0 is estimated with the bootstrap-MSE method of Storey, Taylor & Siegmund (2004) in the
 closed form used by the ``qvalue`` package (``pi0.method = "bootstrap"``): for each λ on a grid,

@@ -1,51 +1,52 @@
 """``finemap`` mode: missing-aware elastic net with stability selection, per phenotype.
 
-Pure array maths (SPEC_FINEMAP_VALIDATE §2–§9, §14, §15), compiled with numba where the work
-is sequential by nature.  The reference's numbers are reproduced bit for bit, which fixes how
-every sum is taken:
+The Python layer: preparation of one phenotype (docs/methods.md#finemap-preparation), the
+schedule of the fits (λ grid, CV folds and the ``cv_tau`` rule, stability subsamples) and the
+per-phenotype pipeline (docs/methods.md#standardisation to #r2).  The sequential loops run
+compiled, in :mod:`segqtl.kernels.finemap_compiled`; how their sums are ordered to reproduce
+the reference bit for bit is explained there (docs/methods.md#numerical-reproducibility).
 
-* dot products, squared norms and residual updates of the solver run strictly left to right
-  over ascending sample index (§15.1): plain numba loops, which LLVM does not re-associate
-  without fast-math;
-* means and standard deviations use numpy's pairwise summation (§15.4), re-implemented in
-  :func:`_pairwise_sum` so that hundreds of thousands of small (subsample, variant) moments
-  are computed without a numpy call each;
-* ``lstsq`` is LAPACK ``gelsd`` with numpy's default cut-off and ``X @ θ`` goes through BLAS
-  ``gemv`` (§15.3); numba calls the same OpenBLAS routines as numpy.
-
-``Z`` is the zero-filled standardised variant matrix ``(p, n)``: exactly the reference's "sum
-over observed entries" (§4.2).  The slow, obviously-sequential formulation of the same solver
-lives in :mod:`segqtl.kernels.enet` and the tests hold the two to bit equality.
+Conventions: ``Z`` is the zero-filled standardised variant matrix, shape ``(p, n)``; ``X`` the
+unpenalised design ``[1, blocks…]``, shape ``(n, q)``; ``y`` the centred phenotype, ``(n,)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-from .enet import (
-    CV_PATH,
-    FULL_FIT,
-    R2_FULL_FIT,
+from .finemap_compiled import (
     SELECTED_EPS,
-    STABILITY_FIT,
-    cv_fold_ids,
-    lambda_grid,
-    n_subsample,
-    select_lambda_index,
-    stability_subsamples,
+    cd,
+    cv_fold,
+    cv_lanes,
+    lstsq,
+    predict,
+    seq_dots,
+    sq_norms,
+    stability_refits,
+    standardise_rows,
 )
 
-#: Fewest good samples for a phenotype, and the floor of the coverage filter (§2.6, §3).
+#: Fewest good samples for a phenotype, and the floor of the coverage filter
+#: (docs/methods.md#finemap-preparation, #standardisation).
 MIN_SAMPLES = 30
-#: Block standardisation: σ above this scales the column, otherwise it stays raw (§2.8).
+#: Block standardisation: σ above this scales the column, otherwise it stays raw
+#: (docs/methods.md#finemap-preparation).
 BLOCK_SD_EPS = 1e-10
-#: Variant standardisation: σ at or above this keeps the variant (§3, §7).
-VARIANT_SD_EPS = 1e-10
-#: |d| above this counts as an allelic gain in the descriptive columns (§8).
+#: |d| above this counts as an allelic gain in the descriptive columns
+#: (docs/methods.md#descriptive-columns).
 GAIN_CUTOFF = 0.1
+
+#: Solver settings (max_iter, tol) per call site (docs/methods.md#elastic-net).
+CV_PATH = (1000, 1e-6)
+FULL_FIT = (1000, 1e-6)
+STABILITY_FIT = (500, 1e-5)
+R2_FULL_FIT = (2000, 1e-8)
+
+#: Number of CV folds, hard-coded in the reference (docs/methods.md#cross-validation).
+N_FOLDS = 5
 
 # Result status codes (shared with the warehouse's result_status table).
 OK = 0
@@ -58,305 +59,113 @@ EFFECT_NONE = "no effect"
 EFFECT_NEGATIVE = "ALT gain increases phenotype; REF gain decreases phenotype"
 EFFECT_POSITIVE = "REF gain increases phenotype; ALT gain decreases phenotype"
 
-_EPS = float(np.finfo(np.float64).eps)
-_JIT = dict(nogil=True, cache=True)
 
+# ----------------------------------------------------------------------------- fit schedule
+def lambda_grid(lam_max: float, n_lambda: int, lambda_ratio: float) -> np.ndarray:
+    """Log-spaced decreasing grid of ``max(n_lambda, 2)`` points (docs/methods.md#lambda-grid).
 
-# ----------------------------------------------------------------------------- compiled pieces
-# An explicit signature: numba's type inference cannot cache a self-recursive function.
-@numba.njit("float64(float64[::1], int64, int64)", **_JIT)
-def _pairwise_sum(a, lo, n):  # pragma: no cover - compiled
-    """numpy's pairwise summation of ``a[lo:lo+n]`` (8 accumulators, blocks of 128)."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    if n <= 128:
-        r0 = a[lo]
-        r1 = a[lo + 1]
-        r2 = a[lo + 2]
-        r3 = a[lo + 3]
-        r4 = a[lo + 4]
-        r5 = a[lo + 5]
-        r6 = a[lo + 6]
-        r7 = a[lo + 7]
-        i = 8
-        m = n - (n % 8)
-        while i < m:
-            j = lo + i
-            r0 += a[j]
-            r1 += a[j + 1]
-            r2 += a[j + 2]
-            r3 += a[j + 3]
-            r4 += a[j + 4]
-            r5 += a[j + 5]
-            r6 += a[j + 6]
-            r7 += a[j + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+    ``np.geomspace`` semantics from λ_max to ``λ_min = λ_max·lambda_ratio``, with the end points
+    overwritten by λ_max and λ_min exactly.
 
-
-@numba.njit(**_JIT)
-def _standardise(D, cols, min_count, counts, mu, sd, keep, Z):  # pragma: no cover - compiled
-    """Standardise the rows of ``D[:, cols]`` on their observed entries (§3, §7).
-
-    ``D`` (p, N) raw d with NaN; ``cols`` (m,) column indices.  Fills ``counts``, ``mu``,
-    ``sd``, ``keep`` (``count ≥ min_count`` and ``sd ≥ 1e-10``) and ``Z`` (p, m): zero-filled
-    ``(d − μ)/σ`` for kept rows, all zero otherwise.  Mean and SD are numpy's ``mean`` and
-    ``std`` (pairwise sums) of the compacted observed values.
+    Returns
+    -------
+    ndarray, shape (max(n_lambda, 2),)
     """
-    p = D.shape[0]
-    m = cols.shape[0]
-    buf = np.empty(m)
-    sq = np.empty(m)
-    for v in range(p):
-        c = 0
-        for i in range(m):
-            x = D[v, cols[i]]
-            if x == x:
-                buf[c] = x
-                c += 1
-        counts[v] = c
-        if c == 0:
-            mu[v] = np.nan
-            sd[v] = np.nan
-            keep[v] = False
-        else:
-            mean = _pairwise_sum(buf, 0, c) / c
-            for i in range(c):
-                dev = buf[i] - mean
-                sq[i] = dev * dev
-            s = np.sqrt(_pairwise_sum(sq, 0, c) / c)
-            mu[v] = mean
-            sd[v] = s
-            keep[v] = c >= min_count and s >= VARIANT_SD_EPS
-        if keep[v]:
-            mean = mu[v]
-            s = sd[v]
-            for i in range(m):
-                x = D[v, cols[i]]
-                Z[v, i] = (x - mean) / s if x == x else 0.0
-        else:
-            for i in range(m):
-                Z[v, i] = 0.0
+    lam_min = lam_max * lambda_ratio
+    grid = np.geomspace(lam_max, lam_min, max(int(n_lambda), 2))
+    grid[0] = lam_max
+    grid[-1] = lam_min
+    return grid
 
 
-@numba.njit(**_JIT)
-def _lstsq(X, y):  # pragma: no cover - compiled
-    """Minimum-norm least squares, gelsd with numpy's default cut-off ``eps·max(m, q)``."""
-    return np.linalg.lstsq(X, y, rcond=_EPS * max(X.shape[0], X.shape[1]))[0]
+def select_lambda_index(cv_mean: np.ndarray, cv_tau: float) -> int:
+    """The ``cv_tau`` rule: index of the selected λ on the grid (docs/methods.md#cross-validation).
 
+    ``cv_null = m_0``, ``t* = argmin m`` (first occurrence).  If ``m_{t*} ≥ cv_null`` return 0,
+    else the smallest t with ``m_t ≤ cv_min + cv_tau·(cv_null − cv_min)``.
 
-@numba.njit(**_JIT)
-def _sq_norms(Z):  # pragma: no cover - compiled
-    """``G_v = Σ_i Z_vi²``, sequential over i (§4.3)."""
-    p, n = Z.shape
-    G = np.empty(p)
-    for v in range(p):
-        s = 0.0
-        for i in range(n):
-            s += Z[v, i] * Z[v, i]
-        G[v] = s
-    return G
+    Parameters
+    ----------
+    cv_mean : ndarray, shape (L,)
+        Mean CV error per grid point, ``m_t``.
+    cv_tau : float
 
-
-@numba.njit(**_JIT)
-def _y_minus_variants(y, Z, beta):  # pragma: no cover - compiled
-    """``y − Σ_v β_v Z_v``: start from y, subtract variant by variant, skipping β_v = 0."""
-    out = y.copy()
-    n = y.shape[0]
-    for v in range(Z.shape[0]):
-        b = beta[v]
-        if b != 0.0:
-            for i in range(n):
-                out[i] -= b * Z[v, i]
-    return out
-
-
-@numba.njit(**_JIT)
-def _cd(y, Z, X, G, lam, alpha, max_iter, tol, beta, theta):  # pragma: no cover - compiled
-    """Block coordinate descent at one λ, updating ``beta`` and ``theta`` in place (§4.3).
-
-    The caller sets the start (cold: β = 0 and θ = lstsq(X, y)).  Returns the number of
-    sweeps.  Between the 5-sweep θ refreshes θ is stale, the stopping rule watches β only,
-    and θ is refreshed once more at the end: the reference's schedule, which capped fits
-    depend on.
+    Returns
+    -------
+    int
     """
-    p, n = Z.shape
-    lam1 = lam * alpha
-    lam2 = lam * (1.0 - alpha)
-    r = _y_minus_variants(y - np.dot(X, theta), Z, beta)
-    it = 0
-    while it < max_iter:
-        it += 1
-        maxchg = 0.0
-        for v in range(p):
-            g = G[v]
-            if g == 0.0:
-                continue
-            s = 0.0
-            for i in range(n):
-                s += Z[v, i] * r[i]
-            old = beta[v]
-            z = s + old * g
-            if z > lam1:
-                new = (z - lam1) / (g + lam2)
-            elif z < -lam1:
-                new = (z + lam1) / (g + lam2)
-            else:
-                new = 0.0
-            if new != old:
-                delta = old - new
-                for i in range(n):
-                    r[i] += Z[v, i] * delta
-                chg = abs(new - old)
-                if chg > maxchg:
-                    maxchg = chg
-                beta[v] = new
-        if it % 5 == 0:
-            y_adj = _y_minus_variants(y, Z, beta)
-            theta[:] = _lstsq(X, y_adj)
-            r = y_adj - np.dot(X, theta)
-        if maxchg < tol:
-            break
-    theta[:] = _lstsq(X, _y_minus_variants(y, Z, beta))
-    return it
+    m = np.asarray(cv_mean, dtype=np.float64)
+    cv_null = m[0]
+    cv_min = m[int(np.argmin(m))]
+    if cv_min >= cv_null:
+        return 0
+    thr = cv_min + cv_tau * (cv_null - cv_min)
+    return int(np.flatnonzero(m <= thr)[0])
 
 
-@numba.njit(**_JIT)
-def _predict(X, Z, beta, theta):  # pragma: no cover - compiled
-    """``Xθ`` (BLAS), then ``+ β_v Z_v`` variant by variant (§5, §15.2)."""
-    pred = np.dot(X, theta)
-    m = pred.shape[0]
-    for v in range(Z.shape[0]):
-        b = beta[v]
-        if b != 0.0:
-            for i in range(m):
-                pred[i] += b * Z[v, i]
-    return pred
+def cv_fold_ids(n: int, seed: int) -> np.ndarray:
+    """Fold label of each sample (docs/methods.md#cross-validation, #random-streams).
 
+    One ``permutation(n)`` from ``default_rng(seed)`` (seed = 42 + k); sample ``π[t]`` goes to
+    fold ``t mod 5``.
 
-@numba.njit(**_JIT)
-def _take_cols(Z, idx):  # pragma: no cover - compiled
-    out = np.empty((Z.shape[0], idx.shape[0]))
-    for v in range(Z.shape[0]):
-        for i in range(idx.shape[0]):
-            out[v, i] = Z[v, idx[i]]
-    return out
-
-
-@numba.njit(**_JIT)
-def _take_rows(X, idx):  # pragma: no cover - compiled
-    out = np.empty((idx.shape[0], X.shape[1]))
-    for i in range(idx.shape[0]):
-        for j in range(X.shape[1]):
-            out[i, j] = X[idx[i], j]
-    return out
-
-
-@numba.njit(**_JIT)
-def _cv_fold(y, Z, X, fold, f, lambdas, alpha, max_iter, tol):  # pragma: no cover - compiled
-    """One fold's warm-started λ path; returns the test MSE per grid point (§5)."""
-    train = np.flatnonzero(fold != f)
-    test = np.flatnonzero(fold == f)
-    Ztr = _take_cols(Z, train)
-    Zte = _take_cols(Z, test)
-    Xtr = _take_rows(X, train)
-    Xte = _take_rows(X, test)
-    ytr = y[train]
-    yte = y[test]
-    G = _sq_norms(Ztr)
-    beta = np.zeros(Z.shape[0])
-    theta = _lstsq(Xtr, ytr)
-    L = lambdas.shape[0]
-    err = np.empty(L)
-    m = test.shape[0]
-    for t in range(L):
-        _cd(ytr, Ztr, Xtr, G, lambdas[t], alpha, max_iter, tol, beta, theta)
-        res = yte - _predict(Xte, Zte, beta, theta)
-        err[t] = _pairwise_sum(res * res, 0, m) / m
-    return err
-
-
-@numba.njit(**_JIT)
-def _stability(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # pragma: no cover
-    """Cold fits at λ_sel on every subsample (§7).
-
-    Returns selection counts, β sums and positive counts per variant, the number of usable
-    subsamples, and the nonzero records (subsample b, variant v, β) in (b, v) order.
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        ``fold[i]`` in 0..4.
     """
-    p = D.shape[0]
-    B, m = subs.shape
-    sel = np.zeros(p)
-    bsum = np.zeros(p)
-    npos = np.zeros(p)
-    counts = np.empty(p, dtype=np.int64)
-    mu = np.empty(p)
-    sd = np.empty(p)
-    keep = np.empty(p, dtype=np.bool_)
-    Zb = np.empty((p, m))
-    rec_b = np.empty(B * p, dtype=np.int64)
-    rec_v = np.empty(B * p, dtype=np.int64)
-    rec_beta = np.empty(B * p)
-    n_rec = 0
-    n_eff = 0
-    for b in range(B):
-        sub = subs[b]
-        _standardise(D, sub, min_obs, counts, mu, sd, keep, Zb)
-        usable = False
-        for v in range(p):
-            usable = usable or keep[v]
-        if not usable:
-            continue
-        n_eff += 1
-        ys = y[sub]
-        Xs = _take_rows(X, sub)
-        G = _sq_norms(Zb)
-        beta = np.zeros(p)
-        theta = _lstsq(Xs, ys)
-        _cd(ys, Zb, Xs, G, lam, alpha, max_iter, tol, beta, theta)
-        for v in range(p):
-            bv = beta[v]
-            if keep[v] and abs(bv) > SELECTED_EPS:
-                sel[v] += 1.0
-                bsum[v] += bv
-                if bv > 0:
-                    npos[v] += 1.0
-                rec_b[n_rec] = b
-                rec_v[n_rec] = v
-                rec_beta[n_rec] = bv
-                n_rec += 1
-    return sel, bsum, npos, n_eff, rec_b[:n_rec], rec_v[:n_rec], rec_beta[:n_rec]
+    perm = np.random.default_rng(seed).permutation(n)
+    fold = np.empty(n, dtype=np.int64)
+    fold[perm] = np.arange(n) % N_FOLDS
+    return fold
 
 
-# ------------------------------------------------------------------------------ python layer
+def n_subsample(n: int, subsample_frac: float) -> int:
+    """Subsample size ``max(30, floor(n·subsample_frac))`` (docs/methods.md#stability-selection)."""
+    return max(30, int(n * subsample_frac))
+
+
+def stability_subsamples(n: int, n_sub: int, n_bootstrap: int, seed: int) -> list[np.ndarray]:
+    """Stability-selection index sets (docs/methods.md#stability-selection, #random-streams).
+
+    A fresh ``default_rng(seed)`` (seed = 42 + k, same start state as the fold generator) makes
+    ``n_bootstrap`` calls ``choice(n, n_sub, replace=False)``, each sorted ascending.  Raises
+    ``ValueError`` if ``n_sub > n``, as numpy does (docs/methods.md#differences).
+
+    Returns
+    -------
+    list of ndarray of int, each shape (n_sub,)
+    """
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(n, n_sub, replace=False)) for _ in range(n_bootstrap)]
+
+
+# ----------------------------------------------------------------------------- pipeline
 @dataclass(frozen=True)
 class FinemapParams:
-    """Hyper-parameters of finemap (reference defaults; §3–§9)."""
+    """Hyper-parameters of finemap (docs/methods.md#standardisation to #r2).
 
-    alpha_en: float = 0.5
-    coverage_tau: float = 0.6
-    n_bootstrap: int = 200
-    subsample_frac: float = 0.8
-    n_lambda: int = 30
-    lambda_ratio: float = 0.01
-    cv_tau: float = 0.8
-    min_obs_boot: int = 20
-    compute_r2: bool = False
-    r2_stability_threshold: float = 0.6
+    No defaults here: they are declared once, with the run parameters (``segqtl/modes/``), and
+    a run fills this from its RunSpec.
+    """
+
+    alpha_en: float
+    coverage_tau: float
+    n_bootstrap: int
+    subsample_frac: float
+    n_lambda: int
+    lambda_ratio: float
+    cv_tau: float
+    min_obs_boot: int
+    compute_r2: bool
+    r2_stability_threshold: float
 
 
 @dataclass
 class Prepared:
-    """One phenotype's model inputs after §2 (good samples only).
+    """One phenotype's model inputs after preparation (good samples only).
+
+    docs/methods.md#finemap-preparation.
 
     Attributes
     ----------
@@ -386,30 +195,10 @@ class Prepared:
         return int(self.y.shape[0])
 
 
-def segment_mask(pos: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """Which (variant, sample) entries survive the segment-consistency filter (§2.2).
-
-    Parameters
-    ----------
-    pos : ndarray of int, shape (p_w,)
-        Window variants' positions.
-    lb, ub : ndarray, shape (N,)
-        Per sample, the bounds of its single segment containing the phenotype (start and
-        end); NaN for samples without one (every variant masked).
-
-    Returns
-    -------
-    ndarray of bool, shape (p_w, N)
-    """
-    pos = np.asarray(pos, dtype=np.float64)[:, None]
-    with np.errstate(invalid="ignore"):
-        return (pos >= lb[None, :]) & (pos <= ub[None, :])
-
-
 def prepare(
     y_raw: np.ndarray, blocks: list[np.ndarray], d_window: np.ndarray, has_cn: bool
 ) -> Prepared | int:
-    """Good-sample mask, centring and the unpenalised design (§2.3–§2.9).
+    """Good-sample mask, centring and the unpenalised design (docs/methods.md#finemap-preparation).
 
     Parameters
     ----------
@@ -455,7 +244,9 @@ def prepare(
 
 
 def standardise(d: np.ndarray, cols: np.ndarray, min_count: int):
-    """Standardise the rows of ``d[:, cols]`` on their observed entries (§3, §7).
+    """Standardise the rows of ``d[:, cols]`` on their observed entries.
+
+    docs/methods.md#standardisation (full data) and #stability-selection (subsamples).
 
     Parameters
     ----------
@@ -479,7 +270,7 @@ def standardise(d: np.ndarray, cols: np.ndarray, min_count: int):
     mu, sd = np.empty(p), np.empty(p)
     keep = np.empty(p, dtype=np.bool_)
     Z = np.empty((p, m))
-    _standardise(d, cols, int(min_count), counts, mu, sd, keep, Z)
+    standardise_rows(d, cols, int(min_count), counts, mu, sd, keep, Z)
     return counts, mu, sd, keep, Z
 
 
@@ -494,7 +285,22 @@ def fit(
     beta_init: np.ndarray | None = None,
     theta_init: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Compiled elastic-net fit at one λ (same contract as :func:`enet.enet_fit`).
+    """Compiled elastic-net fit at one λ (docs/methods.md#elastic-net).
+
+    Cold start (β = 0, θ = lstsq(X, y)) unless ``beta_init``/``theta_init`` are given.  The
+    tests hold it bit-equal to ``tests/reference_enet.py::enet_fit``.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    Z : ndarray, shape (p, n)
+        Zero-filled standardised variants.
+    X : ndarray, shape (n, q)
+    lam, alpha : float
+    max_iter, tol : int, float
+        Sweep cap and β-change tolerance of the call site (:data:`FULL_FIT` etc.).
+    beta_init : ndarray, shape (p,), optional
+    theta_init : ndarray, shape (q,), optional
 
     Returns
     -------
@@ -506,148 +312,33 @@ def fit(
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
     beta = np.zeros(Z.shape[0]) if beta_init is None else np.array(beta_init, dtype=np.float64)
-    theta = _lstsq(X, y) if theta_init is None else np.array(theta_init, dtype=np.float64)
-    n_iter = _cd(
-        y, Z, X, _sq_norms(Z), float(lam), float(alpha), int(max_iter), float(tol), beta, theta
+    theta = lstsq(X, y) if theta_init is None else np.array(theta_init, dtype=np.float64)
+    n_iter = cd(
+        y, Z, X, sq_norms(Z), float(lam), float(alpha), int(max_iter), float(tol), beta, theta
     )
     return beta, theta, int(n_iter)
 
 
 def lambda_max(y: np.ndarray, Z: np.ndarray, X: np.ndarray, alpha: float) -> float:
-    """λ_max on the full data (§4.4); the gradient sums are sequential like the solver's."""
-    r0 = y - X @ _lstsq(X, y)
-    g = float(np.max(np.abs(_seq_dots(Z, r0)))) if Z.shape[0] else 0.0
+    """λ_max on the full data (docs/methods.md#lambda-grid).
+
+    The gradient sums are sequential like the solver's.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    Z : ndarray, shape (p, n)
+    X : ndarray, shape (n, q)
+    alpha : float
+
+    Returns
+    -------
+    float
+    """
+    r0 = y - X @ lstsq(X, y)
+    g = float(np.max(np.abs(seq_dots(Z, r0)))) if Z.shape[0] else 0.0
     lmax = g / alpha if alpha > 0 else g * 1e4
     return lmax if lmax > 0 else 1.0
-
-
-@numba.njit(**_JIT)
-def _seq_dots(Z, r):  # pragma: no cover - compiled
-    out = np.empty(Z.shape[0])
-    for v in range(Z.shape[0]):
-        s = 0.0
-        for i in range(Z.shape[1]):
-            s += Z[v, i] * r[i]
-        out[v] = s
-    return out
-
-
-@numba.njit(**_JIT)
-def _cv_lanes(y, Z, X, fold, lambdas, alpha, max_iter, tol):  # pragma: no cover - compiled
-    """The 5 folds' λ paths advanced side by side; returns ``E`` (L, 5) (§5).
-
-    Each fold is exactly the sequential computation of :func:`_cv_fold` (same sweeps, same
-    sums in the same order).  What changes is the schedule: one pass over the variants
-    serves all five folds, so the five dot products of a variant are five independent
-    dependency chains in one loop.  A sequential sum is latency-bound (one add in flight);
-    five chains keep the adder busy without re-associating any sum.  All folds read the one
-    full ``Z`` (which stays in cache, unlike five training copies): each fold's residual
-    vector spans all n samples and holds exact zeros at its test samples, so those terms add
-    exact zeros and the training terms are summed in the same ascending order as in
-    :func:`_cv_fold`.
-    """
-    K = 5
-    p = Z.shape[0]
-    q = X.shape[1]
-    L = lambdas.shape[0]
-    lam1 = np.empty(K)
-    lam2 = np.empty(K)
-    n = Z.shape[1]
-    R = np.zeros((K, n))
-    M = np.zeros((K, n))  # 1 at a fold's training samples, 0 at its test samples
-    B = np.zeros((K, p))
-    T = np.zeros((K, q))
-    G = np.empty((K, p))
-    trains = []
-    tests = []
-    train_idx = []
-    for f in range(K):
-        train = np.flatnonzero(fold != f)
-        test = np.flatnonzero(fold == f)
-        Ztr = _take_cols(Z, train)
-        M[f, train] = 1.0
-        G[f] = _sq_norms(Ztr)
-        train_idx.append(train)
-        trains.append((y[train], Ztr, _take_rows(X, train)))
-        tests.append((y[test], _take_cols(Z, test), _take_rows(X, test)))
-    E = np.empty((L, K))
-    t = np.zeros(K, dtype=np.int64)
-    it = np.zeros(K, dtype=np.int64)
-    maxchg = np.zeros(K)
-    running = np.ones(K, dtype=np.bool_)
-    for f in range(K):  # the first λ of each fold starts cold
-        ytr, Ztr, Xtr = trains[f]
-        T[f] = _lstsq(Xtr, ytr)
-        R[f, train_idx[f]] = _y_minus_variants(ytr - np.dot(Xtr, T[f]), Ztr, B[f])
-        lam1[f] = lambdas[0] * alpha
-        lam2[f] = lambdas[0] * (1.0 - alpha)
-    s = np.empty(K)
-    n_running = K
-    while n_running > 0:
-        maxchg[:] = 0.0
-        for v in range(p):
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            s4 = 0.0
-            for i in range(n):
-                zi = Z[v, i]
-                s0 += zi * R[0, i]
-                s1 += zi * R[1, i]
-                s2 += zi * R[2, i]
-                s3 += zi * R[3, i]
-                s4 += zi * R[4, i]
-            s[0] = s0
-            s[1] = s1
-            s[2] = s2
-            s[3] = s3
-            s[4] = s4
-            for f in range(K):
-                g = G[f, v]
-                if not running[f] or g == 0.0:
-                    continue
-                old = B[f, v]
-                z = s[f] + old * g
-                if z > lam1[f]:
-                    new = (z - lam1[f]) / (g + lam2[f])
-                elif z < -lam1[f]:
-                    new = (z + lam1[f]) / (g + lam2[f])
-                else:
-                    new = 0.0
-                if new != old:
-                    delta = old - new
-                    for i in range(n):
-                        R[f, i] += Z[v, i] * delta * M[f, i]
-                    chg = abs(new - old)
-                    if chg > maxchg[f]:
-                        maxchg[f] = chg
-                    B[f, v] = new
-        for f in range(K):
-            if not running[f]:
-                continue
-            ytr, Ztr, Xtr = trains[f]
-            it[f] += 1
-            if it[f] % 5 == 0:
-                y_adj = _y_minus_variants(ytr, Ztr, B[f])
-                T[f] = _lstsq(Xtr, y_adj)
-                R[f, train_idx[f]] = y_adj - np.dot(Xtr, T[f])
-            if maxchg[f] < tol or it[f] >= max_iter:
-                # the fit at λ_t is done: final θ refresh, test error, warm start of λ_t+1
-                T[f] = _lstsq(Xtr, _y_minus_variants(ytr, Ztr, B[f]))
-                yte, Zte, Xte = tests[f]
-                res = yte - _predict(Xte, Zte, B[f], T[f])
-                E[t[f], f] = _pairwise_sum(res * res, 0, res.shape[0]) / res.shape[0]
-                t[f] += 1
-                if t[f] == L:
-                    running[f] = False
-                    n_running -= 1
-                    continue
-                it[f] = 0
-                lam1[f] = lambdas[t[f]] * alpha
-                lam2[f] = lambdas[t[f]] * (1.0 - alpha)
-                R[f, train_idx[f]] = _y_minus_variants(ytr - np.dot(Xtr, T[f]), Ztr, B[f])
-    return E
 
 
 def cv_errors(
@@ -659,10 +350,23 @@ def cv_errors(
     seed: int,
     interleaved: bool = True,
 ) -> np.ndarray:
-    """CV error matrix ``E[t, f]`` over the grid and the 5 folds (§5).
+    """CV error matrix ``E[t, f]`` over the grid and the 5 folds (docs/methods.md#cross-validation).
 
-    ``interleaved`` runs the folds side by side (:func:`_cv_lanes`, the fast path);
-    ``False`` runs them one after the other (:func:`_cv_fold`).  The numbers are identical.
+    ``interleaved`` runs the folds side by side (:func:`.finemap_compiled.cv_lanes`, the fast
+    path); ``False`` runs them one after the other (:func:`.finemap_compiled.cv_fold`).  The
+    numbers are identical.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    Z : ndarray, shape (p, n), C-contiguous
+    X : ndarray, shape (n, q), C-contiguous
+    lambdas : ndarray, shape (L,)
+        The grid, walked in order by every fold.
+    alpha : float
+    seed : int
+        Fold generator seed (42 + k).
+    interleaved : bool
 
     Returns
     -------
@@ -672,8 +376,8 @@ def cv_errors(
     lambdas = np.ascontiguousarray(lambdas, dtype=np.float64)
     args = (float(alpha), CV_PATH[0], CV_PATH[1])
     if interleaved:
-        return _cv_lanes(np.ascontiguousarray(y), Z, X, fold, lambdas, *args)
-    return np.column_stack([_cv_fold(y, Z, X, fold, f, lambdas, *args) for f in range(5)])
+        return cv_lanes(np.ascontiguousarray(y), Z, X, fold, lambdas, *args)
+    return np.column_stack([cv_fold(y, Z, X, fold, f, lambdas, *args) for f in range(5)])
 
 
 @dataclass
@@ -712,7 +416,9 @@ class FinemapResult:
 def select_lambda_and_fit(
     y: np.ndarray, Z: np.ndarray, X: np.ndarray, k: int, params: FinemapParams
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """λ_sel by the CV rule and the full-data fit at it (§4.4–§6; folds seeded 42 + k).
+    """λ_sel by the CV rule and the full-data fit at it (folds seeded 42 + k).
+
+    docs/methods.md#lambda-grid, #cross-validation and #full-fit.
 
     Returns
     -------
@@ -731,7 +437,9 @@ def select_lambda_and_fit(
 def stability_fits(
     y: np.ndarray, X: np.ndarray, d_kept: np.ndarray, k: int, lam: float, params: FinemapParams
 ):
-    """Stability selection at λ_sel on subsamples seeded 42 + k (§7).
+    """Stability selection at λ_sel on subsamples seeded 42 + k.
+
+    docs/methods.md#stability-selection.
 
     Parameters
     ----------
@@ -752,7 +460,7 @@ def stability_fits(
     n = y.shape[0]
     n_sub = n_subsample(n, params.subsample_frac)
     subs = np.array(stability_subsamples(n, n_sub, params.n_bootstrap, 42 + k), dtype=np.int64)
-    return _stability(
+    return stability_refits(
         np.ascontiguousarray(y),
         np.ascontiguousarray(X),
         np.ascontiguousarray(d_kept),
@@ -766,14 +474,15 @@ def stability_fits(
 
 
 def finemap_phenotype(prep: Prepared | int, k: int, params: FinemapParams) -> FinemapResult:
-    """The whole finemap pipeline for one phenotype (§3–§9).
+    """The whole finemap pipeline for one phenotype (docs/methods.md#standardisation to #r2).
 
     Parameters
     ----------
     prep : Prepared or int
         Output of :func:`prepare` (a status code when the phenotype cannot be fitted).
     k : int
-        The phenotype's row index in its chromosome's quantification rows (seeds, §14).
+        The phenotype's row index in its chromosome's quantification rows (seeds:
+        docs/methods.md#random-streams).
     params : FinemapParams
 
     Returns
@@ -859,7 +568,9 @@ def r2_summary(
     stability: np.ndarray,
     threshold: float,
 ) -> dict:
-    """In-sample R² of the covariate baseline and of baseline + stable variants (§9).
+    """In-sample R² of the covariate baseline and of baseline + stable variants.
+
+    docs/methods.md#r2.
 
     Returns
     -------
@@ -868,7 +579,7 @@ def r2_summary(
         ``delta_r2_adj``, ``r2_n_variants`` and ``cand`` (indices into the kept variants).
     """
     n, q = X.shape
-    base = _r2(y, X @ _lstsq(X, y))
+    base = _r2(y, X @ lstsq(X, y))
     base_adj = _adj(base, n, q - 1)
     cand = np.flatnonzero((stability >= threshold) & (np.abs(beta) > SELECTED_EPS))
     out = {
@@ -885,7 +596,7 @@ def r2_summary(
         return out
     Zc = np.ascontiguousarray(Z[cand])
     b, t, _ = fit(y, Zc, X, 0.0, 0.5, *R2_FULL_FIT)
-    full = _r2(y, _predict(X, Zc, b, t))
+    full = _r2(y, predict(X, Zc, b, t))
     full_adj = _adj(full, n, q - 1 + cand.size)
     out.update(
         r2_full=full,
@@ -905,4 +616,10 @@ def warm_up() -> None:
     d[0, :3] = np.nan
     X = np.column_stack([np.ones(n), rng.standard_normal(n)])
     prep = Prepared(rng.standard_normal(n), X, d, np.arange(n), 1)
-    finemap_phenotype(prep, 0, FinemapParams(n_bootstrap=2, n_lambda=3, compute_r2=True))
+    # any values compile the same kernels; small ones keep the warm-up short
+    tiny = FinemapParams(
+        alpha_en=0.5, coverage_tau=0.6, n_bootstrap=2, subsample_frac=0.8, n_lambda=3,
+        lambda_ratio=0.01, cv_tau=0.8, min_obs_boot=20, compute_r2=True,
+        r2_stability_threshold=0.6,
+    )  # fmt: skip
+    finemap_phenotype(prep, 0, tiny)

@@ -1,11 +1,12 @@
-"""Vectorised nominal association kernel (SPEC §2–§3).
+"""Vectorised nominal association kernel (docs/methods.md#nominal-model).
 
 For one phenotype and its cis variants, every variant ``v`` gets the OLS fit
 
     y ~ 1 + s_v + d_v + covariates        (s = REFlr + ALTlr, d = REFlr - ALTlr)
 
 on its own sample set: samples whose phenotype, covariates, ALTlr and REFlr are observed
-and that lie on the phenotype's segment (``lb_i <= pos_v <= ub_i``).
+and that lie on the phenotype's segment (``lb_i <= pos_v <= ub_i``,
+docs/methods.md#segment-mask).
 
 How it is vectorised
 --------------------
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.special import stdtr
+
+from .segments import segment_mask
 
 #: Skip reasons, stored as small integers in results.
 OK = 0
@@ -96,26 +99,6 @@ class NominalStats:
         if abs_t.size == 0 or not np.isfinite(abs_t).any():
             return -1
         return int(np.argmax(np.where(np.isfinite(abs_t), abs_t, -np.inf)))
-
-
-def segment_mask(pos: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """Samples allowed per variant by the segment-consistency rule.
-
-    Parameters
-    ----------
-    pos : (V,) int
-        Variant positions.
-    lb, ub : (n,) float
-        Per-sample bounds of the segment holding the phenotype; NaN masks the sample for every
-        variant.  Use ``-inf``/``inf`` for no segment filtering.
-
-    Returns
-    -------
-    (V, n) bool
-    """
-    p = pos.astype(np.float64)[:, None]
-    with np.errstate(invalid="ignore"):
-        return (p >= lb[None, :]) & (p <= ub[None, :])
 
 
 @dataclass
@@ -225,16 +208,15 @@ def mask_variants(
         group_mask = base[None, :]
     else:
         pos = np.asarray(pos)
-        # A variant's mask is fixed by how many lower bounds are <= pos and how many upper
-        # bounds are < pos: equal counts, equal masks (exact for any real bounds).
+        # A variant's mask (segments.segment_mask) is fixed by how many lower bounds are <= pos
+        # and how many upper bounds are < pos: equal counts, equal masks (exact for any real
+        # bounds), so one representative per group is masked.
         p = pos.astype(np.float64)
         n_lo = np.searchsorted(np.sort(lb[cols]), p, side="right")
         n_hi = np.searchsorted(np.sort(ub[cols]), p, side="left")
         raw = n_lo * (cols.size + 1) + n_hi
         _, first, gid = np.unique(raw, return_index=True, return_inverse=True)
-        rep = pos[first].astype(np.float64)[:, None]
-        with np.errstate(invalid="ignore"):
-            group_mask = base & (rep >= lb) & (rep <= ub)  # (G, n)
+        group_mask = base & segment_mask(pos[first], lb, ub)  # (G, n)
     group_f = group_mask.astype(np.float64)
     # (V, n) segment mask; missing genotypes are handled as corrections.  s and d are already
     # zero where a dosage is missing.  Scratch buffers are reused: fresh multi-megabyte arrays
@@ -290,7 +272,7 @@ def gram_matrices(qq, qs, qd, ss, sd, dd) -> np.ndarray:
 
 
 def d_is_constant(mv: MaskedVariants, d_sum, dd, n_v, min_samples: int) -> np.ndarray:
-    """Population sd of d below 1e-10 on each variant's samples (SPEC §3). Shape ``(V,)``.
+    """Population sd of d below 1e-10 on each variant's samples. Shape ``(V,)``.
 
     One-pass formula from the sums, rechecked two-pass where it is too small to trust.
     """

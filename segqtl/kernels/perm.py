@@ -1,4 +1,6 @@
-"""Freedman–Lane gene-level permutation scan (SPEC §4), vectorised over variants and permutations.
+"""Freedman–Lane gene-level permutation scan, vectorised over variants and permutations.
+
+docs/methods.md#perm-null, #permutation-stream and #beta-approximation.
 
 For a phenotype with null sample set M (phenotype, copy number and all covariates observed):
 
@@ -136,7 +138,8 @@ def max_t_null(
         np.einsum("vn,vn->v", mv.s, mv.d),
         dd,
     )
-    # Variant filter of SPEC §4.3: enough samples, d varies, d not explained by the design.
+    # Variant filter (docs/methods.md#perm-null): enough samples, d varies, d not explained by
+    # the design.
     keep = (n_v >= min_samples) & ~d_is_constant(mv, prod_d[:, k], dd, n_v, min_samples)
     df2 = n_v - p
     keep &= df2 > 0
@@ -200,7 +203,7 @@ def max_t_null(
 
 
 def direct_pvalue(p_nominal: float, p_perm: np.ndarray) -> float:
-    """``(1 + #{p*_b <= p_nom}) / (1 + B')`` over the finite p*_b (SPEC §4.5); NaN if none."""
+    """``(1 + #{p*_b <= p_nom}) / (1 + B')`` over the finite p*_b; NaN if none."""
     finite = p_perm[np.isfinite(p_perm)]
     if not np.isfinite(p_nominal) or finite.size == 0:
         return np.nan
@@ -208,7 +211,7 @@ def direct_pvalue(p_nominal: float, p_perm: np.ndarray) -> float:
 
 
 def beta_pvalue(p_nominal: float, p_perm: np.ndarray) -> tuple[float, float, float]:
-    """Beta-approximated adjusted p-value (SPEC §4.5) and the fitted shape parameters.
+    """Beta-approximated adjusted p-value and the fitted shape parameters.
 
     The beta distribution is fitted by maximum likelihood on [0, 1] to the finite p*_b clipped
     to [1e-15, 1 - 1e-15] (fallback a = b = 1); returns ``(p_adj, a, b)``.

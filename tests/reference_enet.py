@@ -1,18 +1,23 @@
-"""Missing-aware elastic net for the ``finemap`` mode (SPEC_FINEMAP_VALIDATE §4, §5, §7, §14).
+"""Plain numpy reference of the finemap elastic net, kept for the tests and the benchmark.
 
-Pure functions on arrays: the block coordinate-descent solver (§4.3), the λ grid (§4.4), the
-``cv_tau`` rule (§5) and the random index sets (CV folds §5, stability subsamples §7, §14).
+The slow, obviously-sequential formulation of the solver of :mod:`segqtl.kernels.finemap`
+(docs/methods.md#elastic-net, #lambda-grid, #cross-validation): one Python loop per sweep and
+per variant, no numba.  ``tests/test_kernels_enet.py`` checks it against KKT conditions,
+scikit-learn's lasso and the ridge limit; ``tests/test_kernels_finemap.py`` holds the compiled
+kernel to bit equality with it.  The schedule pieces it shares with the kernel (solver settings,
+the λ grid, fold labels) are imported from the kernel and tested there against the method.
 
 Conventions
 -----------
 ``Z`` is the **zero-filled** standardised variant matrix, shape ``(p, n)``: missing entries are
-exactly 0, which is exactly the reference's "sum over observed entries" (§4.2).  ``X`` is the
+exactly 0, which is exactly the reference's "sum over observed entries".  ``X`` is the
 unpenalised design ``[1, blocks…]``, shape ``(n, q)``.  ``y`` is the centred phenotype ``(n,)``.
 
-Summation order (§15.1): the reference sums ``Σ_i Z_vi r_i`` sequentially over ascending i.  BLAS
-dot products re-associate, so these sums are taken as the last element of ``np.cumsum`` of the
-elementwise products, which numpy evaluates strictly left to right.  Element-wise residual
-updates are exact regardless of vectorisation.  ``X @ θ`` goes through BLAS, as in the reference.
+Summation order (docs/methods.md#numerical-reproducibility): the reference sums ``Σ_i Z_vi r_i``
+sequentially over ascending i.  BLAS dot products re-associate, so these sums are taken as the
+last element of ``np.cumsum`` of the elementwise products, which numpy evaluates strictly left
+to right.  Element-wise residual updates are exact regardless of vectorisation.  ``X @ θ`` goes
+through BLAS, as in the reference.
 """
 
 from __future__ import annotations
@@ -21,33 +26,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Per-call-site solver settings (§4.3 table): (max_iter, tol).
-CV_PATH = (1000, 1e-6)
-FULL_FIT = (1000, 1e-6)
-STABILITY_FIT = (500, 1e-5)
-R2_FULL_FIT = (2000, 1e-8)
-
-#: |β| above this counts as "selected" (§4.3).
-SELECTED_EPS = 1e-10
-
-#: Number of CV folds, hard-coded in the reference (§5).
-N_FOLDS = 5
+from segqtl.kernels.finemap import CV_PATH, N_FOLDS
 
 
 def _seqsum(a: np.ndarray) -> float:
-    """Sequential left-to-right sum of a 1-D array (§15.1); 0.0 for an empty array."""
+    """Sequential left-to-right sum of a 1-D array; 0.0 for an empty array."""
     if a.size == 0:
         return 0.0
     return float(np.cumsum(a)[-1])
 
 
 def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Minimum-norm least squares, LAPACK gelsd with numpy's default rcond (§0 notation, §15.3)."""
+    """Minimum-norm least squares, LAPACK gelsd with numpy's default rcond."""
     return np.linalg.lstsq(X, y, rcond=None)[0]
 
 
 def _subtract_variants(y: np.ndarray, Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """``y − Σ_v β_v Z_v``, subtracting variant by variant in v order, skipping β_v = 0 (§4.3)."""
+    """``y − Σ_v β_v Z_v``, subtracting variant by variant in v order, skipping β_v = 0."""
     out = np.array(y, dtype=np.float64, copy=True)
     for v in np.flatnonzero(beta != 0.0):
         out -= beta[v] * Z[v]
@@ -56,7 +51,7 @@ def _subtract_variants(y: np.ndarray, Z: np.ndarray, beta: np.ndarray) -> np.nda
 
 @dataclass(frozen=True)
 class EnetFit:
-    """Result of one elastic-net fit (§4.3).
+    """Result of one elastic-net fit.
 
     Attributes
     ----------
@@ -87,7 +82,7 @@ def enet_fit(
     beta_init: np.ndarray | None = None,
     theta_init: np.ndarray | None = None,
 ) -> EnetFit:
-    """Fit the missing-aware elastic net at one λ by block coordinate descent (§4.1, §4.3).
+    """Fit the missing-aware elastic net at one λ by block coordinate descent.
 
     Minimises ``½‖y − Xθ − Zᵀβ‖² + λα‖β‖₁ + ½λ(1−α)‖β‖²`` (no 1/n factor) following the
     reference schedule exactly: cyclic sweeps over v, θ refreshed by ``lstsq`` every 5 sweeps,
@@ -104,8 +99,10 @@ def enet_fit(
     lam, alpha : float
         Penalty λ ≥ 0 and mixing α.
     max_iter, tol : int, float
-        Sweep cap and β-change tolerance of the call site (see the module constants).
-    beta_init, theta_init : ndarray, optional
+        Sweep cap and β-change tolerance of the call site (``segqtl.kernels.finemap.FULL_FIT``
+        etc.).
+    beta_init : ndarray, shape (p,), optional
+    theta_init : ndarray, shape (q,), optional
         Warm start; cold start is β = 0 and θ = lstsq(X, y).
 
     Returns
@@ -122,7 +119,7 @@ def enet_fit(
     beta = np.zeros(p) if beta_init is None else np.array(beta_init, dtype=np.float64)
 
     r = _subtract_variants(y - X @ theta, Z, beta)
-    # G_v = Σ_i Z_vi² over observed i; zero-filled entries add exact zeros (§4.2).
+    # G_v = Σ_i Z_vi² over observed i; zero-filled entries add exact zeros.
     G = np.array([_seqsum(Z[v] * Z[v]) for v in range(p)])
     active = np.flatnonzero(G != 0.0)  # variants with no observed entries are skipped
 
@@ -157,7 +154,7 @@ def enet_fit(
 
 
 def predict(X: np.ndarray, Z: np.ndarray, fit: EnetFit) -> np.ndarray:
-    """Prediction ``Xθ``, then ``+ β_v Z_v`` variant by variant in v order (§5, §15.2).
+    """Prediction ``Xθ``, then ``+ β_v Z_v`` variant by variant in v order.
 
     Parameters
     ----------
@@ -185,7 +182,7 @@ def enet_path(
     max_iter: int = CV_PATH[0],
     tol: float = CV_PATH[1],
 ) -> list[EnetFit]:
-    """Fit a λ path with warm starts; the first λ is cold (§4.3 table, §5).
+    """Fit a λ path with warm starts; the first λ is cold.
 
     Parameters
     ----------
@@ -193,7 +190,7 @@ def enet_path(
     Z : ndarray, shape (p, n)
     X : ndarray, shape (n, q)
     lambdas : ndarray, shape (L,)
-        Grid in the order to walk (decreasing, from :func:`lambda_grid`).
+        Grid in the order to walk (decreasing, from ``segqtl.kernels.finemap.lambda_grid``).
     alpha, max_iter, tol
         As in :func:`enet_fit`.
 
@@ -211,7 +208,7 @@ def enet_path(
 
 
 def lambda_max(y: np.ndarray, Z: np.ndarray, X: np.ndarray, alpha: float) -> float:
-    """λ_max on the full data (§4.4).
+    """λ_max on the full data.
 
     ``g = max_v |Σ_i Z_vi r0_i|`` with ``r0 = y − X lstsq(X, y)``; ``λ_max = g/α`` (α > 0) or
     ``g·1e4`` (α = 0); a non-positive value becomes 1.
@@ -223,74 +220,27 @@ def lambda_max(y: np.ndarray, Z: np.ndarray, X: np.ndarray, alpha: float) -> flo
     return lmax if lmax > 0 else 1.0
 
 
-def lambda_grid(lam_max: float, n_lambda: int, lambda_ratio: float) -> np.ndarray:
-    """Log-spaced decreasing grid of ``max(n_lambda, 2)`` points (§4.4).
+def cv_folds(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index arrays for folds 0..4, each ascending.
 
-    ``np.geomspace`` semantics from λ_max to ``λ_min = λ_max·lambda_ratio``, with the end points
-    overwritten by λ_max and λ_min exactly.
-
-    Returns
-    -------
-    ndarray, shape (max(n_lambda, 2),)
-    """
-    lam_min = lam_max * lambda_ratio
-    grid = np.geomspace(lam_max, lam_min, max(int(n_lambda), 2))
-    grid[0] = lam_max
-    grid[-1] = lam_min
-    return grid
-
-
-def select_lambda_index(cv_mean: np.ndarray, cv_tau: float) -> int:
-    """The ``cv_tau`` rule: index of the selected λ on the grid (§5).
-
-    ``cv_null = m_0``, ``t* = argmin m`` (first occurrence).  If ``m_{t*} ≥ cv_null`` return 0,
-    else the smallest t with ``m_t ≤ cv_min + cv_tau·(cv_null − cv_min)``.
-
-    Parameters
-    ----------
-    cv_mean : ndarray, shape (L,)
-        Mean CV error per grid point, ``m_t``.
-    cv_tau : float
-    """
-    m = np.asarray(cv_mean, dtype=np.float64)
-    cv_null = m[0]
-    cv_min = m[int(np.argmin(m))]
-    if cv_min >= cv_null:
-        return 0
-    thr = cv_min + cv_tau * (cv_null - cv_min)
-    return int(np.flatnonzero(m <= thr)[0])
-
-
-def cv_fold_ids(n: int, seed: int) -> np.ndarray:
-    """Fold label of each sample (§5, §14).
-
-    One ``permutation(n)`` from ``default_rng(seed)`` (seed = 42 + k); sample ``π[t]`` goes to
-    fold ``t mod 5``.
-
-    Returns
-    -------
-    ndarray of int, shape (n,)
-        ``fold[i]`` in 0..4.
+    The method's rule written out: ``π = default_rng(seed).permutation(n)`` and fold f tests
+    ``π[f], π[f + 5], …``.
     """
     perm = np.random.default_rng(seed).permutation(n)
-    fold = np.empty(n, dtype=np.int64)
-    fold[perm] = np.arange(n) % N_FOLDS
-    return fold
-
-
-def cv_folds(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index arrays for folds 0..4, each in ascending order (§5, §14)."""
-    fold = cv_fold_ids(n, seed)
-    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(N_FOLDS)]
+    out = []
+    for f in range(N_FOLDS):
+        test = np.sort(perm[f::N_FOLDS])
+        out.append((np.setdiff1d(np.arange(n), test), test))
+    return out
 
 
 def cv_error_matrix(
     y: np.ndarray, Z: np.ndarray, X: np.ndarray, lambdas: np.ndarray, alpha: float, seed: int
 ) -> np.ndarray:
-    """CV errors ``E[t, f] = mean((y_test − pred)²)`` over the grid and the 5 folds (§5).
+    """CV errors ``E[t, f] = mean((y_test − pred)²)`` over the grid and the 5 folds.
 
     Training data are not re-centred or re-standardised; each fold walks the grid with warm
-    starts (CV-path settings of §4.3).
+    starts (CV-path solver settings).
 
     Returns
     -------
@@ -303,23 +253,3 @@ def cv_error_matrix(
         for t, fit in enumerate(fits):
             E[t, f] = np.mean((y[te] - predict(Xte, Zte, fit)) ** 2)
     return E
-
-
-def n_subsample(n: int, subsample_frac: float) -> int:
-    """Subsample size ``max(30, floor(n·subsample_frac))`` (§7)."""
-    return max(30, int(n * subsample_frac))
-
-
-def stability_subsamples(n: int, n_sub: int, n_bootstrap: int, seed: int) -> list[np.ndarray]:
-    """Stability-selection index sets (§7, §14).
-
-    A fresh ``default_rng(seed)`` (seed = 42 + k, same start state as the fold generator) makes
-    ``n_bootstrap`` calls ``choice(n, n_sub, replace=False)``, each sorted ascending.  Raises
-    ``ValueError`` if ``n_sub > n`` (as numpy does; §16.5).
-
-    Returns
-    -------
-    list of ndarray of int, each shape (n_sub,)
-    """
-    rng = np.random.default_rng(seed)
-    return [np.sort(rng.choice(n, n_sub, replace=False)) for _ in range(n_bootstrap)]

@@ -1,7 +1,7 @@
-"""``validate`` mode: the per-phenotype metrics (SPEC_FINEMAP_VALIDATE §12, §14, §15).
+"""``validate`` mode: the per-phenotype validation metrics (docs/methods.md#validate-metrics).
 
-Pure array maths on what the validate pipeline (§11) hands over for one phenotype of the
-validation cohort:
+Pure array maths on what the validate pipeline (:mod:`segqtl.kernels.validate_pipeline`,
+docs/methods.md#validate-pipeline) hands over for one phenotype of the validation cohort:
 
 * ``y`` — the val-centred phenotype, shape ``(n,)``;
 * ``yhat`` — the full prediction ``X·θ + g`` (frozen or recalibrated), shape ``(n,)``;
@@ -9,12 +9,13 @@ validation cohort:
 * ``g`` — the genetic score ``Σ_v β_v Z_val,v``, shape ``(n,)``;
 * ``X_val`` — the validation cohort's own unpenalised design ``[1, blocks…]``, shape ``(n, q)``;
 * ``n_obs_used`` — shared variants observed per sample, shape ``(n,)``;
-* ``k`` — the phenotype's row index in the **main** table (seeds, §14).
+* ``k`` — the phenotype's row index in the **main** table (seeds,
+  docs/methods.md#random-streams).
 
 The reference's formulas are followed literally (``pinv`` rather than ``lstsq`` where it uses
 ``pinv``, BLAS dot products where it uses ``@``, numpy pairwise sums where it uses ``np.sum``),
 so the deterministic metrics agree with it to the last bit or within a few ulp.  The only
-deliberate change is segqtl's §0 policy: p-values come from survival functions
+deliberate change (docs/methods.md#differences): p-values come from survival functions
 (``chi2.sf``, ``t.sf``) instead of ``1 − cdf``, so small p-values no longer round to 0.
 
 The paired bootstrap and the permutation null are vectorised: the index sets are drawn first
@@ -32,28 +33,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from .finemap import (
-    MIN_SAMPLES,
-    Prepared,
-    _y_minus_variants,
-    select_lambda_and_fit,
-    stability_fits,
-    standardise,
-)
-
-#: Validation modes (§11).
+#: Validation modes (docs/methods.md#validate-pipeline).
 RECALIBRATED = "recalibrated"
 FROZEN = "frozen"
 MODES = (RECALIBRATED, FROZEN)
 
-#: sd0(ŷ) / sd0(g) below this counts as constant (§12 calibration, transfer slope, bootstrap).
+#: sd0(ŷ) / sd0(g) below this counts as constant (calibration, transfer slope, bootstrap).
 SD_EPS = 1e-12
-#: Leverages are clipped to [0, 1 − LEVERAGE_CLIP] before the HC3 weights (§12).
+#: Leverages are clipped to [0, 1 − LEVERAGE_CLIP] before the HC3 weights.
 LEVERAGE_CLIP = 1e-8
-#: Seed offsets of the two generators (§14): bootstrap 42 + k, permutations 20240601 + k.
+#: Seed offsets of the two generators (docs/methods.md#random-streams): bootstrap 42 + k,
+#: permutations 20240601 + k.
 BOOTSTRAP_SEED = 42
 PERMUTATION_SEED = 20240601
-#: Fewest samples for: calibration, burden strata, bootstrap CI (§12).
+#: Fewest samples for: calibration, burden strata, bootstrap CI.
 MIN_N_CALIBRATION = 3
 MIN_N_STRATA = 9
 MIN_N_STRATUM = 3
@@ -67,7 +60,7 @@ _NAN = float("nan")
 # ----------------------------------------------------------------------------- result records
 @dataclass(frozen=True)
 class Calibration:
-    """HC3 calibration of ``y = a + b·ŷ`` with a joint Wald test of ``(a, b) = (0, 1)`` (§12).
+    """HC3 calibration of ``y = a + b·ŷ`` with a joint Wald test of ``(a, b) = (0, 1)``.
 
     Attributes
     ----------
@@ -90,7 +83,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class TransferSlope:
-    """Genetic transfer slope ρ of ``y ~ X_val + ρ·g`` (§12).
+    """Genetic transfer slope ρ of ``y ~ X_val + ρ·g``.
 
     Attributes
     ----------
@@ -111,7 +104,7 @@ class TransferSlope:
 
 @dataclass(frozen=True)
 class ValidationMetrics:
-    """The metric columns of one ``validate_<C>.csv`` row (§12, §13.1).
+    """The metric columns of one ``validate_<C>.csv`` row (docs/methods.md#validate-outputs).
 
     Counts, ``median_n_obs_val``, ``lambda_selected``, ``validation_mode`` and ``chr`` are the
     pipeline's to add.  :meth:`as_dict` gives the columns under their CSV names.
@@ -158,7 +151,7 @@ def _f64(a) -> np.ndarray:
 
 
 def r_squared(y: np.ndarray, yhat: np.ndarray) -> float:
-    """``1 − Σ(y − ŷ)²/Σ(y − ȳ)²`` with SST around y's own mean; NaN if SST ≤ 0 (§12).
+    """``1 − Σ(y − ŷ)²/Σ(y − ȳ)²`` with SST around y's own mean; NaN if SST ≤ 0.
 
     Parameters
     ----------
@@ -177,7 +170,7 @@ def r_squared(y: np.ndarray, yhat: np.ndarray) -> float:
 
 
 def calibration_hc3(y: np.ndarray, yhat: np.ndarray) -> Calibration:
-    """HC3-robust calibration regression ``y = a + b·ŷ`` and Wald test of (a, b) = (0, 1) (§12).
+    """HC3-robust calibration regression ``y = a + b·ŷ`` and Wald test of (a, b) = (0, 1).
 
     The reference's recipe: ``A = [1, ŷ]``, ``M = pinv(AᵀA)``, coefficients ``M Aᵀ y``,
     leverages ``A_i M A_iᵀ`` clipped to ``[0, 1 − 1e-8]`` (so a leverage-1 point cannot divide
@@ -210,17 +203,19 @@ def calibration_hc3(y: np.ndarray, yhat: np.ndarray) -> Calibration:
         wald = float(delta @ np.linalg.solve(V, delta))
     except np.linalg.LinAlgError:
         wald = _NAN
-    # §0: the survival function, not 1 − cdf, so a large W gives a tiny p instead of 0.
+    # The survival function, not 1 − cdf, so a large W gives a tiny p instead of 0
+    # (docs/methods.md#differences).
     pval = float(stats.chi2.sf(wald, df=2)) if np.isfinite(wald) else _NAN
     return Calibration(float(coef[0]), float(coef[1]), wald, pval, V)
 
 
 def transfer_slope(y: np.ndarray, X_val: np.ndarray, g: np.ndarray) -> TransferSlope:
-    """Genetic transfer slope: the coefficient of g in ``y ~ [X_val, g]`` (§12).
+    """Genetic transfer slope: the coefficient of g in ``y ~ [X_val, g]``.
 
     Classical (not robust) standard error ``√(RSS/df · pinv(BᵀB)_last,last)`` with
-    ``df = n − q − 1``; both p-values are two-sided from the t distribution's survival function
-    (§0).  ``X_val`` is the validation cohort's own design even in frozen mode (§16.17).
+    ``df = n − q − 1``; both p-values are two-sided from the t distribution's survival function.
+    ``X_val`` is the validation cohort's own design even in frozen mode.  Both are deliberate
+    (docs/methods.md#differences).
 
     Parameters
     ----------
@@ -259,11 +254,11 @@ def transfer_slope(y: np.ndarray, X_val: np.ndarray, g: np.ndarray) -> TransferS
 def burden_strata_r2(
     y: np.ndarray, yhat: np.ndarray, n_obs_used: np.ndarray
 ) -> tuple[float, float, float]:
-    """R² of the fixed prediction within terciles of ``n_obs_used`` (§12).
+    """R² of the fixed prediction within terciles of ``n_obs_used``.
 
     Cut points are ``quantile(n_obs_used, [1/3, 2/3])`` with linear interpolation; strata are
     ``≤ q1``, ``(q1, q2]`` and ``> q2``.  With ties the cut points collapse and a stratum can be
-    empty (§16.20).
+    empty (docs/methods.md#differences).
 
     Parameters
     ----------
@@ -303,7 +298,9 @@ def _correlation(fn, y: np.ndarray, yhat: np.ndarray) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- resampling
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """The paired-bootstrap index sets of §14: ``n_boot`` × ``integers(0, n, n)``.
+    """The paired-bootstrap index sets: ``n_boot`` × ``integers(0, n, n)``.
+
+    docs/methods.md#random-streams.
 
     One generator call per draw, as the reference does: ``integers(0, n, (B, n))`` would not
     give the same stream (bounded draws buffer 32-bit halves per call).
@@ -320,7 +317,7 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 def permutation_indices(n: int, n_perm: int, seed: int) -> np.ndarray:
-    """The permutation index sets of §14: ``n_perm`` × ``permutation(n)``.
+    """The permutation index sets: ``n_perm`` × ``permutation(n)`` (docs/methods.md#random-streams).
 
     Returns
     -------
@@ -343,7 +340,7 @@ def _chunks(n_rows: int, n_cols: int):
 def bootstrap_stats(
     y: np.ndarray, yhat: np.ndarray, idx: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """R² and centred OLS slope of ``y_b`` on ``ŷ_b`` for every bootstrap draw at once (§12).
+    """R² and centred OLS slope of ``y_b`` on ``ŷ_b`` for every bootstrap draw at once.
 
     Predictions are resampled with y (paired) and never refitted.
 
@@ -388,7 +385,7 @@ def bootstrap_stats(
 def paired_bootstrap_ci(
     y: np.ndarray, yhat: np.ndarray, n_boot: int, seed: int
 ) -> tuple[float, float, float, float]:
-    """Paired-bootstrap 95% CIs of R² and the calibration slope (§12, §14).
+    """Paired-bootstrap 95% CIs of R² and the calibration slope (docs/methods.md#random-streams).
 
     Parameters
     ----------
@@ -413,7 +410,8 @@ def paired_bootstrap_ci(
 
 
 def _nan_ci(a: np.ndarray) -> tuple[float, float]:
-    # The reference lets nanquantile warn on all-NaN input (§16.21); the result is NaN anyway.
+    # The reference lets nanquantile warn on all-NaN input (docs/methods.md#differences); the
+    # result is NaN anyway.
     if not np.any(np.isfinite(a)):
         return _NAN, _NAN
     lo, hi = np.nanquantile(a, [0.025, 0.975])
@@ -429,7 +427,7 @@ def permutation_stats(
     *,
     mode: str,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Null R² and ρ for every permutation of y at once (§12).
+    """Null R² and ρ for every permutation of y at once.
 
     ``y_p = y[idx_b]``; frozen mode keeps ``ŷ``, recalibrated mode refits the unpenalised block
     ``ŷ_p = X_val·(P0·X_valᵀ(y_p − g)) + g`` with ``P0 = pinv(X_valᵀX_val)``; ``ρ_p`` is the
@@ -504,7 +502,7 @@ def permutation_pvalues(
     *,
     mode: str,
 ) -> tuple[float, float]:
-    """Permutation p-values of ``r2_descriptive`` and ρ (§12, §14).
+    """Permutation p-values of ``r2_descriptive`` and ρ (docs/methods.md#random-streams).
 
     Parameters
     ----------
@@ -523,7 +521,7 @@ def permutation_pvalues(
     (r2_perm_pval, rho_perm_pval) : tuple of float
         NaN when K ≤ 0, n < q + 2, the observed statistic is NaN, or no draw was valid.  In
         recalibrated mode the null also breaks y ~ X_val, so r2_perm_pval tests covariates and
-        genetics together (§16.19).
+        genetics together (docs/methods.md#differences).
     """
     X_val = _f64(X_val)
     n, q = X_val.shape
@@ -549,7 +547,7 @@ def validation_metrics(
     n_boot_ci: int = 1000,
     n_permutations: int = 0,
 ) -> ValidationMetrics:
-    """All §12 metrics of one validated phenotype.
+    """All metrics of one validated phenotype (docs/methods.md#validate-metrics).
 
     Parameters
     ----------
@@ -645,433 +643,3 @@ def validation_metrics(
         r2_perm_pval=r2_perm,
         rho_perm_pval=rho_perm,
     )
-
-
-# ----------------------------------------------------------------------------- §11 pipeline
-#: Status of one validated phenotype (§11, §13.1).
-SCORED = "scored"
-EMPTY = "empty"  # the empty-metrics row, no residual and no audit rows
-SKIPPED = "skipped"  # unsupported under --restrict_to_supported_phenotypes: no row at all
-
-#: Support definitions of ``--restrict_to_supported_phenotypes`` (§11 step 4).
-SUPPORT_DEFINITIONS = ("stability", "selected")
-
-#: Metric columns of ``validate_<C>.csv`` after ``phenotype``, in normal-row order (§13.1).
-ROW_COLUMNS = (
-    "n_samples_main",
-    "n_samples_val",
-    "n_variants_main_kept",
-    "n_variants_shared",
-    "n_variants_stable",
-    "median_n_obs_val",
-    "rmse",
-    "mse",
-    "mae",
-    "r2_descriptive",
-    "r2_baseline_val",
-    "r2_full_val",
-    "pearson_r",
-    "pearson_pval",
-    "spearman_rho",
-    "spearman_pval",
-    "rho_genetic_transfer",
-    "rho_genetic_transfer_pval",
-    "rho_genetic_adjustment",
-    "rho_genetic_adjustment_pval",
-    "r2_burden_low",
-    "r2_burden_mid",
-    "r2_burden_high",
-    "mean_bias",
-    "sd_residual",
-    "lambda_selected",
-    "validation_mode",
-    "calibration_intercept",
-    "calibration_slope",
-    "calibration_joint_wald",
-    "calibration_joint_pval",
-    "r2_ci_lo",
-    "r2_ci_hi",
-    "cal_slope_ci_lo",
-    "cal_slope_ci_hi",
-    "r2_perm_pval",
-    "rho_perm_pval",
-)
-
-
-@dataclass(frozen=True)
-class ValidateOptions:
-    """The validate-only options of §11 (reference defaults).
-
-    The elastic-net hyper-parameters (refit, coverage, stability selection) come from
-    :class:`segqtl.kernels.finemap.FinemapParams`.
-    """
-
-    validation_mode: str = RECALIBRATED
-    validate_with_bootstrap: bool = False
-    validation_stability_threshold: float = 0.6
-    restrict_to_supported_phenotypes: bool = False
-    support_definition: str = "stability"
-    support_min_stability: float = 0.6
-    bootstrap_ci: bool = False
-    n_boot_ci: int = 1000
-    n_permutations: int = 0
-    save_model_audit: bool = False
-
-    def __post_init__(self):
-        if self.validation_mode not in MODES:
-            raise ValueError(
-                f"validation_mode must be one of {MODES}, got {self.validation_mode!r}"
-            )
-        if self.support_definition not in SUPPORT_DEFINITIONS:
-            raise ValueError(
-                f"support_definition must be one of {SUPPORT_DEFINITIONS}, "
-                f"got {self.support_definition!r}"
-            )
-
-
-@dataclass(frozen=True)
-class FinemapRows:
-    """One phenotype's rows of ``finemap_<C>.csv`` (§11 step 4, "with finemap_results_dir").
-
-    Values as the caller read them: a stored finemap run's exact doubles, or the CSV parsed
-    correctly rounded (SegmentQTL's pandas parser can be one ulp off, §15.6); ``variant``
-    entries that are NaN/None mark the finemap empty row.  All arrays have one entry per CSV
-    row, in file order.
-    """
-
-    variant: list
-    mean_d: np.ndarray
-    sd_d: np.ndarray
-    stability_score: np.ndarray
-    lambda_selected: np.ndarray
-    beta_full: np.ndarray
-
-    def supported(self, definition: str, min_stability: float) -> bool:
-        """The support test of ``--restrict_to_supported_phenotypes`` (§11 step 4)."""
-        if definition == "stability":
-            s = _f64(self.stability_score)
-            return bool(np.any(np.isfinite(s) & (s >= min_stability)))
-        b = _f64(self.beta_full)
-        return bool(np.any(np.isfinite(b) & (np.abs(b) > 0)))
-
-
-@dataclass
-class ValidateResult:
-    """One phenotype's validate output (§13).
-
-    ``status`` is :data:`SCORED`, :data:`EMPTY` or :data:`SKIPPED`.  Per-sample arrays have
-    shape (n_val,) over the val good samples (``val_good``: positions among the val canonical
-    samples).  ``audit`` holds ``(block, name, value_main, value_val, shared_with_val)`` tuples
-    in §13.3 order (empty unless ``save_model_audit``).
-    """
-
-    status: str
-    validation_mode: str
-    n_samples_main: int = 0
-    n_samples_val: int = 0
-    n_variants_main_kept: int = 0
-    n_variants_shared: int = 0
-    n_variants_stable: float = _NAN
-    median_n_obs_val: float = _NAN
-    lambda_selected: float = _NAN
-    metrics: ValidationMetrics | None = None
-    val_good: np.ndarray | None = None
-    y: np.ndarray | None = None
-    y_hat: np.ndarray | None = None
-    y_hat_base: np.ndarray | None = None
-    n_obs_used: np.ndarray | None = None
-    beta: np.ndarray | None = None
-    theta_main: np.ndarray | None = None
-    theta_val: np.ndarray | None = None
-    theta_base: np.ndarray | None = None
-    shared: np.ndarray | None = None
-    audit: list = None
-
-    def __post_init__(self):
-        if self.audit is None:
-            self.audit = []
-
-    @property
-    def residual(self) -> np.ndarray | None:
-        return None if self.y is None else self.y - self.y_hat
-
-    @property
-    def residual_base(self) -> np.ndarray | None:
-        return None if self.y is None else self.y - self.y_hat_base
-
-    def row(self) -> dict:
-        """The ``validate_<C>.csv`` fields after ``phenotype`` and before ``chr`` (§13.1).
-
-        Normal-row column order; an EMPTY row has the four counts 0 and everything else NaN
-        but ``validation_mode``.  SKIPPED phenotypes have no row (the caller drops them).
-        """
-        out = dict.fromkeys(ROW_COLUMNS, _NAN)
-        out["validation_mode"] = self.validation_mode
-        for c in ("n_samples_main", "n_samples_val", "n_variants_main_kept", "n_variants_shared"):
-            out[c] = int(getattr(self, c))
-        if self.status != SCORED:
-            return out
-        out["n_variants_stable"] = self.n_variants_stable
-        out["median_n_obs_val"] = self.median_n_obs_val
-        out["lambda_selected"] = self.lambda_selected
-        out.update(self.metrics.as_dict())
-        return out
-
-
-def _is_missing_id(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v))
-
-
-def validate_phenotype(
-    main,
-    main_ids: list[str],
-    val,
-    val_ids: list[str],
-    k: int,
-    params,
-    options: ValidateOptions | None = None,
-    *,
-    finemap_rows: FinemapRows | None = None,
-    val_raw_blocks: np.ndarray | None = None,
-    block_names: list[str] | None = None,
-) -> ValidateResult:
-    """The validate pipeline for one phenotype (§11 steps 2–15).
-
-    Parameters
-    ----------
-    main, val : Prepared or int
-        :func:`segqtl.kernels.finemap.prepare` of the two cohorts (a status code = NONE →
-        EMPTY).  The caller handles step 1 (phenotype absent from val → EMPTY).
-    main_ids, val_ids : list of str
-        Window variant IDs of each cohort (rows of ``main.d`` / ``val.d``, before any filter).
-    k : int
-        Row index of the phenotype in the **main** chromosome table (seeds, §14).
-    params : FinemapParams
-        Elastic-net, coverage and stability hyper-parameters.
-    options : ValidateOptions
-    finemap_rows : FinemapRows, optional
-        The phenotype's rows of ``finemap_<C>.csv`` when ``--finemap_results_dir`` is given
-        (None = refit).  An object with no rows (or only a NaN variant) gives EMPTY.
-    val_raw_blocks : ndarray, shape (n_val, m), optional
-        The val cohort's raw unpenalised blocks on its good samples, in block order; required
-        in frozen mode (§11 step 11).
-    block_names : list of str, optional
-        Names of the main blocks for the audit rows (``CN``, ``phenotype_cov``, covariates).
-
-    Returns
-    -------
-    ValidateResult
-
-    Raises
-    ------
-    RuntimeError
-        The CSV's variants or μ/σ disagree with the recomputed ones (aborts the run, §11).
-    ValueError
-        Frozen mode with a val design whose width differs from θ_main's.
-    """
-
-    opt = options if options is not None else ValidateOptions()
-    mode = opt.validation_mode
-    empty = ValidateResult(status=EMPTY, validation_mode=mode)
-    # step 2
-    if not isinstance(main, Prepared) or not isinstance(val, Prepared):
-        return empty
-    # step 3
-    n = main.n
-    y_m = np.ascontiguousarray(main.y, dtype=np.float64)
-    X_m = np.ascontiguousarray(main.X, dtype=np.float64)
-    required = max(MIN_SAMPLES, int(params.coverage_tau * n))
-    _, mu_all, sd_all, keep, Zall = standardise(main.d, np.arange(n), required)
-    kept = np.flatnonzero(keep)
-    if kept.size == 0:
-        return empty
-    Z_m = np.ascontiguousarray(Zall[kept])
-    mu, sd = mu_all[kept], sd_all[kept]
-    kept_ids = [main_ids[i] for i in kept]
-
-    # step 4
-    pi = None
-    if finemap_rows is not None:
-        rows = finemap_rows
-        if len(rows.variant) == 0 or all(_is_missing_id(v) for v in rows.variant):
-            return empty
-        if opt.restrict_to_supported_phenotypes and not rows.supported(
-            opt.support_definition, opt.support_min_stability
-        ):
-            return ValidateResult(status=SKIPPED, validation_mode=mode)
-        if list(rows.variant) != kept_ids:
-            raise RuntimeError(
-                f"finemap results list {len(rows.variant)} variants that differ from the "
-                f"{len(kept_ids)} recomputed coverage-kept variants"
-            )
-        if not (
-            np.allclose(_f64(rows.mean_d), mu, rtol=1e-6, atol=1e-8)
-            and np.allclose(_f64(rows.sd_d), sd, rtol=1e-6, atol=1e-8)
-        ):
-            raise RuntimeError("finemap results mean_d/sd_d differ from the recomputed ones")
-        beta = np.array(rows.beta_full, dtype=np.float64)
-        lam = float(rows.lambda_selected[0])
-        pi = _f64(rows.stability_score)
-    else:
-        lam, beta, _ = select_lambda_and_fit(y_m, Z_m, X_m, k, params)
-        beta = np.array(beta, dtype=np.float64)
-
-    # step 5
-    if opt.validate_with_bootstrap:
-        if pi is None:
-            sel, _, _, n_eff, _, _, _ = stability_fits(y_m, X_m, main.d[kept], k, lam, params)
-            pi = sel / max(n_eff, 1)
-        beta[pi < opt.validation_stability_threshold] = 0.0
-
-    # step 6
-    theta_main = np.linalg.lstsq(X_m, _y_minus_variants(y_m, Z_m, beta), rcond=None)[0]
-
-    # step 7
-    val_row = {}
-    for i, v in enumerate(val_ids):
-        val_row.setdefault(v, i)
-    shared = np.array([i for i, v in enumerate(kept_ids) if v in val_row], dtype=np.int64)
-    if shared.size == 0:
-        return empty
-
-    # step 8: Z_val with the main μ and σ, 0 where unobserved
-    D_val = _f64(val.d)[[val_row[kept_ids[i]] for i in shared]]
-    obs = ~np.isnan(D_val)
-    with np.errstate(invalid="ignore"):
-        Z_val = np.where(obs, (D_val - mu[shared, None]) / sd[shared, None], 0.0)
-    Z_val = np.ascontiguousarray(Z_val)
-    median_n_obs_val = float(np.median(obs.sum(axis=1)))
-    n_obs_used = obs.sum(axis=0).astype(np.int64)
-    beta_s = np.ascontiguousarray(beta[shared])
-
-    # step 9: g from 0, variant by variant, skipping β = 0
-    n_val = val.n
-    g = np.zeros(n_val)
-    for j in range(shared.size):
-        if beta_s[j] != 0.0:
-            g += beta_s[j] * Z_val[j]
-
-    # steps 10–12
-    y_v = np.ascontiguousarray(val.y, dtype=np.float64)
-    X_v = np.ascontiguousarray(val.X, dtype=np.float64)
-    theta_val = None
-    if mode == FROZEN:
-        if X_v.shape[1] != theta_main.shape[0]:
-            raise ValueError(
-                f"frozen validation needs {theta_main.shape[0]} unpenalised columns in the "
-                f"validation cohort, got {X_v.shape[1]}"
-            )
-        if val_raw_blocks is None:
-            raise ValueError("frozen validation needs the val cohort's raw blocks")
-        raw = _f64(val_raw_blocks).reshape(n_val, -1)
-        cols = [np.ones(n_val)]
-        for j, (b_mu, b_sd, b_const) in enumerate(main.transforms):
-            if np.isnan(b_const):
-                cols.append((raw[:, j] - b_mu) / b_sd)
-            else:
-                cols.append(np.full(n_val, b_const))
-        X_fz = np.column_stack(cols)
-        yhat = X_fz @ theta_main + g
-    else:
-        theta_val = np.linalg.lstsq(X_v, _y_minus_variants(y_v, Z_val, beta_s), rcond=None)[0]
-        yhat = X_v @ theta_val + g
-    theta_base = np.linalg.lstsq(X_v, y_v, rcond=None)[0]
-    yhat_base = X_v @ theta_base
-
-    # step 13
-    metrics = validation_metrics(
-        y_v,
-        yhat,
-        yhat_base,
-        g,
-        X_v,
-        n_obs_used,
-        k,
-        mode=mode,
-        bootstrap_ci=opt.bootstrap_ci,
-        n_boot_ci=opt.n_boot_ci,
-        n_permutations=opt.n_permutations,
-    )
-    n_stable = _NAN
-    if opt.validate_with_bootstrap:
-        n_stable = float(np.sum(pi[shared] >= opt.validation_stability_threshold))
-
-    result = ValidateResult(
-        status=SCORED,
-        validation_mode=mode,
-        n_samples_main=n,
-        n_samples_val=n_val,
-        n_variants_main_kept=int(kept.size),
-        n_variants_shared=int(shared.size),
-        n_variants_stable=n_stable,
-        median_n_obs_val=median_n_obs_val,
-        lambda_selected=lam,
-        metrics=metrics,
-        val_good=np.asarray(val.good),
-        y=y_v,
-        y_hat=yhat,
-        y_hat_base=yhat_base,
-        n_obs_used=n_obs_used,
-        beta=beta,
-        theta_main=theta_main,
-        theta_val=theta_val,
-        theta_base=theta_base,
-        shared=shared,
-    )
-    # step 15
-    if opt.save_model_audit:
-        result.audit = audit_rows(
-            kept_ids, beta, mu, sd, shared, theta_main, theta_val, theta_base,
-            main.transforms, val.transforms, block_names,
-        )  # fmt: skip
-    return result
-
-
-def audit_rows(
-    kept_ids: list[str],
-    beta: np.ndarray,
-    mu: np.ndarray,
-    sd: np.ndarray,
-    shared: np.ndarray,
-    theta_main: np.ndarray,
-    theta_val: np.ndarray | None,
-    theta_base: np.ndarray,
-    main_transforms: list,
-    val_transforms: list,
-    block_names: list[str] | None = None,
-) -> list[tuple]:
-    """The ``validate_model_<C>.csv`` rows of one scored phenotype (§13.3).
-
-    Returns
-    -------
-    list of (block, name, value_main, value_val, shared_with_val)
-        Variant rows (β, μ, σ per main kept variant), then the intercept rows, then four rows
-        per main block; blocks are matched to the val cohort by position.
-    """
-    is_shared = np.zeros(len(kept_ids), dtype=bool)
-    is_shared[shared] = True
-    out: list[tuple] = []
-    for i, v in enumerate(kept_ids):
-        s = bool(is_shared[i])
-        out.append(("beta", v, float(beta[i]), _NAN, s))
-        out.append(("variant_mu", v, float(mu[i]), _NAN, s))
-        out.append(("variant_sd", v, float(sd[i]), _NAN, s))
-
-    def tv(j):
-        return float(theta_val[j]) if theta_val is not None and j < theta_val.shape[0] else _NAN
-
-    out.append(("theta", "intercept", float(theta_main[0]), tv(0), True))
-    out.append(("theta_baseline", "intercept", _NAN, float(theta_base[0]), True))
-    for j, (b_mu, b_sd, _) in enumerate(main_transforms):
-        name = block_names[j] if block_names is not None else f"block{j}"
-        has_val = j < len(val_transforms)
-        out.append(("theta", name, float(theta_main[j + 1]), tv(j + 1), True))
-        base = float(theta_base[j + 1]) if j + 1 < theta_base.shape[0] else _NAN
-        out.append(("theta_baseline", name, _NAN, base, True))
-        out.append(
-            ("unpen_mu", name, float(b_mu), float(val_transforms[j][0]) if has_val else _NAN, True)
-        )
-        out.append(
-            ("unpen_sd", name, float(b_sd), float(val_transforms[j][1]) if has_val else _NAN, True)
-        )
-    return out
