@@ -10,14 +10,14 @@ missing genotypes, seed 7, and ingests it as 'finemap_bench' into benchmarks/out
   (b) the same with one core (warm),
   (c) the compiled kernel alone (``kernels.finemap.finemap_phenotype``), one core, in-process,
       on every phenotype's prepared inputs,
-  (d) a naive baseline: the pure-Python per-variant solver ``kernels.enet`` on ONE phenotype,
-      with a reduced workload (as many whole CV folds' warm-started 30-lambda paths as fit in
-      60 s, the full fit and 50 stability fits, all capped at ~90 s of wall time), extrapolated
-      per fit to the whole pipeline,
+  (d) a naive baseline: the pure-Python per-variant solver ``tests/reference_enet.py`` on ONE
+      phenotype, with a reduced workload (as many whole CV folds' warm-started 30-lambda paths
+      as fit in 60 s, the full fit and 50 stability fits, all capped at ~90 s of wall time),
+      extrapolated per fit to the whole pipeline,
 
 and prints a Markdown table (also written to benchmarks/out/bench_finemap.json).
 
-EN fits per phenotype are counted as the reference does (SPEC_FINEMAP_VALIDATE §17):
+EN fits per phenotype are counted as for the reference (SegmentQTL):
 5 folds x 30 lambdas + 1 full fit + 200 stability subsamples = 351 (compute_r2 is off).
 
 Usage: python benchmarks/bench_finemap.py [--cores 2]
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from segqtl import api
+from segqtl.engine.units import params_from_spec
 from segqtl.simulate import SimulatedCohort, simulate_cohort
 from segqtl.spec import RunSpec
 from segqtl.warehouse.db import connect
@@ -53,8 +54,8 @@ COHORT = dict(
     missing_rate=0.02,
 )
 N_FOLDS, N_LAMBDA, N_BOOTSTRAP = 5, 30, 200
-FITS_PER_PHENOTYPE = N_FOLDS * N_LAMBDA + 1 + N_BOOTSTRAP  # 351, as counted in SPEC §17
-REFERENCE_S_PER_PHENOTYPE = 11.0  # SPEC §17, data_big: N=400, p~200-300, single core
+FITS_PER_PHENOTYPE = N_FOLDS * N_LAMBDA + 1 + N_BOOTSTRAP  # 351, as counted for the reference
+REFERENCE_S_PER_PHENOTYPE = 11.0  # the reference on data_big: N=400, p~200-300, 1 core
 NAIVE_BUDGET_S = 90.0  # wall-time cap of the naive baseline
 NAIVE_CV_BUDGET_S = 60.0  # ... of which the CV path may use at most this
 NAIVE_STABILITY_FITS = 50
@@ -128,9 +129,9 @@ def numba_cache_state() -> str:
     try:
         import numba
 
-        from segqtl.kernels import finemap as fm
+        from segqtl.kernels import finemap_compiled as fc
 
-        kernels = [v for v in vars(fm).values() if isinstance(v, numba.core.dispatcher.Dispatcher)]
+        kernels = [v for v in vars(fc).values() if isinstance(v, numba.core.dispatcher.Dispatcher)]
         missing = sum(not k._cache._cache_file._load_index() for k in kernels)
     except Exception:  # noqa: BLE001 - informational only
         return "unknown"
@@ -154,7 +155,8 @@ def timed_run(cores: int) -> dict:
 
 def prepared_inputs() -> list[tuple[int, object]]:
     """(phenotype_idx, fm.prepare(...) output) per phenotype, built as engine/finemap.py does."""
-    from segqtl.engine.finemap import UnitCohort
+    from segqtl.engine.finemap import prepare_phenotype
+    from segqtl.engine.units import UnitCohort
     from segqtl.warehouse import reads
     from segqtl.warehouse.runs import Unit
 
@@ -171,9 +173,9 @@ def prepared_inputs() -> list[tuple[int, object]]:
             con, spec, Unit(0, "chr1", 0, last), info, cov_frame, export.files
         )
         con.close()
-        cohort = UnitCohort(payload, "", payload["phenotypes"])  # as the worker decodes it
-        for i, ph_idx in enumerate(payload["phenotypes"]["phenotype_idx"].to_list()):
-            out.append((ph_idx, cohort.prepare(i)[0]))
+        cohort = UnitCohort(payload.main)  # as the worker decodes it
+        for i, ph_idx in enumerate(cohort.idx.tolist()):
+            out.append((ph_idx, prepare_phenotype(cohort, i)[0]))
         export.remove()
     return out
 
@@ -184,7 +186,9 @@ def kernel_only(preps) -> dict:
 
     from segqtl.kernels import finemap as fm
 
-    params = fm.FinemapParams()
+    params = params_from_spec(
+        fm.FinemapParams, RunSpec(mode="finemap", cohort=NAME, chromosomes=["1"])
+    )
     fm.warm_up()
     per = []
     with threadpool_limits(1):
@@ -227,13 +231,20 @@ def _naive_standardise(d: np.ndarray, cols: np.ndarray, min_count: int):
 
 
 def naive(prep, ph_idx: int, lam_sel: float) -> dict:
-    """Pure-Python per-variant solver (``kernels.enet``) on one phenotype, reduced workload."""
+    """Pure-Python per-variant solver (``tests/reference_enet.py``) on one phenotype, reduced
+    workload."""
+    import sys
+
     from threadpoolctl import threadpool_limits
 
-    from segqtl.kernels import enet
     from segqtl.kernels import finemap as fm
 
-    params = fm.FinemapParams()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is a package there
+    from tests import reference_enet as enet
+
+    params = params_from_spec(
+        fm.FinemapParams, RunSpec(mode="finemap", cohort=NAME, chromosomes=["1"])
+    )
     alpha = params.alpha_en
     y, X, n = np.ascontiguousarray(prep.y), prep.X, prep.n
     required = max(fm.MIN_SAMPLES, int(params.coverage_tau * n))
@@ -241,7 +252,7 @@ def naive(prep, ph_idx: int, lam_sel: float) -> dict:
     kept = np.flatnonzero(keep)
     Z = np.ascontiguousarray(Zall[kept])
     d_kept = np.ascontiguousarray(prep.d[kept])
-    grid = enet.lambda_grid(enet.lambda_max(y, Z, X, alpha), params.n_lambda, params.lambda_ratio)
+    grid = fm.lambda_grid(enet.lambda_max(y, Z, X, alpha), params.n_lambda, params.lambda_ratio)
     E_kernel = fm.cv_errors(y, Z, X, grid, alpha, 42 + ph_idx)  # to check the naive numbers
     out: dict = {"phenotype_idx": ph_idx, "n_samples": n, "p_kept": int(kept.size)}
     with threadpool_limits(1):
@@ -259,7 +270,7 @@ def naive(prep, ph_idx: int, lam_sel: float) -> dict:
                 if time.perf_counter() - start > NAIVE_CV_BUDGET_S:
                     break
                 t0 = time.perf_counter()
-                f = enet.enet_fit(ytr, Ztr, Xtr, float(lam), alpha, *enet.CV_PATH, beta, theta)
+                f = enet.enet_fit(ytr, Ztr, Xtr, float(lam), alpha, *fm.CV_PATH, beta, theta)
                 cv_times.append(time.perf_counter() - t0)
                 cv_sweeps.append(f.n_iter)
                 beta, theta = f.beta, f.theta
@@ -271,11 +282,11 @@ def naive(prep, ph_idx: int, lam_sel: float) -> dict:
             break
         # (2) the full-data fit at lambda_sel (cold)
         t0 = time.perf_counter()
-        f = enet.enet_fit(y, Z, X, lam_sel, alpha, *enet.FULL_FIT)
+        f = enet.enet_fit(y, Z, X, lam_sel, alpha, *fm.FULL_FIT)
         full_time, full_sweeps = time.perf_counter() - t0, f.n_iter
         # (3) stability fits at lambda_sel on the first subsamples (the kernel's first ones)
-        n_sub = enet.n_subsample(n, params.subsample_frac)
-        subs = enet.stability_subsamples(n, n_sub, NAIVE_STABILITY_FITS, 42 + ph_idx)
+        n_sub = fm.n_subsample(n, params.subsample_frac)
+        subs = fm.stability_subsamples(n, n_sub, NAIVE_STABILITY_FITS, 42 + ph_idx)
         st_times, st_sweeps = [], []
         for sub in subs:
             if st_times and time.perf_counter() - start > NAIVE_BUDGET_S:
@@ -283,7 +294,7 @@ def naive(prep, ph_idx: int, lam_sel: float) -> dict:
             t0 = time.perf_counter()
             keep_b, Zb = _naive_standardise(d_kept, sub, params.min_obs_boot)
             if keep_b.any():
-                f = enet.enet_fit(y[sub], Zb, X[sub], lam_sel, alpha, *enet.STABILITY_FIT)
+                f = enet.enet_fit(y[sub], Zb, X[sub], lam_sel, alpha, *fm.STABILITY_FIT)
                 st_sweeps.append(f.n_iter)
             st_times.append(time.perf_counter() - t0)
         total = time.perf_counter() - start
@@ -403,7 +414,7 @@ def main() -> None:
             f"{r['s_per_phenotype']:.3f} | {r['fits']:,} | {r['fits_per_s']:,.0f} |"
         )
     print(
-        f"| naive pure-Python `kernels.enet` loop, 1 core, 1 phenotype (idx "
+        f"| naive pure-Python `tests/reference_enet.py` loop, 1 core, 1 phenotype (idx "
         f"{nv['phenotype_idx']}, p = {nv['p_kept']}), reduced workload: {nv['cv_fits']} of 150 "
         f"CV-path fits ({nv['cv_folds_completed']} of 5 folds), 1 full fit, "
         f"{nv['stability_fits']} stability fits | "
@@ -421,7 +432,7 @@ def main() -> None:
         f"- warm {args.cores}-core run: {warm_s:.3f} s per phenotype vs the reference's ~11 s "
         f"per phenotype -> {speedups[f'vs_reference_warm_{args.cores}_cores']:,.0f}x "
         f"(1 core: {speedups['vs_reference_warm_1_core']:,.0f}x). Caveat: the reference figure "
-        "is SPEC §17's measurement on a different data set (N=400, p~200-300, single core), "
+        "is the reference's measured time on a different data set (N=400, p~200-300, single core), "
         "not a same-data run."
     )
     print(

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from segqtl import api
-from segqtl.engine.nominal import list_matrix
+from segqtl.engine.units import list_matrix
 from segqtl.simulate import simulate_cohort
 from segqtl.spec import RunSpec
 from segqtl.warehouse.db import connect, query_pl

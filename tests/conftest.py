@@ -14,6 +14,15 @@ GOLDEN = DATA / "golden"
 GOLDEN_MAIN = GOLDEN / "main"
 
 
+def run_params(cls, mode: str = "finemap", **overrides):
+    """A kernel parameter dataclass (``FinemapParams``, ``ValidateOptions``) with the registry's
+    defaults, as a run fills it, except ``overrides``."""
+    from segqtl.engine.units import params_from_spec
+    from segqtl.spec import RunSpec
+
+    return params_from_spec(cls, RunSpec(mode=mode, cohort="", chromosomes=["1"], **overrides))
+
+
 def golden_inputs() -> dict:
     """Keyword arguments of the golden discovery cohort for ingest/ensure_cohort."""
     return {

@@ -1,6 +1,7 @@
-"""validate worker (SPEC_FINEMAP_VALIDATE §11–§13) on warehouse data: the golden main and val
-cohorts are ingested, one chr1 unit's payload is read with ``validate_payload`` (genotypes via
-scratch files) and ``compute_unit``'s frames are compared with SegmentQTL's golden outputs."""
+"""validate worker (docs/methods.md#validate-pipeline) on warehouse data: the golden main and
+val cohorts are ingested, one chr1 unit's payload is read with ``validate_payload`` (genotypes
+via scratch files) and ``compute_unit``'s frames are compared with SegmentQTL's golden
+outputs."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ GOLDEN = Path(__file__).parent / "data" / "golden"
 EXPECTED = GOLDEN / "expected"
 VAL = GOLDEN / "val"
 
-#: p-values SegmentQTL computes as 1 − cdf (§0): compared with an absolute tolerance.
+#: p-values SegmentQTL computes as 1 − cdf (docs/methods.md#differences): compared with an
+#: absolute tolerance.
 PVAL_COLUMNS = {
     "calibration_joint_pval",
     "rho_genetic_transfer_pval",
@@ -93,19 +95,14 @@ def _run(db: Path, scratch: Path, spec, unit=UNIT):
                 exports[0].files,
                 exports[1].files,
             )
-            for export, rows in zip(exports, (payload["rows"], payload["val_rows"]), strict=True):
-                export.ensure(int(rows[-1]) if rows.size else 0)
+            for export, part in zip(exports, (payload.main, payload.val), strict=True):
+                export.ensure(int(part.rows[-1]) if part.rows.size else 0)
             frames, counts = ve.compute_unit(payload)
         finally:
             for export in exports:
                 export.remove()
-        genes = dict(
-            zip(
-                payload["phenotypes"]["phenotype_idx"],
-                payload["phenotypes"]["gene_id"],
-                strict=True,
-            )
-        )
+        phen = payload.main.phenotypes
+        genes = dict(zip(phen["phenotype_idx"], phen["gene_id"], strict=True))
         samples = dict(
             con.execute("SELECT sample_idx, sample_id FROM samples WHERE cohort = 'val'").fetchall()
         )
@@ -222,7 +219,7 @@ def test_validate_frozen_full__golden_chr1(warehouse, tmp_path):
 
 def test_validate_csv_mismatch__reported_as_failed(warehouse, tmp_path):
     """A finemap CSV whose variants disagree with the recomputed ones fails that phenotype only
-    (§0 policy; SegmentQTL aborts the run)."""
+    (docs/methods.md#differences; SegmentQTL aborts the run)."""
     src = pl.read_csv(EXPECTED / "finemap" / "finemap_chr1.csv", infer_schema=False)
     bad = pl.concat(
         [

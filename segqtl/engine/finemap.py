@@ -1,4 +1,4 @@
-"""Worker side of finemap mode: one work unit (frames in, result frames out)."""
+"""Worker side of finemap mode: one work unit (payload in, result frames out)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 
 from ..kernels import finemap as fm
-from .nominal import list_matrix
+from ..kernels.segments import segment_mask
+from .units import UnitCohort, UnitPayload
 
 STATUS_NAMES = {
     fm.OK: "tested",
@@ -82,87 +83,48 @@ _PER_VARIANT = (
 )
 
 
-def params_from_dict(params: dict) -> fm.FinemapParams:
-    return fm.FinemapParams(**{k: params[k] for k in fm.FinemapParams.__dataclass_fields__})
+def prepare_phenotype(
+    cohort: UnitCohort, i: int
+) -> tuple[fm.Prepared | int, list[str], np.ndarray | None]:
+    """Phenotype i of a decoded cohort prepared as finemap and validate fit it
+    (docs/methods.md#finemap-preparation).
+
+    Returns
+    -------
+    prep : Prepared or int
+        The model inputs of the good samples, or a status code.
+    ids : list of str
+        The window variants' IDs (w), in variant order.
+    raw : ndarray, shape (n_good, b), or None
+        The unpenalised blocks (copy number, phenotype covariate, covariates: those present)
+        of the good samples, untransformed; None when ``prep`` is a status code.
+    """
+    win = cohort.window(i)
+    d_rows, pos_rows = cohort.differences()
+    lb, ub = cohort.bounds(i)
+    d = np.where(segment_mask(pos_rows[win], lb, ub), d_rows[win], np.nan)
+    blocks = []
+    if cohort.cn_present[i]:
+        blocks.append(cohort.cn[i])
+    if cohort.pcov_present[i]:
+        blocks.append(cohort.pcov[i])
+    blocks.extend(cohort.cov)
+    prep = fm.prepare(cohort.y[i], blocks, d, has_cn=bool(cohort.cn_present[i]))
+    ids = [cohort.ids[j] for j in win]
+    raw = None
+    if isinstance(prep, fm.Prepared):
+        raw = np.column_stack([b[prep.good] for b in blocks]) if blocks else np.empty((prep.n, 0))
+    return prep, ids, raw
 
 
-class UnitCohort:
-    """One cohort's unit data, decoded once: phenotypes, blocks, genotype rows, pairs, bounds."""
-
-    def __init__(self, payload: dict, prefix: str, phen: pl.DataFrame):
-        n = payload[f"{prefix}n_samples"]
-        self.n = n
-        self.idx = phen["phenotype_idx"].to_numpy()
-        self.y = list_matrix(phen["values"], n)
-        self.cn = list_matrix(phen["cn"], n) if phen["cn"].null_count() < phen.height else None
-        self.pcov = (
-            list_matrix(phen["pcov"], n) if phen["pcov"].null_count() < phen.height else None
-        )
-        self.cn_present = (~phen["cn"].is_null()).to_numpy()
-        self.pcov_present = (~phen["pcov"].is_null()).to_numpy()
-        self.cov = list_matrix(payload[f"{prefix}covariates"]["values"], n)
-        files = payload[f"{prefix}genotypes"]
-        rows = payload[f"{prefix}rows"]
-        self.rows = rows
-        if files is None:  # the cohort has no genotypes on this chromosome: empty windows
-            self.d_rows = np.empty((0, n))
-            self.pos_rows = np.empty(0, dtype=np.int64)
-        else:
-            alt = np.load(files.alt, mmap_mode="r")
-            ref = np.load(files.ref, mmap_mode="r")
-            pos = np.load(files.pos, mmap_mode="r")
-            self.d_rows = np.asarray(ref[rows], dtype=np.float64) - np.asarray(
-                alt[rows], dtype=np.float64
-            )
-            self.pos_rows = np.asarray(pos[rows])
-        self.ids = payload[f"{prefix}variant_ids"]
-        pairs = payload[f"{prefix}pairs"]
-        self.p_ph = pairs["phenotype_idx"].to_numpy()
-        self.p_row = np.searchsorted(rows, pairs["variant_idx"].to_numpy())
-        b = payload[f"{prefix}bounds"]
-        self.b_ph = b["phenotype_idx"].to_numpy()
-        self.b_s = b["sample_idx"].to_numpy()
-        self.b_lb = b["lb"].to_numpy().astype(np.float64)
-        self.b_ub = b["ub"].to_numpy().astype(np.float64)
-
-    def window(self, i: int) -> np.ndarray:
-        """Positions in ``rows`` of phenotype i's window variants, in variant order."""
-        return self.p_row[self.p_ph == self.idx[i]]
-
-    def prepare(self, i: int):
-        """(Prepared or status code, window variant IDs, raw blocks of the good samples)."""
-        win = self.window(i)
-        sel = self.b_ph == self.idx[i]
-        lb = np.full(self.n, np.nan)
-        ub = np.full(self.n, np.nan)
-        lb[self.b_s[sel]] = self.b_lb[sel]
-        ub[self.b_s[sel]] = self.b_ub[sel]
-        d = np.where(fm.segment_mask(self.pos_rows[win], lb, ub), self.d_rows[win], np.nan)
-        blocks = []
-        if self.cn_present[i]:
-            blocks.append(self.cn[i])
-        if self.pcov_present[i]:
-            blocks.append(self.pcov[i])
-        blocks.extend(self.cov)
-        prep = fm.prepare(self.y[i], blocks, d, has_cn=bool(self.cn_present[i]))
-        ids = [self.ids[j] for j in win]
-        raw = None
-        if isinstance(prep, fm.Prepared):
-            raw = (
-                np.column_stack([b[prep.good] for b in blocks]) if blocks else np.empty((prep.n, 0))
-            )
-        return prep, ids, raw
-
-
-def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
+def compute_unit(payload: UnitPayload) -> tuple[dict[str, pl.DataFrame], dict]:
     """finemap results of one unit's phenotypes.
 
     Parameters
     ----------
-    payload : dict
-        As for nominal units (``n_samples``, ``phenotypes`` with ``cn``/``pcov``,
-        ``covariates``, ``genotypes``, ``rows``, ``pairs``, ``bounds``) with ``params`` holding
-        the finemap hyper-parameters.
+    payload : UnitPayload
+        ``main``: the cohort's slice, with ``variant_ids``; ``params``:
+        :class:`~segqtl.kernels.finemap.FinemapParams`.
 
     Returns
     -------
@@ -170,21 +132,21 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
         ``frames`` maps finemap_stats / finemap_bootstrap_stats / finemap_r2_stats to their rows;
         ``counts`` maps status name -> (phenotype, kept variant) rows or empty phenotypes.
     """
-    params = params_from_dict(payload["params"])
-    phen = payload["phenotypes"]
-    cohort = UnitCohort(payload, "", phen)
-    rows = payload["rows"]
+    params = payload.params
+    cohort = UnitCohort(payload.main)
+    cohort.differences()  # read before the per-phenotype try: an unreadable file fails the unit
+    rows = cohort.rows
 
     stats: list[pl.DataFrame] = []
     boots: list[pl.DataFrame] = []
     r2s: list[dict] = []
     counts = {name: 0 for name in STATUS_NAMES.values()}
-    for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
+    for i, ph_idx in enumerate(cohort.idx.tolist()):
         vidx = rows[cohort.window(i)]
         message = None
         ids: list[str] = []
         try:
-            prep, ids, _ = cohort.prepare(i)
+            prep, ids, _ = prepare_phenotype(cohort, i)
             res = fm.finemap_phenotype(prep, ph_idx, params)
         except Exception as exc:  # one bad phenotype is reported, never aborts the run
             res = fm.FinemapResult(status=fm.FAILED, n_samples=0)

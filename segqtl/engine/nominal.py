@@ -1,4 +1,4 @@
-"""Worker side of nominal mode: one work unit (frames in, result frame out)."""
+"""Worker side of nominal and perm modes: one work unit (payload in, result frame out)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from ..kernels.nominal import (
     OK,
     SKIP_REASONS,
     STAT_FIELDS,
-    DosageBlock,
     NominalStats,
     nominal_scan_block,
 )
 from ..kernels.perm import beta_pvalue, direct_pvalue, max_t_null
+from .units import UnitCohort, UnitPayload
 
 STAT_COLUMNS = list(STAT_FIELDS)
 #: Columns of a unit's result frame (the nominal_stats columns after run, unit and chromosome,
@@ -32,104 +32,54 @@ RESULT_COLUMNS = [
 NO_TESTABLE_VARIANT = 5  # result_status code: a phenotype without any testable variant
 
 
-def list_matrix(series: pl.Series, width: int) -> np.ndarray:
-    """A list or array column of ``width`` floats per row as a ``(rows, width)`` array.
-
-    Nulls (missing values) become NaN.
-    """
-    if series.len() == 0:
-        return np.empty((0, width))
-    if series.dtype == pl.Null or series.null_count() == series.len():
-        return np.full((series.len(), width), np.nan)
-    if not isinstance(series.dtype, pl.Array):
-        series = series.list.to_array(width)
-    return np.asarray(series.cast(pl.Array(pl.Float64, width)).to_numpy(), dtype=np.float64)
-
-
 def neg_control_subset(n_total: int, max_variants: int, phenotype_idx: int) -> np.ndarray:
-    """Rows of the trans chromosome tested for one phenotype (SPEC §3, reference's RNG rule)."""
+    """Rows of the trans chromosome tested for one phenotype, shape (min(n_total,
+    max_variants),), sorted (docs/methods.md#negative-control: the reference's RNG rule)."""
     if n_total <= max_variants:
         return np.arange(n_total)
     rng = np.random.default_rng(42 + phenotype_idx)
     return np.sort(rng.choice(n_total, max_variants, replace=False))
 
 
-def load_block(genotypes, rows: np.ndarray | None) -> tuple[DosageBlock, np.ndarray, np.ndarray]:
-    """Dosages of ``rows`` (sorted variant_idx, None = all) from the memory-mapped files.
-
-    Returns the block and, per block row, its variant_idx and position.
-    """
-    alt = np.load(genotypes.alt, mmap_mode="r")
-    ref = np.load(genotypes.ref, mmap_mode="r")
-    pos = np.load(genotypes.pos, mmap_mode="r")
-    if rows is None:
-        sel: slice | np.ndarray = slice(None)
-        vidx = np.arange(alt.shape[0])
-    elif rows.size and rows[-1] - rows[0] + 1 == rows.size:
-        sel = slice(int(rows[0]), int(rows[-1]) + 1)
-        vidx = rows
-    else:
-        sel = rows
-        vidx = rows
-    block = DosageBlock.from_dosages(alt[sel], ref[sel])
-    return block, vidx, np.asarray(pos[sel])
-
-
-def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
-    """Nominal statistics of one unit.
+def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
+    """Nominal statistics of one unit (and, in perm mode, the permutation p-values).
 
     Parameters
     ----------
-    payload : dict
-        ``n_samples``; ``phenotypes`` (phenotype_idx, gene_id, values, pcov); ``covariates``
-        (values); ``genotypes`` (memory-mapped dosage files of the variants' chromosome) and
-        ``rows`` (sorted variant_idx needed, None = all); ``pairs`` (phenotype_idx,
-        variant_idx) and ``bounds`` (phenotype_idx, sample_idx, lb, ub), both None for
-        negative controls; ``params``.
+    payload : UnitPayload
+        ``main``: the cohort's slice (``rows``/``pairs``/``bounds`` None for negative
+        controls, whose variants are every one of the next chromosome); ``params``:
+        :class:`~segqtl.engine.units.NominalParams`.
 
     Returns
     -------
     (results, counts)
         ``results`` has :data:`RESULT_COLUMNS`; ``counts`` maps status name -> number of pairs.
     """
-    n = payload["n_samples"]
-    params = payload["params"]
-    phen = payload["phenotypes"]
-    y_all = list_matrix(phen["values"], n)
-    has_pcov = phen["pcov"].null_count() < phen.height
-    pcov_all = list_matrix(phen["pcov"], n) if has_pcov else None
-    cov = list_matrix(payload["covariates"]["values"], n).T  # (n, c)
-    block, vidx, vpos = load_block(payload["genotypes"], payload["rows"])
-    perm = params.get("mode") == "perm"
-    cn_all = list_matrix(phen["cn"], n) if perm else None
-    neg = payload["pairs"] is None
-    if not neg:
-        pairs = payload["pairs"]
-        p_ph = pairs["phenotype_idx"].to_numpy()
-        p_row = np.searchsorted(vidx, pairs["variant_idx"].to_numpy())
-        b = payload["bounds"]
-        b_ph = b["phenotype_idx"].to_numpy()
-        b_s = b["sample_idx"].to_numpy()
-        b_lb = b["lb"].to_numpy().astype(np.float64)
-        b_ub = b["ub"].to_numpy().astype(np.float64)
+    params = payload.params
+    cohort = UnitCohort(payload.main)
+    y_all = cohort.y
+    # a unit with a phenotype covariate gives it to every phenotype (NaN where one lacks it)
+    pcov_all = cohort.pcov if cohort.pcov_present.any() else None
+    cov = cohort.cov.T  # (n, c)
+    block, vidx, vpos = cohort.block()
+    perm = params.perm
+    cn_all = cohort.cn if perm else None
+    neg = not cohort.cis
 
     counts = {name: 0 for name in SKIP_REASONS.values()}
     cols: dict[str, list] = {c: [] for c in RESULT_COLUMNS}
-    for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
+    for i, ph_idx in enumerate(cohort.idx.tolist()):
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
         y = y_all[i]
         if perm:  # the nominal scan uses the permutation null's samples: copy number observed
             y = np.where(np.isnan(cn_all[i]), np.nan, y)
         if neg:
-            rows = neg_control_subset(len(vidx), params["neg_control_max_variants"], ph_idx)
+            rows = neg_control_subset(len(vidx), params.neg_control_max_variants, ph_idx)
             pos = lb = ub = None
         else:
-            rows = p_row[p_ph == ph_idx]
-            sel = b_ph == ph_idx
-            lb = np.full(n, np.nan)
-            ub = np.full(n, np.nan)
-            lb[b_s[sel]] = b_lb[sel]
-            ub[b_s[sel]] = b_ub[sel]
+            rows = cohort.window(i)
+            lb, ub = cohort.bounds(i)
             pos = vpos[rows]
         stats = nominal_scan_block(
             y,
@@ -139,18 +89,18 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
             pos,
             lb,
             ub,
-            min_samples=params["min_samples"],
-            record_aic=params["record_aic"],
+            min_samples=params.min_samples,
+            record_aic=params.record_aic,
         )
         codes, freq = np.unique(stats.status, return_counts=True)
         for c, f in zip(codes, freq, strict=True):
             counts[SKIP_REASONS[int(c)]] += int(f)
-        if params["all_variants"]:
+        if params.all_variants:
             keep = np.arange(len(rows))
         else:
             best = stats.best()
             keep = np.array([best] if best >= 0 else [], dtype=np.int64)
-        if keep.size == 0 and not params["all_variants"]:
+        if keep.size == 0 and not params.all_variants:
             _append_empty(cols, ph_idx)
             continue
         _append_rows(cols, ph_idx, stats, keep, vidx[rows])
@@ -164,12 +114,12 @@ def compute_unit(payload: dict) -> tuple[pl.DataFrame, dict]:
                 pos,
                 lb,
                 ub,
-                n_perm=params["num_permutations"],
-                seed=params["seed"] + ph_idx,
-                min_samples=params["min_samples"],
+                n_perm=params.num_permutations,
+                seed=params.seed + ph_idx,
+                min_samples=params.min_samples,
             )
             p_nom = float(stats.nominal_p[keep[0]])
-            if params["perm_method"] == "direct":
+            if params.perm_method == "direct":
                 cols["p_adj"][-1] = np.array([direct_pvalue(p_nom, p_null)])
             else:
                 p_adj, a, b = beta_pvalue(p_nom, p_null)

@@ -1,10 +1,10 @@
-"""Worker side of validate mode: one work unit (frames in, result frames out).
+"""Worker side of validate mode: one work unit (payload in, result frames out).
 
-SPEC_FINEMAP_VALIDATE §11–§13.  Each main phenotype of the unit is prepared in both cohorts
-exactly as finemap prepares it (§1–§2: segment mask, good samples, unpenalised design), then
-handed to :func:`segqtl.kernels.validate.validate_phenotype`.  Unlike SegmentQTL (§11 step 16)
-a phenotype that raises is reported with status ``failed`` and its message, and the run goes on
-(segqtl §0 policy).
+docs/methods.md#validate-pipeline.  Each main phenotype of the unit is prepared in both cohorts
+exactly as finemap prepares it (docs/methods.md#finemap-preparation: segment mask, good samples,
+unpenalised design), then handed to the validate kernel.  Unlike SegmentQTL, a phenotype that
+raises is reported with status ``failed`` and its message, and the run goes on
+(docs/methods.md#differences).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import numpy as np
 import polars as pl
 
 from ..kernels import finemap as fm
-from ..kernels import validate as vk
-from .finemap import UnitCohort, params_from_dict
+from ..kernels import validate_pipeline as vk
+from .finemap import prepare_phenotype
+from .units import UnitCohort, UnitPayload
 
 #: validate_stats.status codes (result_status; 9-12 are validate's own).
 SCORED = 0
@@ -66,12 +67,6 @@ MODEL_SCHEMA = {
 }
 
 
-def options_from_dict(options: dict) -> vk.ValidateOptions:
-    return vk.ValidateOptions(
-        **{k: options[k] for k in vk.ValidateOptions.__dataclass_fields__ if k in options}
-    )
-
-
 def _finemap_rows(frame: pl.DataFrame | None) -> dict[int, vk.FinemapRows]:
     if frame is None:
         return {}
@@ -87,13 +82,15 @@ def _finemap_rows(frame: pl.DataFrame | None) -> dict[int, vk.FinemapRows]:
     return out
 
 
-def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
+def compute_unit(payload: UnitPayload) -> tuple[dict[str, pl.DataFrame], dict]:
     """validate results of one unit's main phenotypes.
 
     Parameters
     ----------
-    payload : dict
-        :func:`segqtl.warehouse.validate_reads.validate_payload`.
+    payload : UnitPayload
+        :func:`segqtl.warehouse.validate_reads.validate_payload`: both cohorts' slices (the
+        validation cohort's phenotypes with ``main_phenotype_idx``), ``params`` (finemap's),
+        ``options`` and ``finemap_rows`` (None: refit).
 
     Returns
     -------
@@ -102,23 +99,24 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
         rows;
         ``counts`` maps status name -> number of phenotypes.
     """
-    params = params_from_dict(payload["params"])
-    opts = options_from_dict(payload["options"])
-    phen = payload["phenotypes"]
-    main = UnitCohort(payload, "", phen)
-    val_phen = payload["val_phenotypes"]
-    val = UnitCohort(payload, "val_", val_phen)
-    val_pos = {int(m): j for j, m in enumerate(val_phen["main_phenotype_idx"].to_list())}
-    source = payload["finemap"]
+    params = payload.params
+    opts = payload.options
+    main = UnitCohort(payload.main)
+    val = UnitCohort(payload.val)
+    for cohort in (main, val):  # read before the per-phenotype try: a bad file fails the unit
+        cohort.differences()
+    main_of_val = payload.val.phenotypes["main_phenotype_idx"].to_list()
+    val_pos = {int(m): j for j, m in enumerate(main_of_val)}
+    source = payload.finemap_rows
     fm_rows = _finemap_rows(source)
     no_rows = vk.FinemapRows([], *(np.empty(0),) * 5)
-    cov_names = list(payload.get("cov_names") or [])
+    cov_names = payload.main.covariate_names
 
     stats: list[dict] = []
     residuals: list[pl.DataFrame] = []
     models: list[pl.DataFrame] = []
     counts = dict.fromkeys(STATUS_NAMES.values(), 0)
-    for i, ph_idx in enumerate(phen["phenotype_idx"].to_list()):
+    for i, ph_idx in enumerate(main.idx.tolist()):
         message = None
         res = None
         status = SCORED
@@ -130,17 +128,17 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
                 and rows is not None
                 and not rows.supported(opts.support_definition, opts.support_min_stability)
             ):
-                # §0 fixes §16.14: an unsupported phenotype is left out of the files whatever
-                # else would have made it an empty row
+                # an unsupported phenotype is left out of the files whatever else would have
+                # made it an empty row (docs/methods.md#differences)
                 status = UNSUPPORTED
             elif j is None:
                 status = NOT_IN_VALIDATION_COHORT
             else:
-                prep_m, ids_m, _ = main.prepare(i)
+                prep_m, ids_m, _ = prepare_phenotype(main, i)
                 if not isinstance(prep_m, fm.Prepared):
                     status = int(prep_m)
                 else:
-                    prep_v, ids_v, raw_v = val.prepare(j)
+                    prep_v, ids_v, raw_v = prepare_phenotype(val, j)
                     if not isinstance(prep_v, fm.Prepared):
                         status = int(prep_v)
                     else:
@@ -152,7 +150,7 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
                             prep_m, ids_m, prep_v, ids_v, int(ph_idx), params, opts,
                             finemap_rows=rows, val_raw_blocks=raw_v, block_names=names,
                         )  # fmt: skip
-                        status = _status(res, prep_m, params, rows)
+                        status = _status(res)
         except Exception as exc:  # one bad phenotype is reported, never aborts the run
             res = None
             status = fm.FAILED
@@ -207,24 +205,19 @@ def compute_unit(payload: dict) -> tuple[dict[str, pl.DataFrame], dict]:
     return frames, counts
 
 
-def _status(res: vk.ValidateResult, prep_m, params, rows) -> int:
-    """The status code of a kernel result, telling apart the reasons of an EMPTY row (§11)."""
-    if res.status == vk.SCORED:
-        return SCORED
-    if res.status == vk.SKIPPED:
-        return UNSUPPORTED
-    # EMPTY after both preparations succeeded: step 3 (coverage), step 4 (no CSV/run rows)
-    # or step 7 (no shared variant), checked in the kernel's order
-    n = prep_m.n
-    required = max(fm.MIN_SAMPLES, int(params.coverage_tau * n))
-    keep = fm.standardise(prep_m.d, np.arange(n), required)[3]
-    if not np.any(keep):
-        return fm.NO_VARIANT_PASSES_COVERAGE
-    if rows is not None and (
-        len(rows.variant) == 0 or all(vk._is_missing_id(v) for v in rows.variant)
-    ):
-        return NO_FINEMAP_RESULT
-    return NO_SHARED_VARIANT
+#: The kernel's reasons for not scoring a phenotype, as status codes (both preparations
+#: succeeded, so vk.NOT_PREPARED cannot occur here).
+_REASON_STATUS = {
+    vk.NO_VARIANT_PASSES_COVERAGE: fm.NO_VARIANT_PASSES_COVERAGE,
+    vk.NO_FINEMAP_RESULT: NO_FINEMAP_RESULT,
+    vk.NO_SHARED_VARIANT: NO_SHARED_VARIANT,
+    vk.UNSUPPORTED: UNSUPPORTED,
+}
+
+
+def _status(res: vk.ValidateResult) -> int:
+    """The status code of a kernel result: SCORED, or the reason the kernel reports."""
+    return SCORED if res.status == vk.SCORED else _REASON_STATUS[res.reason]
 
 
 def _stats_row(ph_idx, status, message, res: vk.ValidateResult | None, mode: str) -> dict:

@@ -1,14 +1,16 @@
-"""Reading a work unit's inputs from the warehouse as polars frames."""
+"""Reading a work unit's inputs from the warehouse: typed payloads
+(:class:`segqtl.engine.units.UnitPayload`) of polars frames and row numbers, plus the scratch
+genotype files the workers memory-map."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
 
+from ..engine.units import CohortSlice, GenotypeFiles, NominalParams, UnitPayload, params_from_spec
 from ..errors import UsageError
 from ..spec import RunSpec
 from .db import bind_sql, fetch_one, genotype_table, query_pl
@@ -31,20 +33,6 @@ def covariates_frame(con, cohort: str) -> pl.DataFrame:
         'SELECT name, "values" FROM covariates WHERE cohort = $cohort ORDER BY cov_idx',
         params={"cohort": cohort},
     ).pl()
-
-
-@dataclass(frozen=True)
-class GenotypeFiles:
-    """One chromosome's dosages as ``.npy`` files that workers memory-map.
-
-    ``alt``/``ref``: (V, n) float64, row = variant_idx, NaN = missing; ``pos``: (V,) int64.
-    """
-
-    chrom: str
-    alt: str
-    ref: str
-    pos: str
-    n_variants: int
 
 
 def has_genotypes(con, info: dict, chrom: str) -> bool:
@@ -111,86 +99,138 @@ class GenotypeExport:
             Path(path).unlink(missing_ok=True)
 
 
-def nominal_payload(
-    con, spec: RunSpec, unit, info: dict, covariates: pl.DataFrame, genotypes: GenotypeFiles
-) -> dict:
-    """Everything a worker needs for one nominal unit (``genotypes``: the variants' chromosome,
-    the unit's own or, for negative controls, the next one)."""
-    only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
-    rng = dict(cohort=spec.cohort, chr=unit.chr, first_idx=unit.first_idx, last_idx=unit.last_idx)
-    phen = query_pl(con, "unit_phenotypes", only_gene=only_gene, **rng)
-    if spec.neg_control:
+def unit_phenotypes(con, cohort: str, unit, only_gene: str | None) -> pl.DataFrame:
+    """The unit's phenotypes of ``cohort`` (all of them, or the one of gene ``only_gene``):
+    ``phenotype_idx``, ``gene_id``, ``values``, ``pcov``, ``cn``, ordered by phenotype_idx."""
+    phen = query_pl(
+        con,
+        "unit_phenotypes",
+        cohort=cohort,
+        chr=unit.chr,
+        first_idx=unit.first_idx,
+        last_idx=unit.last_idx,
+        only_gene=only_gene,
+    )
+    return phen.select("phenotype_idx", "gene_id", "values", "pcov", "cn")
+
+
+def variant_ids(con, cohort: str, chrom: str, rows: np.ndarray) -> list[str]:
+    """The IDs of ``rows`` (sorted variant_idx of ``chrom``), aligned with them."""
+    if rows.size == 0:
+        return []
+    frame = query_pl(
+        con,
+        "variant_ids",
+        cohort=cohort,
+        chr=chrom,
+        first_variant=int(rows[0]),
+        last_variant=int(rows[-1]),
+    )
+    idx = np.searchsorted(frame["variant_idx"].to_numpy(), rows)
+    all_ids = frame["variant_id"].to_list()
+    return [all_ids[i] for i in idx]
+
+
+def cohort_slice(
+    con,
+    info: dict,
+    chrom: str,
+    phenotypes: pl.DataFrame,
+    covariates: pl.DataFrame,
+    genotypes: GenotypeFiles | None,
+    *,
+    window: int,
+    neg_control: bool = False,
+    with_variant_ids: bool = False,
+) -> CohortSlice:
+    """One cohort's slice of a unit: ``phenotypes`` (rows of ``chrom``, with ``phenotype_idx``)
+    with their cis windows, segment bounds and the genotype rows these need.
+
+    Parameters
+    ----------
+    info : dict
+        :func:`cohort_info` of the cohort.
+    phenotypes : polars.DataFrame
+        The slice's phenotypes, ordered by phenotype_idx (``phenotype_idx``, ``gene_id``,
+        ``values``, ``pcov``, ``cn`` and, for a validation cohort, ``main_phenotype_idx``).
+    genotypes : GenotypeFiles or None
+        The variants' chromosome (None: the cohort has none there).
+    window : int
+        Cis window in bp (docs/methods.md#cis-window).
+    neg_control : bool
+        Negative control: no windows or bounds, and every variant of ``genotypes`` is read
+        (docs/methods.md#negative-control).
+    with_variant_ids : bool
+        Also read the IDs of the rows.
+    """
+    cohort = info["cohort"]
+    if neg_control:
         rows, pairs, bounds = None, None, None
     else:
-        pairs = query_pl(con, "cis_pairs", window=spec.window, **rng)
-        bounds = query_pl(con, "segment_bounds", **rng)
-        if only_gene is not None:
-            keep = phen["phenotype_idx"]
-            pairs = pairs.filter(pl.col("phenotype_idx").is_in(keep.implode()))
+        # windows and bounds over the phenotypes' span, keeping only theirs (a gene's row, or
+        # the validation cohort's matched rows, need not be the whole span)
+        idx = phenotypes["phenotype_idx"]
+        first, last = (int(idx.min()), int(idx.max())) if idx.len() else (0, -1)
+        rng = dict(cohort=cohort, chr=chrom, first_idx=first, last_idx=last)
+        keep = pl.col("phenotype_idx").is_in(idx.implode())
+        pairs = query_pl(con, "cis_pairs", window=window, **rng).filter(keep)
+        bounds = query_pl(con, "segment_bounds", **rng).filter(keep)
         rows = np.unique(pairs["variant_idx"].to_numpy())
-    return {
-        "n_samples": info["n_samples"],
-        "phenotypes": phen.select("phenotype_idx", "gene_id", "values", "pcov", "cn"),
-        "covariates": covariates,
-        "genotypes": genotypes,
-        "rows": rows,
-        "pairs": pairs,
-        "bounds": bounds,
-        "params": {
-            "min_samples": spec.min_samples,
-            "record_aic": spec.record_aic,
-            "all_variants": bool(spec.all_variants),
-            "neg_control_max_variants": spec.neg_control_max_variants,
-            "mode": spec.mode,
-            "num_permutations": spec.num_permutations,
-            "perm_method": spec.perm_method,
-            "seed": spec.seed,
-        },
-    }
+    ids = None
+    if with_variant_ids:
+        ids = variant_ids(con, cohort, chrom, rows) if rows is not None else None
+    return CohortSlice(
+        cohort=cohort,
+        n_samples=int(info["n_samples"]),
+        phenotypes=phenotypes,
+        covariates=covariates,
+        genotypes=genotypes,
+        rows=rows,
+        pairs=pairs,
+        bounds=bounds,
+        variant_ids=ids,
+    )
+
+
+def nominal_payload(
+    con,
+    spec: RunSpec,
+    unit,
+    info: dict,
+    covariates: pl.DataFrame,
+    genotypes: GenotypeFiles,
+    *,
+    perm: bool = False,
+) -> UnitPayload:
+    """Everything a worker needs for one nominal unit, or with ``perm`` a perm unit (its
+    permutation scan) (``genotypes``: the variants' chromosome, the unit's own or, for negative
+    controls, the next one)."""
+    only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
+    phen = unit_phenotypes(con, info["cohort"], unit, only_gene)
+    main = cohort_slice(
+        con,
+        info,
+        unit.chr,
+        phen,
+        covariates,
+        genotypes,
+        window=spec.window,
+        neg_control=spec.neg_control,
+    )
+    params = params_from_spec(NominalParams, spec, all_variants=bool(spec.all_variants), perm=perm)
+    return UnitPayload(main=main, params=params)
 
 
 def finemap_payload(
     con, spec: RunSpec, unit, info: dict, covariates: pl.DataFrame, genotypes: GenotypeFiles
-) -> dict:
-    """Everything a worker needs for one finemap unit: the nominal unit's inputs (phenotypes
-    with copy number and phenotype covariate, cis pairs, segment bounds) plus the variant IDs
-    of the rows, which label the R² variants."""
-    payload = nominal_payload(con, spec, unit, info, covariates, genotypes)
-    if spec.phenotype_id is not None:
-        keep = payload["phenotypes"].filter(pl.col("gene_id") == spec.phenotype_id)
-        payload["phenotypes"] = keep
-        payload["pairs"] = payload["pairs"].filter(
-            pl.col("phenotype_idx").is_in(keep["phenotype_idx"].implode())
-        )
-        payload["rows"] = np.unique(payload["pairs"]["variant_idx"].to_numpy())
-    rows = payload["rows"]
-    ids: list[str] = []
-    if rows.size:
-        frame = query_pl(
-            con,
-            "variant_ids",
-            cohort=spec.cohort,
-            chr=unit.chr,
-            first_variant=int(rows[0]),
-            last_variant=int(rows[-1]),
-        )
-        idx = np.searchsorted(frame["variant_idx"].to_numpy(), rows)
-        all_ids = frame["variant_id"].to_list()
-        ids = [all_ids[i] for i in idx]
-    payload["variant_ids"] = ids
-    payload["params"] = {
-        k: getattr(spec, k)
-        for k in (
-            "alpha_en",
-            "coverage_tau",
-            "n_bootstrap",
-            "subsample_frac",
-            "n_lambda",
-            "lambda_ratio",
-            "cv_tau",
-            "min_obs_boot",
-            "compute_r2",
-            "r2_stability_threshold",
-        )
-    }
-    return payload
+) -> UnitPayload:
+    """Everything a worker needs for one finemap unit: the unit's phenotypes (or the one of
+    ``phenotype_id``) with copy number and phenotype covariate, cis windows, segment bounds and
+    the rows' variant IDs, which label the R² variants."""
+    from ..kernels.finemap import FinemapParams  # here: it loads the compiled kernels
+
+    phen = unit_phenotypes(con, info["cohort"], unit, spec.phenotype_id)
+    main = cohort_slice(
+        con, info, unit.chr, phen, covariates, genotypes, window=spec.window, with_variant_ids=True
+    )
+    return UnitPayload(main=main, params=params_from_spec(FinemapParams, spec))

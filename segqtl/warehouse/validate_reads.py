@@ -1,26 +1,27 @@
-"""Reading a validate work unit's inputs from the warehouse (SPEC_FINEMAP_VALIDATE §11).
+"""Reading a validate work unit's inputs from the warehouse (docs/methods.md#validate-pipeline).
 
-A validate unit is a range of the **main** cohort's phenotypes.  Its payload holds the main data
-exactly as :func:`segqtl.warehouse.reads.finemap_payload` builds it, the validation cohort's rows
-of the same genes (matched by gene_id on the same chromosome, each with its own cis window and
-segment bounds), and the source of β/λ/π: a stored finemap run, a ``finemap_<C>.csv`` or
-nothing (refit in the worker).
+A validate unit is a range of the **main** cohort's phenotypes.  Its payload holds the main
+cohort's slice exactly as :func:`segqtl.warehouse.reads.finemap_payload` reads it, the
+validation cohort's rows of the same genes (matched by gene_id on the same chromosome, each with
+its own cis window and segment bounds), and the source of β/λ/π: a stored finemap run, a
+``finemap_<C>.csv`` or nothing (refit in the worker).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
+from ..engine.units import GenotypeFiles, UnitPayload, params_from_spec
 from ..errors import UsageError
+from ..kernels.validate_pipeline import ValidateOptions
 from .db import fetch_one, query_pl
-from .reads import GenotypeFiles, finemap_payload
+from .reads import cohort_slice, unit_phenotypes
 
-#: Columns of ``finemap_<C>.csv`` validate needs (§11).
+#: Columns of ``finemap_<C>.csv`` validate needs (docs/methods.md#validate-pipeline).
 FINEMAP_CSV_COLUMNS = (
     "phenotype",
     "variant",
@@ -32,20 +33,6 @@ FINEMAP_CSV_COLUMNS = (
 )
 _FLOATS = FINEMAP_CSV_COLUMNS[2:]
 
-#: validate options (§11) with SegmentQTL's defaults, read from the RunSpec when present.
-OPTION_DEFAULTS = {
-    "validation_mode": "recalibrated",
-    "validate_with_bootstrap": False,
-    "validation_stability_threshold": 0.6,
-    "restrict_to_supported_phenotypes": False,
-    "support_definition": "stability",
-    "support_min_stability": 0.6,
-    "bootstrap_ci": False,
-    "n_boot_ci": 1000,
-    "n_permutations": 0,
-    "save_model_audit": False,
-}
-
 FINEMAP_SCHEMA = {
     "phenotype_idx": pl.Int32,
     "variant": pl.Utf8,
@@ -53,28 +40,13 @@ FINEMAP_SCHEMA = {
 }
 
 
-def _variant_ids(con, cohort: str, chrom: str, rows: np.ndarray) -> list[str]:
-    if rows.size == 0:
-        return []
-    frame = query_pl(
-        con,
-        "variant_ids",
-        cohort=cohort,
-        chr=chrom,
-        first_variant=int(rows[0]),
-        last_variant=int(rows[-1]),
-    )
-    idx = np.searchsorted(frame["variant_idx"].to_numpy(), rows)
-    all_ids = frame["variant_id"].to_list()
-    return [all_ids[i] for i in idx]
-
-
-@lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=4)
 def _read_finemap_csv(path: str, mtime_ns: int, size: int) -> pl.DataFrame:
     """The validate columns of one ``finemap_<C>.csv`` (cached per file version).
 
     Floats are parsed by polars (correctly rounded, as Python's ``float``); SegmentQTL parses
-    with pandas' default parser, which can differ by 1 ulp (§15.6) — far inside the mean_d/sd_d
+    with pandas' default parser, which can differ by 1 ulp
+    (docs/methods.md#numerical-reproducibility) — far inside the mean_d/sd_d
     ``allclose`` check, and β differs by at most that ulp.
     """
     del mtime_ns, size  # cache keys only
@@ -146,75 +118,55 @@ def validate_payload(
     main_cov: pl.DataFrame,
     val_cov: pl.DataFrame,
     main_genotypes: GenotypeFiles,
-    val_genotypes: GenotypeFiles,
-) -> dict:
+    val_genotypes: GenotypeFiles | None,
+) -> UnitPayload:
     """Everything a worker needs for one validate unit.
 
-    Keys of finemap's payload (main cohort: ``n_samples``, ``phenotypes``, ``covariates``,
-    ``genotypes``, ``rows``, ``pairs``, ``bounds``, ``variant_ids``, ``params``) plus
-
-    * ``val_n_samples``, ``val_phenotypes`` (``main_phenotype_idx``, ``phenotype_idx`` = val
-      row, ``gene_id``, ``values``, ``pcov``, ``cn``), ``val_covariates``, ``val_genotypes``,
-      ``val_rows`` (sorted unique val variant_idx; the runner copies val genotypes up to
-      ``val_rows[-1]``), ``val_pairs``, ``val_bounds``, ``val_variant_ids`` (aligned with
-      ``val_rows``);
-    * ``finemap``: None (refit) or a frame (``phenotype_idx``, ``variant``, ``mean_d``,
-      ``sd_d``, ``stability_score``, ``lambda_selected``, ``beta_full``) in kept order;
-    * ``options``: the validate options (:data:`OPTION_DEFAULTS` keys);
-    * ``cov_names``: the main covariate names (audit block names).
+    ``main`` is the main cohort's slice as finemap reads it; ``val`` the validation cohort's
+    rows of the same genes (its phenotypes also carry ``main_phenotype_idx``; ``val.genotypes``
+    is None when the validation cohort has no genotypes on the chromosome); ``params`` and
+    ``options`` come from the spec; ``finemap_rows`` holds a stored finemap run's or a
+    ``finemap_<C>.csv``'s rows of the unit's phenotypes, or None (refit in the worker).
     """
-    payload = finemap_payload(con, spec, unit, main_info, main_cov, main_genotypes)
-    val_cohort = getattr(spec, "validation_cohort", None)
-    if val_cohort is None:
+    from ..kernels.finemap import FinemapParams  # here: it loads the compiled kernels
+
+    if spec.validation_cohort is None:
         raise UsageError("validate needs a validation cohort. Fix: give --validation_cohort")
-    rng = dict(
-        cohort=spec.cohort,
-        val_cohort=val_cohort,
-        chr=unit.chr,
-        first_idx=unit.first_idx,
-        last_idx=unit.last_idx,
-        only_gene=spec.phenotype_id,
-    )
-    val_phen = query_pl(con, "validate_val_phenotypes", **rng)
-    # The validation cohort's windows and segment bounds come from the same SQL as the main
-    # cohort's (its own start/end and segmentation), over the span of its matched rows, keeping
-    # only those rows.
-    val_idx = val_phen["phenotype_idx"]
-    span = (int(val_idx.min()), int(val_idx.max())) if val_idx.len() else (0, -1)
-    val_rng = dict(cohort=val_cohort, chr=unit.chr, first_idx=span[0], last_idx=span[1])
-    matched = pl.col("phenotype_idx").is_in(val_idx.implode())
-    val_pairs = query_pl(con, "cis_pairs", window=spec.window, **val_rng).filter(matched)
-    val_bounds = query_pl(con, "segment_bounds", **val_rng).filter(matched)
-    val_rows = np.unique(val_pairs["variant_idx"].to_numpy())
-    payload.update(
-        val_n_samples=val_info["n_samples"],
-        val_phenotypes=val_phen.select(
-            "main_phenotype_idx", "phenotype_idx", "gene_id", "values", "pcov", "cn"
-        ),
-        val_covariates=val_cov,
-        val_genotypes=val_genotypes,
-        val_rows=val_rows,
-        val_pairs=val_pairs,
-        val_bounds=val_bounds,
-        val_variant_ids=_variant_ids(con, val_cohort, unit.chr, val_rows),
-        cov_names=main_cov["name"].to_list(),
-        options={k: getattr(spec, k, v) for k, v in OPTION_DEFAULTS.items()},
-    )
-    run_id = getattr(spec, "finemap_run", None)
-    results_dir = getattr(spec, "finemap_results_dir", None)
+    run_id, results_dir = spec.finemap_run, spec.finemap_results_dir
     if run_id is not None and results_dir is not None:
         raise UsageError(
             "give either --finemap_run or --finemap_results_dir, not both. Fix: drop one"
         )
+    phen = unit_phenotypes(con, main_info["cohort"], unit, spec.phenotype_id)
+    slice_of = functools.partial(cohort_slice, con, window=spec.window, with_variant_ids=True)
+    main = slice_of(main_info, unit.chr, phen, main_cov, main_genotypes)
+    # The validation cohort's windows and segment bounds come from the same SQL as the main
+    # cohort's, with its own start/end and segmentation.
+    val_phen = query_pl(
+        con,
+        "validate_val_phenotypes",
+        cohort=main_info["cohort"],
+        val_cohort=val_info["cohort"],
+        chr=unit.chr,
+        first_idx=unit.first_idx,
+        last_idx=unit.last_idx,
+        only_gene=spec.phenotype_id,
+    ).select("main_phenotype_idx", "phenotype_idx", "gene_id", "values", "pcov", "cn")
+    val = slice_of(val_info, unit.chr, val_phen, val_cov, val_genotypes)
     if run_id is not None:
-        fm = finemap_run_rows(con, run_id, spec, unit)
-        keep = payload["phenotypes"]["phenotype_idx"].implode()
-        payload["finemap"] = fm.filter(pl.col("phenotype_idx").is_in(keep))
+        rows = finemap_run_rows(con, run_id, spec, unit)
+        rows = rows.filter(pl.col("phenotype_idx").is_in(phen["phenotype_idx"].implode()))
     elif results_dir is not None:
-        payload["finemap"] = finemap_csv_rows(results_dir, unit.chr, payload["phenotypes"])
+        rows = finemap_csv_rows(results_dir, unit.chr, phen)
     else:
-        payload["finemap"] = None
-    return payload
+        rows = None
+    return UnitPayload(
+        main=main,
+        params=params_from_spec(FinemapParams, spec),
+        val=val,
+        options=params_from_spec(ValidateOptions, spec),
+        finemap_rows=rows,
+    )
 
 
-__all__ = ["validate_payload", "finemap_csv_rows", "finemap_run_rows", "OPTION_DEFAULTS"]
+__all__ = ["validate_payload", "finemap_csv_rows", "finemap_run_rows"]
