@@ -15,7 +15,6 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from .engine import runner
 from .errors import UsageError
 from .ingest import CohortInputs, IngestResult, ingest_cohort
 from .ingest.load import find_cohort_by_checksum
@@ -112,6 +111,8 @@ def run(
     ``on_created`` is called with the run id as soon as the run is recorded (before any work),
     so callers can report it even if the run is interrupted.
     """
+    from .engine import runner
+
     validate(spec)
     with closing(connect(db, must_exist=True)) as con:
         run_id = _runs.create_run(con, spec)
@@ -125,6 +126,8 @@ def resume(
     db: str | Path, run_id: int, *, progress: bool = False, log: Callable[[str], None] | None = None
 ) -> dict:
     """Finish an interrupted or failed run: only units not yet committed are computed."""
+    from .engine import runner
+
     with closing(connect(db, must_exist=True)) as con:
         status = _runs.run_status(con, run_id)
         if status == "completed":
@@ -140,15 +143,11 @@ def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None
     also written as CSV.
     Returns the summary (pi0, threshold, number of tests and hits).
     """
+    from . import modes
     from .warehouse.fdr import compute_run_fdr
 
     with closing(connect(db, must_exist=True)) as con:
-        mode = _runs.load_spec(con, run_id).mode
-        if mode in ("finemap", "validate"):  # no association p-values to adjust
-            raise UsageError(
-                f"run {run_id} is a {mode} run, which has no association p-values. Fix: use a "
-                "best-variant nominal run or a perm run"
-            )
+        modes.get(_runs.load_spec(con, run_id).mode).check_fdr(run_id)
         summary = compute_run_fdr(con, run_id, level)
         if out is not None:
             con.execute(
@@ -316,189 +315,26 @@ def summary(
 
 
 def available_modes() -> list[str]:
-    """The analysis modes this version of segqtl can run."""
-    return list(runner.WORKERS)
+    """The analysis modes this version of segqtl can run (the registry's, in order)."""
+    from . import modes
+
+    return list(modes.modes())
 
 
 def validate(spec: RunSpec) -> None:
-    """Reject run parameters that cannot work, with a message saying why."""
-    if spec.mode not in runner.WORKERS:
-        raise UsageError(
-            f"mode {spec.mode!r} is not available in this version of segqtl "
-            f"(available: {', '.join(available_modes())})"
-        )
-    if spec.window < 0:
-        raise UsageError("--window must be >= 0")
-    if spec.min_samples < 1:
-        raise UsageError("--min-samples must be >= 1")
-    if spec.num_cores < 1:
-        raise UsageError("--num-cores must be >= 1")
-    if spec.neg_control_max_variants < 1:
-        raise UsageError("--neg_control_max_variants must be >= 1")
-    if not spec.chromosomes:
-        raise UsageError("give at least one --chromosome")
-    if spec.mode == "perm":
-        if spec.all_variants:
-            raise UsageError(
-                "--mode perm is not compatible with --all_variants. Permutation testing "
-                "computes gene-level scan p-values (best variant in window). Use --mode nominal "
-                "for per-variant association testing without permutation adjustment"
-            )
-        if spec.perm_method not in ("beta", "direct"):
-            raise UsageError(
-                f"invalid --perm_method {spec.perm_method!r}. Fix: select beta or direct"
-            )
-        if spec.num_permutations < 1:
-            raise UsageError(f"--num_permutations must be at least 1 (got {spec.num_permutations})")
-    if spec.mode in ("finemap", "validate"):
-        _validate_finemap(spec)
-    elif spec.phenotype_id is not None:
-        # It would otherwise be ignored and the run would cover every phenotype.
-        raise UsageError(
-            f"--phenotype_id is a finemap option, not a {spec.mode} one. Fix: use --mode finemap, "
-            "or --all_variants GENE for one phenotype in nominal mode"
-        )
-    if spec.mode == "validate":
-        _validate_validate(spec)
-    else:
-        for flag in ("validation_cohort", "finemap_run", "finemap_results_dir"):
-            if getattr(spec, flag) is not None:  # it would otherwise be ignored
-                raise UsageError(
-                    f"--{flag} is a validate option, not a {spec.mode} one. Fix: use --mode "
-                    f"validate, or drop --{flag}"
-                )
+    """Reject run parameters that cannot work, with a one-line message saying why.
 
+    Every parameter against its declared range or choices, parameters that do not apply to the
+    mode, and the mode's own rules (:func:`segqtl.modes.check_spec`).
+    """
+    from . import modes
 
-def _validate_finemap(spec: RunSpec) -> None:
-    """The finemap checks of :func:`validate` (SPEC_FINEMAP_VALIDATE §0, §3-§9); validate
-    shares them, as it re-fits finemap's models."""
-    not_options = {
-        "all_variants": f"{spec.mode} reports on every phenotype; --phenotype_id GENE selects "
-        "one phenotype",
-        "neg_control": "negative controls belong to nominal and perm modes",
-        "record_aic": "AIC belongs to nominal and perm modes",
-    }
-    for flag, why in not_options.items():
-        if getattr(spec, flag) is not False:
-            raise UsageError(f"--{flag} is not a {spec.mode} option ({why}). Fix: drop --{flag}")
-
-    def bad(flag: str, rule: str, fix: str) -> UsageError:
-        return UsageError(f"--{flag} {rule} (got {getattr(spec, flag)!r}). Fix: {fix}")
-
-    # `not (lo <= x <= hi)` rather than `x < lo or x > hi`, so NaN is rejected too.
-    if not (0 < spec.subsample_frac <= 1):
-        # SegmentQTL crashes on > 1: subsamples are drawn without replacement (SPEC §16.5).
-        raise bad(
-            "subsample_frac",
-            "must be in (0, 1]: subsamples are drawn without replacement",
-            "give a fraction of the samples such as 0.8",
-        )
-    if not (0 <= spec.alpha_en <= 1):
-        raise bad("alpha_en", "must be in [0, 1]", "give the mixing, 0 = ridge to 1 = lasso")
-    if not (0 <= spec.coverage_tau <= 1):
-        raise bad(
-            "coverage_tau",
-            "must be in [0, 1]",
-            "give the fraction of samples a variant must be observed in, such as 0.6",
-        )
-    if spec.n_bootstrap < 1:
-        raise bad("n_bootstrap", "must be at least 1", "give the number of subsamples, such as 200")
-    if spec.n_lambda < 1:
-        raise bad("n_lambda", "must be at least 1", "give the number of lambda values, such as 30")
-    if not (0 < spec.lambda_ratio <= 1):
-        raise bad(
-            "lambda_ratio",
-            "must be in (0, 1]",
-            "give the smallest lambda as a fraction of the largest, such as 0.01",
-        )
-    if not (0 <= spec.cv_tau <= 1):
-        raise bad(
-            "cv_tau",
-            "must be in [0, 1]",
-            "give 0 (the lambda of least CV error) up to 1 (the largest lambda), such as 0.8",
-        )
-    if spec.min_obs_boot < 1:
-        raise bad(
-            "min_obs_boot",
-            "must be at least 1",
-            "give the fewest observed samples of a variant in a subsample, such as 20",
-        )
-    if not (0 <= spec.r2_stability_threshold <= 1):
-        raise bad(
-            "r2_stability_threshold",
-            "must be in [0, 1]",
-            "give the stability score a variant needs to enter the R2, such as 0.6",
-        )
-
-
-def _validate_validate(spec: RunSpec) -> None:
-    """The validate checks of :func:`validate` that need no warehouse (SPEC_FINEMAP_VALIDATE
-    §11); the validation cohort's and the finemap run's existence are checked when the run is
-    created (:func:`segqtl.warehouse.runs.create_run`)."""
-
-    def bad(flag: str, rule: str, fix: str) -> UsageError:
-        return UsageError(f"--{flag} {rule} (got {getattr(spec, flag)!r}). Fix: {fix}")
-
-    if spec.validation_cohort is None:
-        raise UsageError(
-            "--mode validate needs a validation cohort. Fix: give --validation-cohort NAME (an "
-            "ingested cohort), or the drop-in's --val_genotypes, --val_quantifications and "
-            "--val_segmentation"
-        )
-    if spec.validation_mode not in ("recalibrated", "frozen"):
-        raise bad("validation_mode", "is not a validation mode", "select recalibrated or frozen")
-    if spec.support_definition not in ("stability", "selected"):
-        raise bad(
-            "support_definition", "is not a support definition", "select stability or selected"
-        )
-    if spec.finemap_run is not None and spec.finemap_results_dir is not None:
-        raise UsageError(
-            "--finemap_run and --finemap_results_dir both give the finemap models. Fix: give "
-            "only one of them"
-        )
-    if spec.restrict_to_supported_phenotypes and (
-        spec.finemap_run is None and spec.finemap_results_dir is None
-    ):
-        raise UsageError(
-            "--restrict_to_supported_phenotypes needs finemap results (the support test reads "
-            "their stability scores or betas). Fix: add --finemap_run RUN_ID or "
-            "--finemap_results_dir DIR"
-        )
-    for flag in ("validation_stability_threshold", "support_min_stability"):
-        if not (0 <= getattr(spec, flag) <= 1):
-            raise bad(flag, "must be in [0, 1]", "give a stability score such as 0.6")
-    if spec.n_boot_ci < 1:
-        raise bad("n_boot_ci", "must be at least 1", "give the number of resamples, such as 1000")
-    if spec.n_permutations < 0:
-        raise bad(
-            "n_permutations", "must be at least 0", "give 0 (no permutation p-values) or more"
-        )
-    if spec.finemap_results_dir is not None:
-        # stored absolute, so that a resume from another folder reads the same files
-        folder = Path(spec.finemap_results_dir).resolve()
-        spec.finemap_results_dir = str(folder)
-        if not folder.is_dir():
-            raise bad(
-                "finemap_results_dir",
-                "is not a folder",
-                "give the --out_dir of a finemap run (it holds finemap_<C>.csv)",
-            )
-        missing = [
-            f"finemap_{c}.csv"
-            for c in spec.chromosomes
-            if not (folder / f"finemap_{c}.csv").is_file()
-        ]
-        if missing:
-            raise bad(
-                "finemap_results_dir",
-                f"has no {', '.join(missing)}",
-                "run finemap on these chromosomes into that folder first (without --phenotype_id)",
-            )
+    modes.check_spec(spec)
 
 
 def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
     """Chromosomes with phenotypes in a cohort, in natural order."""
-    from .spec import AUTOSOMES_X
+    from .chromosomes import natural_order
 
     with closing(connect(db, read_only=True)) as con:
         chroms = [
@@ -507,8 +343,7 @@ def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
                 "SELECT DISTINCT chr FROM phenotypes WHERE cohort = ?", [cohort]
             ).fetchall()
         ]
-    rank = {c: i for i, c in enumerate(AUTOSOMES_X)}
-    return sorted(chroms, key=lambda c: (rank.get(c, len(rank)), c))
+    return natural_order(chroms)
 
 
 RUN_COLUMNS = (

@@ -7,7 +7,6 @@ tables), stderr carries progress and messages.  Errors are one line, never a tra
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -17,13 +16,46 @@ from pathlib import Path
 
 import click
 
-from . import __version__, api
+from . import __version__, modes
 from .errors import SegqtlError, UsageError
-from .ingest import CohortInputs
-from .output import FORMATS, escape_control, format_frame, json_value
-from .spec import RunSpec
+from .modes.parameters import convert_all_variants
+from .output import FORMATS, escape_control, json_value
+
+# The library API (DuckDB, polars, the engine) is imported inside the commands that use it, so
+# that 'segqtl --help', '--version' and the read commands start fast.
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Command(click.Command):
+    """A command that records the arguments it parses, so that messages name a flag as the
+    user typed it (:func:`segqtl.modes.flag_name`), however the command is invoked."""
+
+    style = "native"
+
+    def parse_args(self, ctx, args):
+        modes.set_cli(self.style, args)
+        return super().parse_args(ctx, args)
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        finally:  # library calls after this command name flags natively again
+            modes.set_cli("native", ())
+
+
+class _DropinCommand(_Command):
+    style = "dropin"
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            modes.set_cli("native", ())
 
 
 def _msg(text: str) -> None:
@@ -44,14 +76,43 @@ def verbose_option(f):
     )(f)
 
 
-INPUT_FIELDS = (
-    "genotypes",
-    "quantifications",
-    "segmentation",
-    "covariates",
-    "copynumber",
-    "phenotype_covariate",
+#: The cohort's input files: (name, required, help).  One declaration serves 'segqtl ingest'
+#: and the drop-in (which also takes each as --val_<name> for validate's second cohort).
+INPUTS = (
+    ("genotypes", True, "Folder with chr<C>_ALTlr.csv and chr<C>_REFlr.csv."),
+    ("quantifications", True, "Phenotype CSV: chr,start,end,gene_id,<samples>."),
+    ("covariates", False, "Sample covariates CSV (first line: sample IDs; then name,values)."),
+    ("copynumber", False, "Gene copy number (CNlr) CSV: gene_id,<samples>."),
+    ("segmentation", True, "Segments CSV: sample,chr,startpos,endpos."),
+    ("phenotype_covariate", False, "Phenotype-level covariate CSV: gene_id,<samples>."),
 )
+INPUT_FIELDS = tuple(name for name, _, _ in INPUTS)
+
+
+def _flags(name: str, style: str) -> list[str]:
+    """Both spellings of a flag, the command line's own first."""
+    kebab, snake = f"--{name.replace('_', '-')}", f"--{name.replace('-', '_')}"
+    if kebab == snake:
+        return [kebab]
+    return [snake, kebab] if style == "dropin" else [kebab, snake]
+
+
+def input_options(style: str = "native", *, prefix: str = "", required: bool = True):
+    """The input-file options (``prefix="val_"``: the validation cohort's, never required)."""
+
+    def decorate(f):
+        for name, needed, text in reversed(INPUTS):
+            help_text = f"validate: the validation cohort's {name}." if prefix else text
+            f = click.option(
+                *_flags(prefix + name, style),
+                prefix + name,
+                required=needed and required and not prefix,
+                type=click.Path(),
+                help=help_text,
+            )(f)
+        return f
+
+    return decorate
 
 
 def collect_inputs(f):
@@ -59,10 +120,49 @@ def collect_inputs(f):
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        from .ingest import CohortInputs
+
         paths = {name: kwargs.pop(name) for name in INPUT_FIELDS}
         return f(*args, inputs=CohortInputs(**paths), **kwargs)
 
     return wrapper
+
+
+def param_options(style: str):
+    """Add every run parameter the command line offers (:func:`segqtl.modes.params`), each
+    with both spellings; the command receives them by their RunSpec field names."""
+
+    def decorate(f):
+        for p in reversed(list(modes.params().values())):
+            if not (p.dropin if style == "dropin" else p.native):
+                continue
+            kwargs: dict = {"help": p.help}
+            if p.type is bool:
+                kwargs["is_flag"] = True
+            elif p.optional_value is not None:
+                kwargs.update(is_flag=False, flag_value="__all__", default=None)
+            else:
+                kwargs["type"] = {int: int, float: float}.get(p.type, str)
+                if p.default is not None:
+                    kwargs.update(default=p.default, show_default=True)
+            if p.metavar:
+                kwargs["metavar"] = p.metavar
+            f = click.option(*_flags(p.cli_name or p.name, style), p.name, **kwargs)(f)
+        return f
+
+    return decorate
+
+
+def spec_values(kwargs: dict) -> dict:
+    """Pop the run parameters from a command's keyword arguments, as RunSpec values."""
+    values = {}
+    for p in modes.params().values():
+        if p.name in kwargs:
+            value = kwargs.pop(p.name)
+            if p.optional_value is not None:
+                value = convert_all_variants(value)
+            values[p.name] = value
+    return values
 
 
 def handle_errors(f):
@@ -71,12 +171,11 @@ def handle_errors(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings():
                 warnings.simplefilter("always")
-                result = f(*args, **kwargs)
-            for w in caught:
-                _msg(f"warning: {w.message}")
-            return result
+                # shown when raised, so a warning is not lost if the command then fails
+                warnings.showwarning = lambda message, *a, **k: _msg(f"warning: {message}")
+                return f(*args, **kwargs)
         except SegqtlError as exc:
             _msg(f"error: {exc}")
             sys.exit(exc.exit_code)
@@ -98,7 +197,7 @@ def handle_errors(f):
     return wrapper
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="segqtl")
 def cli():
     """segqtl: segmentation-aware QTL mapping in a DuckDB warehouse.
@@ -191,45 +290,10 @@ def simulate(
 
 
 # -------------------------------------------------------------------------------------- ingest
-def input_options(f):
-    opts = [
-        click.option(
-            "--genotypes",
-            required=True,
-            type=click.Path(),
-            help="Folder with chr<C>_ALTlr.csv and chr<C>_REFlr.csv.",
-        ),
-        click.option(
-            "--quantifications",
-            required=True,
-            type=click.Path(),
-            help="Phenotype CSV: chr,start,end,gene_id,<samples>.",
-        ),
-        click.option(
-            "--segmentation",
-            required=True,
-            type=click.Path(),
-            help="Segments CSV: sample,chr,startpos,endpos.",
-        ),
-        click.option("--covariates", type=click.Path(), help="Sample covariates CSV."),
-        click.option("--copynumber", type=click.Path(), help="Gene copy number (CNlr) CSV."),
-        click.option(
-            "--phenotype-covariate",
-            "--phenotype_covariate",
-            "phenotype_covariate",
-            type=click.Path(),
-            help="Phenotype-level covariate CSV.",
-        ),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
-
-
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
 @click.option("--cohort", required=True, help="Name for the cohort in the warehouse.")
-@input_options
+@input_options()
 @click.option("--replace", is_flag=True, help="Replace an existing cohort of the same name.")
 @quiet_option
 @handle_errors
@@ -242,6 +306,8 @@ def ingest(
     quiet,
 ):
     """Load one cohort's input files into the warehouse (all or nothing)."""
+    from . import api
+
     res = api.ingest(db, cohort, inputs, replace=replace)
     if not quiet:
         _msg(
@@ -252,175 +318,23 @@ def ingest(
 
 
 # ----------------------------------------------------------------------------------------- run
-# finemap's options (SPEC_FINEMAP_VALIDATE §3-§10): name -> help; defaults come from RunSpec.
-FINEMAP_HELP = {
-    "alpha_en": "finemap: elastic-net mixing, 1 = lasso, 0 = ridge.",
-    "coverage_tau": "finemap: keep variants observed in >= max(30, floor(tau * n)) of n samples.",
-    "n_bootstrap": "finemap: stability-selection subsamples (drawn without replacement).",
-    "subsample_frac": "finemap: subsample size max(30, floor(frac * n)); in (0, 1].",
-    "n_lambda": "finemap: lambda grid points, log-spaced down from lambda_max (2 at least).",
-    "lambda_ratio": "finemap: smallest lambda as a fraction of lambda_max.",
-    "cv_tau": "finemap: largest lambda with 5-fold CV error <= min + cv_tau * (null - min).",
-    "min_obs_boot": "finemap: in a subsample, drop variants observed in fewer samples.",
-    "compute_r2": "finemap: also report in-sample R2 without and with the stable variants.",
-    "r2_stability_threshold": "finemap: stability score a selected variant needs for the R2.",
-    "phenotype_id": "finemap/validate: this phenotype only (same seeds as a full run; files get "
-    "_<ID>).",
-}
-
-# validate's options (SPEC_FINEMAP_VALIDATE §11-§13): name -> help; defaults come from RunSpec.
-# The first three are native only: the drop-in ingests --val_* files as the validation cohort
-# and has no warehouse runs to reuse.
-VALIDATE_HELP = {
-    "validation_cohort": "validate: the ingested validation cohort.",
-    "finemap_run": "validate: take the models from this completed finemap run of --cohort "
-    "(recommended).",
-    "finemap_results_dir": "validate: take the models from DIR/finemap_<C>.csv (SegmentQTL's "
-    "files); without it or --finemap-run they are re-fitted.",
-    "validation_mode": "validate: recalibrated (re-fit the covariates on the validation cohort) "
-    "or frozen (the main cohort's covariate model).",
-    "validate_with_bootstrap": "validate: zero the betas of variants with stability_score below "
-    "--validation-stability-threshold.",
-    "validation_stability_threshold": "validate: stability a variant needs to keep its beta.",
-    "restrict_to_supported_phenotypes": "validate: skip phenotypes without support in the "
-    "finemap results (needs them).",
-    "support_definition": "validate: support = some stability_score >= --support-min-stability "
-    "(stability) or some nonzero beta_full (selected).",
-    "support_min_stability": "validate: stability score that counts as support.",
-    "bootstrap_ci": "validate: bootstrap CIs of R2 and the calibration slope.",
-    "n_boot_ci": "validate: bootstrap resamples for the CIs.",
-    "n_permutations": "validate: permutations for p-values of R2 and rho (0 = none).",
-    "save_model_audit": "validate: also write validate_model_<C>.csv (the fitted models).",
-}
-NATIVE_ONLY = ("validation_cohort", "finemap_run")
-VALIDATE_FLAGS = (
-    "validate_with_bootstrap",
-    "restrict_to_supported_phenotypes",
-    "bootstrap_ci",
-    "save_model_audit",
-)
-VAL_INPUT_FIELDS = tuple(f"val_{name}" for name in INPUT_FIELDS)
-
-
-def finemap_options(*, dropin: bool = False):
-    """Add finemap's options: ``--alpha-en`` (also ``--alpha_en``) ..., or SegmentQTL's
-    ``--alpha_en`` ... only for the drop-in.  The command receives them by their field names."""
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
-
-    def decorate(f):
-        for name in reversed(FINEMAP_HELP):
-            names = [f"--{name}"] if dropin else [f"--{name.replace('_', '-')}", f"--{name}"]
-            kwargs: dict = {"help": FINEMAP_HELP[name]}
-            if name == "compute_r2":
-                kwargs["is_flag"] = True
-            elif name == "phenotype_id":
-                kwargs["metavar"] = "GENE"
-            else:
-                kwargs.update(default=defaults[name], show_default=True)
-            f = click.option(*names, name, **kwargs)(f)
-        return f
-
-    return decorate
-
-
-def validate_options(*, dropin: bool = False):
-    """Add validate's options: ``--validation-mode`` (also ``--validation_mode``) ..., or
-    SegmentQTL's ``--validation_mode`` ... only (and no ``--validation_cohort``/``--finemap_run``)
-    for the drop-in.  The command receives them by their field names."""
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
-
-    def decorate(f):
-        for name in reversed(VALIDATE_HELP):
-            if dropin and name in NATIVE_ONLY:
-                continue
-            names = [f"--{name}"] if dropin else [f"--{name.replace('_', '-')}", f"--{name}"]
-            kwargs: dict = {"help": VALIDATE_HELP[name]}
-            if name in VALIDATE_FLAGS:
-                kwargs["is_flag"] = True
-            elif name == "validation_cohort":
-                kwargs["metavar"] = "NAME"
-            elif name == "finemap_run":
-                kwargs.update(type=int, metavar="RUN_ID")
-            elif name == "finemap_results_dir":
-                kwargs["metavar"] = "DIR"
-            else:
-                kwargs.update(default=defaults[name], show_default=True)
-            f = click.option(*names, name, **kwargs)(f)
-        return f
-
-    return decorate
+def _mode_help(default: str) -> str:
+    return (
+        "Analysis mode: " + "; ".join(f"{m.name} ({m.help})" for m in modes.modes().values()) + "."
+    )
 
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
 @click.option("--cohort", help="Cohort to analyse (validate: the discovery cohort).")
-@click.option(
-    "--mode",
-    type=click.Choice(["nominal", "perm", "finemap", "validate"]),
-    default="nominal",
-    show_default=True,
-    help="Analysis mode.",
-)
-@click.option(
-    "--perm-method",
-    default="beta",
-    show_default=True,
-    help="perm mode: beta (beta approximation) or direct (empirical) adjusted p-values.",
-)
-@click.option(
-    "--num-permutations", default=5000, show_default=True, help="perm mode: permutations."
-)
-@click.option(
-    "--seed",
-    default=12345,
-    show_default=True,
-    help="perm mode: permutations use numpy default_rng(seed + phenotype row).",
-)
+@click.option("--mode", default="nominal", show_default=True, help=_mode_help("nominal"))
 @click.option(
     "--chromosome",
     "chromosomes",
     multiple=True,
     help="Chromosome (repeatable; 'all' = every chromosome with phenotypes).",
 )
-@click.option(
-    "--all-variants",
-    is_flag=False,
-    flag_value="__all__",
-    default=None,
-    metavar="[GENE]",
-    help="Report every cis variant (of GENE only, if given).",
-)
-@click.option("--record-aic", is_flag=True, help="Also report AIC of null and alternative models.")
-@click.option(
-    "--neg-control",
-    is_flag=True,
-    help="Trans negative control: variants of the next chromosome, no segment filter.",
-)
-@click.option(
-    "--neg-control-max-variants",
-    default=2000,
-    show_default=True,
-    help="With --neg-control: test at most this many trans variants per phenotype.",
-)
-@click.option("--window", default=1_000_000, show_default=True, help="cis window (bp).")
-@click.option(
-    "--min-samples",
-    default=30,
-    show_default=True,
-    help="Fewest usable samples for a variant to be tested.",
-)
-@finemap_options()
-@validate_options()
-@click.option("--num-cores", default=1, show_default=True, help="Worker processes.")
-@click.option(
-    "--unit-size",
-    type=int,
-    help="Phenotypes per work unit (default: 25; finemap: 1; validate: 5). Each unit is one "
-    "commit.",
-)
-@click.option(
-    "--name", help="A label for the run (SNPTEST's analysis_name), shown by 'runs' and exports."
-)
+@param_options("native")
 @click.option(
     "--resume",
     "resume_id",
@@ -431,29 +345,11 @@ def validate_options(*, dropin: bool = False):
 @quiet_option
 @verbose_option
 @handle_errors
-def run(
-    db,
-    cohort,
-    mode,
-    perm_method,
-    num_permutations,
-    seed,
-    chromosomes,
-    all_variants,
-    record_aic,
-    neg_control,
-    neg_control_max_variants,
-    window,
-    min_samples,
-    num_cores,
-    unit_size,
-    name,
-    resume_id,
-    quiet,
-    verbose,
-    **finemap,
-):
+def run(db, cohort, mode, chromosomes, resume_id, quiet, verbose, **params):
     """Record and execute a run; prints its run id on stdout."""
+    from . import api
+    from .spec import RunSpec
+
     log = (lambda s: _msg(s)) if verbose else None
     if resume_id is not None:
         api.resume(db, resume_id, progress=_progress_wanted(quiet), log=log)
@@ -463,26 +359,10 @@ def run(
         return
     if not cohort or not chromosomes:
         raise UsageError("give --cohort and --chromosome (or --resume RUN_ID)")
+    modes.get(mode)
     if "all" in chromosomes:
         chromosomes = api.cohort_chromosomes(db, cohort)
-    spec = RunSpec(
-        mode=mode,
-        cohort=cohort,
-        chromosomes=list(chromosomes),
-        window=window,
-        min_samples=min_samples,
-        all_variants=(True if all_variants == "__all__" else (all_variants or False)),
-        record_aic=record_aic,
-        neg_control=neg_control,
-        neg_control_max_variants=neg_control_max_variants,
-        num_permutations=num_permutations,
-        perm_method=perm_method,
-        seed=seed,
-        num_cores=num_cores,
-        phenotypes_per_unit=unit_size,
-        name=name,
-        **finemap,
-    )
+    spec = RunSpec(mode=mode, cohort=cohort, chromosomes=list(chromosomes), **spec_values(params))
     created = []
     try:
         run_id = api.run(
@@ -500,21 +380,14 @@ def run(
     click.echo(run_id)
 
 
-# What runs.n_pairs_tested / n_pairs_skipped count in each mode (the units' status counts).
-TESTED_AS = {
-    "nominal": "pairs tested",
-    "perm": "pairs tested",
-    "finemap": "(phenotype, variant) rows fitted",
-    "validate": "phenotypes scored",
-}
-
-
 def _report(db, run_id: int) -> None:
     """One line on stderr with a completed run's totals (from the runs table)."""
+    from . import api
+
     run = api.show(db, run_id)["run"]
     _msg(
         f"run {run_id} completed: {run['n_phenotypes']} phenotypes, {run['n_pairs_tested']} "
-        f"{TESTED_AS.get(run['mode'], 'tested')}, {run['n_pairs_skipped']} skipped, "
+        f"{modes.get(run['mode']).tested_as}, {run['n_pairs_skipped']} skipped, "
         f"{run['seconds']:.1f} s"
     )
 
@@ -545,6 +418,8 @@ def _report(db, run_id: int) -> None:
 @handle_errors
 def export(db, run_id, out_dir, fmt, gzip, metadata_header):
     """Write a run's results with SegmentQTL's file names and columns (prints the paths)."""
+    from . import api
+
     paths = api.export(db, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header)
     for path in paths:
         click.echo(str(path))
@@ -559,6 +434,8 @@ def export(db, run_id, out_dir, fmt, gzip, metadata_header):
 @handle_errors
 def fdr(db, run_id, level, out):
     """Storey q-values over a run's chromosomes; prints pi0, threshold and hits (tab-separated)."""
+    from . import api
+
     summary = api.fdr(db, run_id, level, out)
     click.echo("\t".join(["run_id", "fdr", "pi0", "p_threshold", "n_tests", "n_hits"]))
     click.echo(
@@ -586,6 +463,9 @@ def format_option(f):
 @handle_errors
 def runs(db, fmt):
     """List the runs in a warehouse: name, mode, cohorts, status, timings, counts."""
+    from . import api
+    from .output import format_frame
+
     click.echo(format_frame(api.list_runs(db), fmt))
 
 
@@ -596,6 +476,9 @@ def runs(db, fmt):
 @handle_errors
 def cohorts(db, fmt):
     """List the ingested cohorts: samples, phenotypes, variants, chromosomes, checksum."""
+    from . import api
+    from .output import format_frame
+
     click.echo(format_frame(api.list_cohorts(db), fmt))
 
 
@@ -605,6 +488,8 @@ def cohorts(db, fmt):
 @handle_errors
 def upgrade(db):
     """Apply pending schema migrations to a warehouse (prints its schema version)."""
+    from . import api
+
     click.echo(api.upgrade(db))
 
 
@@ -616,6 +501,8 @@ def upgrade(db):
 @handle_errors
 def show(db, run_id, as_json):
     """Everything recorded about a run: status, timings, counts, parameters, checksums."""
+    from . import api
+
     info = api.show(db, run_id)
     if as_json:
         click.echo(json.dumps(json_value(info), indent=1, ensure_ascii=False))
@@ -642,6 +529,9 @@ def query(db, sql, fmt):
 
     Works while no run is writing the warehouse; a running job's lock gives a clear message.
     """
+    from . import api
+    from .output import format_frame
+
     click.echo(format_frame(api.query(db, sql), fmt))
 
 
@@ -660,6 +550,8 @@ def query(db, sql, fmt):
 @handle_errors
 def compare(db, run_a, run_b, fdr, top):
     """Compare two runs of the same mode (also across cohorts); stores and prints the result."""
+    from . import api
+
     click.echo(api.format_comparison(api.compare(db, run_a, run_b, fdr=fdr, top=top)))
 
 
@@ -681,116 +573,64 @@ def compare(db, run_a, run_b, fdr, top):
 @handle_errors
 def summary(db, cohort, chromosome, out, dosage):
     """Per-variant dosage mean and standard deviation in pyhegp's summary-file format."""
+    from . import api
+
     result = api.summary(db, cohort, chromosome, out, dosage=dosage)
     click.echo(str(result["path"]))
 
 
 # ------------------------------------------------------------------------------------- drop-in
-@click.command(context_settings=CONTEXT, name="segqtl (SegmentQTL drop-in)")
-@click.option(
-    "--mode",
-    default="perm",
-    show_default=True,
-    help="nominal, perm, finemap or validate (validate: when this version has its worker).",
+@click.command(
+    cls=_DropinCommand,
+    context_settings=CONTEXT,
+    name="segqtl (SegmentQTL drop-in)",
+    epilog="Every flag also takes the other spelling (--num-cores for --num_cores). The "
+    "warehouse commands: 'segqtl --help'.",
 )
+@click.option("--mode", default="perm", show_default=True, help=_mode_help("perm"))
 @click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
-@click.option("--genotypes", required=True, type=click.Path())
-@click.option("--quantifications", required=True, type=click.Path())
-@click.option("--covariates", type=click.Path())
-@click.option("--copynumber", type=click.Path())
-@click.option("--segmentation", required=True, type=click.Path())
-@click.option("--phenotype_covariate", type=click.Path())
-@click.option("--out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--all_variants", is_flag=False, flag_value="__all__", default=None, metavar="[GENE]")
-@click.option("--record_aic", is_flag=True)
-@click.option("--neg_control", is_flag=True)
-@click.option("--neg_control_max_variants", default=2000, show_default=True)
-@click.option("--window", default=1_000_000, show_default=True)
-@click.option("--num_cores", default=1, show_default=True)
-@click.option("--perm_method", default="beta", show_default=True)
-@click.option("--num_permutations", default=5000, show_default=True)
-@finemap_options(dropin=True)
-@click.option("--val_genotypes", type=click.Path(), help="validate: the validation cohort's files.")
-@click.option("--val_quantifications", type=click.Path())
-@click.option("--val_covariates", type=click.Path())
-@click.option("--val_copynumber", type=click.Path())
-@click.option("--val_segmentation", type=click.Path())
-@click.option("--val_phenotype_covariate", type=click.Path())
-@validate_options(dropin=True)
+@input_options("dropin")
+@click.option(
+    "--out_dir",
+    "--out-dir",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for SegmentQTL's output files (created if missing).",
+)
+@param_options("dropin")
+@input_options("dropin", prefix="val_")
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="Warehouse file (default: OUT_DIR/segqtl.duckdb)."
 )
-@click.option("--name", help="A label for the run (SNPTEST's analysis_name), shown by 'runs'.")
-@click.option("--quiet", "-q", is_flag=True)
+@quiet_option
 @handle_errors
 @collect_inputs
-def dropin(
-    mode,
-    chromosome,
-    inputs,
-    out_dir,
-    all_variants,
-    record_aic,
-    neg_control,
-    neg_control_max_variants,
-    window,
-    num_cores,
-    perm_method,
-    num_permutations,
-    db,
-    name,
-    quiet,
-    **finemap,
-):
-    """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse."""
-    if mode not in api.available_modes():
-        raise UsageError(
-            f"--mode {mode} is not available in this version of segqtl "
-            f"(available: {', '.join(api.available_modes())})"
-        )
-    if mode == "perm" and inputs.copynumber is None:
-        raise UsageError("--mode perm requires --copynumber to be specified")
-    val_paths = {name[4:]: finemap.pop(name) for name in VAL_INPUT_FIELDS}
-    val_inputs = None
-    if mode == "validate":
-        missing = [
-            f"--val_{name}"
-            for name in ("genotypes", "quantifications", "segmentation")
-            if val_paths[name] is None
-        ]
-        if missing:
-            raise UsageError(
-                f"--mode validate requires {', '.join(missing)}. Fix: give the validation "
-                "cohort's files with --val_genotypes, --val_quantifications and --val_segmentation"
-            )
-        val_inputs = CohortInputs(**val_paths)
-        finemap["validation_cohort"] = ""  # known after the ingest
-    elif any(v is not None for v in val_paths.values()):
-        given = next(f"--val_{k}" for k, v in val_paths.items() if v is not None)
-        raise UsageError(f"{given} is a validate option. Fix: use --mode validate, or drop it")
-    spec = RunSpec(
-        mode=mode,
-        cohort="",  # known after the ingest
-        chromosomes=[chromosome],
-        window=window,
-        all_variants=(True if all_variants == "__all__" else (all_variants or False)),
-        record_aic=record_aic,
-        neg_control=neg_control,
-        neg_control_max_variants=neg_control_max_variants,
-        num_permutations=num_permutations,
-        perm_method=perm_method,
-        num_cores=num_cores,
-        name=name,
-        **finemap,
-    )
+def dropin(mode, chromosome, inputs, out_dir, db, quiet, **params):
+    """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse.
+
+    Runs one chromosome in --mode nominal, perm, finemap or validate and writes SegmentQTL's
+    files into --out_dir; the inputs and results are kept in a DuckDB warehouse.
+    """
+    from . import api
+    from .ingest import CohortInputs
+    from .spec import RunSpec
+
+    declared = modes.get(mode)
+    val_paths = {name: params.pop(f"val_{name}") for name in INPUT_FIELDS}
+    declared.check_dropin_inputs(inputs, val_paths, modes.flag_name)
+    values = spec_values(params)
+    if any(v is not None for v in val_paths.values()):
+        values["validation_cohort"] = ""  # known after the ingest
+    spec = RunSpec(mode=mode, cohort="", chromosomes=[chromosome], **values)
     api.validate(spec)  # before any ingest work
     db = db or str(Path(out_dir) / "segqtl.duckdb")
     cohort = api.ensure_cohort(db, inputs)
     if not quiet:
         _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
     spec.cohort = cohort.cohort
-    if val_inputs is not None:
-        val = api.ensure_cohort(db, val_inputs)
+    if spec.validation_cohort is not None:
+        val = api.ensure_cohort(db, CohortInputs(**val_paths))
         if not quiet:
             _msg(
                 f"{'reusing' if val.reused else 'ingested'} validation cohort {val.cohort} in {db}"
@@ -803,10 +643,42 @@ def dropin(
         click.echo(str(path))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: the drop-in for SegmentQTL-style flags, the command group otherwise."""
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0].startswith("--") and args[0] not in ("--help", "--version"):
-        dropin.main(args=args, prog_name="python -m segqtl")
-    else:
-        cli.main(args=args, prog_name="segqtl")
+def _click_error(exc: click.ClickException, style: str, args: list[str]) -> str:
+    """A click parsing error as one line naming the flag as typed, with where to look."""
+    text = " ".join(exc.format_message().split())
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click.BadParameter) and param is not None and param.opts:
+        spellings = [*param.opts, *param.secondary_opts]
+        typed = next((a.split("=", 1)[0] for a in args if a.split("=", 1)[0] in spellings), None)
+        flag = typed or _flags(param.opts[0].lstrip("-"), style)[0]
+        text = f"invalid value for {flag}: {exc.message}"
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else ""
+    return f"{text.rstrip('.')}. Fix: see '{where} --help'" if where else text
+
+
+def main(argv: list[str] | None = None, prog: str = "segqtl") -> None:
+    """Entry point: the drop-in for SegmentQTL-style flags, the command group otherwise.
+
+    ``prog`` is how the user called segqtl; ``python -m segqtl --help`` (the drop-in's name)
+    shows the drop-in's flags, ``segqtl --help`` the commands.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    dropin_help = prog != "segqtl" and args[:1] in (["--help"], ["-h"])
+    use_dropin = dropin_help or (
+        bool(args) and args[0].startswith("--") and args[0] not in ("--help", "--version")
+    )
+    style = "dropin" if use_dropin else "native"
+    modes.set_cli(style, args)
+    command = dropin if use_dropin else cli
+    name = "python -m segqtl" if use_dropin else prog
+    try:
+        code = command.main(args=args, prog_name=name, standalone_mode=False)
+    except click.exceptions.Abort:
+        _msg("interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        _msg(f"error: {_click_error(exc, style, args)}")
+        sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)

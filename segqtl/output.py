@@ -7,8 +7,11 @@ import math
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
+
 
 FORMATS = ("table", "csv", "tsv", "json")
 
@@ -34,6 +37,8 @@ def format_frame(df: pl.DataFrame, fmt: str = "table") -> str:
     if fmt == "json":
         rows = [{k: json_value(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
         return json.dumps(rows, indent=1, ensure_ascii=False, allow_nan=False)
+    import polars as pl  # here, not at import: the command line starts without polars
+
     nested = [c for c, t in df.schema.items() if t.is_nested()]
     flat = df.with_columns(
         pl.Series(c, [_nested_text(v) for v in df[c].to_list()], dtype=pl.String) for c in nested

@@ -7,7 +7,6 @@ None of these tests runs the finemap worker: results are hand-built frames commi
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from contextlib import closing
 from pathlib import Path
@@ -17,9 +16,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from segqtl import api
+from segqtl import api, modes
 from segqtl.cli import cli, dropin
-from segqtl.engine import runner
 from segqtl.errors import UsageError
 from segqtl.ingest import IngestResult
 from segqtl.spec import RunSpec
@@ -85,21 +83,7 @@ BOOT_COLUMNS = ["phenotype", "variant", "bootstrap_iteration", "beta_full"]
 R2_COLUMNS = ["phenotype", "n_samples", *R2_FLOATS, "r2_n_variants", "r2_variants"]
 REF_UP = "REF gain increases phenotype; ALT gain decreases phenotype"
 NAN = math.nan
-
-
-def _no_worker(payload):  # pragma: no cover - never called
-    raise AssertionError("the wiring tests never run the finemap worker")
-
-
-@pytest.fixture()
-def finemap_mode(monkeypatch):
-    """Let ``api.validate`` accept finemap even before its worker is registered.
-
-    Validation and the command lines need no worker; once the engine registers one this fixture
-    changes nothing.
-    """
-    if "finemap" not in runner.WORKERS:
-        monkeypatch.setitem(runner.WORKERS, "finemap", _no_worker)
+FINEMAP = modes.get("finemap")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -113,7 +97,7 @@ def stats_row(ph, v, n, p, n_obs, **values) -> dict:
 
 
 def empty_row(ph, n, status, message=None) -> dict:
-    """A phenotype's single empty row (SPEC_FINEMAP_VALIDATE §10.3)."""
+    """A phenotype's single empty row (docs/methods.md#finemap-outputs)."""
     return stats_row(ph, None, n, 0, 0, status=status, message=message)
 
 
@@ -151,7 +135,9 @@ def commit_run(db, spec: RunSpec, unit_results: list[tuple[dict, dict]]) -> int:
         assert len(units) == len(unit_results)
         for unit, (fr, counts) in zip(units, unit_results, strict=True):
             n_ph = unit.last_idx - unit.first_idx + 1
-            runs.write_unit(con, run_id, spec.mode, unit, fr, counts, n_ph, 0.5, unit.chr)
+            runs.write_unit(
+                con, run_id, modes.get(spec.mode), unit, fr, counts, n_ph, 0.5, unit.chr
+            )
         runs.finish_run(con, run_id)
     return run_id
 
@@ -391,7 +377,7 @@ def test_write_unit__a_failing_table_rolls_back_the_whole_unit(small_db):
             pl.lit(None, pl.Int32).alias("n_samples")
         )
         with pytest.raises(duckdb.ConstraintException):
-            runs.write_unit(con, run_id, "finemap", unit, fr, counts, 6, 0.1, "chr1")
+            runs.write_unit(con, run_id, FINEMAP, unit, fr, counts, 6, 0.1, "chr1")
         left = [
             con.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
             for t in ("finemap_stats", "finemap_bootstrap_stats", "finemap_r2_stats")
@@ -411,7 +397,7 @@ def test_write_unit__frames_must_match_the_tables(small_db):
         fr, counts = unit_results_a(variants)[0]
 
         def write(frames_):
-            runs.write_unit(con, run_id, "finemap", unit, frames_, counts, 6, 0.1, "chr1")
+            runs.write_unit(con, run_id, FINEMAP, unit, frames_, counts, 6, 0.1, "chr1")
 
         with pytest.raises(ValueError, match=r"missing columns \['message'\]"):
             write({**fr, "finemap_stats": fr["finemap_stats"].drop("message")})
@@ -527,47 +513,20 @@ def test_export__unfinished_finemap_run_is_refused(small_db, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ RunSpec
-def test_runspec__finemap_fields_round_trip():
-    spec = RunSpec(
-        mode="finemap",
-        cohort="c",
-        chromosomes=["1"],
-        alpha_en=0.25,
-        coverage_tau=0.5,
-        n_bootstrap=50,
-        subsample_frac=0.7,
-        n_lambda=10,
-        lambda_ratio=0.05,
-        cv_tau=0.0,
-        min_obs_boot=15,
-        compute_r2=True,
-        r2_stability_threshold=0.9,
-        phenotype_id="G1_003",
-    )
-    assert RunSpec.from_rows(spec.to_rows()) == spec
-
-
 def test_runspec__from_rows_of_an_older_run_takes_the_defaults():
-    finemap_fields = {
-        "alpha_en",
-        "coverage_tau",
-        "n_bootstrap",
-        "subsample_frac",
-        "n_lambda",
-        "lambda_ratio",
-        "cv_tau",
-        "min_obs_boot",
-        "compute_r2",
-        "r2_stability_threshold",
-        "phenotype_id",
-    }
+    # A perm run recorded before finemap and validate existed has none of their rows; its
+    # provenance rows (input:*) are not fields.
+    later = {n for n, p in modes.params().items() if not p.applies_to("perm")}
+    finemap_fields = {p.name for p in FINEMAP.params}
+    assert finemap_fields <= later
     old = RunSpec(mode="perm", cohort="c", chromosomes=["chr2"], num_permutations=100)
-    rows = [(k, v) for k, v in old.to_rows() if k not in finemap_fields]
-    rows += [("input:quantifications", '"abc"'), ("skipped_by_reason", "{}")]
+    rows = [(k, v) for k, v in old.to_rows() if k not in later]
+    rows += [("input:quantifications", '"abc"'), ("input:val:genotypes", '"def"')]
+    rows += [("skipped_by_reason", "{}")]
     spec = RunSpec.from_rows(rows)
     assert spec == old
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
-    assert {k: getattr(spec, k) for k in finemap_fields} == {k: defaults[k] for k in finemap_fields}
+    assert {k: getattr(spec, k) for k in later} == {k: modes.param(k).default for k in later}
+    # SegmentQTL's defaults.
     assert (spec.alpha_en, spec.coverage_tau, spec.n_bootstrap, spec.subsample_frac) == (
         0.5,
         0.6,
@@ -579,32 +538,23 @@ def test_runspec__from_rows_of_an_older_run_takes_the_defaults():
 
 
 # --------------------------------------------------------------------------------- validation
+# Every declared range is checked by tests/test_modes.py; these are the rules FinemapMode.check
+# adds.
 BAD_FINEMAP = [
-    (["--subsample-frac", "1.5"], "--subsample_frac must be in (0, 1]"),
-    (["--subsample_frac", "0"], "--subsample_frac must be in (0, 1]"),
-    (["--alpha-en", "1.5"], "--alpha_en must be in [0, 1]"),
-    (["--alpha-en", "-0.1"], "--alpha_en must be in [0, 1]"),
-    (["--alpha-en", "nan"], "--alpha_en must be in [0, 1]"),
-    (["--coverage-tau", "2"], "--coverage_tau must be in [0, 1]"),
-    (["--n-bootstrap", "0"], "--n_bootstrap must be at least 1"),
-    (["--n-lambda", "0"], "--n_lambda must be at least 1"),
-    (["--lambda-ratio", "0"], "--lambda_ratio must be in (0, 1]"),
-    (["--lambda-ratio", "1.5"], "--lambda_ratio must be in (0, 1]"),
-    (["--cv-tau", "-0.5"], "--cv_tau must be in [0, 1]"),
-    (["--cv-tau", "1.01"], "--cv_tau must be in [0, 1]"),
-    (["--min-obs-boot", "0"], "--min_obs_boot must be at least 1"),
-    (["--r2-stability-threshold", "1.2"], "--r2_stability_threshold must be in [0, 1]"),
-    (["--all-variants"], "--all_variants is not a finemap option"),
-    (["--all-variants", "G1_003"], "--all_variants is not a finemap option"),
-    (["--neg-control"], "--neg_control is not a finemap option"),
-    (["--record-aic"], "--record_aic is not a finemap option"),
-]
+    (["--all-variants"], "--all-variants is not a finemap option (finemap reports on every "
+     "phenotype; --phenotype-id GENE selects one phenotype). Fix: drop --all-variants"),
+    (["--all_variants", "G1_003"], "--all_variants is not a finemap option"),
+    (["--neg-control"], "--neg-control is not a finemap option (negative controls belong to "
+     "nominal and perm modes). Fix: drop --neg-control"),
+    (["--record-aic"], "--record-aic is not a finemap option (AIC belongs to nominal and perm "
+     "modes). Fix: drop --record-aic"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("flags", "message"), BAD_FINEMAP, ids=[" ".join(f) for f, _ in BAD_FINEMAP]
 )
-def test_cli_run__finemap_bad_options_are_one_line_errors(tmp_path, finemap_mode, flags, message):
+def test_cli_run__finemap_refuses_nominal_and_perm_options(tmp_path, flags, message):
     db = tmp_path / "wh.duckdb"
     args = ["run", "--db", str(db), "--cohort", "small", "--chromosome", "1", "--mode", "finemap"]
     res = CliRunner().invoke(cli, [*args, *flags])
@@ -612,54 +562,26 @@ def test_cli_run__finemap_bad_options_are_one_line_errors(tmp_path, finemap_mode
     assert not db.exists()  # rejected before the warehouse is opened
 
 
-def test_cli_run__phenotype_id_is_a_finemap_option(tmp_path):
+def test_cli_run__phenotype_id_is_refused_by_nominal(tmp_path):
     db = tmp_path / "wh.duckdb"
     args = ["run", "--db", str(db), "--cohort", "small", "--chromosome", "1"]
     res = CliRunner().invoke(cli, [*args, "--mode", "nominal", "--phenotype-id", "G1_003"])
-    assert_one_line_error(res, "--phenotype_id is a finemap option", "--all_variants GENE")
+    assert_one_line_error(
+        res,
+        "segqtl: error: --phenotype-id is a finemap and validate option, not a nominal one. "
+        "Fix: use --mode finemap, or drop --phenotype-id",
+    )
+    assert not db.exists()
 
 
 @pytest.mark.parametrize("chrom", ["1", "2"])
-def test_cli_run__finemap_phenotype_must_be_on_the_chromosome(small_db, finemap_mode, chrom):
+def test_cli_run__finemap_phenotype_must_be_on_the_chromosome(small_db, chrom):
     gene = "NOT_A_GENE" if chrom == "1" else "G1_003"  # G1_003 exists, on chr1
     args = ["run", "--db", str(small_db), "--cohort", "small", "--chromosome", chrom]
     res = CliRunner().invoke(cli, [*args, "--mode", "finemap", "--phenotype-id", gene])
     assert_one_line_error(res, f"phenotype {gene!r} is not on chr{chrom}")
     with closing(connect(small_db, read_only=True)) as con:
         assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
-
-
-def test_cli_run__finemap_options_reach_the_run_spec(tmp_path, finemap_mode, monkeypatch):
-    captured = []
-    monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 7)
-    args = ["run", "--db", str(tmp_path / "wh.duckdb"), "--cohort", "small", "--chromosome", "1"]
-    res = CliRunner().invoke(cli, [*args, "--mode", "finemap", "-q"])
-    assert res.exit_code == 0, res.stderr
-    assert res.stdout.strip() == "7"
-    defaults = RunSpec(mode="finemap", cohort="small", chromosomes=["1"])
-    assert captured[0] == defaults
-    flags = [
-        "--alpha-en", "0.25", "--coverage_tau", "0.5", "--n-bootstrap", "10",
-        "--subsample-frac", "1", "--n-lambda", "5", "--lambda-ratio", "0.1", "--cv-tau", "0",
-        "--min-obs-boot", "25", "--compute-r2", "--r2-stability-threshold", "0.75",
-        "--phenotype-id", "G1_003",
-    ]  # fmt: skip
-    res = CliRunner().invoke(cli, [*args, "--mode", "finemap", "-q", *flags])
-    assert res.exit_code == 0, res.stderr
-    assert captured[1] == dataclasses.replace(
-        defaults,
-        alpha_en=0.25,
-        coverage_tau=0.5,
-        n_bootstrap=10,
-        subsample_frac=1.0,
-        n_lambda=5,
-        lambda_ratio=0.1,
-        cv_tau=0.0,
-        min_obs_boot=25,
-        compute_r2=True,
-        r2_stability_threshold=0.75,
-        phenotype_id="G1_003",
-    )
 
 
 # ------------------------------------------------------------------------------------- drop-in
@@ -672,15 +594,6 @@ def dropin_args(out: Path, *flags: str, copynumber: bool = True) -> list[str]:
 
 
 DROPIN_BAD = [
-    (["--subsample_frac", "2"], "--subsample_frac must be in (0, 1]"),
-    (["--alpha_en", "2"], "--alpha_en must be in [0, 1]"),
-    (["--coverage_tau", "-1"], "--coverage_tau must be in [0, 1]"),
-    (["--n_bootstrap", "0"], "--n_bootstrap must be at least 1"),
-    (["--n_lambda", "0"], "--n_lambda must be at least 1"),
-    (["--lambda_ratio", "0"], "--lambda_ratio must be in (0, 1]"),
-    (["--cv_tau", "3"], "--cv_tau must be in [0, 1]"),
-    (["--min_obs_boot", "0"], "--min_obs_boot must be at least 1"),
-    (["--r2_stability_threshold", "-0.1"], "--r2_stability_threshold must be in [0, 1]"),
     (["--all_variants"], "--all_variants is not a finemap option"),
     (["--neg_control"], "--neg_control is not a finemap option"),
     (["--record_aic"], "--record_aic is not a finemap option"),
@@ -688,60 +601,24 @@ DROPIN_BAD = [
 
 
 @pytest.mark.parametrize(("flags", "message"), DROPIN_BAD, ids=[" ".join(f) for f, _ in DROPIN_BAD])
-def test_dropin__finemap_bad_options_are_one_line_errors(tmp_path, finemap_mode, flags, message):
+def test_dropin__finemap_refuses_nominal_and_perm_options(tmp_path, flags, message):
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", *flags))
-    assert_one_line_error(res, message)
+    line = assert_one_line_error(res, message)
+    assert line.endswith(f"Fix: drop {flags[0]}")
     assert not (tmp_path / "out" / "segqtl.duckdb").exists()  # rejected before any ingest
 
 
-def test_dropin__validate_mode_is_not_available(tmp_path, monkeypatch):
-    # A mode without a registered worker is refused before anything else.
-    monkeypatch.delitem(runner.WORKERS, "validate", raising=False)
-    args = dropin_args(tmp_path / "out")
-    args[1] = "validate"
-    res = CliRunner().invoke(dropin, args)
-    assert res.exit_code == 2
-    assert "--mode validate is not available in this version" in res.stderr
-    assert len(res.stderr.splitlines()) == 1
-
-
-def test_dropin__finemap_flags_and_defaults_reach_the_run(tmp_path, finemap_mode, monkeypatch):
+def test_dropin__finemap_runs_without_copy_number(tmp_path, monkeypatch):
     captured = []
     cohort = IngestResult("cohort_x", "x", 120, 80, 300, reused=True)
     monkeypatch.setattr(api, "ensure_cohort", lambda db, inputs: cohort)
     monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 3)
     monkeypatch.setattr(api, "export", lambda db, run_id, out: [Path(out) / "finemap_chr1.csv"])
-    # Copy number is optional in finemap mode.
+    # Copy number is optional in finemap mode (perm needs it).
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", "-q", copynumber=False))
     assert res.exit_code == 0, res.stderr
     assert res.stdout.strip() == str(tmp_path / "out" / "finemap_chr1.csv")
-    assert captured[0] == RunSpec(mode="finemap", cohort="cohort_x", chromosomes=["1"])
-    flags = [
-        "--alpha_en", "1", "--coverage_tau", "0.7", "--n_bootstrap", "20", "--subsample_frac",
-        "0.5", "--n_lambda", "8", "--lambda_ratio", "0.001", "--cv_tau", "0.5",
-        "--min_obs_boot", "30", "--phenotype_id", "G1_007", "--compute_r2",
-        "--r2_stability_threshold", "0.8", "--window", "500000", "--num_cores", "2",
-    ]  # fmt: skip
-    res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", "-q", *flags))
-    assert res.exit_code == 0, res.stderr
-    assert captured[1] == RunSpec(
-        mode="finemap",
-        cohort="cohort_x",
-        chromosomes=["1"],
-        window=500_000,
-        num_cores=2,
-        alpha_en=1.0,
-        coverage_tau=0.7,
-        n_bootstrap=20,
-        subsample_frac=0.5,
-        n_lambda=8,
-        lambda_ratio=0.001,
-        cv_tau=0.5,
-        min_obs_boot=30,
-        compute_r2=True,
-        r2_stability_threshold=0.8,
-        phenotype_id="G1_007",
-    )
+    assert captured == [RunSpec(mode="finemap", cohort="cohort_x", chromosomes=["1"])]
 
 
 # ----------------------------------------------------------------------------------------- fdr
@@ -750,4 +627,8 @@ def test_cli_fdr__finemap_run_is_a_clear_error(small_db):
         _, variants = names(con)
     run_id = commit_run(small_db, spec_a(), unit_results_a(variants))
     res = CliRunner().invoke(cli, ["fdr", "--db", str(small_db), "--run", str(run_id)])
-    assert_one_line_error(res, f"run {run_id} is a finemap run, which has no association p-values")
+    assert_one_line_error(
+        res,
+        f"run {run_id} is a finemap run, which has no association p-values. Fix: use a "
+        "best-variant nominal run or a perm run",
+    )

@@ -1,4 +1,7 @@
-"""End-to-end: the drop-in reproduces every golden perm case (SPEC §4, §7)."""
+"""End-to-end: the drop-in reproduces every golden perm case.
+
+Method and tolerances: docs/methods.md#perm-null, #agreement.
+"""
 
 from __future__ import annotations
 
@@ -68,8 +71,8 @@ def test_dropin__reproduces_golden_perm(tmp_path, case, chrom, flags, fname, cor
     ("flags", "message"),
     [
         (["--all_variants"], "not compatible with --all_variants"),
-        (["--perm_method", "other"], "invalid --perm_method 'other'"),
-        (["--num_permutations", "0"], "--num_permutations must be at least 1"),
+        (["--perm_method", "other"], "--perm_method is not one of beta, direct (got 'other')"),
+        (["--num_permutations", "0"], "--num_permutations must be in [1, 10000000]"),
     ],
 )
 def test_dropin__perm_bad_options_are_one_line_errors(tmp_path, flags, message):

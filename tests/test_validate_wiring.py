@@ -7,7 +7,6 @@ None of these tests runs the validate worker: results are hand-built frames comm
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from contextlib import closing
 from pathlib import Path
@@ -17,9 +16,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from segqtl import api
+from segqtl import api, modes
 from segqtl.cli import cli, dropin
-from segqtl.engine import runner
 from segqtl.errors import UsageError
 from segqtl.ingest import CohortInputs, IngestResult
 from segqtl.simulate import simulate_cohort
@@ -91,7 +89,7 @@ MODEL_SCHEMA = {
     "value_val": pl.Float64,
     "shared_with_val": pl.Boolean,
 }
-# SegmentQTL's normal-row order (SPEC_FINEMAP_VALIDATE §13.1), whatever the first row is.
+# SegmentQTL's normal-row order (docs/methods.md#validate-outputs), whatever the first row is.
 VALIDATE_COLUMNS = ["phenotype", *COUNTS, *METRICS_A, "validation_mode", *METRICS_B, "chr"]
 RESID_COLUMNS = [
     "phenotype",
@@ -121,18 +119,7 @@ VALIDATE_FIELDS = {
     "save_model_audit": False,
 }
 NAN = math.nan
-EMPTY_CELLS = len(METRICS_A) + len(METRICS_B)
-
-
-def _no_worker(payload):  # pragma: no cover - never called
-    raise AssertionError("the wiring tests never run the validate worker")
-
-
-@pytest.fixture()
-def validate_mode(monkeypatch):
-    """Let ``api.validate`` accept validate even before its worker is registered."""
-    if "validate" not in runner.WORKERS:
-        monkeypatch.setitem(runner.WORKERS, "validate", _no_worker)
+VALIDATE = modes.get("validate")
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +192,9 @@ def commit_run(db, spec: RunSpec, unit_results) -> int:
         assert len(units) == len(unit_results)
         for unit, (fr, counts) in zip(units, unit_results, strict=True):
             n_ph = unit.last_idx - unit.first_idx + 1
-            runs.write_unit(con, run_id, spec.mode, unit, fr, counts, n_ph, 0.5, unit.chr)
+            runs.write_unit(
+                con, run_id, modes.get(spec.mode), unit, fr, counts, n_ph, 0.5, unit.chr
+            )
         runs.finish_run(con, run_id)
     return run_id
 
@@ -436,7 +425,7 @@ def test_write_unit__frames_must_match_the_tables(pair_db):
         fr, counts = unit_results_a()[0]
 
         def write(frames_):
-            runs.write_unit(con, run_id, "validate", unit, frames_, counts, 6, 0.1, "chr1")
+            runs.write_unit(con, run_id, VALIDATE, unit, frames_, counts, 6, 0.1, "chr1")
 
         with pytest.raises(ValueError, match=r"missing columns \['message'\]"):
             write({**fr, "validate_stats": fr["validate_stats"].drop("message")})
@@ -540,85 +529,56 @@ def test_export__unfinished_validate_run_is_refused(pair_db, tmp_path):
         api.export(pair_db, run_id, tmp_path)
 
 
-# ------------------------------------------------------------------------------------ RunSpec
-def test_runspec__validate_fields_round_trip_and_old_rows_take_defaults():
-    spec = RunSpec(
-        mode="validate",
-        cohort="c",
-        chromosomes=["1"],
-        validation_cohort="v",
-        validation_mode="frozen",
-        finemap_results_dir="/x/y",
-        validate_with_bootstrap=True,
-        validation_stability_threshold=0.7,
-        restrict_to_supported_phenotypes=True,
-        support_definition="selected",
-        support_min_stability=0.5,
-        bootstrap_ci=True,
-        n_boot_ci=10,
-        n_permutations=5,
-        save_model_audit=True,
-        phenotype_id="G1_003",
-        alpha_en=0.25,
-    )
-    assert RunSpec.from_rows(spec.to_rows()) == spec
-    assert RunSpec.from_rows(dataclasses.replace(spec, finemap_run=4).to_rows()).finemap_run == 4
-    old = RunSpec(mode="finemap", cohort="c", chromosomes=["chr2"], n_bootstrap=10)
-    rows = [(k, v) for k, v in old.to_rows() if k not in VALIDATE_FIELDS]
-    restored = RunSpec.from_rows([*rows, ("input:val:genotypes", '"abc"')])
-    assert restored == old
-    assert {k: getattr(restored, k) for k in VALIDATE_FIELDS} == VALIDATE_FIELDS
-    assert spec.unit_size == 5
-
-
 # --------------------------------------------------------------------------------- validation
 def run_args(db, *flags):
     return ["run", "--db", str(db), "--cohort", "small", "--chromosome", "1", *flags]
 
 
+# Every declared range is checked by tests/test_modes.py; these are validate's choices and the
+# rules ValidateMode.check adds (docs/methods.md#validate-pipeline).
 BAD_VALIDATE = [
-    ([], "--mode validate needs a validation cohort"),
-    (["--validation-cohort", "val", "--validation-mode", "thawed"], "--validation_mode is not"),
-    (["--validation_cohort", "val", "--support-definition", "x"], "--support_definition is not"),
-    (
-        ["--validation-cohort", "val", "--restrict-to-supported-phenotypes"],
-        "--restrict_to_supported_phenotypes needs finemap results",
-    ),
-    (
-        ["--validation-cohort", "val", "--finemap-run", "1", "--finemap-results-dir", "."],
-        "--finemap_run and --finemap_results_dir both",
-    ),
-    (
-        ["--validation-cohort", "val", "--validation-stability-threshold", "1.5"],
-        "--validation_stability_threshold must be in [0, 1]",
-    ),
-    (
-        ["--validation-cohort", "val", "--support_min_stability", "-0.1"],
-        "--support_min_stability must be in [0, 1]",
-    ),
-    (["--validation-cohort", "val", "--n-boot-ci", "0"], "--n_boot_ci must be at least 1"),
-    (["--validation-cohort", "val", "--n-permutations", "-1"], "--n_permutations must be at least"),
-    (["--validation-cohort", "val", "--alpha-en", "2"], "--alpha_en must be in [0, 1]"),
-    (["--validation-cohort", "val", "--all-variants"], "--all_variants is not a validate option"),
-    (["--validation-cohort", "val", "--neg-control"], "--neg_control is not a validate option"),
-    (
-        ["--validation-cohort", "val", "--finemap-results-dir", "/no/such/dir"],
-        "--finemap_results_dir is not a folder",
-    ),
-]
+    ([], "segqtl: error: --mode validate needs a validation cohort. Fix: give "
+     "--validation-cohort NAME (an ingested cohort), or the drop-in's --val_genotypes, "
+     "--val_quantifications and --val_segmentation"),
+    (["--validation-cohort", "val", "--validation-mode", "thawed"],
+     "--validation-mode is not one of recalibrated, frozen (got 'thawed'). Fix: select "
+     "recalibrated or frozen"),
+    (["--validation_cohort", "val", "--support-definition", "x"],
+     "--support-definition is not one of stability, selected (got 'x'). Fix: select stability "
+     "or selected"),
+    (["--validation-cohort", "val", "--restrict-to-supported-phenotypes"],
+     "--restrict-to-supported-phenotypes needs finemap results (the support test reads their "
+     "stability scores or betas). Fix: add --finemap-run RUN_ID or --finemap-results-dir DIR"),
+    (["--validation-cohort", "val", "--finemap-run", "1", "--finemap-results-dir", "."],
+     "--finemap-run and --finemap-results-dir both give the finemap models. Fix: give only one "
+     "of them"),
+    (["--validation-cohort", "val", "--finemap_run", "1", "--finemap_results_dir", "."],
+     "--finemap_run and --finemap_results_dir both give the finemap models"),
+    (["--validation-cohort", "val", "--all-variants"],
+     "--all-variants is not a validate option (validate reports on every phenotype; "
+     "--phenotype-id GENE selects one phenotype). Fix: drop --all-variants"),
+    (["--validation-cohort", "val", "--neg-control"],
+     "--neg-control is not a validate option (negative controls belong to nominal and perm "
+     "modes). Fix: drop --neg-control"),
+    (["--validation-cohort", "val", "--finemap-results-dir", "/no/such/dir"],
+     "--finemap-results-dir is not a folder (got '/no/such/dir'). Fix: give the output folder of a "
+     "finemap run (it holds finemap_<C>.csv)"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("flags", "message"), BAD_VALIDATE, ids=[" ".join(f) for f, _ in BAD_VALIDATE]
+    ("flags", "message"),
+    BAD_VALIDATE,
+    ids=[" ".join(f) or "no --validation-cohort" for f, _ in BAD_VALIDATE],
 )
-def test_cli_run__validate_bad_options_are_one_line_errors(tmp_path, validate_mode, flags, message):
+def test_cli_run__validate_bad_options_are_one_line_errors(tmp_path, flags, message):
     db = tmp_path / "wh.duckdb"
     res = CliRunner().invoke(cli, run_args(db, "--mode", "validate", *flags))
     assert_one_line_error(res, message)
     assert not db.exists()  # rejected before the warehouse is opened
 
 
-def test_cli_run__finemap_results_dir_needs_each_chromosome_file(tmp_path, validate_mode):
+def test_cli_run__finemap_results_dir_needs_each_chromosome_file(tmp_path):
     folder = tmp_path / "fm"
     folder.mkdir()
     (folder / "finemap_chr1.csv").write_text("phenotype\n")
@@ -627,16 +587,28 @@ def test_cli_run__finemap_results_dir_needs_each_chromosome_file(tmp_path, valid
     args = [*run_args(db, "--chromosome", "2"), "--mode", "validate"]
     args += ["--validation-cohort", "val", "--finemap-results-dir", str(folder)]
     res = CliRunner().invoke(cli, args)
-    assert_one_line_error(res, "--finemap_results_dir has no finemap_chr2.csv")
-
-
-@pytest.mark.parametrize("flag", ["--validation-cohort", "--finemap-run", "--finemap-results-dir"])
-def test_cli_run__validate_sources_are_validate_options(tmp_path, flag):
-    value = "3" if flag == "--finemap-run" else "x"
-    res = CliRunner().invoke(
-        cli, run_args(tmp_path / "wh.duckdb", "--mode", "finemap", flag, value)
+    assert_one_line_error(
+        res,
+        f"--finemap-results-dir has no finemap_chr2.csv (got '{folder.resolve()}'). Fix: run "
+        "finemap on these chromosomes into that folder first (without --phenotype-id)",
     )
-    assert_one_line_error(res, f"--{flag[2:].replace('-', '_')} is a validate option")
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--validation-cohort", "--finemap-run", "--finemap-results-dir", "--finemap_results_dir"],
+)
+def test_cli_run__validate_sources_are_refused_by_finemap(tmp_path, flag):
+    # Ignoring them would silently fine-map instead of validating (STRICT in modes/validate.py).
+    value = "3" if flag == "--finemap-run" else "x"
+    db = tmp_path / "wh.duckdb"
+    res = CliRunner().invoke(cli, run_args(db, "--mode", "finemap", flag, value))
+    assert_one_line_error(
+        res,
+        f"segqtl: error: {flag} is a validate option, not a finemap one. Fix: use --mode "
+        f"validate, or drop {flag}",
+    )
+    assert not db.exists()
 
 
 def finemap_run(db, *, cohort="small", complete=True, **kw) -> int:
@@ -655,7 +627,7 @@ def finemap_run(db, *, cohort="small", complete=True, **kw) -> int:
     return run_id
 
 
-def test_cli_run__warehouse_checks_of_the_validation_cohort_and_finemap_run(pair_db, validate_mode):
+def test_cli_run__warehouse_checks_of_the_validation_cohort_and_finemap_run(pair_db):
     fm_ok = finemap_run(pair_db)
     fm_running = finemap_run(pair_db, complete=False)
     fm_val = finemap_run(pair_db, cohort="val")
@@ -664,10 +636,10 @@ def test_cli_run__warehouse_checks_of_the_validation_cohort_and_finemap_run(pair
     base = ["--mode", "validate", "--validation-cohort", "val"]
     cases = [
         (["--mode", "validate", "--validation-cohort", "nope"], "validation cohort 'nope' is not"),
-        ([*base, "--finemap-run", "99"], "--finemap_run 99 does not exist"),
-        ([*base, "--finemap-run", str(nominal)], f"--finemap_run {nominal} is a nominal run"),
-        ([*base, "--finemap-run", str(fm_val)], f"--finemap_run {fm_val} analysed cohort 'val'"),
-        ([*base, "--finemap-run", str(fm_running)], f"--finemap_run {fm_running} is running"),
+        ([*base, "--finemap-run", "99"], "--finemap-run 99 does not exist"),
+        ([*base, "--finemap-run", str(nominal)], f"--finemap-run {nominal} is a nominal run"),
+        ([*base, "--finemap-run", str(fm_val)], f"--finemap-run {fm_val} analysed cohort 'val'"),
+        ([*base, "--finemap-run", str(fm_running)], f"--finemap-run {fm_running} is running"),
         ([*base, "--finemap-run", str(fm_window)], "used --window 500000"),
         ([*base, "--finemap-run", str(fm_ok), "--chromosome", "2"], "does not cover chr2"),
     ]
@@ -675,57 +647,12 @@ def test_cli_run__warehouse_checks_of_the_validation_cohort_and_finemap_run(pair
         res = CliRunner().invoke(cli, run_args(pair_db, *flags))
         assert_one_line_error(res, message)
     with closing(connect(pair_db, read_only=True)) as con:
-        modes = [r[0] for r in con.execute("SELECT mode FROM runs ORDER BY run_id").fetchall()]
-    assert "validate" not in modes  # nothing was recorded
+        recorded = [r[0] for r in con.execute("SELECT mode FROM runs ORDER BY run_id").fetchall()]
+    assert "validate" not in recorded  # nothing was recorded
     # A good finemap run passes the checks and is recorded with the run.
     with closing(connect(pair_db)) as con:
         run_id = runs.create_run(con, spec_a(finemap_run=fm_ok, phenotypes_per_unit=None))
         assert runs.load_spec(con, run_id).finemap_run == fm_ok
-
-
-def test_cli_run__validate_options_reach_the_run_spec(tmp_path, validate_mode, monkeypatch):
-    captured = []
-    monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 7)
-    args = run_args(tmp_path / "wh.duckdb", "--mode", "validate", "-q")
-    res = CliRunner().invoke(cli, [*args, "--validation-cohort", "val"])
-    assert res.exit_code == 0, res.stderr
-    assert res.stdout.strip() == "7"
-    defaults = RunSpec(mode="validate", cohort="small", chromosomes=["1"], validation_cohort="val")
-    assert captured[0] == defaults
-    flags = [
-        "--validation_cohort", "val2", "--finemap-run", "3", "--validation-mode", "frozen",
-        "--validate-with-bootstrap", "--validation-stability-threshold", "0.7",
-        "--restrict-to-supported-phenotypes", "--support-definition", "selected",
-        "--support_min_stability", "0.4", "--bootstrap-ci", "--n-boot-ci", "50",
-        "--n-permutations", "20", "--save-model-audit", "--phenotype-id", "G1_003",
-        "--cv-tau", "0.5",
-    ]  # fmt: skip
-    res = CliRunner().invoke(cli, [*args, *flags])
-    assert res.exit_code == 0, res.stderr
-    assert captured[1] == dataclasses.replace(
-        defaults,
-        validation_cohort="val2",
-        finemap_run=3,
-        validation_mode="frozen",
-        validate_with_bootstrap=True,
-        validation_stability_threshold=0.7,
-        restrict_to_supported_phenotypes=True,
-        support_definition="selected",
-        support_min_stability=0.4,
-        bootstrap_ci=True,
-        n_boot_ci=50,
-        n_permutations=20,
-        save_model_audit=True,
-        phenotype_id="G1_003",
-        cv_tau=0.5,
-    )
-
-
-def test_api__validate_mode_is_not_available_without_its_worker(monkeypatch):
-    monkeypatch.delitem(runner.WORKERS, "validate", raising=False)
-    assert "validate" not in api.available_modes()
-    with pytest.raises(UsageError, match="mode 'validate' is not available"):
-        api.validate(spec_a())
 
 
 # ------------------------------------------------------------------------------------- drop-in
@@ -758,24 +685,33 @@ def dropin_args(out: Path, *flags: str, mode: str = "validate") -> list[str]:
 
 
 DROPIN_BAD = [
-    (["--validation_mode", "x", *val_args()], "--validation_mode is not a validation mode"),
-    (["--support_definition", "y", *val_args()], "--support_definition is not"),
-    (
-        ["--restrict_to_supported_phenotypes", *val_args()],
-        "--restrict_to_supported_phenotypes needs finemap results",
-    ),
-    (["--n_boot_ci", "0", *val_args()], "--n_boot_ci must be at least 1"),
-    (["--n_permutations", "-2", *val_args()], "--n_permutations must be at least 0"),
-    (["--support_min_stability", "2", *val_args()], "--support_min_stability must be in [0, 1]"),
-    (["--finemap_results_dir", "/no/such", *val_args()], "--finemap_results_dir is not a folder"),
-    (["--subsample_frac", "2", *val_args()], "--subsample_frac must be in (0, 1]"),
-    ([], "--mode validate requires --val_genotypes, --val_quantifications, --val_segmentation"),
-    (val_args()[:4], "--mode validate requires --val_segmentation"),
-]
+    (["--validation_mode", "x", *val_args()],
+     "--validation_mode is not one of recalibrated, frozen (got 'x'). Fix: select recalibrated "
+     "or frozen"),
+    (["--support_definition", "y", *val_args()],
+     "--support_definition is not one of stability, selected (got 'y'). Fix: select stability "
+     "or selected"),
+    (["--restrict_to_supported_phenotypes", *val_args()],
+     "--restrict_to_supported_phenotypes needs finemap results (the support test reads their "
+     "stability scores or betas). Fix: add "),
+    (["--finemap_results_dir", "/no/such", *val_args()],
+     "--finemap_results_dir is not a folder (got '/no/such')"),
+    ([], "--mode validate requires --val_genotypes, --val_quantifications, --val_segmentation. "
+     "Fix: give the validation cohort's files with --val_genotypes, --val_quantifications and "
+     "--val_segmentation"),
+    (val_args()[:4], "--mode validate requires --val_segmentation. Fix: "),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("flags", "message"), DROPIN_BAD, ids=[" ".join(f) for f, _ in DROPIN_BAD])
-def test_dropin__validate_bad_options_are_one_line_errors(tmp_path, validate_mode, flags, message):
+def _dropin_id(flags: list[str]) -> str:
+    """The test id: the flags, a --val_* flag by its name only."""
+    return " ".join(f for f in flags if not f.startswith("/")) or "no --val_*"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"), DROPIN_BAD, ids=[_dropin_id(f) for f, _ in DROPIN_BAD]
+)
+def test_dropin__validate_bad_options_are_one_line_errors(tmp_path, flags, message):
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", *flags))
     assert_one_line_error(res, message)
     assert not (tmp_path / "out" / "segqtl.duckdb").exists()  # rejected before any ingest
@@ -783,20 +719,13 @@ def test_dropin__validate_bad_options_are_one_line_errors(tmp_path, validate_mod
 
 def test_dropin__val_flags_belong_to_validate(tmp_path):
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", *val_args(), mode="finemap"))
-    assert_one_line_error(res, "--val_genotypes is a validate option")
+    assert_one_line_error(
+        res,
+        "segqtl: error: --val_genotypes is a validate option. Fix: use --mode validate, or drop it",
+    )
 
 
-def test_dropin__validate_mode_is_not_available_without_its_worker(tmp_path, monkeypatch):
-    monkeypatch.delitem(runner.WORKERS, "validate", raising=False)
-    res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", *val_args()))
-    assert res.exit_code == 2
-    assert "--mode validate is not available in this version" in res.stderr
-    assert len(res.stderr.splitlines()) == 1
-
-
-def test_dropin__validate_flags_reach_the_run_and_val_inputs_the_second_cohort(
-    tmp_path, validate_mode, monkeypatch
-):
+def test_dropin__val_inputs_become_the_validation_cohort(tmp_path, monkeypatch):
     captured, ensured = [], []
 
     def ensure(db, inputs):
@@ -820,46 +749,20 @@ def test_dropin__validate_flags_reach_the_run_and_val_inputs_the_second_cohort(
         covariates=str(VAL / "covariates.csv"),
         copynumber=str(VAL / "copynumbers.csv"),
     )
-    fm_dir = tmp_path / "fm"
-    fm_dir.mkdir()
-    (fm_dir / "finemap_chr1.csv").write_text("phenotype\n")
-    flags = [
-        "--validation_mode", "frozen", "--finemap_results_dir", str(fm_dir),
-        "--validate_with_bootstrap", "--validation_stability_threshold", "0.9",
-        "--restrict_to_supported_phenotypes", "--support_definition", "selected",
-        "--support_min_stability", "0.3", "--bootstrap_ci", "--n_boot_ci", "100",
-        "--n_permutations", "10", "--save_model_audit", "--phenotype_id", "G1_007",
-        "--alpha_en", "1",
-    ]  # fmt: skip
+    # The validation cohort's covariates and copy number are optional.
     res = CliRunner().invoke(
-        dropin, dropin_args(tmp_path / "out", "-q", *val_args(required_only=True), *flags)
+        dropin, dropin_args(tmp_path / "out", "-q", *val_args(required_only=True))
     )
     assert res.exit_code == 0, res.stderr
-    assert captured[1] == RunSpec(
-        mode="validate",
-        cohort="cohort_main",
-        chromosomes=["1"],
-        validation_cohort="cohort_val",
-        validation_mode="frozen",
-        finemap_results_dir=str(fm_dir),
-        validate_with_bootstrap=True,
-        validation_stability_threshold=0.9,
-        restrict_to_supported_phenotypes=True,
-        support_definition="selected",
-        support_min_stability=0.3,
-        bootstrap_ci=True,
-        n_boot_ci=100,
-        n_permutations=10,
-        save_model_audit=True,
-        phenotype_id="G1_007",
-        alpha_en=1.0,
+    assert captured[1] == captured[0]
+    assert ensured[3] == CohortInputs(
+        genotypes=str(VAL / "genotypes"),
+        quantifications=str(VAL / "quantifications.csv"),
+        segmentation=str(VAL / "segments.csv"),
     )
-    assert ensured[3].covariates is None and ensured[3].copynumber is None
 
 
-def test_dropin__ingests_the_validation_cohort_into_the_warehouse(
-    tmp_path, validate_mode, monkeypatch
-):
+def test_dropin__ingests_the_validation_cohort_into_the_warehouse(tmp_path, monkeypatch):
     captured = []
     monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 1)
     monkeypatch.setattr(api, "export", lambda db, run_id, out: [])
@@ -883,4 +786,8 @@ def test_dropin__ingests_the_validation_cohort_into_the_warehouse(
 def test_cli_fdr__validate_run_is_a_clear_error(pair_db):
     run_id = commit_run(pair_db, spec_a(), unit_results_a())
     res = CliRunner().invoke(cli, ["fdr", "--db", str(pair_db), "--run", str(run_id)])
-    assert_one_line_error(res, f"run {run_id} is a validate run")
+    assert_one_line_error(
+        res,
+        f"run {run_id} is a validate run, which has no association p-values. Fix: use a "
+        "best-variant nominal run or a perm run",
+    )

@@ -12,84 +12,11 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import SegqtlError, UsageError
-from ..spec import RunSpec, trans_chromosome
+from .. import modes
+from ..errors import SegqtlError
 from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
-from . import finemap as finemap_worker
-from . import nominal as nominal_worker
-from . import validate as validate_worker
 from .pool import ordered_map
-
-WORKERS: dict[str, Callable] = {
-    "nominal": nominal_worker.compute_unit,
-    "perm": nominal_worker.compute_unit,  # nominal best variant plus the permutation scan
-    "finemap": finemap_worker.compute_unit,
-    "validate": validate_worker.compute_unit,
-}
-# Modules the worker processes' fork server imports: finemap's warms the compiled kernels
-# (numba's cache) once there instead of in every worker.
-PRELOAD = {
-    "finemap": ["segqtl.engine.finemap_warm"],
-    "validate": ["segqtl.engine.finemap_warm", "segqtl.engine.validate"],
-}
-PAYLOADS: dict[str, Callable] = {
-    "nominal": reads.nominal_payload,
-    "perm": reads.nominal_payload,
-    "finemap": reads.finemap_payload,
-}
-
-
-def _variant_chromosome(spec: RunSpec, unit) -> str:
-    return trans_chromosome(unit.chr) if spec.neg_control else unit.chr
-
-
-def _validate_payloads(con, spec: RunSpec, units, info, exports: dict, scratch: Path):
-    """Payloads of a validate run: both cohorts' genotypes go to scratch files (keys of
-    ``exports``: (role, chromosome))."""
-    from ..warehouse.validate_reads import validate_payload
-
-    val_info = reads.cohort_info(con, spec.validation_cohort)
-    main_cov = reads.covariates_frame(con, spec.cohort)
-    val_cov = reads.covariates_frame(con, spec.validation_cohort)
-    for unit in units:
-        if ("main", unit.chr) not in exports:
-            exports[("main", unit.chr)] = reads.GenotypeExport(
-                con, info, unit.chr, scratch / "main"
-            )
-            # a validation cohort without genotypes on this chromosome scores nothing there
-            # (every window is empty), which is not an error
-            has_val = reads.has_genotypes(con, val_info, unit.chr)
-            exports[("val", unit.chr)] = (
-                reads.GenotypeExport(con, val_info, unit.chr, scratch / "val") if has_val else None
-            )
-        main, val = exports[("main", unit.chr)], exports[("val", unit.chr)]
-        payload = validate_payload(
-            con, spec, unit, info, val_info, main_cov, val_cov, main.files,
-            None if val is None else val.files,
-        )  # fmt: skip
-        for export, rows in ((main, payload["rows"]), (val, payload["val_rows"])):
-            if export is not None:
-                export.ensure(int(rows[-1]) if rows.size else 0)
-        yield payload
-
-
-def _payloads(con, spec: RunSpec, units, info, exports: dict, scratch: Path):
-    """Yield each unit's payload, copying genotypes to scratch files as units need them.
-
-    ``exports`` maps chromosome -> :class:`reads.GenotypeExport`; the caller removes a
-    chromosome's files once its last unit is committed (payloads are read ahead of results).
-    """
-    covariates = reads.covariates_frame(con, spec.cohort)
-    for unit in units:
-        chrom = _variant_chromosome(spec, unit)
-        if chrom not in exports:
-            exports[chrom] = reads.GenotypeExport(con, info, chrom, scratch)
-        export = exports[chrom]
-        payload = PAYLOADS[spec.mode](con, spec, unit, info, covariates, export.files)
-        rows = payload["rows"]
-        export.ensure(-1 if rows is None else int(rows[-1]) if rows.size else 0)
-        yield payload
 
 
 def _scratch_root() -> str | None:
@@ -114,12 +41,11 @@ def execute(
         The run's totals (phenotypes, pairs tested/skipped, result rows, skipped by reason).
     """
     spec = runs.load_spec(con, run_id)
-    if spec.mode not in WORKERS:
-        raise UsageError(f"mode {spec.mode!r} is not available in this version of segqtl")
+    mode = modes.get(spec.mode)
     info = reads.cohort_info(con, spec.cohort)
-    runs.check_finemap_csvs(con, run_id, spec)
+    mode.before_execute(con, run_id, spec)
     units = runs.pending_units(con, run_id)
-    worker = WORKERS[spec.mode]
+    worker = mode.worker_function()
     bar = None
     if progress:
         from tqdm import tqdm
@@ -133,25 +59,18 @@ def execute(
         t_last = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix=f"segqtl-run{run_id}-", dir=_scratch_root()))
         cleanup.append(scratch)
-        exports: dict[str, reads.GenotypeExport] = {}
-        last_unit = {_variant_chromosome(spec, u): u.unit_id for u in units}
-        make_payloads = _validate_payloads if spec.mode == "validate" else _payloads
-        payloads = make_payloads(con, spec, units, info, exports, scratch)
-        results = ordered_map(worker, payloads, spec.num_cores, preload=PRELOAD.get(spec.mode))
+        # (role, chromosome) -> the chromosome's scratch genotypes (None: the cohort has none)
+        exports: dict[tuple[str, str], reads.GenotypeExport | None] = {}
+        last_unit = {mode.variant_chromosome(spec, u.chr): u.unit_id for u in units}
+        payloads = mode.payloads(con, spec, units, info, exports, scratch)
+        results = ordered_map(worker, payloads, spec.num_cores, preload=list(mode.preload))
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
-            n_ph = unit.last_idx - unit.first_idx + 1
-            if isinstance(spec.all_variants, str) or spec.phenotype_id is not None:
-                n_ph = 1
-            variant_chr = _variant_chromosome(spec, unit)
-            runs.write_unit(
-                con, run_id, spec.mode, unit, frame, counts, n_ph, now - t_last, variant_chr
-            )
+            n_ph = mode.unit_phenotypes(spec, unit)
+            variant_chr = mode.variant_chromosome(spec, unit.chr)
+            runs.write_unit(con, run_id, mode, unit, frame, counts, n_ph, now - t_last, variant_chr)
             if last_unit[variant_chr] == unit.unit_id:  # no later unit reads this chromosome
-                done = [
-                    k for k in exports if variant_chr in (k, k[-1] if isinstance(k, tuple) else k)
-                ]
-                for key in done:
+                for key in [k for k in exports if k[-1] == variant_chr]:
                     export = exports.pop(key)
                     if export is not None:
                         export.remove()
@@ -178,8 +97,5 @@ def execute(
             shutil.rmtree(path, ignore_errors=True)
         con.execute("RESET threads")
     totals = runs.finish_run(con, run_id)
-    if spec.mode == "perm":  # q-values over the run's chromosomes, at the default FDR
-        from ..warehouse.fdr import compute_run_fdr
-
-        compute_run_fdr(con, run_id)
+    mode.finish(con, run_id)
     return totals

@@ -17,18 +17,13 @@ from pathlib import Path
 
 import polars as pl
 
+from ..chromosomes import normalize_chromosome
 from ..errors import InputError
 
 NA_VALUES = ["", "NA", "NaN", "nan", "N/A", "NULL", "null", "#N/A", "-nan", "None"]
 _VARIANT_ID = re.compile(r"^([^:]+):(\d+):([^:]+):([^:]+)$")
 _LINE = "__segqtl_line__"  # 1-based line number of a data row in its file
 _MAX_POSITION = 2**53  # larger positions are not exact doubles
-
-
-def normalize_chromosome(name: str) -> str:
-    """``8`` / ``chr8`` -> ``chr8``; ``X`` -> ``chrX``."""
-    name = str(name).strip()
-    return name if name.startswith("chr") else f"chr{name}"
 
 
 def _normalize_chromosome_expr(column: str) -> pl.Expr:

@@ -50,19 +50,12 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from .. import __version__
+from .. import __version__, modes
 from ..errors import UsageError
-from .db import bind_sql, fetch_one, query_pl
+from .db import bind_sql, fetch_one, load_sql, query_pl
 
 __all__ = ["Comparison", "compare_runs", "format_comparison", "load_comparison"]
 
-#: Per mode: (effect column, significance column) of the result views.
-MEASURES = {
-    "nominal": ("beta_d", "nominal_p"),
-    "perm": ("beta_d", "p_adj"),
-    "finemap": ("beta_full", "stability_score"),
-    "validate": ("pearson_r", "pearson_pval"),
-}
 KEY_PAIR = "phenotype, variant"
 KEY_PHENOTYPE = "phenotype"
 
@@ -155,7 +148,8 @@ class Comparison:
             )
         }
         for k in _SUMMARY:
-            name = "corr_stability" if k == "corr_log10p" and self.mode == "finemap" else k
+            scored = not modes.get(self.mode).p_is_pvalue
+            name = "corr_stability" if k == "corr_log10p" and scored else k
             out[name] = getattr(self, k)
         return out
 
@@ -175,26 +169,11 @@ class _Side:
     @property
     def by_variant(self) -> bool:
         """Whether the run's results are per (phenotype, variant) rather than per phenotype."""
-        if self.mode == "finemap":
-            return True
-        return self.mode == "nominal" and self.all_variants is not False
+        return modes.get(self.mode).by_variant(self.all_variants)
 
-    def hit_rule(self, fdr: float) -> tuple[str, float, str]:
-        """``(rule code for compare_pairs.sql, threshold, label stored as hit_rule_*)``."""
-        if self.mode in ("nominal", "perm") and self.n_qvalues > 0:
-            return "qvalue", fdr, "qvalue <= fdr"
-        if self.mode == "perm":
-            return "p_adj", fdr, "p_adj <= fdr"
-        if self.mode == "nominal":
-            return "nominal_p", fdr, "nominal_p <= fdr"
-        if self.mode == "finemap":
-            threshold = 0.6 if self.r2_stability_threshold is None else self.r2_stability_threshold
-            return (
-                "stability_score",
-                threshold,
-                f"stability_score >= {threshold:g} (r2_stability_threshold)",
-            )
-        return "pearson_pval", fdr, "pearson_pval <= fdr"
+    def hit_rule(self, fdr: float) -> modes.HitRule:
+        """The run's hit rule (its mode's, given whether the run has q-values)."""
+        return modes.get(self.mode).hit_rule(self, fdr)
 
 
 def compare_runs(
@@ -234,19 +213,20 @@ def compare_runs(
     run_a, run_b, top = _check_arguments(run_a, run_b, fdr, top)
     a, b = _sides(con, run_a, run_b)
     by_variant = a.by_variant
-    rule_a, threshold_a, label_a = a.hit_rule(fdr)
-    rule_b, threshold_b, label_b = b.hit_rule(fdr)
-    effect_column, p_column = MEASURES[a.mode]
-    pairs_sql, pairs_params = bind_sql(
+    mode = modes.get(a.mode)
+    rule_a, rule_b = a.hit_rule(fdr), b.hit_rule(fdr)
+    template, pairs_params = bind_sql(
         "compare_pairs",
         run_a=run_a,
         run_b=run_b,
         by_variant=by_variant,
-        rule_a=rule_a,
-        rule_b=rule_b,
-        threshold_a=threshold_a,
-        threshold_b=threshold_b,
+        rule_a=rule_a.code,
+        rule_b=rule_b.code,
+        threshold_a=rule_a.threshold,
+        threshold_b=rule_b.threshold,
     )
+    # The mode's result source is a file of sql/ (never user text); it uses $run_a and $run_b.
+    pairs_sql = template.replace("{results}", load_sql(mode.compare_source).strip().rstrip(";"))
     con.execute("BEGIN TRANSACTION")
     try:
         comparison_id = fetch_one(con, "SELECT nextval('comparison_id_seq')")[0]
@@ -257,7 +237,7 @@ def compare_runs(
             {**pairs_params, "comparison_id": comparison_id},
         )
         summary = query_pl(
-            con, "compare_summary", comparison_id=comparison_id, log10p=a.mode != "finemap"
+            con, "compare_summary", comparison_id=comparison_id, log10p=mode.p_is_pvalue
         ).row(0, named=True)
         row = {
             "comparison_id": comparison_id,
@@ -267,11 +247,11 @@ def compare_runs(
             "cohort_a": a.cohort,
             "cohort_b": b.cohort,
             "match_key": KEY_PAIR if by_variant else KEY_PHENOTYPE,
-            "effect_column": effect_column,
-            "p_column": p_column,
+            "effect_column": mode.effect_column,
+            "p_column": mode.p_column,
             "fdr": fdr,
-            "hit_rule_a": label_a,
-            "hit_rule_b": label_b,
+            "hit_rule_a": rule_a.label,
+            "hit_rule_b": rule_b.label,
             **{k: summary[k] for k in _SUMMARY},
             "segqtl_version": __version__,
         }
@@ -341,13 +321,14 @@ def _cell(value) -> str:
 
 def _display_columns(changes: pl.DataFrame, mode: str, match_key: str) -> pl.DataFrame:
     """Keep (and name) the largest-changes columns that mean something for this comparison."""
+    declared = modes.get(mode)
     if match_key == KEY_PAIR:
         key = [pl.col("variant_a").alias("variant")]
-    elif mode == "validate":
+    elif not declared.has_variant:
         key = []
     else:
         key = [pl.col("variant_a"), pl.col("variant_b"), pl.col("same_variant")]
-    sig = "stability" if mode == "finemap" else "p"
+    sig = "p" if declared.p_is_pvalue else "stability"
     return changes.select(
         pl.col("phenotype"),
         *key,
@@ -394,10 +375,10 @@ def _sides(con, run_a: int, run_b: int) -> tuple[_Side, _Side]:
                 f"run {run_id} is {r['status']}, not completed; only completed runs are "
                 f"compared. Fix: finish it first with 'segqtl run --resume {run_id}'"
             )
-        if r["mode"] not in MEASURES:
+        if r["mode"] not in modes.modes():
             raise UsageError(
                 f"run {run_id} is a {r['mode']} run, which segqtl compare does not know. "
-                f"Fix: compare runs of mode {', '.join(MEASURES)}"
+                f"Fix: compare runs of mode {', '.join(modes.modes())}"
             )
         all_variants = json.loads(r["all_variants"]) if r["all_variants"] is not None else False
         sides.append(

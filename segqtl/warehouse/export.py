@@ -42,12 +42,12 @@ from pathlib import Path
 
 import duckdb
 
+from .. import modes
 from ..errors import UsageError
 from ..spec import RunSpec
-from .db import fetch_one, load_sql
+from .db import fetch_one
 from .runs import load_spec, run_status
 
-AIC_COLUMNS = ("aic_null", "aic_alt", "delta_aic_alt_minus_null")
 # A metadata value that is not set (SNPTEST's and R's NA): an empty value would leave a
 # "# key " line that whitespace-splitting readers see as one token.
 MISSING = "NA"
@@ -214,46 +214,6 @@ def _clean_value(value: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
-def segmentqtl_filename(spec: RunSpec, chrom: str) -> str:
-    """The file name SegmentQTL writes for this nominal or perm run and chromosome."""
-    prefix = "negctrl_trans_" if spec.neg_control else ""
-    if isinstance(spec.all_variants, str):
-        return f"{prefix}{spec.all_variants}_{spec.mode}_{chrom}.csv"
-    if spec.mode == "nominal":
-        return f"{prefix}nominal_{chrom}.csv"
-    return f"{prefix}{spec.mode}_{chrom}_{spec.num_permutations}.csv"
-
-
-def finemap_filenames(spec: RunSpec, chrom: str) -> dict[str, str]:
-    """SegmentQTL's finemap file names for a chromosome, keyed by the SQL that fills them.
-
-    A single-phenotype run (``phenotype_id``) adds ``_<phenotype>`` to each name
-    (SPEC_FINEMAP_VALIDATE §10.2).
-    """
-    suffix = f"_{spec.phenotype_id}" if spec.phenotype_id is not None else ""
-    return {
-        "export_finemap": f"finemap_{chrom}{suffix}.csv",
-        "export_finemap_bootstrap": f"finemap_bootstrap_nonzero_{chrom}{suffix}.csv",
-        "export_finemap_r2": f"finemap_r2_{chrom}{suffix}.csv",
-    }
-
-
-def validate_filenames(spec: RunSpec, chrom: str) -> dict[str, str]:
-    """SegmentQTL's validate file names for a chromosome, keyed by the SQL that fills them.
-
-    The model audit file only with ``save_model_audit``; a single-phenotype run adds
-    ``_<phenotype>`` to each name (SPEC_FINEMAP_VALIDATE §13).
-    """
-    suffix = f"_{spec.phenotype_id}" if spec.phenotype_id is not None else ""
-    names = {
-        "export_validate": f"validate_{chrom}{suffix}.csv",
-        "export_validate_residuals": f"validate_residuals_{chrom}{suffix}.csv",
-    }
-    if spec.save_model_audit:
-        names["export_validate_model"] = f"validate_model_{chrom}{suffix}.csv"
-    return names
-
-
 def export_run(
     con: duckdb.DuckDBPyConnection,
     run_id: int,
@@ -297,69 +257,9 @@ def export_run(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sink = _Sink(con, run_id, out_dir, form)
-    if spec.mode == "finemap":
-        return _export_finemap(con, run_id, spec, sink)
-    if spec.mode == "validate":
-        return _export_validate(con, run_id, spec, sink)
-    sql = load_sql("export_nominal")  # perm runs store the nominal columns plus p_adj
-    for chrom in spec.chromosomes:
-        inner = sql.strip().rstrip(";")
-        if not spec.record_aic:
-            inner = f"SELECT * EXCLUDE ({', '.join(AIC_COLUMNS)}) FROM ({inner}\n)"
-        sink.copy(inner, segmentqtl_filename(spec, chrom), chrom)
+    for file in modes.get(spec.mode).export_files(con, run_id, spec):
+        sink.copy(file.sql, file.csv_name, file.chrom)
     return sink.written
-
-
-def _export_finemap(
-    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, sink: _Sink
-) -> list[Path]:
-    """finemap files per chromosome: results, bootstrap-nonzero and (with compute_r2) R².
-
-    As SegmentQTL: the bootstrap file is always written (header only if empty); the R² file
-    only when the run computed R² and the chromosome has at least one R² row.  A
-    single-phenotype run writes files only for the chromosome holding that phenotype (the
-    others have no units).
-    """
-    for chrom in _planned_chromosomes(con, run_id, spec):
-        for name, filename in finemap_filenames(spec, chrom).items():
-            if name == "export_finemap_r2":
-                if not spec.compute_r2:
-                    continue
-                n_r2 = fetch_one(
-                    con,
-                    "SELECT count(*) FROM finemap_r2 WHERE run_id = ? AND chr = ?",
-                    [run_id, chrom],
-                )[0]
-                if n_r2 == 0:
-                    continue
-            sink.copy(load_sql(name), filename, chrom)
-    return sink.written
-
-
-def _export_validate(
-    con: duckdb.DuckDBPyConnection, run_id: int, spec: RunSpec, sink: _Sink
-) -> list[Path]:
-    """validate files per chromosome: metrics, residuals and (with save_model_audit) the audit.
-
-    Every file is written with its full header, even without rows (SegmentQTL's header
-    depends on the first row, SPEC §0).  A single-phenotype run writes files only for the
-    chromosome holding that phenotype.
-    """
-    for chrom in _planned_chromosomes(con, run_id, spec):
-        for name, filename in validate_filenames(spec, chrom).items():
-            sink.copy(load_sql(name), filename, chrom)
-    return sink.written
-
-
-def _planned_chromosomes(con, run_id: int, spec: RunSpec) -> list[str]:
-    """The run's chromosomes that have units, in the run's order."""
-    planned = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT chr FROM run_units WHERE run_id = ?", [run_id]
-        ).fetchall()
-    }
-    return [c for c in spec.chromosomes if c in planned]
 
 
 class _Sink:

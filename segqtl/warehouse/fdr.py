@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .. import modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
 from .db import query_pl
@@ -34,7 +35,7 @@ def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
     q = fdr_kernel.qvalues(p, pi0)
     p_threshold = np.nan
     thresholds = np.full(p.size, np.nan)
-    if spec.mode == "perm" and spec.perm_method == "beta":
+    if modes.get(spec.mode).nominal_thresholds(spec):
         p_threshold = fdr_kernel.adjusted_p_threshold(p, q, fdr)
         thresholds = fdr_kernel.nominal_thresholds(
             p_threshold, frame["beta_shape1"].to_numpy(), frame["beta_shape2"].to_numpy()

@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
 
-from .. import __version__
+from .. import __version__, modes
 from ..errors import UsageError
 from ..spec import RunSpec
 from .db import fetch_one, query
 
-# The main result table of each mode: its rows are a unit's n_rows.
-RESULT_TABLES = {
-    "nominal": "nominal_stats",
-    "perm": "nominal_stats",
-    "finemap": "finemap_stats",
-    "validate": "validate_stats",
-}
-# Every table a mode's worker may fill (a worker returning a dict of frames names them).
-MODE_TABLES = {
-    "nominal": ("nominal_stats",),
-    "perm": ("nominal_stats",),
-    "finemap": ("finemap_stats", "finemap_bootstrap_stats", "finemap_r2_stats"),
-    "validate": ("validate_stats", "validate_residuals_stats", "validate_model_stats"),
-}
 # Columns every result table starts with, filled by write_unit rather than by the worker.
 KEY_COLUMNS = ("run_id", "unit_id", "chr")
 
@@ -45,6 +30,7 @@ class Unit:
 
 def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     """Record a new run (status ``running``) with its parameters and planned units."""
+    mode = modes.get(spec.mode)
     cohort = fetch_one(
         con, "SELECT checksum, has_copynumber FROM cohorts WHERE cohort = ?", [spec.cohort]
     )
@@ -53,20 +39,11 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
             "with 'segqtl ingest' (see 'segqtl cohorts --db DB' for the names)"
         )
-    if spec.mode == "perm" and not cohort[1]:
-        raise UsageError(
-            f"--mode perm requires copy number, and cohort {spec.cohort!r} was ingested without "
-            "it. Fix: ingest the cohort again with --copynumber"
-        )
-    if spec.mode == "validate":
-        _check_validate_sources(con, spec)
-    # One phenotype only: all_variants=GENE (nominal) or phenotype_id (finemap, validate).  The
-    # plan keeps the phenotype's phenotype_idx, so its seeds equal those of a full run
-    # (SPEC_FINEMAP §10.1).
-    if spec.mode in ("finemap", "validate"):
-        only_gene = spec.phenotype_id
-    else:
-        only_gene = spec.all_variants if isinstance(spec.all_variants, str) else None
+    mode.check_warehouse(con, spec, {"checksum": cohort[0], "has_copynumber": cohort[1]})
+    # One phenotype only (nominal's all_variants=GENE, finemap's and validate's phenotype_id):
+    # the plan keeps the phenotype's phenotype_idx, so its seeds equal those of a full run
+    # (docs/methods.md#finemap-outputs).
+    only_gene = mode.only_phenotype(spec)
     units: list[Unit] = []
     for chrom in spec.chromosomes:
         rows = query(
@@ -110,14 +87,11 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
                 len(units),
             ],
         )
-        if spec.mode == "validate":
+        for column, value in mode.run_columns(spec).items():
             # A separate statement keeps the INSERT above valid on every schema version (the
-            # migration tests build older warehouses with this code; runs.validation_cohort is
-            # schema 5's).
-            con.execute(
-                "UPDATE runs SET validation_cohort = ? WHERE run_id = ?",
-                [spec.validation_cohort, run_id],
-            )
+            # migration tests build older warehouses with this code; e.g. runs.validation_cohort
+            # is schema 5's).  Column names come from the mode declarations, never user text.
+            con.execute(f"UPDATE runs SET {column} = ? WHERE run_id = ?", [value, run_id])
         con.executemany(
             "INSERT INTO run_parameters VALUES (?, ?, ?)",
             [[run_id, k, v] for k, v in spec.to_rows() + _provenance(con, spec)],
@@ -134,119 +108,19 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
     return run_id
 
 
-def _check_validate_sources(con, spec: RunSpec) -> None:
-    """The warehouse checks of a validate run: its validation cohort and its finemap run."""
-    if (
-        spec.validation_cohort is None
-        or not fetch_one(
-            con, "SELECT count(*) FROM cohorts WHERE cohort = ?", [spec.validation_cohort]
-        )[0]
-    ):
-        raise UsageError(
-            f"validation cohort {spec.validation_cohort!r} is not in the warehouse. Fix: ingest "
-            "its files first with 'segqtl ingest --cohort NAME ...'"
-        )
-    if spec.finemap_run is None:
-        return
-    row = fetch_one(
-        con,
-        "SELECT mode, cohort, status, chromosomes FROM runs WHERE run_id = ?",
-        [spec.finemap_run],
-    )
-    fix = (
-        f"Fix: give a completed finemap run of cohort {spec.cohort!r} (see 'segqtl runs'), or "
-        "--finemap-results-dir"
-    )
-    if row is None:
-        raise UsageError(f"--finemap_run {spec.finemap_run} does not exist. {fix}")
-    mode, cohort, status, chromosomes = row
-    if mode != "finemap":
-        raise UsageError(f"--finemap_run {spec.finemap_run} is a {mode} run, not finemap. {fix}")
-    if cohort != spec.cohort:
-        raise UsageError(
-            f"--finemap_run {spec.finemap_run} analysed cohort {cohort!r}, not {spec.cohort!r}. "
-            f"{fix}"
-        )
-    if status != "completed":
-        raise UsageError(
-            f"--finemap_run {spec.finemap_run} is {status}, not completed. Fix: finish it with "
-            f"'segqtl run --resume {spec.finemap_run}' first"
-        )
-    missing = [c for c in spec.chromosomes if c not in chromosomes.split(",")]
-    if missing:
-        raise UsageError(
-            f"--finemap_run {spec.finemap_run} does not cover {', '.join(missing)}. {fix}"
-        )
-    # The finemap results must describe the same kept variants (SPEC §11 step 4).
-    fm = load_spec(con, spec.finemap_run)
-    for field in ("window", "coverage_tau"):
-        if getattr(fm, field) != getattr(spec, field):
-            raise UsageError(
-                f"--finemap_run {spec.finemap_run} used --{field} {getattr(fm, field)}, this run "
-                f"--{field} {getattr(spec, field)}. Fix: use the finemap run's --{field}"
-            )
-    if fm.phenotype_id is not None and fm.phenotype_id != spec.phenotype_id:
-        raise UsageError(
-            f"--finemap_run {spec.finemap_run} fine-mapped phenotype {fm.phenotype_id!r} only. "
-            f"Fix: validate with --phenotype_id {fm.phenotype_id}, or give a finemap run of "
-            "every phenotype"
-        )
-
-
-def finemap_csv_checksums(spec: RunSpec) -> dict[str, str]:
-    """sha256 of each ``finemap_<chr>.csv`` a validate run reads (``input:finemap_csv:<chr>``)."""
-    if spec.mode != "validate" or spec.finemap_results_dir is None:
-        return {}
-    from ..ingest.readers import sha256_file
-
-    folder = Path(spec.finemap_results_dir)
-    return {
-        f"input:finemap_csv:{c}": sha256_file(folder / f"finemap_{c}.csv") for c in spec.chromosomes
-    }
-
-
-def check_finemap_csvs(con, run_id: int, spec: RunSpec) -> None:
-    """Refuse to go on with a validate run whose finemap CSVs changed since it started."""
-    stored = dict(
-        con.execute(
-            "SELECT key, value FROM run_parameters WHERE run_id = ? "
-            "AND key LIKE 'input:finemap_csv:%'",
-            [run_id],
-        ).fetchall()
-    )
-    try:
-        now = finemap_csv_checksums(spec)
-    except FileNotFoundError as exc:
-        raise UsageError(
-            f"run {run_id} reads {exc.filename}, which is gone. Fix: put the finemap CSVs back "
-            f"in {spec.finemap_results_dir}"
-        ) from None
-    changed = sorted(k.split(":")[-1] for k, v in now.items() if json.dumps(v) != stored.get(k))
-    if changed:
-        raise UsageError(
-            f"run {run_id}: finemap_{changed[0]}.csv in {spec.finemap_results_dir} changed since "
-            "the run started. Fix: restore it, or start a new run"
-        )
-
-
 def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
     """Input checksums and library versions, stored with the run (keys with a ':').
 
-    A validate run also records its validation cohort's inputs (``input:val:<role>``).
+    The mode may add its own (validate: the validation cohort's inputs, ``input:val:<role>``).
     """
     import polars
     import scipy
 
-    cohorts = [("input", spec.cohort)]
-    if spec.mode == "validate" and spec.validation_cohort is not None:
-        cohorts.append(("input:val", spec.validation_cohort))
-    rows = []
-    for prefix, cohort in cohorts:
-        files = con.execute(
-            "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [cohort]
-        ).fetchall()
-        rows += [(f"{prefix}:{role}", json.dumps(sha)) for role, sha in files]
-    rows += [(k, json.dumps(v)) for k, v in finemap_csv_checksums(spec).items()]
+    files = con.execute(
+        "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [spec.cohort]
+    ).fetchall()
+    rows = [(f"input:{role}", json.dumps(sha)) for role, sha in files]
+    rows += modes.get(spec.mode).provenance(con, spec)
     for name, module in (
         ("segqtl", None),
         ("duckdb", duckdb),
@@ -287,7 +161,7 @@ def pending_units(con, run_id: int) -> list[Unit]:
 def write_unit(
     con,
     run_id: int,
-    mode: str,
+    mode: modes.Mode,
     unit: Unit,
     frame: pl.DataFrame | dict[str, pl.DataFrame],
     counts: dict,
@@ -303,15 +177,15 @@ def write_unit(
         The warehouse (parent process).
     run_id : int
         The run.
-    mode : str
-        The run's mode; decides the tables.
+    mode : segqtl.modes.Mode
+        The run's mode; decides the tables (``result_table``, ``tables``).
     unit : Unit
         The unit; its ``unit_id`` and ``chr`` are prepended to every row.
     frame : polars.DataFrame or dict of str to polars.DataFrame
-        A DataFrame is the rows of the mode's result table (``RESULT_TABLES``): its columns
+        A DataFrame is the rows of the mode's result table (``mode.result_table``): its columns
         after ``run_id, unit_id, chr`` except ``variant_chr`` (the chromosome of the unit's
         variants), which is given separately.  A dict maps table names of the mode
-        (``MODE_TABLES``; the main table is required, the others may be left out) to frames
+        (``mode.tables``; the main table is required, the others may be left out) to frames
         holding exactly that table's columns after ``run_id, unit_id, chr`` (matched by name);
         NaN in their float columns is stored as NULL, the warehouse's one spelling of a missing
         value.
@@ -326,15 +200,15 @@ def write_unit(
 
     Notes
     -----
-    ``n_rows`` of the unit is the row count of the mode's main table (``RESULT_TABLES``).
+    ``n_rows`` of the unit is the row count of the mode's main table (``mode.result_table``).
     """
-    main_table = RESULT_TABLES[mode]
+    main_table = mode.result_table
     if isinstance(frame, dict):
-        unknown = set(frame) - set(MODE_TABLES[mode])
+        unknown = set(frame) - set(mode.tables)
         if unknown:
-            raise ValueError(f"{mode} units cannot write tables {sorted(unknown)}")
+            raise ValueError(f"{mode.name} units cannot write tables {sorted(unknown)}")
         if main_table not in frame:
-            raise ValueError(f"{mode} units must return a {main_table} frame")
+            raise ValueError(f"{mode.name} units must return a {main_table} frame")
         # Check every frame before the transaction, so a contract mismatch writes nothing.
         keys = [run_id, unit.unit_id, unit.chr]
         inserts = [(*_frame_insert(con, table, f), keys) for table, f in frame.items()]

@@ -47,8 +47,8 @@ from pathlib import Path
 import duckdb
 
 from .. import __version__
+from ..chromosomes import normalize_chromosome
 from ..errors import UsageError
-from ..ingest.readers import normalize_chromosome
 from .db import bind_sql, fetch_one, genotype_table
 
 #: The first line of every pyhegp summary file (pyhegp's ``SUMMARY_HEADER``).

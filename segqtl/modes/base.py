@@ -1,0 +1,219 @@
+"""What a mode is: one declared object that every layer reads (see docs/adding-a-mode.md).
+
+A mode module (``segqtl/modes/<name>.py``) declares its parameters (:class:`~.params.Param`)
+and one :class:`Mode` instance ``MODE``.  The engine (units, worker, preload, payloads,
+run-level finish), the warehouse (result tables, run records, exports, comparisons, q-values)
+and both command lines take everything mode-specific from it; nothing outside a mode's module
+asks which mode it is.
+
+Mode modules hold declarations and small functions only: anything heavy (numba, scipy, the
+kernels, DuckDB queries) is imported inside the functions that need it, so that reading the
+registry costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UsageError
+from .parameters import Param
+
+#: ``flag(name)`` spells a parameter's flag for messages (:func:`segqtl.modes.flag_name`).
+FlagName = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One file of a run's export: the rows of ``sql`` (parameters ``$run_id``, ``$chr``)
+    written under SegmentQTL's name ``csv_name`` (the format may change the extension)."""
+
+    sql: str
+    csv_name: str
+    chrom: str
+
+
+@dataclass(frozen=True)
+class HitRule:
+    """How ``segqtl compare`` decides that a result of one run is a hit.
+
+    ``code`` selects the rule in ``sql/compare_pairs.sql``; ``label`` is stored with the
+    comparison (``hit_rule_a``/``hit_rule_b``).
+    """
+
+    code: str
+    threshold: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One analysis mode.
+
+    Parameters
+    ----------
+    name : str
+        The ``--mode`` value.
+    help : str
+        One line for ``--mode``'s help.
+    params : tuple of Param
+        The parameters this mode declares (shared ones are in :mod:`.params`; a parameter is
+        declared by one mode and may apply to others through ``Param.modes``).
+    unit_size : int
+        Phenotypes per work unit by default (one commit each).
+    worker : str
+        ``"module:function"`` computing one unit in a worker process:
+        ``function(payload) -> (frame or {table: frame}, {status: count})``.
+    preload : tuple of str
+        Modules the worker pool's fork server imports once (e.g. to warm compiled kernels).
+    result_table : str
+        The table whose rows are a unit's ``n_rows``.
+    tables : tuple of str
+        Every table the worker may fill (``result_table`` first).
+    migrations : tuple of str
+        The ``sql/migrations`` files that create the mode's tables.
+    views : tuple of str
+        The mode's result views (``sql/views/<name>.sql``).
+    tested_as : str
+        What ``n_pairs_tested`` counts, in the closing line of ``segqtl run``.
+    effect_column, p_column : str
+        The result view's effect and significance columns that ``segqtl compare`` correlates.
+    compare_source : str
+        The ``sql/`` file selecting a run's results for ``segqtl compare`` (columns run_id,
+        chr, phenotype, variant, effect, p, q, hit_value; see ``sql/compare_pairs.sql``).
+    p_is_pvalue : bool
+        Whether ``p_column`` is a p-value (compared on -log10 scale) or a score.
+    has_variant : bool
+        Whether a per-phenotype result names a lead variant.
+    """
+
+    name: str
+    help: str
+    params: tuple[Param, ...]
+    unit_size: int
+    worker: str
+    result_table: str
+    tables: tuple[str, ...]
+    migrations: tuple[str, ...]
+    views: tuple[str, ...]
+    tested_as: str
+    effect_column: str
+    p_column: str
+    compare_source: str
+    preload: tuple[str, ...] = ()
+    p_is_pvalue: bool = True
+    has_variant: bool = True
+    _resolved: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # ------------------------------------------------------------------------------ checks
+    def check(self, spec, flag: FlagName) -> None:
+        """Cross-parameter checks that need no warehouse (ranges are checked per Param)."""
+
+    def check_dropin_inputs(self, inputs, val_inputs, flag: FlagName) -> None:
+        """The drop-in's input-file checks: only validate takes ``--val_*`` files."""
+        given = [k for k, v in val_inputs.items() if v is not None]
+        if given:
+            name = f"--val_{given[0]}"
+            raise UsageError(f"{name} is a validate option. Fix: use --mode validate, or drop it")
+
+    def check_warehouse(self, con, spec, cohort: dict) -> None:
+        """Checks against the warehouse when the run is created (``cohort``: its record)."""
+
+    # ------------------------------------------------------------------------------ planning
+    def only_phenotype(self, spec) -> str | None:
+        """The one phenotype a run is restricted to, or None."""
+        return None
+
+    def unit_phenotypes(self, spec, unit) -> int:
+        """Phenotypes a unit covers (its range, or 1 for a single-phenotype run)."""
+        if self.only_phenotype(spec) is not None:
+            return 1
+        return unit.last_idx - unit.first_idx + 1
+
+    def variant_chromosome(self, spec, chrom: str) -> str:
+        """The chromosome of the variants a unit of ``chrom`` tests."""
+        return chrom
+
+    def run_columns(self, spec) -> dict[str, object]:
+        """Extra ``runs`` columns to fill when the run is created."""
+        return {}
+
+    def provenance(self, con, spec) -> list[tuple[str, str]]:
+        """Extra ``(key, JSON value)`` provenance rows beyond the cohort's input checksums."""
+        return []
+
+    # ------------------------------------------------------------------------------ execution
+    def worker_function(self) -> Callable:
+        """The worker function (imported on first use)."""
+        if "worker" not in self._resolved:
+            module, name = self.worker.split(":")
+            self._resolved["worker"] = getattr(importlib.import_module(module), name)
+        return self._resolved["worker"]
+
+    def before_execute(self, con, run_id: int, spec) -> None:
+        """Checks before (re)starting the units, e.g. that inputs read at run time are intact."""
+
+    def payloads(self, con, spec, units, info: dict, exports: dict, scratch: Path) -> Iterator:
+        """Each unit's payload, copying genotypes to scratch files as the units need them.
+
+        ``exports`` maps a key whose last element is the variants' chromosome to its
+        :class:`~segqtl.warehouse.reads.GenotypeExport` (or None); the runner removes a
+        chromosome's files once its last unit is committed.
+        """
+        from ..warehouse import reads
+
+        covariates = reads.covariates_frame(con, spec.cohort)
+        for unit in units:
+            chrom = self.variant_chromosome(spec, unit.chr)
+            key = ("main", chrom)
+            if key not in exports:
+                exports[key] = reads.GenotypeExport(con, info, chrom, scratch)
+            export = exports[key]
+            payload = self.build_payload(con, spec, unit, info, covariates, export.files)
+            rows = payload.main.rows
+            export.ensure(-1 if rows is None else int(rows[-1]) if rows.size else 0)
+            yield payload
+
+    def build_payload(self, con, spec, unit, info, covariates, files):
+        """One unit's payload (see :meth:`payloads`)."""
+        raise NotImplementedError
+
+    def finish(self, con, run_id: int) -> None:
+        """Run-level steps after the last unit (e.g. q-values over all chromosomes)."""
+
+    # ------------------------------------------------------------------------------ results
+    def export_files(self, con, run_id: int, spec) -> list[ExportFile]:
+        """The files ``segqtl export`` (and the drop-in) write, in order."""
+        raise NotImplementedError
+
+    def by_variant(self, all_variants) -> bool:
+        """Whether results are per (phenotype, variant) rather than per phenotype."""
+        return False
+
+    def hit_rule(self, side, fdr: float) -> HitRule:
+        """The hit rule of one run in ``segqtl compare`` (``side``: what compare knows of it)."""
+        raise NotImplementedError
+
+    def check_fdr(self, run_id: int) -> None:
+        """Refuse ``segqtl fdr`` on runs without association p-values."""
+        raise UsageError(
+            f"run {run_id} is a {self.name} run, which has no association p-values. Fix: use a "
+            "best-variant nominal run or a perm run"
+        )
+
+    def nominal_thresholds(self, spec) -> bool:
+        """Whether q-values come with per-phenotype nominal thresholds (beta perm runs)."""
+        return False
+
+
+def planned_chromosomes(con, run_id: int, spec) -> list[str]:
+    """The run's chromosomes that have units, in the run's order."""
+    planned = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT chr FROM run_units WHERE run_id = ?", [run_id]
+        ).fetchall()
+    }
+    return [c for c in spec.chromosomes if c in planned]

@@ -1,0 +1,227 @@
+"""Run parameters: each declared once, with its default, range, help and both flag spellings.
+
+A :class:`Param` is the single source of a run parameter.  From the declarations the registry
+builds :class:`segqtl.spec.RunSpec` (one field per parameter, in declaration order), both
+command lines (:mod:`segqtl.cli`: ``--num-cores`` and ``--num_cores`` in each) and the range and
+choice checks (:meth:`Param.check`).  The parameters every mode shares are declared here; a
+mode's own parameters are declared in its module (``segqtl/modes/<mode>.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+#: ``Param.modes`` value of a parameter that every mode uses.
+ALL_MODES = ("*",)
+
+#: A 64-bit signed integer's range: the bound of every integer parameter without a tighter one.
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """One run parameter.
+
+    Parameters
+    ----------
+    name : str
+        The :class:`~segqtl.spec.RunSpec` field and the snake_case flag (``--num_cores``, the
+        drop-in's spelling); the kebab-case flag (``--num-cores``) is derived from it.
+    type : type
+        ``bool``, ``int``, ``float`` or ``str``.
+    default : object
+        The value when the flag is not given (SegmentQTL's default where it has the parameter).
+    help : str
+        One sentence for ``--help``.
+    modes : tuple of str
+        The modes whose runs use the parameter (:data:`ALL_MODES`: every mode).
+    low, high : float, optional
+        Inclusive bounds, unless ``low_open``/``high_open`` make them exclusive.
+    choices : tuple of str, optional
+        The allowed values of a text parameter.
+    fix : str
+        What to give instead of a bad value ("give a fraction such as 0.8").
+    nullable : bool
+        ``None`` is a valid value (the default of an optional parameter).
+    metavar : str, optional
+        The value's placeholder in ``--help``.
+    optional_value : object
+        For flags whose value is optional (``--all_variants [GENE]``): the value stored when the
+        flag is given without one.
+    native, dropin : bool
+        Whether ``segqtl run`` / the SegmentQTL drop-in offer the flag.
+    cli_name : str, optional
+        The kebab-case flag when it is not derived from ``name`` (``--unit-size`` for
+        ``phenotypes_per_unit``); its snake_case twin is derived from it.
+    """
+
+    name: str
+    type: type
+    default: object
+    help: str
+    modes: tuple[str, ...] = ALL_MODES
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+    fix: str = ""
+    nullable: bool = False
+    metavar: str | None = None
+    optional_value: object = None
+    native: bool = True
+    dropin: bool = True
+    cli_name: str | None = None
+
+    @property
+    def kebab(self) -> str:
+        """The flag as ``segqtl run`` spells it: ``--num-cores``."""
+        return "--" + (self.cli_name or self.name).replace("_", "-")
+
+    @property
+    def snake(self) -> str:
+        """The flag as SegmentQTL's drop-in spells it: ``--num_cores``."""
+        return "--" + (self.cli_name or self.name).replace("-", "_")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Both spellings (one when they are the same, ``--window``)."""
+        return (self.kebab,) if self.kebab == self.snake else (self.kebab, self.snake)
+
+    def applies_to(self, mode: str) -> bool:
+        """Whether runs of ``mode`` use this parameter."""
+        return self.modes == ALL_MODES or mode in self.modes
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The inclusive/exclusive bounds in force: integers are at most 64-bit."""
+        lo, hi = self.low, self.high
+        if self.type is int:
+            lo = -INT64_MAX if lo is None else lo
+            hi = INT64_MAX if hi is None else hi
+        return lo, hi
+
+    def rule(self) -> str:
+        """The allowed values in words: ``in (0, 1]``, ``at least 1``, ``one of beta, direct``.
+
+        The 64-bit limit of integers is left out unless it is the only bound.
+        """
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None:
+            opening = "(" if self.low_open else "["
+            closing = ")" if self.high_open else "]"
+            return f"in {opening}{_num(lo)}, {_num(hi)}{closing}"
+        if lo is not None:
+            return f"{'greater than' if self.low_open else 'at least'} {_num(lo)}"
+        if hi is not None:
+            return f"{'less than' if self.high_open else 'at most'} {_num(hi)}"
+        lo, hi = self.bounds()
+        return "valid" if lo is None else f"in [{_num(lo)}, {_num(hi)}]"
+
+    def check(self, value: object, flag: Callable[[str], str]) -> object:
+        """Return ``value`` if it is allowed, else raise a one-line :class:`UsageError`.
+
+        ``flag(name)`` spells the flag as the user typed it (:func:`segqtl.modes.flag_name`).
+        Integers are checked against the 64-bit range too, and NaN is never in range.
+        """
+        if value is None:
+            if self.nullable:
+                return value
+            raise self._bad(value, flag, "must be given")
+        if self.type is bool or self.optional_value is not None:
+            return value
+        if self.choices is not None:
+            if value not in self.choices:
+                raise self._bad(value, flag, f"is not one of {', '.join(self.choices)}")
+            return value
+        if self.type in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise self._bad(value, flag, "must be a number")
+            if isinstance(value, float) and math.isnan(value):
+                raise self._bad(value, flag, f"must be {self.rule()}")
+            lo, hi = self.bounds()
+            below = lo is not None and (value <= lo if self.low_open else value < lo)
+            above = hi is not None and (value >= hi if self.high_open else value > hi)
+            if below or above:
+                rule = self.rule()
+                if value > INT64_MAX or value < -INT64_MAX:
+                    rule += f" (a 64-bit integer, at most {INT64_MAX})"
+                raise self._bad(value, flag, f"must be {rule}")
+        return value
+
+    def _bad(self, value, flag: Callable[[str], str], problem: str) -> UsageError:
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return UsageError(f"{flag(self.name)} {problem} (got {value!r}).{fix}")
+
+
+def _num(x: float) -> str:
+    """A bound as people write it: ``1000000``, ``0.5``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def convert_all_variants(value: object) -> bool | str:
+    """The command lines' ``--all_variants [GENE]`` value as a RunSpec value.
+
+    Not given: ``False``; given alone: ``True``; given with a gene: the gene ID.
+    """
+    if value is None or value is False:
+        return False
+    if value is True or value == "__all__":
+        return True
+    return str(value)
+
+
+#: The parameters of every mode's model and execution, in RunSpec order.  (The modes' own
+#: parameters follow them in RunSpec: see segqtl/modes/__init__.py for the order.)
+WINDOW = Param(
+    "window",
+    int,
+    1_000_000,
+    "cis window (bp): variants within this distance of the phenotype's start/end.",
+    low=0,
+    high=10_000_000_000,  # beyond any chromosome; keeps start - window inside 64 bits
+    fix="give a distance in base pairs such as 1000000",
+)
+MIN_SAMPLES = Param(
+    "min_samples",
+    int,
+    30,
+    "Fewest usable samples for a variant to be tested.",
+    modes=("nominal", "perm"),
+    low=1,
+    fix="give a number of samples such as 30",
+)
+NUM_CORES = Param(
+    "num_cores",
+    int,
+    1,
+    "Worker processes.",
+    low=1,
+    high=4096,
+    fix="give the number of worker processes, such as 2",
+)
+UNIT_SIZE = Param(
+    "phenotypes_per_unit",
+    int,
+    None,
+    "Phenotypes per work unit (default: the mode's; each unit is one commit).",
+    low=1,
+    high=1_000_000,
+    nullable=True,
+    metavar="N",
+    fix="give a number of phenotypes such as 25",
+    cli_name="unit-size",
+)
+NAME = Param(
+    "name",
+    str,
+    None,
+    "A label for the run (SNPTEST's analysis_name), shown by 'runs' and in exports.",
+    nullable=True,
+    metavar="TEXT",
+)
