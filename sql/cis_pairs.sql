@@ -1,4 +1,4 @@
--- cis_pairs: the cis window join (SPEC §2).
+-- cis_pairs: the cis window join (docs/methods.md#cis-window).
 --
 -- Inputs (parameters): $cohort, $chr, $window (bp), $first_idx, $last_idx (phenotype_idx range,
 --          inclusive).

@@ -1,5 +1,5 @@
 -- export_finemap: one chromosome of a finemap run as SegmentQTL's finemap_<C>.csv
--- (SPEC_FINEMAP_VALIDATE §10.3).
+-- (docs/methods.md#finemap-outputs).
 --
 -- Inputs (parameters): $run_id, $chr.
 -- Reads : finemap_results (view).

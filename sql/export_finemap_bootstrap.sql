@@ -1,5 +1,5 @@
 -- export_finemap_bootstrap: one chromosome of a finemap run as SegmentQTL's
--- finemap_bootstrap_nonzero_<C>.csv (SPEC_FINEMAP_VALIDATE §10.4).
+-- finemap_bootstrap_nonzero_<C>.csv (docs/methods.md#finemap-outputs).
 --
 -- Inputs (parameters): $run_id, $chr.
 -- Reads : finemap_bootstrap (view).

@@ -1,5 +1,5 @@
 -- export_finemap_r2: one chromosome of a finemap run (with compute_r2) as SegmentQTL's
--- finemap_r2_<C>.csv (SPEC_FINEMAP_VALIDATE §9, §10.5).
+-- finemap_r2_<C>.csv (docs/methods.md#r2, #finemap-outputs).
 --
 -- Inputs (parameters): $run_id, $chr.
 -- Reads : finemap_r2 (view).

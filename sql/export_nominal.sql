@@ -1,4 +1,4 @@
--- export_nominal: one chromosome of a nominal run in SegmentQTL's column order (SPEC §3).
+-- export_nominal: one chromosome of a nominal run in SegmentQTL's column order (docs/methods.md#nominal-model).
 --
 -- Inputs (parameters): $run_id, $chr.
 -- Reads : nominal_results (view).

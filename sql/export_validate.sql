@@ -1,10 +1,10 @@
 -- export_validate: one chromosome of a validate run as SegmentQTL's validate_<C>.csv
--- (SPEC_FINEMAP_VALIDATE §13.1).
+-- (docs/methods.md#validate-outputs).
 --
 -- Inputs (parameters): $run_id, $chr.
 -- Reads : validate_results (view).
 -- Output: SegmentQTL's normal-row columns, always in this order (its header follows the first
---          row's keys, a defect fixed here, SPEC §0/§16.15): phenotype, the four counts,
+--          row's keys, a defect fixed here, docs/methods.md#differences): phenotype, the four counts,
 --          n_variants_stable ... rho_perm_pval, chr; one row per main phenotype in phenotype
 --          order.  A phenotype that could not be scored is SegmentQTL's EMPTY row: the four
 --          counts 0, every other cell empty, validation_mode set.  Phenotypes skipped by

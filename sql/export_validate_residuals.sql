@@ -1,5 +1,5 @@
 -- export_validate_residuals: one chromosome of a validate run as SegmentQTL's
--- validate_residuals_<C>.csv (SPEC_FINEMAP_VALIDATE §13.2).
+-- validate_residuals_<C>.csv (docs/methods.md#validate-outputs).
 --
 -- Inputs (parameters): $run_id, $chr.
 -- Reads : validate_residuals (view).
@@ -7,7 +7,7 @@
 --          y_hat_base, residual, residual_base, n_obs_used, chr; one row per (scored phenotype,
 --          validation sample) in phenotype order, then the validation quantification file's
 --          sample order.  The header is always the full one (SegmentQTL drops y_hat_base and
---          residual_base when nothing was scored, a defect fixed here, SPEC §0).
+--          residual_base when nothing was scored, a defect fixed here, docs/methods.md#differences).
 SELECT phenotype, sample_id, y, y_hat, y_hat_base, residual, residual_base, n_obs_used, chr
 FROM validate_residuals
 WHERE run_id = $run_id AND chr = $chr

@@ -1,4 +1,4 @@
--- segment_bounds: per (phenotype, sample) segment consistency (SPEC §2).
+-- segment_bounds: per (phenotype, sample) segment consistency (docs/methods.md#segment-mask).
 --
 -- Inputs (parameters): $cohort, $chr, $first_idx, $last_idx (phenotype_idx range, inclusive).
 -- Reads : phenotypes, segments.

@@ -9,7 +9,7 @@
 -- Output: chromosome, position, reference, mean, "standard-deviation", "number-observed",
 --          variant_idx (the genotype-file order, for the caller to sort by; not written); one
 --          row per variant of the chromosome with at least 2 observed values.
--- Rules : per sample, d = REFlr - ALTlr (SPEC: s = REFlr + ALTlr, d = REFlr - ALTlr), missing
+-- Rules : per sample, d = REFlr - ALTlr (docs/methods.md#inputs: s = REFlr + ALTlr, d = REFlr - ALTlr), missing
 --          when either is; altlr/reflr are the stored log-ratios.  mean = the mean of the
 --          observed values (favg: compensated summation), standard-deviation = their sample
 --          standard deviation (n - 1 denominator, what pyhegp's pool assumes),

@@ -1,5 +1,5 @@
 -- validate_finemap_stats: a stored finemap run's rows for one work unit's phenotypes, the β/λ/π
--- source of validate with --finemap_run (../shared/SPEC_FINEMAP_VALIDATE.md §11 step 4).
+-- source of validate with --finemap_run (docs/methods.md#validate-pipeline).
 --
 -- Inputs (parameters): $run_id (the finemap run), $chr, $first_idx, $last_idx (phenotype_idx
 --          range of the run's cohort = the validate run's main cohort, inclusive).

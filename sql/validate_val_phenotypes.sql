@@ -1,5 +1,5 @@
 -- validate_val_phenotypes: the validation cohort's rows of one work unit's main phenotypes
--- (../shared/SPEC_FINEMAP_VALIDATE.md §11 step 1).
+-- (docs/methods.md#validate-pipeline).
 --
 -- Inputs (parameters): $cohort (main cohort), $val_cohort, $chr, $first_idx, $last_idx (MAIN
 --          phenotype_idx range, inclusive), $only_gene (a gene_id to restrict to, or NULL).

@@ -1,4 +1,4 @@
-"""End-to-end: the drop-in reproduces the golden finemap cases (SPEC_FINEMAP_VALIDATE §0, §19)."""
+"""End-to-end: the drop-in reproduces the golden finemap cases (docs/methods.md#agreement)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from .conftest import GOLDEN
 from .test_golden_nominal import run_dropin
 
-# §0 targets: relative 1e-9 (absolute 1e-12 near zero) for these columns ...
+# docs/methods.md#agreement targets: relative 1e-9 (absolute 1e-12 near zero) for these columns ...
 FLOAT_COLUMNS = [
     "median_n_obs",
     "mean_d",

@@ -1,4 +1,7 @@
-"""End-to-end: the SegmentQTL drop-in reproduces every golden nominal case (SPEC §7)."""
+"""End-to-end: the SegmentQTL drop-in reproduces every golden nominal case.
+
+Tolerances: docs/methods.md#agreement.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +48,10 @@ CASES = [
 
 
 def assert_matches_golden(got: pl.DataFrame, expected: pl.DataFrame) -> dict[str, float]:
-    """Same rows in the same order, equal integers, floats within SPEC §7. Returns max rel diffs."""
+    """Same rows in the same order, equal integers, floats within docs/methods.md#agreement.
+
+    Returns the largest relative differences.
+    """
     assert got.height == expected.height
     assert got["phenotype"].to_list() == expected["phenotype"].to_list()
     assert got["variant"].to_list() == expected["variant"].to_list()

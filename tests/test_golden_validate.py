@@ -1,4 +1,4 @@
-"""End-to-end: the drop-in reproduces the golden validate cases (SPEC_FINEMAP_VALIDATE §0, §19)."""
+"""End-to-end: the drop-in reproduces the golden validate cases (docs/methods.md#agreement)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ VAL_ARGS = [
     "--val_segmentation", str(VAL / "segments.csv"),
 ]  # fmt: skip
 FINEMAP_DIR = str(GOLDEN / "expected" / "finemap")
-# p-values: segqtl takes survival functions where SegmentQTL takes 1 − cdf (§0, §16.21)
+# p-values: segqtl takes survival functions where SegmentQTL takes 1 − cdf
+# (docs/methods.md#differences)
 PVALUES = {"calibration_joint_pval", "rho_genetic_transfer_pval", "rho_genetic_adjustment_pval",
            "pearson_pval", "spearman_pval"}  # fmt: skip
 
@@ -59,7 +60,8 @@ def _same(a, b, column: str) -> bool:
         return False
     if column in PVALUES:
         return abs(a - b) <= 1e-12 + 1e-9 * abs(b)
-    # the §0 target is 1e-9 relative; values that are zero up to rounding get an absolute floor
+    # the target (docs/methods.md#agreement) is 1e-9 relative; values that are zero up to
+    # rounding get an absolute floor
     return abs(a - b) <= max(1e-9 * abs(b), 1e-12)
 
 

@@ -30,7 +30,7 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class CohortInputs:
-    """The input files of one cohort in SegmentQTL's layout (SPEC §1).
+    """The input files of one cohort in SegmentQTL's layout (docs/methods.md#inputs).
 
     ``genotypes`` is the directory with ``chr<C>_ALTlr.csv`` / ``chr<C>_REFlr.csv``; the other
     fields are CSV files.  ``covariates``, ``copynumber`` and ``phenotype_covariate`` are

@@ -7,7 +7,7 @@
 --          subsample, variant) with a nonzero subsample coefficient) and finemap_r2 (one row per
 --          phenotype that reached the elastic-net stage, runs with compute_r2 only); views
 --          finemap_results, finemap_bootstrap_results and finemap_r2_results show them with
---          names and annotations (../shared/SPEC_FINEMAP_VALIDATE.md §10).
+--          names and annotations (docs/methods.md#finemap-outputs).
 -- Coordinates: phenotype_idx is the 0-based row among the chromosome's phenotypes (it seeds the
 --          phenotype's generators, 42 + phenotype_idx); variant_idx is the 0-based row in the
 --          chromosome's genotype files.  finemap is cis only, so a row's variant is on the row's

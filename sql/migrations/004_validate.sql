@@ -6,7 +6,7 @@
 --          scored), validate_residuals (one row per (scored phenotype, validation sample)) and
 --          validate_model (the audit rows of runs with save_model_audit); views validate_results,
 --          validate_residuals_results and validate_model_results show them with names
---          (../shared/SPEC_FINEMAP_VALIDATE.md §11-§13).  The view validate_runs names each
+--          (docs/methods.md#validate-pipeline, #validate-metrics, #validate-outputs).  The view validate_runs names each
 --          validate run's two cohorts and its validation mode.
 -- Coordinates: phenotype_idx is the 0-based row among the MAIN (discovery) cohort's phenotypes
 --          of the chromosome (it seeds the phenotype's generators); sample_idx is the 0-based
@@ -89,7 +89,7 @@ CREATE TABLE validate_model (
     unit_id          INTEGER NOT NULL,
     chr              VARCHAR NOT NULL,
     phenotype_idx    INTEGER NOT NULL,
-    row_idx          INTEGER NOT NULL,  -- order within the phenotype (SPEC §13.3)
+    row_idx          INTEGER NOT NULL,  -- order within the phenotype (docs/methods.md#validate-outputs)
     block            VARCHAR NOT NULL,  -- beta, variant_mu, variant_sd, theta, ...
     name             VARCHAR NOT NULL,  -- variant ID, intercept, CN, covariate name, ...
     value_main       DOUBLE,
