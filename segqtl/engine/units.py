@@ -22,8 +22,7 @@ from ..kernels.nominal import DosageBlock
 from ..kernels.segments import sample_bounds
 
 if TYPE_CHECKING:
-    from ..kernels.finemap import FinemapParams
-    from ..kernels.validate_pipeline import ValidateOptions
+    from ..kernels.options import FinemapParams, ValidateOptions
 
 
 @dataclass(frozen=True)

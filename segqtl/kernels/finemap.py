@@ -28,6 +28,7 @@ from .finemap_compiled import (
     stability_refits,
     standardise_rows,
 )
+from .options import FinemapParams
 
 #: Fewest good samples for a phenotype, and the floor of the coverage filter
 #: (docs/methods.md#finemap-preparation, #standardisation).
@@ -141,26 +142,6 @@ def stability_subsamples(n: int, n_sub: int, n_bootstrap: int, seed: int) -> lis
 
 
 # ----------------------------------------------------------------------------- pipeline
-@dataclass(frozen=True)
-class FinemapParams:
-    """Hyper-parameters of finemap (docs/methods.md#standardisation to #r2).
-
-    No defaults here: they are declared once, with the run parameters (``segqtl/modes/``), and
-    a run fills this from its RunSpec.
-    """
-
-    alpha_en: float
-    coverage_tau: float
-    n_bootstrap: int
-    subsample_frac: float
-    n_lambda: int
-    lambda_ratio: float
-    cv_tau: float
-    min_obs_boot: int
-    compute_r2: bool
-    r2_stability_threshold: float
-
-
 @dataclass
 class Prepared:
     """One phenotype's model inputs after preparation (good samples only).

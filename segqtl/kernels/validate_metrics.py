@@ -34,9 +34,7 @@ import numpy as np
 from scipy import stats
 
 #: Validation modes (docs/methods.md#validate-pipeline).
-RECALIBRATED = "recalibrated"
-FROZEN = "frozen"
-MODES = (RECALIBRATED, FROZEN)
+from .options import FROZEN, MODES, RECALIBRATED  # noqa: F401  (the mode names, re-exported)
 
 #: sd0(ŷ) / sd0(g) below this counts as constant (calibration, transfer slope, bootstrap).
 SD_EPS = 1e-12

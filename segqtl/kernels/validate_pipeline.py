@@ -17,7 +17,8 @@ import numpy as np
 
 from .finemap import MIN_SAMPLES, Prepared, select_lambda_and_fit, stability_fits, standardise
 from .finemap_compiled import y_minus_variants
-from .validate_metrics import FROZEN, MODES, ValidationMetrics, validation_metrics
+from .options import FROZEN, ValidateOptions
+from .validate_metrics import ValidationMetrics, validation_metrics
 
 _NAN = float("nan")
 
@@ -41,7 +42,6 @@ NO_SHARED_VARIANT = "no_shared_variant"  # step 7 (EMPTY)
 
 #: Support definitions of ``--restrict_to_supported_phenotypes`` (docs/methods.md#validate-pipeline,
 #: step 4).
-SUPPORT_DEFINITIONS = ("stability", "selected")
 
 #: Metric columns of ``validate_<C>.csv`` after ``phenotype``, in normal-row order
 #: (docs/methods.md#validate-outputs).
@@ -84,38 +84,6 @@ ROW_COLUMNS = (
     "r2_perm_pval",
     "rho_perm_pval",
 )
-
-
-@dataclass(frozen=True)
-class ValidateOptions:
-    """The validate-only options (docs/methods.md#validate-pipeline).
-
-    The elastic-net hyper-parameters (refit, coverage, stability selection) come from
-    :class:`segqtl.kernels.finemap.FinemapParams`.  No defaults here: they are declared once,
-    with the run parameters (``segqtl/modes/``), and a run fills this from its RunSpec.
-    """
-
-    validation_mode: str
-    validate_with_bootstrap: bool
-    validation_stability_threshold: float
-    restrict_to_supported_phenotypes: bool
-    support_definition: str
-    support_min_stability: float
-    bootstrap_ci: bool
-    n_boot_ci: int
-    n_permutations: int
-    save_model_audit: bool
-
-    def __post_init__(self):
-        if self.validation_mode not in MODES:
-            raise ValueError(
-                f"validation_mode must be one of {MODES}, got {self.validation_mode!r}"
-            )
-        if self.support_definition not in SUPPORT_DEFINITIONS:
-            raise ValueError(
-                f"support_definition must be one of {SUPPORT_DEFINITIONS}, "
-                f"got {self.support_definition!r}"
-            )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import polars as pl
 
 from ..engine.units import CohortSlice, GenotypeFiles, NominalParams, UnitPayload, params_from_spec
 from ..errors import UsageError
+from ..kernels.options import FinemapParams
 from ..spec import RunSpec
 from .db import bind_sql, fetch_one, genotype_table, query_pl
 
@@ -227,8 +228,6 @@ def finemap_payload(
     """Everything a worker needs for one finemap unit: the unit's phenotypes (or the one of
     ``phenotype_id``) with copy number and phenotype covariate, cis windows, segment bounds and
     the rows' variant IDs, which label the R² variants."""
-    from ..kernels.finemap import FinemapParams  # here: it loads the compiled kernels
-
     phen = unit_phenotypes(con, info["cohort"], unit, spec.phenotype_id)
     main = cohort_slice(
         con, info, unit.chr, phen, covariates, genotypes, window=spec.window, with_variant_ids=True

@@ -17,7 +17,7 @@ import polars as pl
 
 from ..engine.units import GenotypeFiles, UnitPayload, params_from_spec
 from ..errors import UsageError
-from ..kernels.validate_pipeline import ValidateOptions
+from ..kernels.options import FinemapParams, ValidateOptions
 from .db import fetch_one, query_pl
 from .reads import cohort_slice, unit_phenotypes
 
@@ -128,8 +128,6 @@ def validate_payload(
     ``options`` come from the spec; ``finemap_rows`` holds a stored finemap run's or a
     ``finemap_<C>.csv``'s rows of the unit's phenotypes, or None (refit in the worker).
     """
-    from ..kernels.finemap import FinemapParams  # here: it loads the compiled kernels
-
     if spec.validation_cohort is None:
         raise UsageError("validate needs a validation cohort. Fix: give --validation_cohort")
     run_id, results_dir = spec.finemap_run, spec.finemap_results_dir
