@@ -13,6 +13,7 @@ import click
 import pytest
 
 from segqtl import cli, modes
+from segqtl.engine.pool import resolve
 from segqtl.modes.parameters import Param
 from segqtl.spec import RunSpec
 
@@ -52,7 +53,7 @@ def test_registry__every_mode_is_complete():
     for mode in modes.modes().values():
         assert mode.result_table == mode.tables[0]
         assert mode.unit_size >= 1 and mode.tested_as and mode.help
-        assert callable(mode.worker_function())
+        assert callable(resolve(mode.worker))
         for name in mode.migrations:
             assert (ROOT / "sql" / "migrations" / name).is_file()
         for view in mode.views:
@@ -320,3 +321,14 @@ def test_cli__every_flag_value_reaches_its_runspec_field(style, spelling, monkey
         assert getattr(spec, p.name) == value, flag
         others = [q for q in modes.params().values() if q.name != p.name]
         assert all(getattr(spec, q.name) == q.default for q in others), flag
+
+
+def test_cli__every_option_of_every_command_has_help():
+    commands = [cli.dropin, *cli.cli.commands.values()]
+    missing = [
+        f"{command.name} {param.opts[0]}"
+        for command in commands
+        for param in command.params
+        if isinstance(param, click.Option) and not (param.help or "").strip()
+    ]
+    assert missing == []

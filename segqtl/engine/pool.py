@@ -8,6 +8,7 @@ the calling process (no start-up or pickling cost) under the same one-thread lim
 from __future__ import annotations
 
 import collections
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 
 from threadpoolctl import threadpool_limits
@@ -23,8 +24,25 @@ def _init_worker() -> None:
 _LIMIT = None
 
 
+def resolve(target: Callable | str) -> Callable:
+    """A function, or the function named ``"module:function"`` (imported on first use)."""
+    if callable(target):
+        return target
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _call(target: str, payload):
+    """Run the worker named ``target`` on ``payload`` (in a worker process).
+
+    Workers are named rather than pickled, so the parent never imports them (nor the kernels,
+    numba and scipy they load), which would compete with the workers for the cores.
+    """
+    return resolve(target)(payload)
+
+
 def ordered_map(
-    func: Callable,
+    func: Callable | str,
     payloads: Iterable,
     num_cores: int,
     max_in_flight: int | None = None,
@@ -32,16 +50,30 @@ def ordered_map(
 ) -> Iterator:
     """Yield ``func(p)`` for each payload, in order, computed by ``num_cores`` workers.
 
+    ``func`` is a function or a ``"module:function"`` name, which only the processes that
+    compute import.
+
     Payloads are pulled lazily: at most ``max_in_flight`` (default ``2 * num_cores``) are
     held at once, so memory stays bounded whatever the number of units.  ``preload`` names
     modules the fork server imports once, so that every worker starts with them loaded
     (default: the nominal engine).
     """
     if num_cores <= 1:
+        func = resolve(func)
         with threadpool_limits(1):
             for p in payloads:
                 yield func(p)
         return
+    if isinstance(func, str):
+        target = func
+
+        def submit(p):
+            return pool.apply_async(_call, (target, p))
+    else:
+
+        def submit(p):
+            return pool.apply_async(func, (p,))
+
     import threading
 
     import multiprocess
@@ -78,7 +110,7 @@ def ordered_map(
         raise holder["error"]
     pool = holder["pool"]
     with pool:
-        pending: collections.deque = collections.deque(pool.apply_async(func, (p,)) for p in first)
+        pending: collections.deque = collections.deque(submit(p) for p in first)
         first.clear()
         exhausted = False
         while True:
@@ -88,7 +120,7 @@ def ordered_map(
                 except StopIteration:
                     exhausted = True
                     break
-                pending.append(pool.apply_async(func, (p,)))
+                pending.append(submit(p))
             if not pending:
                 break
             yield pending.popleft().get()

@@ -45,7 +45,6 @@ def execute(
     info = reads.cohort_info(con, spec.cohort)
     mode.before_execute(con, run_id, spec)
     units = runs.pending_units(con, run_id)
-    worker = mode.worker_function()
     bar = None
     if progress:
         from tqdm import tqdm
@@ -63,7 +62,7 @@ def execute(
         exports: dict[tuple[str, str], reads.GenotypeExport | None] = {}
         last_unit = {mode.variant_chromosome(spec, u.chr): u.unit_id for u in units}
         payloads = mode.payloads(con, spec, units, info, exports, scratch)
-        results = ordered_map(worker, payloads, spec.num_cores, preload=list(mode.preload))
+        results = ordered_map(mode.worker, payloads, spec.num_cores, preload=list(mode.preload))
         for unit, (frame, counts) in zip(units, results, strict=True):
             now = time.perf_counter()
             n_ph = mode.unit_phenotypes(spec, unit)

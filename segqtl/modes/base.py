@@ -13,9 +13,8 @@ registry costs nothing at start-up.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
@@ -105,7 +104,6 @@ class Mode:
     preload: tuple[str, ...] = ()
     p_is_pvalue: bool = True
     has_variant: bool = True
-    _resolved: dict = field(default_factory=dict, compare=False, repr=False)
 
     # ------------------------------------------------------------------------------ checks
     def check(self, spec, flag: FlagName) -> None:
@@ -145,13 +143,6 @@ class Mode:
         return []
 
     # ------------------------------------------------------------------------------ execution
-    def worker_function(self) -> Callable:
-        """The worker function (imported on first use)."""
-        if "worker" not in self._resolved:
-            module, name = self.worker.split(":")
-            self._resolved["worker"] = getattr(importlib.import_module(module), name)
-        return self._resolved["worker"]
-
     def before_execute(self, con, run_id: int, spec) -> None:
         """Checks before (re)starting the units, e.g. that inputs read at run time are intact."""
 
