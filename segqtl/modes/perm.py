@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from .base import HitRule
 from .nominal import NominalMode
 from .parameters import Param
 
@@ -71,11 +70,6 @@ class PermMode(NominalMode):
 
     def by_variant(self, all_variants) -> bool:
         return False
-
-    def hit_rule(self, side, fdr: float) -> HitRule:
-        if side.n_qvalues > 0:
-            return HitRule("qvalue", fdr, "qvalue <= fdr")
-        return HitRule("at_most", fdr, "p_adj <= fdr")
 
     def finish(self, con, run_id: int) -> None:
         """q-values over the run's chromosomes, at the default FDR (docs/methods.md#qvalues)."""

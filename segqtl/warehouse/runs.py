@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from .. import __version__, modes
@@ -26,6 +25,12 @@ class Unit:
     chr: str
     first_idx: int
     last_idx: int
+
+
+def _numpy_version() -> str:
+    import numpy  # here: the read commands that import this module need no numpy
+
+    return numpy.__version__
 
 
 def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
@@ -82,7 +87,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
                 ",".join(spec.chromosomes),
                 __version__,
                 duckdb.__version__,
-                np.__version__,
+                _numpy_version(),
                 cohort[0],
                 len(units),
             ],
@@ -113,6 +118,7 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
 
     The mode may add its own (validate: the validation cohort's inputs, ``input:val:<role>``).
     """
+    import numpy
     import polars
     import scipy
 
@@ -124,7 +130,7 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
     for name, module in (
         ("segqtl", None),
         ("duckdb", duckdb),
-        ("numpy", np),
+        ("numpy", numpy),
         ("polars", polars),
         ("scipy", scipy),
     ):
