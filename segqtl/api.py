@@ -11,6 +11,7 @@ Typical use (see the README for a complete, tested example)::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -115,7 +116,9 @@ def run(
 
     validate(spec)
     with closing(connect(db, must_exist=True)) as con:
+        start = time.perf_counter()
         run_id = _runs.create_run(con, spec)
+        _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
         if on_created is not None:
             on_created(run_id)
         runner.execute(con, run_id, progress=progress, log=log)
@@ -167,17 +170,24 @@ def export(
     fmt: str = "csv",
     gzip: bool = False,
     metadata_header: bool = False,
+    record_seconds: bool = False,
 ) -> list[Path]:
     """Write a completed run's results with SegmentQTL's file names (and, by default, format).
 
     ``fmt`` is ``csv`` (SegmentQTL's files), ``tsv``, ``txt`` (space separated) or ``parquet``;
     ``gzip`` compresses the text formats; ``metadata_header`` starts each file with ``# key
-    value`` lines describing the run (parquet: key-value metadata).
+    value`` lines describing the run (parquet: key-value metadata).  ``record_seconds`` adds the
+    export's time to the run's ``export_seconds`` (the drop-in's export, part of its run).
     """
+    start = time.perf_counter()
     with closing(connect_reader(db)) as con:
-        return _export.export_run(
+        paths = _export.export_run(
             con, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header
         )
+    if record_seconds:
+        with closing(connect(db, must_exist=True)) as con:
+            _runs.add_phase_seconds(con, run_id, {"export": time.perf_counter() - start})
+    return paths
 
 
 def query(db: str | Path, sql: str, params: dict | list | None = None):
@@ -254,7 +264,9 @@ def show(db: str | Path, run_id: int) -> dict:
     """Everything recorded about a run, as sections of ``{key: value}``.
 
     Sections: ``run`` (name, mode, cohorts, chromosomes, status, timings, versions, counts),
-    ``units`` (planned/done work units), ``skipped`` (pairs or phenotypes skipped, by
+    ``units`` (planned/done work units), ``phases`` (seconds spent planning, reading,
+    computing (summed over workers), committing and exporting;
+    ``sql/migrations/008_phases.sql``), ``skipped`` (pairs or phenotypes skipped, by
     reason), ``parameters`` (the run's parameters as stored, JSON-decoded) and ``provenance``
     (input checksums and library versions).
     """
@@ -277,11 +289,13 @@ def show(db: str | Path, run_id: int) -> dict:
         ).fetchall()
     decoded = {k: json.loads(v) if v is not None else None for k, v in params}
     skipped = decoded.pop("skipped_by_reason", None) or {}
+    phases = {p: run.pop(f"{p}_seconds", None) for p in _runs.PHASES}
     provenance = {k: v for k, v in decoded.items() if ":" in k}
     parameters = {k: v for k, v in decoded.items() if ":" not in k}
     return {
         "run": run,
         "units": {"planned": units[0], "done": units[1], "compute_seconds": units[2]},
+        "phases": phases,
         "skipped": skipped,
         "parameters": parameters,
         "provenance": provenance,

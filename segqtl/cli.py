@@ -639,7 +639,7 @@ def dropin(mode, chromosome, inputs, out_dir, db, quiet, **params):
     run_id = api.run(db, spec, progress=_progress_wanted(quiet))
     if not quiet:
         _msg(f"run {run_id} completed")
-    for path in api.export(db, run_id, out_dir):
+    for path in api.export(db, run_id, out_dir, record_seconds=True):
         click.echo(str(path))
 
 

@@ -613,7 +613,9 @@ def test_dropin__finemap_runs_without_copy_number(tmp_path, monkeypatch):
     cohort = IngestResult("cohort_x", "x", 120, 80, 300, reused=True)
     monkeypatch.setattr(api, "ensure_cohort", lambda db, inputs: cohort)
     monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 3)
-    monkeypatch.setattr(api, "export", lambda db, run_id, out: [Path(out) / "finemap_chr1.csv"])
+    monkeypatch.setattr(
+        api, "export", lambda db, run_id, out, **k: [Path(out) / "finemap_chr1.csv"]
+    )
     # Copy number is optional in finemap mode (perm needs it).
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", "-q", copynumber=False))
     assert res.exit_code == 0, res.stderr

@@ -452,3 +452,47 @@ def test_run__chromosome_without_phenotypes_is_a_clear_error(small_db):
     assert res.exit_code == 2
     assert "has no phenotypes on chr5" in res.stderr
     assert "Traceback" not in res.output
+
+
+def test_run__records_where_the_time_goes(small_db, tmp_path):
+    run_id = api.run(small_db, RunSpec(mode="perm", cohort="small", chromosomes=["1"],
+                                       num_permutations=20, num_cores=2))  # fmt: skip
+    phases = api.show(small_db, run_id)["phases"]
+    assert set(phases) == {"plan", "read", "compute", "commit", "export"}
+    assert all(phases[p] > 0 for p in ("plan", "read", "compute", "commit"))
+    assert phases["export"] is None  # not exported by the run
+    api.export(small_db, run_id, tmp_path, record_seconds=True)
+    api.export(small_db, run_id, tmp_path / "again")  # not recorded
+    with connect(small_db, read_only=True) as con:
+        exported = con.execute(
+            "SELECT export_seconds FROM runs WHERE run_id = ?", [run_id]
+        ).fetchone()[0]
+    assert exported > 0
+    assert api.show(small_db, run_id)["phases"]["export"] == exported
+
+
+def test_resume__adds_the_resumed_parts_phase_times(small_db):
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], phenotypes_per_unit=4)
+    run_id = api.run(small_db, spec)
+    with connect(small_db) as con:
+        before = con.execute(
+            "SELECT read_seconds, compute_seconds, commit_seconds FROM runs WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        # as after an interruption: the last unit not committed yet
+        last = con.execute(
+            "SELECT max(unit_id) FROM run_units WHERE run_id = ?", [run_id]
+        ).fetchone()[0]
+        con.execute("DELETE FROM nominal_stats WHERE run_id = ? AND unit_id = ?", [run_id, last])
+        con.execute(
+            "UPDATE run_units SET status = 'pending' WHERE run_id = ? AND unit_id = ?",
+            [run_id, last],
+        )
+        con.execute("UPDATE runs SET status = 'failed' WHERE run_id = ?", [run_id])
+    api.resume(small_db, run_id)
+    with connect(small_db, read_only=True) as con:
+        after = con.execute(
+            "SELECT read_seconds, compute_seconds, commit_seconds FROM runs WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+    assert all(a > b for a, b in zip(after, before, strict=True))

@@ -735,7 +735,9 @@ def test_dropin__val_inputs_become_the_validation_cohort(tmp_path, monkeypatch):
 
     monkeypatch.setattr(api, "ensure_cohort", ensure)
     monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 3)
-    monkeypatch.setattr(api, "export", lambda db, run_id, out: [Path(out) / "validate_chr1.csv"])
+    monkeypatch.setattr(
+        api, "export", lambda db, run_id, out, **k: [Path(out) / "validate_chr1.csv"]
+    )
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", "-q", *val_args()))
     assert res.exit_code == 0, res.stderr
     assert res.stdout.strip() == str(tmp_path / "out" / "validate_chr1.csv")
@@ -765,7 +767,7 @@ def test_dropin__val_inputs_become_the_validation_cohort(tmp_path, monkeypatch):
 def test_dropin__ingests_the_validation_cohort_into_the_warehouse(tmp_path, monkeypatch):
     captured = []
     monkeypatch.setattr(api, "run", lambda db, spec, **kw: captured.append(spec) or 1)
-    monkeypatch.setattr(api, "export", lambda db, run_id, out: [])
+    monkeypatch.setattr(api, "export", lambda db, run_id, out, **k: [])
     db = tmp_path / "wh.duckdb"
     res = CliRunner().invoke(dropin, dropin_args(tmp_path / "out", *val_args(), "--db", str(db)))
     assert res.exit_code == 0, res.stderr

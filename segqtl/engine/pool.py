@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import importlib
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from threadpoolctl import threadpool_limits
@@ -32,13 +33,16 @@ def resolve(target: Callable | str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def _call(target: str, payload):
-    """Run the worker named ``target`` on ``payload`` (in a worker process).
+def _call(target: Callable | str, payload):
+    """``(target(payload), seconds it took)``, in the process that computes.
 
     Workers are named rather than pickled, so the parent never imports them (nor the kernels,
     numba and scipy they load), which would compete with the workers for the cores.
     """
-    return resolve(target)(payload)
+    func = resolve(target)
+    start = time.perf_counter()
+    result = func(payload)
+    return result, time.perf_counter() - start
 
 
 def ordered_map(
@@ -48,7 +52,8 @@ def ordered_map(
     max_in_flight: int | None = None,
     preload: list[str] | None = None,
 ) -> Iterator:
-    """Yield ``func(p)`` for each payload, in order, computed by ``num_cores`` workers.
+    """Yield ``(func(p), seconds)`` for each payload, in order, computed by ``num_cores``
+    workers (``seconds``: the time the computation took in its worker).
 
     ``func`` is a function or a ``"module:function"`` name, which only the processes that
     compute import.
@@ -62,17 +67,11 @@ def ordered_map(
         func = resolve(func)
         with threadpool_limits(1):
             for p in payloads:
-                yield func(p)
+                yield _call(func, p)
         return
-    if isinstance(func, str):
-        target = func
 
-        def submit(p):
-            return pool.apply_async(_call, (target, p))
-    else:
-
-        def submit(p):
-            return pool.apply_async(func, (p,))
+    def submit(p):
+        return pool.apply_async(_call, (func, p))
 
     import threading
 

@@ -7,7 +7,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -17,6 +17,20 @@ from ..errors import SegqtlError
 from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
 from .pool import ordered_map
+
+
+def _timed(items: Iterator, phases: dict, key: str) -> Iterator:
+    """Yield from ``items``, adding the time spent producing them to ``phases[key]``."""
+    it = iter(items)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            phases[key] += time.perf_counter() - start
+            return
+        phases[key] += time.perf_counter() - start
+        yield item
 
 
 def _scratch_root() -> str | None:
@@ -53,6 +67,8 @@ def execute(
     n_total = fetch_one(con, "SELECT n_units FROM runs WHERE run_id = ?", [run_id])[0]
     pause = float(os.environ.get("SEGQTL_UNIT_PAUSE", "0") or 0)
     cleanup: list[Path] = []
+    # where the time goes (runs.*_seconds; docs in sql/migrations/008_phases.sql)
+    phases = {"read": 0.0, "compute": 0.0, "commit": 0.0}
     con.execute("SET threads = 1")  # the workers have the cores; DuckDB threads would compete
     try:
         t_last = time.perf_counter()
@@ -61,13 +77,15 @@ def execute(
         # (role, chromosome) -> the chromosome's scratch genotypes (None: the cohort has none)
         exports: dict[tuple[str, str], reads.GenotypeExport | None] = {}
         last_unit = {mode.variant_chromosome(spec, u.chr): u.unit_id for u in units}
-        payloads = mode.payloads(con, spec, units, info, exports, scratch)
+        payloads = _timed(mode.payloads(con, spec, units, info, exports, scratch), phases, "read")
         results = ordered_map(mode.worker, payloads, spec.num_cores, preload=list(mode.preload))
-        for unit, (frame, counts) in zip(units, results, strict=True):
+        for unit, ((frame, counts), seconds) in zip(units, results, strict=True):
             now = time.perf_counter()
+            phases["compute"] += seconds
             n_ph = mode.unit_phenotypes(spec, unit)
             variant_chr = mode.variant_chromosome(spec, unit.chr)
             runs.write_unit(con, run_id, mode, unit, frame, counts, n_ph, now - t_last, variant_chr)
+            phases["commit"] += time.perf_counter() - now
             if last_unit[variant_chr] == unit.unit_id:  # no later unit reads this chromosome
                 for key in [k for k in exports if k[-1] == variant_chr]:
                     export = exports.pop(key)
@@ -95,6 +113,9 @@ def execute(
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
         con.execute("RESET threads")
+    start = time.perf_counter()
     totals = runs.finish_run(con, run_id)
     mode.finish(con, run_id)
+    phases["commit"] += time.perf_counter() - start
+    runs.add_phase_seconds(con, run_id, phases)
     return totals

@@ -340,5 +340,32 @@ def finish_run(con, run_id: int) -> dict:
     return totals
 
 
+#: The phases of a run whose seconds the runs table keeps (``<phase>_seconds``, migration 008).
+PHASES = ("plan", "read", "compute", "commit", "export")
+
+
+def add_phase_seconds(con, run_id: int, seconds: dict[str, float]) -> None:
+    """Add ``seconds`` (phase -> s, phases of :data:`PHASES`) to the run's phase times.
+
+    A resumed run adds its part to what the interrupted part recorded.
+    """
+    unknown = set(seconds) - set(PHASES)
+    if unknown:
+        raise ValueError(f"unknown run phases {sorted(unknown)}")
+    columns = fetch_one(
+        con,
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'runs' AND column_name = 'plan_seconds'",
+    )[0]
+    if not columns:  # a schema before 8 (the migration tests build such warehouses)
+        return
+    # the column names come from PHASES, never from user text
+    sets = ", ".join(f"{k}_seconds = coalesce({k}_seconds, 0) + ${k}" for k in seconds)
+    con.execute(
+        f"UPDATE runs SET {sets} WHERE run_id = $run_id",
+        {"run_id": int(run_id), **{k: float(v) for k, v in seconds.items()}},
+    )
+
+
 def fail_run(con, run_id: int, message: str) -> None:
     con.execute("UPDATE runs SET status = 'failed', error = ? WHERE run_id = ?", [message, run_id])
