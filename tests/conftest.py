@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ from segqtl.simulate import simulate_cohort
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"
 GOLDEN_MAIN = GOLDEN / "main"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _genotype_cache(tmp_path_factory):
+    """Runs keep their genotype copies in this session's folder, not the system's temp."""
+    os.environ["SEGQTL_CACHE"] = str(tmp_path_factory.mktemp("genotype_cache"))
 
 
 def run_params(cls, mode: str = "finemap", **overrides):

@@ -496,3 +496,41 @@ def test_resume__adds_the_resumed_parts_phase_times(small_db):
             [run_id],
         ).fetchone()
     assert all(a > b for a, b in zip(after, before, strict=True))
+
+
+def test_run__second_run_reads_genotypes_from_the_cache(small_db, tmp_path, monkeypatch):
+    from segqtl.warehouse import reads
+
+    monkeypatch.setenv("SEGQTL_CACHE", str(tmp_path / "cache"))
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], all_variants=True)
+    first = api.run(small_db, spec)
+    markers = sorted(p.name for p in (tmp_path / "cache").rglob("*.done"))
+    assert markers == ["chr1.done", "chr2.done"]
+
+    copy = reads.GenotypeExport.ensure
+
+    def no_copy(self, upto):
+        assert self.done == self.files.n_variants, "copied genotypes the cache holds"
+        return copy(self, upto)
+
+    monkeypatch.setattr(reads.GenotypeExport, "ensure", no_copy)
+    second = api.run(small_db, spec)
+    with connect(small_db, read_only=True) as con:
+        rows = [
+            con.execute(
+                "SELECT * EXCLUDE (run_id) FROM nominal_stats WHERE run_id = ? "
+                "ORDER BY chr, phenotype_idx, variant_idx",
+                [run_id],
+            ).fetchall()
+            for run_id in (first, second)
+        ]
+    assert rows[0] == rows[1] and rows[0]
+
+
+def test_run__cache_off_leaves_no_files(small_db, tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("SEGQTL_CACHE", "off")
+    monkeypatch.setenv("SEGQTL_TMPDIR", str(scratch))
+    api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
+    assert list(scratch.iterdir()) == []

@@ -70,6 +70,9 @@ def execute(
     # where the time goes (runs.*_seconds; docs in sql/migrations/008_phases.sql)
     phases = {"read": 0.0, "compute": 0.0, "commit": 0.0}
     con.execute("SET threads = 1")  # the workers have the cores; DuckDB threads would compete
+    # One checkpoint when the run is done rather than one every 16 MB of WAL: the units' commits
+    # stay appends (about twice as fast), and the data is compressed once.
+    con.execute("SET checkpoint_threshold = '1GB'")
     try:
         t_last = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix=f"segqtl-run{run_id}-", dir=_scratch_root()))
@@ -113,9 +116,11 @@ def execute(
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
         con.execute("RESET threads")
+        con.execute("RESET checkpoint_threshold")
     start = time.perf_counter()
     totals = runs.finish_run(con, run_id)
     mode.finish(con, run_id)
+    con.execute("CHECKPOINT")
     phases["commit"] += time.perf_counter() - start
     runs.add_phase_seconds(con, run_id, phases)
     return totals

@@ -160,7 +160,9 @@ class Mode:
             chrom = self.variant_chromosome(spec, unit.chr)
             key = ("main", chrom)
             if key not in exports:
-                exports[key] = reads.GenotypeExport(con, info, chrom, scratch)
+                exports[key] = reads.GenotypeExport(
+                    con, info, chrom, scratch, cache=reads.genotype_cache()
+                )
             export = exports[key]
             payload = self.build_payload(con, spec, unit, info, covariates, export.files)
             rows = payload.main.rows

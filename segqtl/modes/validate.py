@@ -269,13 +269,15 @@ class ValidateMode(FinemapMode):
         for unit in units:
             if ("main", unit.chr) not in exports:
                 exports[("main", unit.chr)] = reads.GenotypeExport(
-                    con, info, unit.chr, scratch / "main"
+                    con, info, unit.chr, scratch / "main", cache=reads.genotype_cache()
                 )
                 # a validation cohort without genotypes on this chromosome scores nothing
                 # there (every window is empty), which is not an error
                 has_val = reads.has_genotypes(con, val_info, unit.chr)
                 exports[("val", unit.chr)] = (
-                    reads.GenotypeExport(con, val_info, unit.chr, scratch / "val")
+                    reads.GenotypeExport(
+                        con, val_info, unit.chr, scratch / "val", cache=reads.genotype_cache()
+                    )
                     if has_val
                     else None
                 )

@@ -4,6 +4,8 @@ genotype files the workers memory-map."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -42,19 +44,54 @@ def has_genotypes(con, info: dict, chrom: str) -> bool:
     return fetch_one(con, f"SELECT count(*) FROM {table} WHERE chr = ?", [chrom])[0] > 0
 
 
+def genotype_cache() -> Path | None:
+    """Where complete genotype copies are kept between runs (:class:`GenotypeExport`).
+
+    ``$SEGQTL_CACHE`` names the folder (``off`` disables the cache); by default
+    ``segqtl-cache`` in ``$SEGQTL_TMPDIR`` or the system's temporary folder.  Deleting it is
+    always safe: the next run copies again.
+    """
+    import tempfile
+
+    setting = os.environ.get("SEGQTL_CACHE", "")
+    if setting.lower() in ("off", "0", "no", "false"):
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("SEGQTL_TMPDIR") or tempfile.gettempdir()) / "segqtl-cache"
+
+
 class GenotypeExport:
-    """Copies a chromosome's genotypes from the warehouse into scratch files for the workers.
+    """A chromosome's genotypes as ``.npy`` files that the workers memory-map.
 
     Work units then carry row numbers instead of pickled dosage matrices (which cost more to
-    ship than to analyse).  Rows are copied on demand in variant_idx order, so the first units
-    can start while later rows are still being copied.
+    ship than to analyse).  Rows are copied from the warehouse on demand in variant_idx order,
+    so the first units can start while later rows are still being copied.
+
+    With a ``cache`` folder, a complete copy is kept there for the next runs, keyed by the
+    cohort's checksum and genotype table (so a re-ingested cohort never reads a stale copy):
+    a run finds ``<cache>/<key>/<chr>.done`` and copies nothing.  The copy is made under
+    ``directory`` (the run's scratch, removed if the run stops) and moved into the cache only
+    once complete, the marker last, so an interrupted copy is never used.
     """
 
-    def __init__(self, con, info: dict, chrom: str, directory: Path):
+    def __init__(self, con, info: dict, chrom: str, directory: Path, cache: Path | None = None):
         self.con = con
         self.table = info["genotype_table"]
         self.n = int(info["n_samples"])
         self.chrom = chrom
+        self.cached: Path | None = None
+        if cache is not None:
+            self.cached = Path(cache) / f"{info['checksum'][:24]}-{self.table}"
+            marker = self.cached / f"{chrom}.done"
+            if marker.is_file():
+                final = {k: str(self.cached / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
+                n_var = int(marker.read_text().split()[0])
+                self.files = GenotypeFiles(chrom, final["alt"], final["ref"], final["pos"], n_var)
+                self.done = n_var  # nothing to copy
+                self._keep = True
+                return
+        self._keep = False
         n_var = fetch_one(con, f"SELECT count(*) FROM {self.table} WHERE chr = ?", [chrom])[0]
         if n_var == 0:
             raise UsageError(
@@ -94,10 +131,35 @@ class GenotypeExport:
         return self.files
 
     def remove(self) -> None:
-        """Delete the scratch files (no flush needed: workers share the page cache)."""
+        """Done with the chromosome: move a complete copy into the cache, else delete it.
+
+        No flush is needed for the workers (they share the page cache); the cache's copy is
+        flushed before it is moved.
+        """
+        if self._keep:
+            return
+        if self.cached is not None:
+            self.ensure(-1)  # the rest of the chromosome, for the next runs
+            for array in (self._alt, self._ref, self._pos):
+                array.flush()
         del self._alt, self._ref, self._pos
-        for path in (self.files.alt, self.files.ref, self.files.pos):
-            Path(path).unlink(missing_ok=True)
+        if self.cached is None:
+            for path in (self.files.alt, self.files.ref, self.files.pos):
+                Path(path).unlink(missing_ok=True)
+            return
+        self.cached.mkdir(parents=True, exist_ok=True)
+        for key, path in (
+            ("alt", self.files.alt),
+            ("ref", self.files.ref),
+            ("pos", self.files.pos),
+        ):
+            # a rename where the scratch and the cache share a file system, else a copy
+            shutil.move(path, self.cached / f"{self.chrom}.{key}.npy")
+        # the marker last: its presence means the three files are complete
+        marker = self.cached / f"{self.chrom}.done"
+        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(f"{self.files.n_variants} variants\n")
+        os.replace(tmp, marker)
 
 
 def unit_phenotypes(con, cohort: str, unit, only_gene: str | None) -> pl.DataFrame:
