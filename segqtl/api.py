@@ -104,6 +104,7 @@ def run(
     spec: RunSpec,
     *,
     progress: bool = False,
+    progress_every: float = 30.0,
     log: Callable[[str], None] | None = None,
     on_created: Callable[[int], None] | None = None,
 ) -> int:
@@ -121,12 +122,17 @@ def run(
         _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
         if on_created is not None:
             on_created(run_id)
-        runner.execute(con, run_id, progress=progress, log=log)
+        runner.execute(con, run_id, progress=progress, progress_every=progress_every, log=log)
         return run_id
 
 
 def resume(
-    db: str | Path, run_id: int, *, progress: bool = False, log: Callable[[str], None] | None = None
+    db: str | Path,
+    run_id: int,
+    *,
+    progress: bool = False,
+    progress_every: float = 30.0,
+    log: Callable[[str], None] | None = None,
 ) -> dict:
     """Finish an interrupted or failed run: only units not yet committed are computed."""
     from .engine import runner
@@ -136,7 +142,9 @@ def resume(
         if status == "completed":
             raise UsageError(f"run {run_id} is already completed")
         con.execute("UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id])
-        return runner.execute(con, run_id, progress=progress, log=log)
+        return runner.execute(
+            con, run_id, progress=progress, progress_every=progress_every, log=log
+        )
 
 
 def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None = None) -> dict:

@@ -62,8 +62,17 @@ def _msg(text: str) -> None:
     click.echo(f"segqtl: {text}", err=True)
 
 
-def _progress_wanted(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+def progress_option(f):
+    return click.option(
+        "--progress-every",
+        "--progress_every",
+        "progress_every",
+        type=click.FloatRange(min=0),
+        default=30.0,
+        show_default=True,
+        help="Seconds between progress lines on stderr when it is not a terminal (a bar "
+        "otherwise).",
+    )(f)
 
 
 def quiet_option(f):
@@ -342,17 +351,20 @@ def _mode_help(default: str) -> str:
     metavar="RUN_ID",
     help="Finish an interrupted run instead of starting one.",
 )
+@progress_option
 @quiet_option
 @verbose_option
 @handle_errors
-def run(db, cohort, mode, chromosomes, resume_id, quiet, verbose, **params):
+def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose, **params):
     """Record and execute a run; prints its run id on stdout."""
     from . import api
     from .spec import RunSpec
 
     log = (lambda s: _msg(s)) if verbose else None
     if resume_id is not None:
-        api.resume(db, resume_id, progress=_progress_wanted(quiet), log=log)
+        if not quiet:
+            _msg(f"run {resume_id} resumed")
+        api.resume(db, resume_id, progress=not quiet, progress_every=progress_every, log=log)
         if not quiet:
             _report(db, resume_id)
         click.echo(resume_id)
@@ -364,9 +376,20 @@ def run(db, cohort, mode, chromosomes, resume_id, quiet, verbose, **params):
         chromosomes = api.cohort_chromosomes(db, cohort)
     spec = RunSpec(mode=mode, cohort=cohort, chromosomes=list(chromosomes), **spec_values(params))
     created = []
+
+    def started(run_id: int) -> None:
+        created.append(run_id)
+        if not quiet:
+            _msg(f"run {run_id} started")
+
     try:
         run_id = api.run(
-            db, spec, progress=_progress_wanted(quiet), log=log, on_created=created.append
+            db,
+            spec,
+            progress=not quiet,
+            progress_every=progress_every,
+            log=log,
+            on_created=started,
         )
     except (SegqtlError, KeyboardInterrupt) as exc:
         if created:
@@ -603,10 +626,11 @@ def summary(db, cohort, chromosome, out, dosage):
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="Warehouse file (default: OUT_DIR/segqtl.duckdb)."
 )
+@progress_option
 @quiet_option
 @handle_errors
 @collect_inputs
-def dropin(mode, chromosome, inputs, out_dir, db, quiet, **params):
+def dropin(mode, chromosome, inputs, out_dir, db, progress_every, quiet, **params):
     """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse.
 
     Runs one chromosome in --mode nominal, perm, finemap or validate and writes SegmentQTL's
@@ -636,7 +660,13 @@ def dropin(mode, chromosome, inputs, out_dir, db, quiet, **params):
                 f"{'reusing' if val.reused else 'ingested'} validation cohort {val.cohort} in {db}"
             )
         spec.validation_cohort = val.cohort
-    run_id = api.run(db, spec, progress=_progress_wanted(quiet))
+    run_id = api.run(
+        db,
+        spec,
+        progress=not quiet,
+        progress_every=progress_every,
+        on_created=None if quiet else (lambda r: _msg(f"run {r} started")),
+    )
     if not quiet:
         _msg(f"run {run_id} completed")
     for path in api.export(db, run_id, out_dir, record_seconds=True):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -43,11 +42,15 @@ def execute(
     run_id: int,
     *,
     progress: bool = False,
+    progress_every: float = 30.0,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Compute every pending unit of a run, committing each, then mark the run completed.
 
-    Safe to call again after an interruption: committed units are not recomputed.
+    Safe to call again after an interruption: committed units are not recomputed.  With
+    ``progress``, stderr shows the phenotypes done, the rate and the time left (a bar on a
+    terminal, else a timestamped line every ``progress_every`` seconds;
+    :class:`~segqtl.engine.progress.Progress`).
 
     Returns
     -------
@@ -61,9 +64,16 @@ def execute(
     units = runs.pending_units(con, run_id)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from .progress import Progress
 
-        bar = tqdm(total=len(units), unit="unit", file=sys.stderr, desc=f"run {run_id}")
+        done = fetch_one(
+            con,
+            "SELECT coalesce(sum(n_phenotypes), 0) FROM run_units "
+            "WHERE run_id = ? AND status = 'done'",
+            [run_id],
+        )[0]
+        todo = sum(mode.unit_phenotypes(spec, u) for u in units)
+        bar = Progress(run_id, int(done) + todo, int(done), every=progress_every)
     n_total = fetch_one(con, "SELECT n_units FROM runs WHERE run_id = ?", [run_id])[0]
     pause = float(os.environ.get("SEGQTL_UNIT_PAUSE", "0") or 0)
     cleanup: list[Path] = []
@@ -98,7 +108,7 @@ def execute(
             if log is not None:
                 log(f"run {run_id}: committed unit {unit.unit_id + 1} of {n_total}")
             if bar is not None:
-                bar.update(1)
+                bar.update(n_ph)
             if pause:
                 time.sleep(pause)
     except SegqtlError as exc:
