@@ -1,4 +1,5 @@
-"""The permutation kernel against a direct per-permutation OLS implementation.
+"""The permutation kernel against a direct per-permutation OLS implementation and against the
+plain numpy formulation of ``tests/reference_perm.py``.
 
 The method: docs/methods.md#perm-null, #permutation-stream and #beta-approximation.
 """
@@ -7,15 +8,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import statsmodels.api as sm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from segqtl.kernels.nominal import DosageBlock
-from segqtl.kernels.perm import beta_pvalue, direct_pvalue, max_t_null, permutations
+from segqtl.kernels.perm import (
+    PermutationStream,
+    beta_pvalue,
+    direct_pvalue,
+    max_t_null,
+    permutations,
+)
+from segqtl.kernels.perm_compiled import CHUNK, max_abs_t
+
+from .reference_perm import max_t_null_numpy, permutations_numpy
 
 
 def _cohort(seed, n=70, n_var=12, n_cov=2, missing=0.05):
+    """A small cohort with masks, missing genotypes, phenotypes and copy numbers."""
     rng = np.random.default_rng(seed)
     alt = np.log2(1 + rng.integers(0, 4, (n_var, n)).astype(float))
     ref = np.log2(1 + rng.integers(0, 4, (n_var, n)).astype(float))
@@ -89,6 +101,32 @@ def test_max_t_null__equals_per_permutation_ols(seed):
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
+def test_max_t_null__max_t_is_statsmodels_t_of_d():
+    """The first permutations' p*, with statsmodels fitting each (permutation, variant)."""
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(6, n=60, n_var=6)
+    block = DosageBlock.from_dosages(alt, ref)
+    got = max_t_null(y, cn, cov, block, None, pos, lb, ub, n_perm=3, seed=21)
+    null_set = np.isfinite(y) & np.isfinite(cn) & np.isfinite(cov).all(axis=1)
+    m = np.flatnonzero(null_set)
+    null = sm.OLS(y[m], np.column_stack([np.ones(m.size), cn[m], cov[m]])).fit()
+    rng = np.random.default_rng(21)
+    for b in range(3):
+        ystar = np.full(y.size, np.nan)
+        ystar[m] = null.fittedvalues + null.resid[rng.permutation(m.size)]
+        best = (-np.inf, None)
+        for v in range(alt.shape[0]):
+            with np.errstate(invalid="ignore"):
+                mv = null_set & np.isfinite(alt[v] + ref[v]) & (pos[v] >= lb) & (pos[v] <= ub)
+            d = ref[v, mv] - alt[v, mv]
+            if mv.sum() < 30 or np.std(d) < 1e-10:
+                continue
+            x = np.column_stack([np.ones(mv.sum()), ref[v, mv] + alt[v, mv], cov[mv], d])
+            fit = sm.OLS(ystar[mv], x).fit()
+            if abs(fit.tvalues[-1]) > best[0]:
+                best = (abs(fit.tvalues[-1]), fit.df_resid)
+        assert got[b] == pytest.approx(2 * stats.t.sf(*best), rel=1e-9)
+
+
 def test_max_t_null__block_size_changes_only_rounding():
     y, cn, cov, alt, ref, pos, lb, ub = _cohort(4)
     block = DosageBlock.from_dosages(alt, ref)
@@ -114,6 +152,125 @@ def test_permutations__are_the_reference_stream(n, n_perm, seed):
     assert got.shape == (n_perm, n)
     for row, exp in zip(got, expected, strict=True):
         np.testing.assert_array_equal(row, exp)
+
+
+@given(
+    n=st.integers(0, 50),
+    cuts=st.lists(st.integers(0, 30), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=30, deadline=None)
+def test_permutation_stream__blocks_do_not_change_the_stream(n, cuts, seed):
+    stream = PermutationStream(n, seed)
+    got = np.concatenate([stream.take(c) for c in cuts])
+    assert got.shape == (sum(cuts), n)
+    for row, exp in zip(got, permutations_numpy(n, sum(cuts), seed), strict=True):
+        np.testing.assert_array_equal(row, exp)
+
+
+def _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, n_perm, seed, perm_block, min_samples):
+    block = DosageBlock.from_dosages(alt, ref)
+    args = (y, cn, cov, block, None, pos, lb, ub)
+    kw = dict(n_perm=n_perm, seed=seed, min_samples=min_samples)
+    got = max_t_null(*args, **kw, perm_block=perm_block)
+    expected = max_t_null_numpy(*args, **kw, perm_block=perm_block)
+    assert got.shape == expected.shape == (n_perm,)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(35, 90),
+    n_var=st.integers(1, 25),
+    n_cov=st.integers(0, 3),
+    missing=st.sampled_from([0.0, 0.05, 0.2]),
+    n_perm=st.integers(1, 150),
+    perm_block=st.sampled_from([1, 7, 64, 200]),
+    segments=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_max_t_null__equals_numpy_reference(
+    seed, n, n_var, n_cov, missing, n_perm, perm_block, segments
+):
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(seed, n, n_var, n_cov, missing)
+    if not segments:  # negative controls: no segment mask
+        pos = lb = ub = None
+    _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, n_perm, seed, perm_block, 30)
+
+
+def test_max_t_null__degenerate_variants_as_numpy_reference():
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(11, n=80, n_var=10)
+    alt[2], ref[2] = 1.0, 2.0  # variant 2: d constant (filtered)
+    alt[3], ref[3] = alt[4], ref[4]  # variants 3 and 4 identical: equal t, the first wins
+    alt[5] = np.nan  # variant 5: no observed genotype
+    ref[6] = alt[6] + cov[:, 0]  # variant 6: d = a covariate (explained by the design)
+    alt[7, 40:] = np.nan  # variant 7: too few samples
+    _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, 60, 3, 16, 30)
+
+
+def test_max_t_null__missing_phenotype_copy_number_and_covariates_as_numpy_reference():
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(12, n=90, n_var=8)
+    y[:10] = np.nan
+    cn[10:15] = np.nan
+    cov[15:20, 1] = np.nan
+    lb[20:25] = np.nan
+    _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, 50, 9, 50, 30)
+
+
+def test_max_t_null__nothing_to_permute_gives_nan():
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(13)
+    block = DosageBlock.from_dosages(alt, ref)
+    none = np.full_like(y, np.nan)
+    assert np.isnan(max_t_null(none, cn, cov, block, None, pos, lb, ub, n_perm=4, seed=1)).all()
+    assert max_t_null(y, cn, cov, block, None, pos, lb, ub, n_perm=0, seed=1).shape == (0,)
+    empty = DosageBlock.from_dosages(alt[:0], ref[:0])
+    got = max_t_null(y, cn, cov, empty, None, pos[:0], lb, ub, n_perm=3, seed=1)
+    assert np.isnan(got).all()
+
+
+def _kernel_inputs(ws, wd, df, yy=20.0):
+    """max_abs_t inputs for variants sharing one sample set with ||y||² = yy and no q part."""
+    n_var = len(ws)
+    yc = np.zeros((2, CHUNK))
+    yc[0, 0] = np.sqrt(yy)  # the other columns are padding: y = 0
+    w_sd = np.zeros((2 * n_var, CHUNK))
+    w_sd[:n_var, 0] = ws
+    w_sd[n_var:, 0] = wd
+    return dict(
+        w_sd=w_sd,
+        yc=yc,
+        q=np.zeros((2, 1)),
+        comp_ptr=np.zeros(2, dtype=np.int64),
+        comp_idx=np.zeros(0, dtype=np.int64),
+        gid=np.zeros(n_var, dtype=np.int64),
+        exc_ptr=np.zeros(n_var + 1, dtype=np.int64),
+        exc_idx=np.zeros(0, dtype=np.int64),
+        cq_inv=np.zeros((n_var, 1, 1)),
+        df=np.asarray(df, dtype=np.float64),
+        best_t=np.full(CHUNK, -np.inf),
+        best_df=np.ones(CHUNK),
+    )
+
+
+@pytest.mark.parametrize(("order", "winner_df"), [((0, 1), 4.0), ((1, 0), 3.0)])
+def test_max_abs_t__first_variant_wins_exact_ties(order, winner_df):
+    # t = w_d / sqrt((yy - w_s² - w_d²) / df): 2 / sqrt(16 / 4) = 2 / sqrt(12 / 3) = 1 exactly
+    ws, wd, df = np.array([0.0, 2.0]), np.array([2.0, 2.0]), np.array([4.0, 3.0])
+    idx = list(order)
+    kw = _kernel_inputs(ws[idx], wd[idx], df[idx])
+    max_abs_t(**kw)
+    assert kw["best_t"][0] == 1.0
+    assert kw["best_df"][0] == winner_df
+
+
+def test_max_abs_t__nonpositive_rss_and_nan_never_win():
+    # variant 0: RSS = 0; variant 1: w_d NaN; variant 2: the only valid t = 1 / sqrt(15 / 5)
+    kw = _kernel_inputs([0.0, 0.0, 0.0], [4.0, np.nan, 1.0], [5.0, 5.0, 5.0], yy=16.0)
+    max_abs_t(**kw)
+    assert kw["best_t"][0] == pytest.approx(1 / np.sqrt(3.0), rel=1e-15)
+    assert kw["best_df"][0] == 5.0
+    assert (kw["best_t"][1:] < 0).all()  # padding columns (y = 0): no valid t
 
 
 def test_direct_pvalue__hand_worked():

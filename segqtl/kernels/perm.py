@@ -13,10 +13,24 @@ For a phenotype with null sample set M (phenotype, copy number and all covariate
    residualisation of the reference is exactly this t (Frisch–Waugh–Lovell);
 4. ``p*_b = 2·T_df.sf(max_v |t_vb|)`` with the df of the maximising variant.
 
-The design does not depend on b, so each variant's small Gram matrix is built and inverted once
-(as in :mod:`segqtl.kernels.nominal`); the permuted phenotypes enter only through right-hand
-sides, which are matrix products of the masked s, d and covariate basis with the (n, B) block of
-permuted phenotypes.  Permutations are processed in blocks to bound memory.
+How it is computed
+------------------
+The design does not depend on b, so each variant's small Gram matrix of (q, s, d) is built and
+inverted once (as in :mod:`segqtl.kernels.nominal`); the permuted phenotypes enter only through
+right-hand sides.  Per block of permutations:
+
+* the permutations come from :class:`PermutationStream`, which replays numpy's
+  ``rng.permutation`` from the generator's raw output in compiled code (the same numbers);
+* the permuted phenotypes are residualised once on the covariate basis q (n_c x b);
+* ``s_v · y*`` and ``d_v · y*`` for all variants are one BLAS matrix product — the only
+  (variants x samples x permutations) work, and the floor of the whole scan;
+* :func:`segqtl.kernels.perm_compiled.max_abs_t` completes the right-hand sides (the q and
+  ``||y*||²`` sums, as whole-sample sums minus the few samples outside each variant's set),
+  forms t and keeps the running maximum, without a (variants x permutations) array of t.
+
+The numpy formulation that preceded it is kept in ``tests/reference_perm.py`` and the tests hold
+this one to it.  numba (``perm_compiled``) is imported inside the functions that need it, so
+that importing this module — every nominal run does — does not load it.
 """
 
 from __future__ import annotations
@@ -34,6 +48,53 @@ from .nominal import (
     symmetric_from_upper,
 )
 
+#: Permutations per block of :func:`max_t_null` (one matrix product each).  Large enough for
+#: BLAS to run near its peak rate, small enough that the (2 variants x block) products stay a
+#: few megabytes.
+PERM_BLOCK = 512
+
+
+class PermutationStream:
+    """The reference's permutations ``default_rng(seed).permutation(n)``, in order, in blocks.
+
+    docs/methods.md#permutation-stream.  ``take(b)`` returns the next b permutations: exactly
+    the rows that b further ``rng.permutation(n)`` calls would return.  The generator's raw
+    64-bit outputs are drawn in bulk and the shuffles replayed in compiled code
+    (:func:`segqtl.kernels.perm_compiled.shuffle_rows`); surplus draws are kept for the next
+    block, so how the stream is cut into blocks never changes it.
+
+    Parameters
+    ----------
+    n : int
+        Length of each permutation, ``|M|``.
+    seed : int
+        ``seed + phenotype_index``.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n = n
+        self._bitgen = np.random.default_rng(seed).bit_generator
+        self._raw = np.empty(0, dtype=np.uint64)
+        self._pos = 0  # next unused 32-bit half of self._raw
+
+    def take(self, count: int) -> np.ndarray:
+        """The next ``count`` permutations. Shape ``(count, n)``, int64."""
+        from .perm_compiled import shuffle_rows
+
+        out = np.empty((count, self.n), dtype=np.int64)
+        row = 0
+        while True:
+            row, self._pos = shuffle_rows(out, row, self._raw, self._pos)
+            if row == count:
+                return out
+            # A shuffle takes about 1.4 32-bit draws per element (rejection sampling); 1.5 per
+            # element makes a second round rare, and any surplus stays for the next block.
+            n_raw = (3 * (count - row) * self.n) // 4 + 16
+            self._raw = np.concatenate(
+                [self._raw[self._pos // 2 :], self._bitgen.random_raw(n_raw)]
+            )
+            self._pos %= 2
+
 
 def permutations(n: int, n_perm: int, seed: int) -> np.ndarray:
     """The reference's permutation stream: ``default_rng(seed).permutation(n)``, n_perm times.
@@ -42,8 +103,9 @@ def permutations(n: int, n_perm: int, seed: int) -> np.ndarray:
     -------
     (n_perm, n) int
     """
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(n) for _ in range(n_perm)]) if n_perm else np.empty((0, n))
+    if n_perm == 0:
+        return np.empty((0, n))
+    return PermutationStream(n, seed).take(n_perm)
 
 
 def null_fit(y: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +131,7 @@ def max_t_null(
     n_perm: int,
     seed: int,
     min_samples: int = 30,
-    perm_block: int = 256,
+    perm_block: int = PERM_BLOCK,
 ) -> np.ndarray:
     """Best-variant permutation p-values ``p*_b`` of one phenotype (NaN where no variant).
 
@@ -87,8 +149,10 @@ def max_t_null(
         Number of permutations B.
     seed : int
         ``seed + phenotype_index`` of the reference's rule.
+    min_samples : int
+        Variants with fewer null samples take no part.
     perm_block : int
-        Permutations processed at once (memory bound).
+        Permutations processed at once (memory bound; changes only rounding).
 
     Returns
     -------
@@ -98,7 +162,6 @@ def max_t_null(
     covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
     null_set = np.isfinite(y) & np.isfinite(copy_number) & np.isfinite(covariates).all(axis=1)
     m_idx = np.flatnonzero(null_set)
-    perms = permutations(m_idx.size, n_perm, seed)
     out = np.full(n_perm, np.nan)
     if m_idx.size == 0 or n_perm == 0:
         return out
@@ -163,42 +226,115 @@ def max_t_null(
     kv, ginv = kv[ok], ginv[ok]
     if kv.size == 0:
         return out
-    excluded = mv.excluded[kv]
-    group_f, gid = mv.group_f, mv.gid[kv]
-    s_k, d_k = mv.s[kv], mv.d[kv]
     df_k = df2[kv].astype(np.float64)
-    g_dd = ginv[:, k + 1, k + 1]
+    return _scan(
+        out, kv, gram[kv], ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, perm_block
+    )
 
+
+def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, perm_block):
+    """The permutation loop of :func:`max_t_null` for the kept variants ``kv``.
+
+    Parameters
+    ----------
+    out : (B,) float
+        Filled with ``p*_b``.
+    kv : (V,) int
+        Kept variants (rows of ``mv``); ``gram``/``ginv`` (V, k+2, k+2) their Gram matrices of
+        (q, s, d) and inverses, ``df_k`` (V,) their residual df.
+    mv : MaskedVariants
+    cols : (n_c,) int
+        The phenotype's samples; ``qb`` (n_c, k) the orthonormal covariate basis on them.
+    m_idx, fitted, resid
+        The null sample set M (|M|,) and the null fit's fitted values and residuals on it.
+
+    Everything lives on ``cols``: a variant's samples are ``cols`` minus its group's
+    complement minus its missing genotypes (see :func:`.perm_compiled.max_abs_t`).
+    """
+    from .perm_compiled import CHUNK, max_abs_t, residual_rows
+
+    n_perm = out.shape[0]
+    nk = kv.size
+    n_c = cols.size
+    k = qb.shape[1]
+    q = np.ascontiguousarray(qb)
+    # Unit-norm residuals of s on q and of d on (q, s), over each variant's samples: their
+    # products with y* are w_s and w_d of max_abs_t.  From the inverse Gram matrices: the last
+    # column of Z (ZᵀZ)⁻¹ is the residual of the last column over its squared norm.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cinv = _inv(gram[:, : k + 1, : k + 1])  # (q, s)
+        cq_inv = _inv(gram[:, :k, :k])  # q alone
+        coef_s = cinv[:, :, k] / np.sqrt(cinv[:, k, k])[:, None]
+        coef_d = ginv[:, :, k + 1] / np.sqrt(ginv[:, k + 1, k + 1])[:, None]
+    # A variant whose q or (q, s) block cannot be inverted contributes nothing (its G would
+    # not be invertible either).
+    fine = np.isfinite(coef_s).all(axis=1) & np.isfinite(cq_inv).all(axis=(1, 2))
+    if not fine.all():
+        kv, coef_s, coef_d, cq_inv, df_k = (x[fine] for x in (kv, coef_s, coef_d, cq_inv, df_k))
+        nk = kv.size
+        if nk == 0:
+            return out
+    u = residual_rows(
+        q,
+        mv.s,
+        mv.d,
+        mv.observed,
+        mv.group_mask,
+        mv.gid,
+        kv.astype(np.int64),
+        cols.astype(np.int64),
+        np.ascontiguousarray(coef_s),
+        np.ascontiguousarray(coef_d),
+    )
+    # Segment groups of the kept variants, renumbered; each group's samples outside its mask.
+    used, gid = np.unique(mv.gid[kv], return_inverse=True)
+    g_rows, g_cols = np.nonzero(~mv.group_mask[np.ix_(used, cols)])
+    comp_ptr = np.searchsorted(g_rows, np.arange(used.size + 1)).astype(np.int64)
+    comp_idx = g_cols.astype(np.int64)
+    # Each variant's missing genotypes inside its group (all inside ``cols``).
+    col_pos = np.full(mv.s.shape[1], -1, dtype=np.int64)
+    col_pos[cols] = np.arange(n_c)
+    exc = mv.excluded[kv]
+    exc.sort_indices()
+    exc_ptr = exc.indptr.astype(np.int64)
+    exc_idx = col_pos[exc.indices]
+    gid = gid.astype(np.int64)
+    cq_inv = np.ascontiguousarray(cq_inv)
+
+    pos_m = np.searchsorted(m_idx, cols)  # cols ⊆ M: each sample's position in M
+    fitted_c = fitted[pos_m]
+    stream = PermutationStream(m_idx.size, seed)
     for lo in range(0, n_perm, perm_block):
-        pb = perms[lo : lo + perm_block]  # (b, |M|)
-        ystar = np.zeros((n, pb.shape[0]))
-        ystar[m_idx] = fitted[:, None] + resid[pb.T]
-        yb = ystar[cols]
-        yc = np.zeros_like(ystar)
-        yc[cols] = yb - qb @ (qb.T @ yb)  # residualised on the covariate basis, once
-        nb = yc.shape[1]
-        # right-hand sides z_vᵀ y*_b for z = (q, s, d), and masked ||y*_b||², per variant
-        per_sample = np.concatenate(
-            [(q[:, :, None] * yc[:, None, :]).reshape(n, k * nb), yc * yc], axis=1
+        pb = stream.take(min(perm_block, n_perm - lo))  # (b, |M|)
+        nb = pb.shape[0]
+        width = -(-nb // CHUNK) * CHUNK  # zero columns pad to whole chunks
+        yb = np.zeros((n_c, width))
+        yb[:, :nb] = fitted_c[:, None] + resid[pb[:, pos_m].T]  # y*_b on cols
+        yc = yb - q @ (q.T @ yb)  # residualised on the covariate basis, once
+        w_sd = u @ yc  # (2 nk, width): the only (variants x samples x permutations) work
+        best_t = np.full(width, -np.inf)
+        best_df = np.ones(width)
+        max_abs_t(
+            w_sd, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df_k, best_t, best_df
         )
-        sums_b = (group_f @ per_sample)[gid] - excluded @ per_sample
-        rhs = np.empty((kv.size, p, nb))
-        rhs[:, :k, :] = sums_b[:, : k * nb].reshape(kv.size, k, nb)
-        rhs[:, k, :] = s_k @ yc
-        rhs[:, k + 1, :] = d_k @ yc
-        yy = sums_b[:, k * nb :]
-        beta = np.matmul(ginv, rhs)
-        rss = yy - np.einsum("vpb,vpb->vb", beta, rhs)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sigma = np.sqrt(rss / df_k[:, None])
-            t = beta[:, k + 1, :] / (sigma * np.sqrt(g_dd)[:, None])
-            t = np.where((rss > 0) & (sigma > 1e-15), t, np.nan)
-        abs_t = np.where(np.isfinite(t), np.abs(t), -np.inf)
-        best = np.argmax(abs_t, axis=0)  # first variant on ties, as the reference's scan
-        best_t = abs_t[best, np.arange(nb)]
-        best_df = df_k[best]
-        found = np.isfinite(best_t)
+        best_t, best_df = best_t[:nb], best_df[:nb]
+        found = np.isfinite(best_t) & (best_t >= 0)
         out[lo : lo + nb] = np.where(found, 2.0 * stdtr(best_df, -best_t), np.nan)
+    return out
+
+
+def _inv(mats: np.ndarray) -> np.ndarray:
+    """Batched inverse; NaN for the matrices that cannot be inverted. (V, p, p) -> (V, p, p)."""
+    try:
+        return np.linalg.inv(mats)
+    except np.linalg.LinAlgError:
+        pass
+    out = np.full(mats.shape, np.nan)
+    for i, m in enumerate(mats):
+        try:
+            out[i] = np.linalg.inv(m)
+        except np.linalg.LinAlgError:
+            pass
     return out
 
 
