@@ -15,7 +15,7 @@ from .. import modes
 from ..errors import SegqtlError
 from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
-from .pool import ordered_map
+from .executors import map_units
 
 
 def _timed(items: Iterator, phases: dict, key: str) -> Iterator:
@@ -77,6 +77,7 @@ def execute(
     n_total = fetch_one(con, "SELECT n_units FROM runs WHERE run_id = ?", [run_id])[0]
     pause = float(os.environ.get("SEGQTL_UNIT_PAUSE", "0") or 0)
     cleanup: list[Path] = []
+    results = None
     # where the time goes (runs.*_seconds; docs in sql/migrations/008_phases.sql)
     phases = {"read": 0.0, "compute": 0.0, "commit": 0.0}
     con.execute("SET threads = 1")  # the workers have the cores; DuckDB threads would compete
@@ -91,7 +92,7 @@ def execute(
         exports: dict[tuple[str, str], reads.GenotypeExport | None] = {}
         last_unit = {mode.variant_chromosome(spec, u.chr): u.unit_id for u in units}
         payloads = _timed(mode.payloads(con, spec, units, info, exports, scratch), phases, "read")
-        results = ordered_map(mode.worker, payloads, spec.num_cores, preload=list(mode.preload))
+        results = map_units(mode.worker, payloads, spec, preload=list(mode.preload))
         for unit, ((frame, counts), seconds) in zip(units, results, strict=True):
             now = time.perf_counter()
             phases["compute"] += seconds
@@ -121,6 +122,8 @@ def execute(
         runs.fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        if results is not None:  # stop the workers (and a cluster started for the run) now
+            results.close()
         if bar is not None:
             bar.close()
         for path in cleanup:

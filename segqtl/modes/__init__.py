@@ -20,14 +20,27 @@ from functools import cache
 from ..errors import UsageError
 from . import parameters as params_module
 from .base import ExportFile, HitRule, Mode
-from .parameters import ALL_MODES, MIN_SAMPLES, NAME, NUM_CORES, UNIT_SIZE, WINDOW, Param
+from .parameters import (
+    ALL_MODES,
+    CLUSTER,
+    EXECUTOR,
+    MIN_SAMPLES,
+    NAME,
+    NUM_CORES,
+    SCHEDULER,
+    UNIT_SIZE,
+    WINDOW,
+    WORKERS,
+    Param,
+    check_execution,
+)
 
 #: The mode modules, in the order ``--help`` lists them.
 MODULES = ("nominal", "perm", "finemap", "validate")
 
 #: Parameters of every mode's model (first in RunSpec) and of how a run executes (last).
 MODEL_PARAMS = (WINDOW, MIN_SAMPLES)
-EXECUTION_PARAMS = (NUM_CORES, UNIT_SIZE, NAME)
+EXECUTION_PARAMS = (NUM_CORES, UNIT_SIZE, NAME, EXECUTOR, SCHEDULER, CLUSTER, WORKERS)
 
 __all__ = [
     "UsageError",
@@ -136,16 +149,18 @@ def flag_name(name: str) -> str:
 def check_spec(spec) -> None:
     """Reject run parameters that cannot work, with a one-line message saying why.
 
-    In order: the mode exists; every parameter is in its declared range or choices; a
-    parameter that does not apply to the mode is refused if it would change what the run covers
-    (``STRICT`` in the mode modules), and otherwise ignored with a warning; then the mode's own
-    cross-parameter checks (:meth:`Mode.check`).
+    In order: the mode exists; every parameter is in its declared range or choices; the
+    executor's parameters fit together (:func:`~.parameters.check_execution`); the mode's own
+    cross-parameter checks (:meth:`Mode.check`); then a parameter that does not apply to the
+    mode is refused if it would change what the run covers (``STRICT`` in the mode modules),
+    and otherwise ignored with a warning.
     """
     mode = get(spec.mode)
     if not spec.chromosomes:
         raise UsageError("give at least one --chromosome")
     for p in params().values():
         p.check(getattr(spec, p.name), flag_name)
+    check_execution(spec, flag_name)
     mode.check(spec, flag_name)
     for p in params().values():
         if p.applies_to(spec.mode) or getattr(spec, p.name) == p.default:

@@ -225,3 +225,82 @@ NAME = Param(
     nullable=True,
     metavar="TEXT",
 )
+
+#: Where the units are computed (segqtl/engine/executors.py).  None of these changes a number:
+#: every executor runs the same worker on the same payloads and the parent commits the results
+#: in unit order, so a run's tables are the same on the pool and on any Dask cluster.
+EXECUTOR = Param(
+    "executor",
+    str,
+    "pool",
+    "Where the work units are computed: pool (worker processes on this machine) or dask "
+    "(a Dask cluster: give --scheduler or --cluster; needs the dask extra).",
+    choices=("pool", "dask"),
+    fix="select pool or dask",
+)
+SCHEDULER = Param(
+    "scheduler",
+    str,
+    None,
+    "dask: address of a running 'dask scheduler' (such as tcp://10.0.0.5:8786) whose workers "
+    "compute the units.",
+    nullable=True,
+    metavar="ADDRESS",
+)
+CLUSTER = Param(
+    "cluster",
+    str,
+    None,
+    "dask: start a cluster for the run: local (a Dask LocalCluster of --workers processes on "
+    "this machine; slurm, pbs, lsf and sge come in a later version).",
+    choices=("local",),
+    nullable=True,
+    fix="select local (slurm, pbs, lsf and sge come in a later version)",
+)
+WORKERS = Param(
+    "workers",
+    int,
+    None,
+    "dask with --cluster local: single-threaded worker processes (default: --num-cores).",
+    low=1,
+    high=4096,
+    nullable=True,
+    metavar="N",
+    fix="give the number of worker processes, such as 2",
+)
+
+
+def check_execution(spec, flag: Callable[[str], str]) -> None:
+    """Refuse executor parameters that do not fit together, with a one-line message.
+
+    ``--executor dask`` needs exactly one of ``--scheduler`` and ``--cluster`` (and the dask
+    extra installed); ``--scheduler``, ``--cluster`` and ``--workers`` need ``--executor dask``;
+    ``--workers`` sizes a cluster segqtl starts, so it is refused with ``--scheduler`` (that
+    cluster's workers are started with ``dask worker``).
+    """
+    given = [n for n in ("scheduler", "cluster", "workers") if getattr(spec, n) is not None]
+    if spec.executor != "dask":
+        if given:
+            raise UsageError(
+                f"{flag(given[0])} is a dask option. Fix: add {flag('executor')} dask, or drop "
+                f"{flag(given[0])}"
+            )
+        return
+    if spec.scheduler is not None and spec.cluster is not None:
+        raise UsageError(
+            f"give {flag('scheduler')} or {flag('cluster')}, not both. Fix: drop one of them"
+        )
+    if spec.scheduler is None and spec.cluster is None:
+        raise UsageError(
+            f"{flag('executor')} dask needs a cluster. Fix: add {flag('scheduler')} ADDRESS "
+            f"(a running 'dask scheduler') or {flag('cluster')} local"
+        )
+    if spec.scheduler is not None and spec.workers is not None:
+        raise UsageError(
+            f"{flag('workers')} sizes a cluster segqtl starts, not one at {flag('scheduler')}. "
+            f"Fix: drop {flag('workers')} (start that cluster's workers with 'dask worker')"
+        )
+    # Imported here: the registry is read by every command, and only dask runs need this.
+    from ..engine.executors import require_dask
+
+    require_dask()
