@@ -106,6 +106,7 @@ def run(
     progress: bool = False,
     progress_every: float = 30.0,
     log: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None,
     on_created: Callable[[int], None] | None = None,
 ) -> int:
     """Record and execute a run; returns its run id.
@@ -122,7 +123,14 @@ def run(
         _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
         if on_created is not None:
             on_created(run_id)
-        runner.execute(con, run_id, progress=progress, progress_every=progress_every, log=log)
+        runner.execute(
+            con,
+            run_id,
+            progress=progress,
+            progress_every=progress_every,
+            log=log,
+            notify=notify,
+        )
         return run_id
 
 
@@ -133,6 +141,7 @@ def resume(
     progress: bool = False,
     progress_every: float = 30.0,
     log: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict:
     """Finish an interrupted or failed run: only units not yet committed are computed."""
     from .engine import runner
@@ -143,7 +152,7 @@ def resume(
             raise UsageError(f"run {run_id} is already completed")
         con.execute("UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id])
         return runner.execute(
-            con, run_id, progress=progress, progress_every=progress_every, log=log
+            con, run_id, progress=progress, progress_every=progress_every, log=log, notify=notify
         )
 
 

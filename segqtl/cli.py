@@ -364,7 +364,14 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if resume_id is not None:
         if not quiet:
             _msg(f"run {resume_id} resumed")
-        api.resume(db, resume_id, progress=not quiet, progress_every=progress_every, log=log)
+        api.resume(
+            db,
+            resume_id,
+            progress=not quiet,
+            progress_every=progress_every,
+            log=log,
+            notify=None if quiet else _msg,
+        )
         if not quiet:
             _report(db, resume_id)
         click.echo(resume_id)
@@ -389,6 +396,7 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
             progress=not quiet,
             progress_every=progress_every,
             log=log,
+            notify=None if quiet else _msg,
             on_created=started,
         )
     except (SegqtlError, KeyboardInterrupt) as exc:
@@ -665,6 +673,7 @@ def dropin(mode, chromosome, inputs, out_dir, db, progress_every, quiet, **param
         spec,
         progress=not quiet,
         progress_every=progress_every,
+        notify=None if quiet else _msg,
         on_created=None if quiet else (lambda r: _msg(f"run {r} started")),
     )
     if not quiet:

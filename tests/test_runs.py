@@ -534,3 +534,39 @@ def test_run__cache_off_leaves_no_files(small_db, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGQTL_TMPDIR", str(scratch))
     api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
     assert list(scratch.iterdir()) == []
+
+
+def test_run__scratch_need_is_told_and_checked_against_free_space(small_db, tmp_path, monkeypatch):
+    import collections
+
+    from segqtl.engine import runner
+
+    monkeypatch.setenv("SEGQTL_CACHE", str(tmp_path / "cache"))
+    told = []
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"])
+    api.run(small_db, spec, notify=told.append)
+    # 60 samples, 80 + 80 variants: two float64 matrices and the positions per chromosome
+    assert told == [
+        f"run {told[0].split()[1].rstrip(':')}: genotype copies need "
+        f"{runner._size(160 * (16 * 60 + 8) + 3 * 128 * 2)} in "
+        f"{runner._scratch_root() or __import__('tempfile').gettempdir()}, kept in the cache "
+        f"{tmp_path / 'cache'}"
+    ]
+    told.clear()
+    api.run(small_db, spec, notify=told.append)
+    assert told == []  # both chromosomes are in the cache now
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(runner.shutil, "disk_usage", lambda path: usage(10**6, 10**6, 1000))
+    monkeypatch.setenv("SEGQTL_CACHE", "off")
+    with pytest.raises(api.UsageError, match=r"has 1\.0 KB free, and run \d+'s genotype copies"):
+        api.run(small_db, spec)
+    with connect(small_db, read_only=True) as con:
+        status, error = con.execute(
+            "SELECT status, error FROM runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
+        done = con.execute(
+            "SELECT count(*) FROM run_units WHERE status = 'done' AND run_id = "
+            "(SELECT max(run_id) FROM runs)"
+        ).fetchone()[0]
+    assert status == "failed" and "SEGQTL_TMPDIR" in error and done == 0

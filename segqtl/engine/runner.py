@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from .. import modes
-from ..errors import SegqtlError
+from ..errors import SegqtlError, UsageError
 from ..warehouse import reads, runs
 from ..warehouse.db import fetch_one
 from .executors import map_units
@@ -32,6 +32,37 @@ def _timed(items: Iterator, phases: dict, key: str) -> Iterator:
         yield item
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _check_scratch(con, run_id: int, spec, mode, units, notify) -> None:
+    """Say how much scratch the run's genotype copies need, and refuse if it does not fit."""
+    chroms = sorted({mode.variant_chromosome(spec, u.chr) for u in units})
+    cache = reads.genotype_cache()
+    need = 0
+    for cohort in mode.genotype_cohorts(spec):
+        info = reads.cohort_info(con, cohort)
+        need += reads.scratch_bytes(con, info, chroms, cache)
+    if need == 0:
+        return
+    root = Path(_scratch_root() or tempfile.gettempdir())
+    free = shutil.disk_usage(root).free
+    if notify is not None:
+        kept = f", kept in the cache {cache}" if cache is not None else ""
+        notify(f"run {run_id}: genotype copies need {_size(need)} in {root}{kept}")
+    if need > free:
+        raise UsageError(
+            f"the scratch folder {root} has {_size(free)} free, and run {run_id}'s genotype "
+            f"copies need {_size(need)}. Fix: free space there, or set SEGQTL_TMPDIR to a "
+            "folder with more room"
+        )
+
+
 def _scratch_root() -> str | None:
     """Where runs put their temporary genotype files: $SEGQTL_TMPDIR, else the system default."""
     return os.environ.get("SEGQTL_TMPDIR") or None
@@ -44,8 +75,12 @@ def execute(
     progress: bool = False,
     progress_every: float = 30.0,
     log: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict:
     """Compute every pending unit of a run, committing each, then mark the run completed.
+
+    Before any work the scratch space the genotype copies need is told to ``notify`` and checked
+    against the free space of the scratch folder (a one-line error if it does not fit).
 
     Safe to call again after an interruption: committed units are not recomputed.  With
     ``progress``, stderr shows the phenotypes done, the rate and the time left (a bar on a
@@ -86,6 +121,7 @@ def execute(
     con.execute("SET checkpoint_threshold = '1GB'")
     try:
         t_last = time.perf_counter()
+        _check_scratch(con, run_id, spec, mode, units, notify)
         scratch = Path(tempfile.mkdtemp(prefix=f"segqtl-run{run_id}-", dir=_scratch_root()))
         cleanup.append(scratch)
         # (role, chromosome) -> the chromosome's scratch genotypes (None: the cohort has none)

@@ -134,6 +134,10 @@ class Mode:
         """The chromosome of the variants a unit of ``chrom`` tests."""
         return chrom
 
+    def genotype_cohorts(self, spec) -> tuple[str, ...]:
+        """The cohorts whose genotypes the units read (copied to scratch)."""
+        return (spec.cohort,)
+
     def run_columns(self, spec) -> dict[str, object]:
         """Extra ``runs`` columns to fill when the run is created."""
         return {}

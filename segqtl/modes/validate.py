@@ -226,6 +226,9 @@ class ValidateMode(FinemapMode):
     def run_columns(self, spec) -> dict[str, object]:
         return {"validation_cohort": spec.validation_cohort}
 
+    def genotype_cohorts(self, spec) -> tuple[str, ...]:
+        return (spec.cohort, spec.validation_cohort)
+
     def provenance(self, con, spec) -> list[tuple[str, str]]:
         """The validation cohort's input checksums and the finemap CSVs' (if any)."""
         files = con.execute(

@@ -61,6 +61,31 @@ def genotype_cache() -> Path | None:
     return Path(os.environ.get("SEGQTL_TMPDIR") or tempfile.gettempdir()) / "segqtl-cache"
 
 
+def cached_folder(info: dict, cache: Path) -> Path:
+    """The cache folder of a cohort's genotype copies (see :class:`GenotypeExport`)."""
+    return Path(cache) / f"{info['checksum'][:24]}-{info['genotype_table']}"
+
+
+def scratch_bytes(con, info: dict, chromosomes, cache: Path | None) -> int:
+    """Bytes of scratch the genotype copies of ``chromosomes`` need (those not in the cache).
+
+    Two (V, n) float64 matrices and a (V,) int64 vector per chromosome, V its variants.
+    """
+    todo = [
+        c
+        for c in chromosomes
+        if cache is None or not (cached_folder(info, cache) / f"{c}.done").is_file()
+    ]
+    if not todo:
+        return 0
+    table = info["genotype_table"]
+    placeholders = ", ".join("?" for _ in todo)
+    n_var = fetch_one(
+        con, f"SELECT count(*) FROM {table} WHERE chr IN ({placeholders})", list(todo)
+    )[0]
+    return int(n_var) * (16 * int(info["n_samples"]) + 8) + 3 * 128 * len(todo)
+
+
 class GenotypeExport:
     """A chromosome's genotypes as ``.npy`` files that the workers memory-map.
 
@@ -82,7 +107,7 @@ class GenotypeExport:
         self.chrom = chrom
         self.cached: Path | None = None
         if cache is not None:
-            self.cached = Path(cache) / f"{info['checksum'][:24]}-{self.table}"
+            self.cached = cached_folder(info, cache)
             marker = self.cached / f"{chrom}.done"
             if marker.is_file():
                 final = {k: str(self.cached / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
