@@ -22,7 +22,7 @@ from .ingest.load import find_cohort_by_checksum
 from .spec import RunSpec
 from .warehouse import export as _export
 from .warehouse import runs as _runs
-from .warehouse.db import connect, connect_reader, fetch_one
+from .warehouse.db import connect, connect_reader, fetch_one, small_frame
 
 __all__ = [
     "RunSpec",
@@ -264,10 +264,11 @@ def upgrade(db: str | Path) -> int:
 
 def list_cohorts(db: str | Path):
     """The warehouse's cohorts with their sizes and inputs' checksum (a polars frame)."""
-    from .warehouse.db import query_pl
+    from .warehouse.db import bind_sql
 
     with closing(connect(db, read_only=True)) as con:
-        return query_pl(con, "list_cohorts")
+        text, params = bind_sql("list_cohorts")
+        return small_frame(con.sql(text, params=params))
 
 
 def format_comparison(comparison) -> str:
@@ -290,7 +291,9 @@ def show(db: str | Path, run_id: int) -> dict:
     import json
 
     with closing(connect(db, read_only=True)) as con:
-        df = con.sql("SELECT * FROM runs WHERE run_id = $run_id", params={"run_id": run_id}).pl()
+        df = small_frame(
+            con.sql("SELECT * FROM runs WHERE run_id = $run_id", params={"run_id": run_id})
+        )
         if df.height == 0:
             raise UsageError(
                 f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db {db}'"
@@ -398,4 +401,4 @@ RUN_COLUMNS = (
 def list_runs(db: str | Path):
     """The warehouse's runs, one row each (polars frame with :data:`RUN_COLUMNS`)."""
     with closing(connect(db, read_only=True)) as con:
-        return con.sql(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY run_id").pl()
+        return small_frame(con.sql(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY run_id"))

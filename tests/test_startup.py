@@ -65,6 +65,8 @@ def test_startup__read_commands_import_no_engine_or_compiled_kernels(golden_db, 
     loaded = _loaded(args[0], "--db", str(golden_db), *args[1:])
     assert _top(loaded) & COMPUTE == set()
     assert not any(m.startswith(("segqtl.engine", "segqtl.kernels")) for m in loaded)
+    if args[0] != "query":  # small fixed tables are built without Arrow (and numpy)
+        assert _top(loaded) & {"pyarrow", "numpy"} == set()
 
 
 def test_startup__a_nominal_run_does_not_load_numba_or_finemap(golden_db):

@@ -290,6 +290,23 @@ def _lock_message(path: Path, error: str, read_only: bool) -> str:
     )
 
 
+def small_frame(rel):
+    """A small result (a few rows of plain values) as a polars frame, without pyarrow.
+
+    ``.pl()`` goes through Arrow, whose import costs more than a read command's whole work;
+    the commands that list runs and cohorts build their frames from the rows instead.  The
+    columns keep their names and order; types come from the values (all NULL: a Null column).
+    """
+    import polars as pl
+
+    rows = rel.fetchall()
+    return (
+        pl.DataFrame(rows, schema=rel.columns, orient="row")
+        if rows
+        else pl.DataFrame({c: [] for c in rel.columns})
+    )
+
+
 def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):
     """Run the SELECT in ``sql/<name>.sql`` and return a polars DataFrame."""
     text, used = bind_sql(name, params)
