@@ -3,11 +3,16 @@
 One :class:`distributed.LocalCluster` of two single-threaded worker processes serves the module
 (``--scheduler`` at its address); one run starts its own (``--cluster local``) from the command
 line.  Each run is compared with the same run on the local pool, table by table, row by row.
+
+There is no batch system here: the SLURM/PBS/LSF/SGE clusters are built (which starts only their
+scheduler) and their job scripts read; the one run on a SLURM cluster submits its jobs to a fake
+``sbatch`` that runs the job script on this machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -231,11 +236,12 @@ def test_dask_map__unreachable_scheduler_is_a_one_line_error():
          "--workers sizes a cluster segqtl starts"),
         ({"scheduler": "tcp://h:8786"}, "--scheduler is a dask option. Fix: add --executor dask"),
         ({"workers": 2}, "--workers is a dask option"),
-        ({"executor": "dask", "cluster": "slurm"}, "--cluster is not one of local"),
+        ({"executor": "dask", "cluster": "condor"},
+         "--cluster is not one of local, slurm, pbs, lsf, sge"),
         ({"executor": "spark"}, "--executor is not one of pool, dask"),
     ],
     ids=["no_cluster", "both", "workers_with_scheduler", "scheduler_without_dask",
-         "workers_without_dask", "cluster_slurm", "unknown_executor"],
+         "workers_without_dask", "cluster_condor", "unknown_executor"],
 )  # fmt: skip
 def test_check_spec__executor_flags_that_do_not_fit_are_one_line_errors(kw, message):
     with pytest.raises(modes.UsageError, match=message) as err:
@@ -255,3 +261,224 @@ def test_check_spec__dask_executor_accepts_a_scheduler_or_a_local_cluster():
     modes.check_spec(_spec("nominal", executor="dask", cluster="local", workers=3))
     spec = _spec("nominal", executor="dask", cluster="local", workers=3)
     assert json.loads(dict(spec.to_rows())["workers"]) == 3
+
+
+# ------------------------------------------------------------------ batch clusters (jobqueue)
+@pytest.fixture
+def dask_jobqueue():
+    """dask-jobqueue (installed with distributed by the dask extra; else the test is skipped)."""
+    return pytest.importorskip("dask_jobqueue")
+
+
+#: Every job flag, and the header directives each batch system's job script must carry for them
+#: (4 single-threaded workers of 16GB / 4 each: dask-jobqueue's ``--memory-limit 3.73GiB``).
+JOB_FLAGS = {
+    "job_cores": 4, "job_memory": "16GB", "walltime": "02:00:00", "queue": "short",
+    "account": "lab42", "job_extra": "--qos=high; --exclusive",
+}  # fmt: skip
+DIRECTIVES = {
+    "slurm": ["#SBATCH -p short", "#SBATCH -A lab42", "#SBATCH --cpus-per-task=4",
+              "#SBATCH --mem=15G", "#SBATCH -t 02:00:00", "#SBATCH --qos=high",
+              "#SBATCH --exclusive"],
+    "pbs": ["#PBS -q short", "#PBS -A lab42", "#PBS -l select=1:ncpus=4:mem=15GB",
+            "#PBS -l walltime=02:00:00", "#PBS --qos=high", "#PBS --exclusive"],
+    "lsf": ["#BSUB -q short", '#BSUB -P "lab42"', "#BSUB -n 4", "#BSUB -M 16000000",
+            "#BSUB -W 02:00:00", "#BSUB --qos=high", "#BSUB --exclusive"],
+    # SGE has no memory directive of its own (a site's resource_spec or --job-extra '-l ...')
+    "sge": ["#$ -q short", "#$ -P lab42", "#$ -l h_rt=02:00:00", "#$ --qos=high",
+            "#$ --exclusive"],
+}  # fmt: skip
+
+
+def _batch(cluster: str, **kw) -> RunSpec:
+    return _spec("nominal", executor="dask", cluster=cluster, **kw)
+
+
+def _header_and_worker(script: str) -> tuple[list[str], str]:
+    lines = script.splitlines()
+    return [x for x in lines if x.startswith("#") and not x.startswith("#!")], lines[-1]
+
+
+@pytest.mark.parametrize("name", ["slurm", "pbs", "lsf", "sge"])
+def test_jobqueue_cluster__job_script_has_the_flags_directives_and_no_job_is_submitted(
+    name, dask_jobqueue
+):
+    with executors.jobqueue_cluster(_batch(name, **JOB_FLAGS)) as batch:
+        header, worker = _header_and_worker(batch.job_script())
+        assert not batch.workers and not batch.worker_spec  # built, nothing submitted
+    for directive in DIRECTIVES[name]:
+        assert directive in header, (directive, header)
+    assert header[-2:] == [DIRECTIVES[name][-2], DIRECTIVES[name][-1]]  # extras, in order
+    # one single-threaded worker process per core, each with its share of the job's memory
+    assert {"--nthreads 1", "--nworkers 4", "--memory-limit 3.73GiB"} <= _options(worker)
+
+
+def _options(worker: str) -> set[str]:
+    """The worker command's ``--option value`` pairs, as strings."""
+    words = worker.split()
+    return {f"{a} {b}" for a, b in zip(words, words[1:], strict=False) if a.startswith("--")}
+
+
+def test_jobqueue_settings__account_goes_to_each_class_keyword_for_it(dask_jobqueue):
+    import inspect
+
+    assert tuple(executors.JOBQUEUE_CLASSES) == modes.params_module.BATCH_CLUSTERS
+    for name, (class_name, account, command) in executors.JOBQUEUE_CLASSES.items():
+        cls, kwargs = executors.jobqueue_settings(_batch(name, **JOB_FLAGS))
+        assert cls is getattr(dask_jobqueue, class_name)
+        assert cls.job_cls.submit_command == command
+        assert kwargs[account] == "lab42" and account in inspect.signature(cls.job_cls).parameters
+        assert kwargs["job_extra_directives"] == ["--qos=high", "--exclusive"]
+        assert kwargs["cores"] == kwargs["processes"] == 4
+
+
+def test_jobqueue_cluster__yaml_config_supplies_the_settings_the_flags_leave_out(
+    tmp_path, dask_jobqueue
+):
+    import dask
+
+    (tmp_path / "jobqueue.yaml").write_text(
+        "jobqueue:\n"
+        "  slurm:\n"
+        "    cores: 2\n"
+        "    memory: 8GB\n"
+        "    walltime: '06:00:00'\n"
+        "    queue: long\n"
+        "    account: lab7\n"
+        "    job-extra-directives: ['--constraint=avx2']\n"
+    )
+    # read the file as dask reads ~/.config/dask/jobqueue.yaml or $DASK_CONFIG
+    loaded = dask.config.collect(paths=[str(tmp_path)], env={})["jobqueue"]["slurm"]
+    with dask.config.set({f"jobqueue.slurm.{k}": v for k, v in loaded.items()}):
+        with executors.jobqueue_cluster(_batch("slurm")) as batch:
+            from_config, config_worker = _header_and_worker(batch.job_script())
+        with executors.jobqueue_cluster(_batch("slurm", queue="short", job_cores=4)) as batch:
+            overridden, _ = _header_and_worker(batch.job_script())
+    assert {"#SBATCH -p long", "#SBATCH -A lab7", "#SBATCH --cpus-per-task=2",
+            "#SBATCH --mem=8G", "#SBATCH -t 06:00:00", "#SBATCH --constraint=avx2"} <= set(
+        from_config)  # fmt: skip
+    assert {"--nworkers 2", "--nthreads 1"} <= _options(config_worker)
+    assert {"#SBATCH -p short", "#SBATCH --cpus-per-task=4", "#SBATCH -A lab7"} <= set(
+        overridden
+    )  # a flag given wins over the config; the others still come from it
+    assert "#SBATCH -p long" not in overridden
+
+
+@pytest.fixture
+def sbatch_on_path(tmp_path, monkeypatch, dask_jobqueue):
+    """A PATH whose only entry holds an ``sbatch`` that is never run (the submit check)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"queue": "short"}, "--queue is a dask option. Fix: add --executor dask"),
+        ({"executor": "dask", "cluster": "local", "job_cores": 4},
+         "--job-cores configures batch jobs, which --cluster slurm, pbs, lsf or sge submit"),
+        ({"executor": "dask", "scheduler": "tcp://h:8786", "adapt_max": 4},
+         "--adapt-max configures batch jobs"),
+        ({"executor": "dask", "cluster": "slurm", "adapt_min": 2},
+         "--adapt-min needs --adapt-max"),
+        ({"executor": "dask", "cluster": "slurm", "adapt_min": 5, "adapt_max": 2},
+         r"--adapt-min must be at most --adapt-max \(got 5 > 2\)"),
+        ({"executor": "dask", "cluster": "slurm", "adapt_max": 4, "workers": 2},
+         "give --workers .* or --adapt-max .*, not both"),
+        ({"executor": "dask", "cluster": "slurm", "job_extra": " ; "},
+         "--job-extra has no directive"),
+        ({"executor": "dask", "cluster": "slurm", "job_memory": "16GB"},
+         "--cluster slurm needs the cores per job. Fix: add --job-cores 8, or set "
+         "jobqueue.slurm.cores"),
+        ({"executor": "dask", "cluster": "pbs", "job_cores": 4},
+         "--cluster pbs needs the memory per job. Fix: add --job-memory 16GB"),
+        ({"executor": "dask", "cluster": "slurm", "job_cores": 4, "job_memory": "lots"},
+         "--job-memory must be a size such as 16GB"),
+        ({"executor": "dask", "cluster": "lsf", "job_cores": 4, "job_memory": "16GB"},
+         "--cluster lsf submits jobs with bsub, which is not on PATH here"),
+        ({"executor": "dask", "cluster": "slurm", "adapt_max": 0},
+         r"--adapt-max must be in \[1, 4096\] \(got 0\)"),
+    ],
+    ids=["job_flag_without_dask", "job_flag_with_local", "adapt_with_scheduler",
+         "adapt_min_alone", "adapt_min_above_max", "workers_and_adapt", "empty_job_extra",
+         "no_cores", "no_memory", "bad_memory", "no_submit_command", "adapt_max_zero"],
+)  # fmt: skip
+def test_check_spec__batch_job_flags_that_do_not_fit_are_one_line_errors(
+    kw, message, sbatch_on_path
+):
+    import dask
+
+    # no cores or memory from a config file on this machine
+    with dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.pbs.memory": None}):
+        with pytest.raises(modes.UsageError, match=message) as err:
+            modes.check_spec(_spec("nominal", **kw))
+    assert "\n" not in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_check_spec__batch_cluster_accepts_its_flags_and_records_them(sbatch_on_path):
+    spec = _batch("slurm", adapt_min=1, adapt_max=8, **JOB_FLAGS)
+    modes.check_spec(spec)
+    modes.check_spec(_batch("slurm", workers=3, job_cores=2, job_memory="4GB"))
+    rows = {k: json.loads(v) for k, v in spec.to_rows()}
+    assert {k: rows[k] for k in (*JOB_FLAGS, "adapt_min", "adapt_max")} == {
+        **JOB_FLAGS, "adapt_min": 1, "adapt_max": 8,
+    }  # fmt: skip
+    assert RunSpec.from_rows(spec.to_rows()) == spec
+
+
+def test_check_spec__batch_cluster_without_dask_jobqueue_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # as if it were not installed
+    with pytest.raises(modes.UsageError) as err:
+        modes.check_spec(_batch("slurm", job_cores=4, job_memory="16GB"))
+    assert str(err.value) == executors.MISSING_DASK
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch, dask_jobqueue):
+    """An ``sbatch`` that runs each job script here, in its own process group, and a
+    ``scancel`` that ends that group: SLURM's two commands, without a batch system.
+
+    Yields the file where ``scancel`` records the jobs it ended.
+    """
+    bin_dir, cancelled = tmp_path / "bin", tmp_path / "cancelled"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\n"
+        f'script="{tmp_path}/job-$$.sh"\n'
+        'cp "$1" "$script"\n'  # dask-jobqueue deletes its copy once sbatch returns
+        'setsid sh "$script" >/dev/null 2>&1 </dev/null &\n'
+        'echo "Submitted batch job $!"\n'
+    )
+    (bin_dir / "scancel").write_text(
+        "#!/bin/sh\n"
+        f'for job in "$@"; do kill -TERM -- "-$job"; echo "$job" >> "{cancelled}"; done\n'
+    )
+    for command in ("sbatch", "scancel"):
+        (bin_dir / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    yield cancelled
+
+
+@pytest.mark.parametrize(
+    "jobs", [{"workers": 1}, {"adapt_min": 0, "adapt_max": 1}], ids=["scaled", "adaptive"]
+)
+def test_dask_map__slurm_cluster_runs_the_units_on_its_jobs_and_cancels_them(fake_slurm, jobs):
+    spec = _batch("slurm", job_cores=2, job_memory="2GB", **jobs)
+    modes.check_spec(spec)
+    pulled, yielded, most = [], [], [0]
+
+    def payloads():
+        for i in range(8):
+            pulled.append(i)
+            most[0] = max(most[0], len(pulled) - len(yielded))
+            yield float(i)
+
+    for result, seconds in executors.map_units(f"{__name__}:slow_square", payloads(), spec):
+        yielded.append(result)
+        assert seconds > 0
+    assert yielded == [float(i * i) for i in range(8)]
+    assert most[0] == 2 * 2  # one job of two single-threaded workers: four units in flight
+    assert len(fake_slurm.read_text().split()) == 1  # the job was cancelled with the cluster

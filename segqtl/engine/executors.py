@@ -8,11 +8,14 @@ imported only where they run, never in the parent.
 
 - ``pool`` (the default): ``multiprocess`` worker processes on this machine
   (:func:`segqtl.engine.pool.ordered_map`).
-- ``dask``: a Dask cluster, either a running ``dask scheduler`` (``--scheduler ADDRESS``) or a
-  :class:`distributed.LocalCluster` started for the run (``--cluster local --workers N``).  It
-  needs the optional ``dask`` extra; this module imports ``distributed`` only when a dask run
-  starts.  Workers read the genotype files the parent wrote to its scratch/cache folder, so in
-  this version they must share the parent's file system.
+- ``dask``: a Dask cluster, either a running ``dask scheduler`` (``--scheduler ADDRESS``), a
+  :class:`distributed.LocalCluster` started for the run (``--cluster local --workers N``) or
+  batch jobs submitted for the run through dask-jobqueue (``--cluster slurm|pbs|lsf|sge``:
+  :func:`jobqueue_cluster`, configured by dask-jobqueue's own config file and the job flags).
+  It needs the optional ``dask`` extra; this module imports ``distributed`` and
+  ``dask_jobqueue`` only when a dask run starts.  Workers read the genotype files the parent
+  wrote to its scratch/cache folder, so in this version they must share the parent's file
+  system.
 
 The executor parameters change where the numbers are computed, never the numbers: each unit is
 the same function of the same payload, and each payload's random seeds are its own.
@@ -22,12 +25,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
 import logging
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 
 from threadpoolctl import threadpool_limits
 
 from ..errors import UsageError
+from ..modes.parameters import BATCH_CLUSTERS, job_extra_directives
 from .pool import _call, ordered_map, resolve
 
 #: The one line shown when ``--executor dask`` is asked for without the extra installed.
@@ -43,6 +49,130 @@ def require_dask():
     return distributed
 
 
+#: Each batch system (:data:`~segqtl.modes.parameters.BATCH_CLUSTERS`): its dask-jobqueue
+#: cluster class, the keyword that takes ``--account`` (SLURM and PBS call it ``account``, LSF
+#: and SGE ``project``) and the command that submits its jobs.  The other job flags have the
+#: same keyword in every class: ``cores``, ``memory``, ``walltime``, ``queue`` and
+#: ``job_extra_directives``.
+JOBQUEUE_CLASSES = {
+    "slurm": ("SLURMCluster", "account", "sbatch"),
+    "pbs": ("PBSCluster", "account", "qsub"),
+    "lsf": ("LSFCluster", "project", "bsub"),
+    "sge": ("SGECluster", "project", "qsub"),
+}
+
+
+def _kebab(name: str) -> str:
+    """A parameter's flag as ``segqtl run`` spells it, for messages to direct callers."""
+    return "--" + name.replace("_", "-")
+
+
+def jobqueue_settings(spec, flag: Callable[[str], str] = _kebab) -> tuple[type, dict]:
+    """The dask-jobqueue cluster class of ``spec.cluster`` and its keyword arguments.
+
+    Only the job flags given are passed, so dask-jobqueue takes every other setting from its
+    configuration (``jobqueue.<cluster>.*``: ``~/.config/dask/jobqueue.yaml``,
+    ``$DASK_CONFIG``).  The cores per job come from ``--job-cores`` or that configuration, and
+    ``processes`` is set to them: each job runs one single-threaded worker process per core.
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The run's parameters; ``spec.cluster`` is one of slurm, pbs, lsf, sge.
+    flag : callable, optional
+        Spells a parameter's flag for messages (:func:`segqtl.modes.flag_name`).
+
+    Returns
+    -------
+    (type, dict)
+        The cluster class (``dask_jobqueue.SLURMCluster``, ...) and its keyword arguments.
+
+    Raises
+    ------
+    UsageError
+        One line: dask-jobqueue is not installed, ``--job-memory`` is not a size, or the
+        cores or memory per job are neither given nor configured.
+    """
+    require_dask()
+    try:
+        dask_jobqueue = importlib.import_module("dask_jobqueue")
+    except ImportError:
+        raise UsageError(MISSING_DASK) from None
+    import dask
+    from dask.utils import parse_bytes
+
+    name = spec.cluster
+    class_name, account_keyword, _ = JOBQUEUE_CLASSES[name]
+    config = f"jobqueue.{name}"
+    cores = spec.job_cores if spec.job_cores is not None else dask.config.get(f"{config}.cores")
+    memory = spec.job_memory if spec.job_memory is not None else dask.config.get(f"{config}.memory")
+    if cores is None or memory is None:
+        missing, what, example = (
+            ("job_cores", "cores", "8") if cores is None else ("job_memory", "memory", "16GB")
+        )
+        raise UsageError(
+            f"{flag('cluster')} {name} needs the {what} per job. Fix: add {flag(missing)} "
+            f"{example}, or set {config}.{what} in ~/.config/dask/jobqueue.yaml"
+        )
+    try:
+        parse_bytes(memory)
+    except (ValueError, TypeError):
+        source = flag("job_memory") if spec.job_memory else f"{config}.memory"
+        raise UsageError(
+            f"{source} must be a size such as 16GB (got {memory!r}). Fix: give the memory per "
+            "job with its unit, such as 16GB"
+        ) from None
+    kwargs: dict = {"cores": cores, "memory": memory, "processes": cores}
+    for field in ("walltime", "queue"):  # the same keyword in every class
+        if getattr(spec, field) is not None:
+            kwargs[field] = getattr(spec, field)
+    if spec.account is not None:
+        kwargs[account_keyword] = spec.account
+    if spec.job_extra is not None:
+        kwargs["job_extra_directives"] = job_extra_directives(spec.job_extra)
+    # The scheduler runs here; its dashboard takes any free port unless the config names one
+    # (the default 8787 is taken by any other cluster on a login node: a warning per run).
+    scheduler_options = dask.config.get(f"{config}.scheduler-options", None) or {}
+    kwargs["scheduler_options"] = {"dashboard_address": "127.0.0.1:0", **scheduler_options}
+    return getattr(dask_jobqueue, class_name), kwargs
+
+
+def jobqueue_cluster(spec):
+    """The run's dask-jobqueue cluster, with no job submitted yet.
+
+    Creating it starts the Dask scheduler in this process; jobs are submitted only when it is
+    scaled (:meth:`scale`/:meth:`adapt`, which :func:`dask_map` calls).  Close it (``with``)
+    to stop the scheduler and cancel the jobs.
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The run's parameters (:func:`jobqueue_settings`).
+
+    Returns
+    -------
+    dask_jobqueue.JobQueueCluster
+        A ``SLURMCluster``, ``PBSCluster``, ``LSFCluster`` or ``SGECluster``;
+        ``job_script()`` shows the script each job would run.
+    """
+    cls, kwargs = jobqueue_settings(spec)
+    return cls(**kwargs)
+
+
+def check_submit_command(cluster: str, flag: Callable[[str], str] = _kebab) -> None:
+    """Refuse a batch-system cluster whose submit command (``sbatch``, ...) is not on PATH.
+
+    Without it no job could start and the run would wait for workers forever.
+    """
+    command = JOBQUEUE_CLASSES[cluster][2]
+    if shutil.which(command) is None:
+        raise UsageError(
+            f"{flag('cluster')} {cluster} submits jobs with {command}, which is not on PATH "
+            f"here. Fix: run segqtl where {cluster.upper()} jobs are submitted (a login node), "
+            f"or use {flag('cluster')} local"
+        )
+
+
 def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | None = None):
     """Yield ``(target(p), seconds)`` for each payload, in order, on the run's executor.
 
@@ -54,7 +184,7 @@ def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | Non
         The units' payloads, pulled lazily (a bounded number is held at once).
     spec : RunSpec
         The run's parameters: ``executor``, ``num_cores`` (pool) or ``scheduler``/``cluster``/
-        ``workers`` (dask).
+        ``workers`` and the batch jobs' flags (dask).
     preload : list of str, optional
         Modules the pool's fork server imports once (the mode's ``preload``).
 
@@ -64,12 +194,15 @@ def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | Non
         Each unit's result and the seconds its computation took in its worker.
     """
     if spec.executor == "dask":
+        batch = spec.cluster in BATCH_CLUSTERS
         return dask_map(
             target,
             payloads,
             scheduler=spec.scheduler,
             cluster=spec.cluster,
-            workers=spec.workers or spec.num_cores,
+            # a LocalCluster's worker processes, or a batch cluster's jobs
+            workers=spec.workers or (1 if batch else spec.num_cores),
+            spec=spec if batch else None,
         )
     return ordered_map(target, payloads, spec.num_cores, preload=preload)
 
@@ -87,9 +220,11 @@ def _task(target: str, payload):
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, cluster: str | None, workers: int):
+def _client(scheduler: str | None, cluster: str | None, workers: int, spec=None):
     """A ``distributed.Client`` of the run's cluster, closed (with the cluster it started) on
-    exit; yields ``(client, n_threads)``, ``n_threads()`` giving the worker threads now."""
+    exit; yields ``(client, n_threads)``, ``n_threads()`` giving the worker threads to plan
+    for (those now, or those a batch cluster was asked for while its jobs wait in the queue).
+    """
     distributed = require_dask()
     if scheduler is not None:
         try:
@@ -103,8 +238,15 @@ def _client(scheduler: str | None, cluster: str | None, workers: int):
             # a running cluster may gain or lose workers during the run
             yield client, lambda: sum(client.nthreads().values())
         return
+    if cluster in BATCH_CLUSTERS:
+        with _batch_client(distributed, spec, workers) as out:
+            yield out
+        return
     if cluster != "local":  # refused by the parameter checks; kept for direct callers
-        raise UsageError(f"--cluster {cluster} is not available in this version. Fix: use local")
+        raise UsageError(
+            f"--cluster {cluster} is not available in this version. "
+            f"Fix: use local, {', '.join(BATCH_CLUSTERS)}"
+        )
     local = distributed.LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -121,6 +263,24 @@ def _client(scheduler: str | None, cluster: str | None, workers: int):
         yield client, lambda: workers
 
 
+@contextlib.contextmanager
+def _batch_client(distributed, spec, jobs: int):
+    """A client of the run's dask-jobqueue cluster, scaled to ``jobs`` jobs or adaptive
+    (``--adapt-min``/``--adapt-max``); the jobs are cancelled when the cluster closes."""
+    cores = jobqueue_settings(spec)[1]["cores"]
+    with jobqueue_cluster(spec) as batch:
+        if spec.adapt_max is not None:
+            batch.adapt(minimum_jobs=spec.adapt_min or 0, maximum_jobs=spec.adapt_max)
+            planned = spec.adapt_max * cores
+        else:
+            batch.scale(jobs=jobs)
+            planned = jobs * cores
+        with distributed.Client(batch, set_as_default=False) as client:
+            # Queued jobs have no workers yet: plan for the threads asked for, so that enough
+            # units wait on the scheduler for every worker (and adaptive scaling) to use.
+            yield client, lambda: max(planned, sum(client.nthreads().values()))
+
+
 def dask_map(
     target: str,
     payloads: Iterable,
@@ -129,6 +289,7 @@ def dask_map(
     cluster: str | None = None,
     workers: int = 1,
     max_in_flight: int | None = None,
+    spec=None,
 ) -> Iterator:
     """Yield ``(target(p), seconds)`` for each payload, in order, computed on a Dask cluster.
 
@@ -140,21 +301,24 @@ def dask_map(
         Pulled lazily: at most ``max_in_flight`` units are submitted and not yet yielded.
     scheduler : str, optional
         Address of a running ``dask scheduler``; else ``cluster`` is started for the run.
-    cluster : {"local"}, optional
+    cluster : {"local", "slurm", "pbs", "lsf", "sge"}, optional
         ``local``: a :class:`distributed.LocalCluster` of ``workers`` single-threaded worker
-        processes, closed when the iteration ends.
+        processes; ``slurm``, ``pbs``, ``lsf``, ``sge``: :func:`jobqueue_cluster`'s batch jobs
+        (``workers`` of them, or adaptive).  Either is closed when the iteration ends.
     workers : int
-        The LocalCluster's worker processes.
+        The LocalCluster's worker processes, or the batch cluster's jobs.
     max_in_flight : int, optional
         The bound on units in flight; default twice the cluster's worker threads (re-read
-        after each unit when the cluster is a running scheduler's).
+        after each unit when the cluster is a running scheduler's or a batch cluster's).
+    spec : RunSpec, optional
+        The run's parameters: the job flags of a batch cluster (needed for those only).
 
     Returns
     -------
     iterator of (object, float)
         Each unit's result and the seconds its computation took on its worker.
     """
-    with _client(scheduler, cluster, workers) as (client, n_threads):
+    with _client(scheduler, cluster, workers, spec) as (client, n_threads):
 
         def limit() -> int:
             return max_in_flight or 2 * max(1, n_threads())

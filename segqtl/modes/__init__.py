@@ -24,6 +24,7 @@ from .parameters import (
     ALL_MODES,
     CLUSTER,
     EXECUTOR,
+    JOB_PARAMS,
     MIN_SAMPLES,
     NAME,
     NUM_CORES,
@@ -40,7 +41,16 @@ MODULES = ("nominal", "perm", "finemap", "validate")
 
 #: Parameters of every mode's model (first in RunSpec) and of how a run executes (last).
 MODEL_PARAMS = (WINDOW, MIN_SAMPLES)
-EXECUTION_PARAMS = (NUM_CORES, UNIT_SIZE, NAME, EXECUTOR, SCHEDULER, CLUSTER, WORKERS)
+EXECUTION_PARAMS = (
+    NUM_CORES,
+    UNIT_SIZE,
+    NAME,
+    EXECUTOR,
+    SCHEDULER,
+    CLUSTER,
+    WORKERS,
+    *JOB_PARAMS,
+)
 
 __all__ = [
     "UsageError",

@@ -247,43 +247,143 @@ SCHEDULER = Param(
     nullable=True,
     metavar="ADDRESS",
 )
+#: The batch systems a run can start its Dask cluster on (dask-jobqueue's cluster classes).
+BATCH_CLUSTERS = ("slurm", "pbs", "lsf", "sge")
+
 CLUSTER = Param(
     "cluster",
     str,
     None,
     "dask: start a cluster for the run: local (a Dask LocalCluster of --workers processes on "
-    "this machine; slurm, pbs, lsf and sge come in a later version).",
-    choices=("local",),
+    "this machine) or slurm, pbs, lsf, sge (batch jobs through dask-jobqueue, configured by "
+    "its jobqueue.yaml and the --job-* flags).",
+    choices=("local", *BATCH_CLUSTERS),
     nullable=True,
-    fix="select local (slurm, pbs, lsf and sge come in a later version)",
+    fix="select local, slurm, pbs, lsf or sge",
 )
 WORKERS = Param(
     "workers",
     int,
     None,
-    "dask with --cluster local: single-threaded worker processes (default: --num-cores).",
+    "dask: with --cluster local, single-threaded worker processes (default: --num-cores); "
+    "with slurm, pbs, lsf or sge, jobs submitted for the run (default: 1).",
     low=1,
     high=4096,
     nullable=True,
     metavar="N",
-    fix="give the number of worker processes, such as 2",
+    fix="give the number of worker processes (or batch jobs), such as 2",
 )
+# The batch jobs' settings (--cluster slurm|pbs|lsf|sge).  Each defaults to None: the value of
+# dask-jobqueue's configuration (jobqueue.<cluster>.* in ~/.config/dask/jobqueue.yaml or
+# $DASK_CONFIG), which dask-jobqueue reads by itself; a flag given overrides it.
+JOB_CORES = Param(
+    "job_cores",
+    int,
+    None,
+    "dask batch jobs: cores per job, each running one single-threaded worker process "
+    "(default: jobqueue.<cluster>.cores of the Dask config).",
+    low=1,
+    high=4096,
+    nullable=True,
+    metavar="N",
+    fix="give the cores per job, such as 8",
+)
+JOB_MEMORY = Param(
+    "job_memory",
+    str,
+    None,
+    "dask batch jobs: memory per job, such as 16GB, shared equally by its worker processes "
+    "(default: jobqueue.<cluster>.memory of the Dask config).",
+    nullable=True,
+    metavar="SIZE",
+)
+WALLTIME = Param(
+    "walltime",
+    str,
+    None,
+    "dask batch jobs: each job's time limit in the batch system's format, such as 02:00:00 "
+    "(LSF: 02:00) (default: jobqueue.<cluster>.walltime of the Dask config).",
+    nullable=True,
+    metavar="TIME",
+)
+QUEUE = Param(
+    "queue",
+    str,
+    None,
+    "dask batch jobs: the queue (SLURM: partition) the jobs are submitted to "
+    "(default: jobqueue.<cluster>.queue of the Dask config).",
+    nullable=True,
+    metavar="NAME",
+)
+ACCOUNT = Param(
+    "account",
+    str,
+    None,
+    "dask batch jobs: the account (LSF, SGE: project) the jobs are charged to "
+    "(default: jobqueue.<cluster>.account, or .project for LSF and SGE, of the Dask config).",
+    nullable=True,
+    metavar="NAME",
+)
+JOB_EXTRA = Param(
+    "job_extra",
+    str,
+    None,
+    "dask batch jobs: more directives for each job's header, separated by ';', such as "
+    "'--qos=high;--exclusive' (default: jobqueue.<cluster>.job-extra-directives of the Dask "
+    "config, which the flag replaces).",
+    nullable=True,
+    metavar="DIRECTIVES",
+)
+ADAPT_MIN = Param(
+    "adapt_min",
+    int,
+    None,
+    "dask batch jobs: adapt the number of jobs to the work, keeping at least this many "
+    "(needs --adapt-max; default 0).",
+    low=0,
+    high=4096,
+    nullable=True,
+    metavar="JOBS",
+    fix="give a number of jobs such as 0",
+)
+ADAPT_MAX = Param(
+    "adapt_max",
+    int,
+    None,
+    "dask batch jobs: adapt the number of jobs to the work, running at most this many at "
+    "once (instead of a fixed --workers).",
+    low=1,
+    high=4096,
+    nullable=True,
+    metavar="JOBS",
+    fix="give a number of jobs such as 10",
+)
+
+#: The parameters that configure a batch-system cluster's jobs, in RunSpec order.
+JOB_PARAMS = (JOB_CORES, JOB_MEMORY, WALLTIME, QUEUE, ACCOUNT, JOB_EXTRA, ADAPT_MIN, ADAPT_MAX)
 
 
 def check_execution(spec, flag: Callable[[str], str]) -> None:
     """Refuse executor parameters that do not fit together, with a one-line message.
 
     ``--executor dask`` needs exactly one of ``--scheduler`` and ``--cluster`` (and the dask
-    extra installed); ``--scheduler``, ``--cluster`` and ``--workers`` need ``--executor dask``;
-    ``--workers`` sizes a cluster segqtl starts, so it is refused with ``--scheduler`` (that
-    cluster's workers are started with ``dask worker``).
+    extra installed); ``--scheduler``, ``--cluster``, ``--workers`` and the batch jobs' flags
+    (:data:`JOB_PARAMS`) need ``--executor dask``; ``--workers`` sizes a cluster segqtl starts,
+    so it is refused with ``--scheduler`` (that cluster's workers are started with
+    ``dask worker``).  The job flags need a batch-system cluster (``--cluster slurm``, ...);
+    adaptive jobs need ``--adapt-max``, at least ``--adapt-min`` and without ``--workers``;
+    the job settings (flags over the Dask config) must name the cores and memory per job
+    (:func:`segqtl.engine.executors.jobqueue_settings`), and the batch system's submit command
+    must be on ``PATH``.
     """
+    job_flags = [p.name for p in JOB_PARAMS if getattr(spec, p.name) is not None]
     given = [n for n in ("scheduler", "cluster", "workers") if getattr(spec, n) is not None]
     if spec.executor != "dask":
-        if given:
+        if given or job_flags:
+            first = (given + job_flags)[0]
             raise UsageError(
-                f"{flag(given[0])} is a dask option. Fix: add {flag('executor')} dask, or drop "
-                f"{flag(given[0])}"
+                f"{flag(first)} is a dask option. Fix: add {flag('executor')} dask, or drop "
+                f"{flag(first)}"
             )
         return
     if spec.scheduler is not None and spec.cluster is not None:
@@ -300,7 +400,47 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
             f"{flag('workers')} sizes a cluster segqtl starts, not one at {flag('scheduler')}. "
             f"Fix: drop {flag('workers')} (start that cluster's workers with 'dask worker')"
         )
+    if job_flags and spec.cluster not in BATCH_CLUSTERS:
+        raise UsageError(
+            f"{flag(job_flags[0])} configures batch jobs, which {flag('cluster')} slurm, pbs, "
+            f"lsf or sge submit. Fix: add {flag('cluster')} slurm (or pbs, lsf, sge), or drop "
+            f"{flag(job_flags[0])}"
+        )
+    if spec.adapt_min is not None and spec.adapt_max is None:
+        raise UsageError(
+            f"{flag('adapt_min')} needs {flag('adapt_max')}. Fix: add {flag('adapt_max')} "
+            "JOBS (the most jobs at once)"
+        )
+    if spec.adapt_max is not None:
+        if spec.adapt_min is not None and spec.adapt_min > spec.adapt_max:
+            raise UsageError(
+                f"{flag('adapt_min')} must be at most {flag('adapt_max')} (got "
+                f"{spec.adapt_min} > {spec.adapt_max}). Fix: lower {flag('adapt_min')} or "
+                f"raise {flag('adapt_max')}"
+            )
+        if spec.workers is not None:
+            raise UsageError(
+                f"give {flag('workers')} (a fixed number of jobs) or {flag('adapt_max')} "
+                f"(adaptive), not both. Fix: drop one of them"
+            )
+    if spec.job_extra is not None and not job_extra_directives(spec.job_extra):
+        raise UsageError(
+            f"{flag('job_extra')} has no directive (got {spec.job_extra!r}). Fix: give "
+            f"directives separated by ';', such as '--qos=high;--exclusive', or drop "
+            f"{flag('job_extra')}"
+        )
     # Imported here: the registry is read by every command, and only dask runs need this.
-    from ..engine.executors import require_dask
+    from ..engine.executors import check_submit_command, jobqueue_settings, require_dask
 
     require_dask()
+    if spec.cluster in BATCH_CLUSTERS:
+        jobqueue_settings(spec, flag)  # dask-jobqueue installed, cores and memory known
+        check_submit_command(spec.cluster)
+
+
+def job_extra_directives(text: str) -> list[str]:
+    """``--job-extra``'s directives: the ``;``-separated parts, stripped, empty ones dropped.
+
+    ``"--qos=high; --exclusive"`` gives ``["--qos=high", "--exclusive"]``.
+    """
+    return [part.strip() for part in text.split(";") if part.strip()]
