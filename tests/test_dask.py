@@ -482,3 +482,37 @@ def test_dask_map__slurm_cluster_runs_the_units_on_its_jobs_and_cancels_them(fak
     assert yielded == [float(i * i) for i in range(8)]
     assert most[0] == 2 * 2  # one job of two single-threaded workers: four units in flight
     assert len(fake_slurm.read_text().split()) == 1  # the job was cancelled with the cluster
+
+
+def test_run__worker_killed_mid_unit_is_replaced_and_the_unit_recomputed(db, monkeypatch):
+    import os
+    import signal
+    import threading
+    import time
+
+    pool_run = api.run(db, _spec("nominal", phenotypes_per_unit=4))
+    monkeypatch.setenv("SEGQTL_TASK_PAUSE", "1.5")  # inherited by the workers started below
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+        memory_limit=0, silence_logs=50,
+    ) as local, distributed.Client(local, set_as_default=False) as client:  # fmt: skip
+        spec = _spec(
+            "nominal", executor="dask", scheduler=local.scheduler_address, phenotypes_per_unit=4
+        )
+        outcome = {}
+        thread = threading.Thread(
+            target=lambda: outcome.setdefault("run", api.run(db, spec)), daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 60
+        busy = {}
+        while not busy and time.monotonic() < deadline:
+            busy = {w: tasks for w, tasks in client.processing().items() if tasks}
+            time.sleep(0.05)
+        assert busy, "no unit reached a worker"
+        victim = next(iter(busy))
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does
+        thread.join(timeout=120)
+        assert not thread.is_alive() and "run" in outcome
+    _assert_same_results(db, pool_run, outcome["run"])

@@ -27,7 +27,9 @@ import collections
 import contextlib
 import importlib
 import logging
+import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from threadpoolctl import threadpool_limits
@@ -215,6 +217,9 @@ def _task(target: str, payload):
     pool's workers are (Dask only limits its own task threads).
     """
     func = resolve(target)
+    pause = float(os.environ.get("SEGQTL_TASK_PAUSE", "0") or 0)
+    if pause:  # test hook: a unit that takes a while, to kill its worker in the middle
+        time.sleep(pause)
     with threadpool_limits(1):
         return _call(func, payload)
 
