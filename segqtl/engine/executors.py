@@ -23,7 +23,6 @@ the same function of the same payload, and each payload's random seeds are its o
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import importlib
 import logging
@@ -34,9 +33,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from threadpoolctl import threadpool_limits
 
+from .. import modes
 from ..errors import UsageError
 from ..modes.parameters import BATCH_CLUSTERS, job_extra_directives
-from .pool import _call, ordered_map, resolve
+from .pool import _call, in_order, ordered_map, resolve
 
 #: The one line shown when ``--executor dask`` is asked for without the extra installed.
 MISSING_DASK = "--executor dask needs the dask extra. Fix: pip install 'segqtl[dask]'"
@@ -64,12 +64,7 @@ JOBQUEUE_CLASSES = {
 }
 
 
-def _kebab(name: str) -> str:
-    """A parameter's flag as ``segqtl run`` spells it, for messages to direct callers."""
-    return "--" + name.replace("_", "-")
-
-
-def jobqueue_settings(spec, flag: Callable[[str], str] = _kebab) -> tuple[type, dict]:
+def jobqueue_settings(spec, flag: Callable[[str], str] | None = None) -> tuple[type, dict]:
     """The dask-jobqueue cluster class of ``spec.cluster`` and its keyword arguments.
 
     Only the job flags given are passed, so dask-jobqueue takes every other setting from its
@@ -82,7 +77,7 @@ def jobqueue_settings(spec, flag: Callable[[str], str] = _kebab) -> tuple[type, 
     spec : RunSpec
         The run's parameters; ``spec.cluster`` is one of slurm, pbs, lsf, sge.
     flag : callable, optional
-        Spells a parameter's flag for messages (:func:`segqtl.modes.flag_name`).
+        Spells a parameter's flag for messages (default :func:`segqtl.modes.flag_name`).
 
     Returns
     -------
@@ -95,6 +90,7 @@ def jobqueue_settings(spec, flag: Callable[[str], str] = _kebab) -> tuple[type, 
         One line: dask-jobqueue is not installed, ``--job-memory`` is not a size, or the
         cores or memory per job are neither given nor configured.
     """
+    flag = flag or modes.flag_name
     require_dask()
     try:
         dask_jobqueue = importlib.import_module("dask_jobqueue")
@@ -161,11 +157,13 @@ def jobqueue_cluster(spec):
     return cls(**kwargs)
 
 
-def check_submit_command(cluster: str, flag: Callable[[str], str] = _kebab) -> None:
+def check_submit_command(cluster: str, flag: Callable[[str], str] | None = None) -> None:
     """Refuse a batch-system cluster whose submit command (``sbatch``, ...) is not on PATH.
 
-    Without it no job could start and the run would wait for workers forever.
+    Without it no job could start and the run would wait for workers forever.  ``flag`` spells
+    flags in the message (default :func:`segqtl.modes.flag_name`).
     """
+    flag = flag or modes.flag_name
     command = JOBQUEUE_CLASSES[cluster][2]
     if shutil.which(command) is None:
         raise UsageError(
@@ -272,8 +270,9 @@ def _client(scheduler: str | None, cluster: str | None, workers: int, spec=None)
 def _batch_client(distributed, spec, jobs: int):
     """A client of the run's dask-jobqueue cluster, scaled to ``jobs`` jobs or adaptive
     (``--adapt-min``/``--adapt-max``); the jobs are cancelled when the cluster closes."""
-    cores = jobqueue_settings(spec)[1]["cores"]
-    with jobqueue_cluster(spec) as batch:
+    cls, kwargs = jobqueue_settings(spec)
+    cores = kwargs["cores"]
+    with cls(**kwargs) as batch:
         if spec.adapt_max is not None:
             batch.adapt(minimum_jobs=spec.adapt_min or 0, maximum_jobs=spec.adapt_max)
             planned = spec.adapt_max * cores
@@ -328,21 +327,9 @@ def dask_map(
         def limit() -> int:
             return max_in_flight or 2 * max(1, n_threads())
 
-        # A sliding window: the oldest unit is awaited first, so results come in unit order
-        # while up to `limit()` units run or wait on the cluster; out-of-order finishers wait
-        # in the cluster's memory until their turn.
-        pending: collections.deque = collections.deque()
-        it = iter(payloads)
-        exhausted = False
-        while True:
-            window = limit()
-            while not exhausted and len(pending) < window:
-                try:
-                    payload = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append(client.submit(_task, target, payload, pure=False))
-            if not pending:
-                return
-            yield pending.popleft().result()
+        yield from in_order(
+            lambda payload: client.submit(_task, target, payload, pure=False),
+            payloads,
+            limit,
+            lambda future: future.result(),  # out-of-order finishers wait on the cluster
+        )

@@ -45,6 +45,38 @@ def _call(target: Callable | str, payload):
     return result, time.perf_counter() - start
 
 
+def in_order(
+    submit: Callable,
+    payloads: Iterable,
+    limit: Callable[[], int],
+    wait: Callable,
+    started: Iterable = (),
+) -> Iterator:
+    """Submit each payload with at most ``limit()`` units in flight; yield their results in
+    submission order.
+
+    A sliding window: the oldest unit is awaited first (``wait(handle)``), so results come in
+    unit order while up to ``limit()`` units run or wait; ``started`` are payloads already
+    pulled from ``payloads`` (submitted first).  ``limit`` is re-read after each unit, so a
+    cluster that grows or shrinks is followed.  Shared by every executor.
+    """
+    pending: collections.deque = collections.deque(submit(p) for p in started)
+    it = iter(payloads)
+    exhausted = False
+    while True:
+        window = limit()
+        while not exhausted and len(pending) < window:
+            try:
+                p = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            pending.append(submit(p))
+        if not pending:
+            return
+        yield wait(pending.popleft())
+
+
 def ordered_map(
     func: Callable | str,
     payloads: Iterable,
@@ -109,17 +141,4 @@ def ordered_map(
         raise holder["error"]
     pool = holder["pool"]
     with pool:
-        pending: collections.deque = collections.deque(submit(p) for p in first)
-        first.clear()
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < limit:
-                try:
-                    p = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append(submit(p))
-            if not pending:
-                break
-            yield pending.popleft().get()
+        yield from in_order(submit, it, lambda: limit, lambda handle: handle.get(), first)

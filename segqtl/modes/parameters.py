@@ -435,7 +435,7 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
     require_dask()
     if spec.cluster in BATCH_CLUSTERS:
         jobqueue_settings(spec, flag)  # dask-jobqueue installed, cores and memory known
-        check_submit_command(spec.cluster)
+        check_submit_command(spec.cluster, flag)
 
 
 def job_extra_directives(text: str) -> list[str]:
