@@ -1,8 +1,18 @@
-"""Load one cohort into the warehouse, in a single transaction."""
+"""Load one cohort into the warehouse, in a single transaction.
+
+Genotypes stream: each chromosome's ALTlr/REFlr pair is read, checked and appended in blocks
+of variants inside the ingest's one transaction, so memory does not grow with the files and an
+error in the last line still leaves the warehouse exactly as it was.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -33,8 +43,8 @@ class CohortInputs:
     """The input files of one cohort in SegmentQTL's layout (docs/methods.md#inputs).
 
     ``genotypes`` is the directory with ``chr<C>_ALTlr.csv`` / ``chr<C>_REFlr.csv``; the other
-    fields are CSV files.  ``covariates``, ``copynumber`` and ``phenotype_covariate`` are
-    optional.
+    fields are CSV files.  Any file may be compressed (``.csv.gz``, ``.csv.zst``).
+    ``covariates``, ``copynumber`` and ``phenotype_covariate`` are optional.
     """
 
     genotypes: Path
@@ -66,13 +76,22 @@ class CohortInputs:
         return checksum_files(self.files())
 
 
-def checksum_files(files: list[tuple[str, Path]]) -> tuple[list[tuple[str, str, int, str]], str]:
-    """Per-file sha256 and the cohort checksum (sha256 over roles and file checksums)."""
+def checksum_files(
+    files: list[tuple[str, Path]], known: dict[Path, str] | None = None
+) -> tuple[list[tuple[str, str, int, str]], str]:
+    """Per-file sha256 and the cohort checksum (sha256 over roles and file checksums).
+
+    A file's sha256 is of its bytes as stored (compressed bytes for ``.gz``/``.zst``), so a
+    compressed copy of a cohort is a different cohort to ``ensure_cohort`` though it loads the
+    same values.  ``known`` maps paths to sha256 digests already computed while reading.
+    """
+    known = known or {}
     rows = []
     for role, path in files:
         if not path.is_file():
             raise InputError(path, f"{role.split(':')[0]} file not found", "pass an existing file")
-        rows.append((role, str(path.resolve()), path.stat().st_size, readers.sha256_file(path)))
+        digest = known.get(path) or readers.sha256_file(path)
+        rows.append((role, str(path.resolve()), path.stat().st_size, digest))
     total = hashlib.sha256(
         "\n".join(
             f"{r}\t{s}" for r, _, _, s in sorted((r[0], r[1], r[2], r[3]) for r in rows)
@@ -136,12 +155,38 @@ def ingest_cohort(
         pcov = readers.read_gene_table(
             inputs.phenotype_covariate, samples, genes, "phenotype covariate"
         )
-    geno = {
-        chrom: readers.read_genotypes(chrom, alt, ref, samples)
-        for chrom, (alt, ref) in readers.genotype_files(inputs.genotypes).items()
-    }
-    file_rows, checksum = checksums if checksums is not None else inputs.checksums()
+    pairs = readers.genotype_files(inputs.genotypes)
 
+    with _bounded_memory(con):
+        return _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums)
+
+
+#: DuckDB keeps a transaction's appended rows in memory until it commits; above this it
+#: spills them to ``<warehouse>.tmp`` so an ingest's memory does not grow with the input.
+INGEST_MEMORY_LIMIT = "800MB"
+
+
+@contextmanager
+def _bounded_memory(con: duckdb.DuckDBPyConnection):
+    """Lower DuckDB's memory limit while ingesting into a file-backed warehouse."""
+    on_disk = fetch_one(
+        con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    )
+    if not on_disk or on_disk[0] is None:  # an in-memory database cannot spill
+        yield
+        return
+    old = fetch_one(con, "SELECT current_setting('memory_limit')")[0]
+    con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        # SET takes no parameters; ``old`` is DuckDB's own rendering of the setting.
+        con.execute(f"SET memory_limit = '{old}'")
+
+
+def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums):
+    """The write half of :func:`ingest_cohort`: one transaction, rolled back on any error."""
+    samples = quant.samples
     con.execute("BEGIN TRANSACTION")
     try:
         if exists:
@@ -160,6 +205,12 @@ def ingest_cohort(
             ):
                 con.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
         cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
+        n_variants, digests = _insert_genotypes(
+            con, cohort, genotype_table(cohort_id), samples, pairs
+        )
+        if checksums is None:  # genotype files were hashed while read
+            checksums = checksum_files(inputs.files(), digests)
+        file_rows, checksum = checksums
         con.execute(
             "INSERT INTO cohorts VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [
@@ -185,7 +236,6 @@ def ingest_cohort(
             ),
         )
         _insert(con, "phenotypes", cohort, quant.table.sort("chr", "phenotype_idx"))
-        _insert_genotypes(con, cohort, genotype_table(cohort_id), len(samples), geno)
         _insert(con, "covariates", cohort, cov)
         if cn is not None:
             _insert(con, "copynumber", cohort, cn)
@@ -202,41 +252,96 @@ def ingest_cohort(
         checksum=checksum,
         n_samples=len(samples),
         n_phenotypes=quant.table.height,
-        n_variants=sum(f.height for f in geno.values()),
-        chromosomes=sorted(geno),
+        n_variants=n_variants,
+        chromosomes=sorted(pairs),
     )
 
 
 def _insert_genotypes(
-    con, cohort: str, table: str, n_samples: int, geno: dict[str, pl.DataFrame]
-) -> None:
-    """Variant annotations into ``variants``; dosages into the cohort's own genotype table.
+    con, cohort: str, table: str, samples: list[str], pairs: dict[str, tuple[Path, Path]]
+) -> tuple[int, dict[Path, str]]:
+    """Stream every chromosome's genotypes into ``variants`` and the cohort's genotype table.
 
     The genotype table stores ALTlr/REFlr as fixed-size ``DOUBLE[n]`` arrays (n = samples),
     which DuckDB hands to Arrow several times faster than variable-length lists.  ``table`` is
-    built from the cohort's integer id, never from user text.
+    built from the cohort's integer id, never from user text.  Returns the number of variants
+    and the sha256 of every genotype file (computed while reading it).
     """
-    n = int(n_samples)
+    n = len(samples)
     con.execute(
         f"CREATE TABLE {table} (chr VARCHAR NOT NULL, variant_idx INTEGER NOT NULL, "
         f"variant_id VARCHAR NOT NULL, pos BIGINT NOT NULL, altlr DOUBLE[{n}] NOT NULL, "
         f"reflr DOUBLE[{n}] NOT NULL)"
     )
-    for chrom in sorted(geno):
-        frame = geno[chrom].with_columns(pl.lit(chrom).alias("chr"))
-        _insert(
-            con,
-            "variants",
-            cohort,
-            frame.select("chr", "variant_idx", "variant_id", "pos", "ref", "alt"),
-        )
-        arrow = frame.select(  # noqa: F841  (scanned by name below)
-            "chr", "variant_idx", "variant_id", "pos", "altlr", "reflr"
-        ).to_arrow()
-        con.execute(
-            f"INSERT INTO {table} SELECT chr, variant_idx, variant_id, pos, "
-            f"altlr::DOUBLE[{n}], reflr::DOUBLE[{n}] FROM arrow"
-        )
+    n_variants, digests = 0, {}
+    for chrom, (alt, ref) in sorted(pairs.items()):
+        reader = readers.GenotypeReader(chrom, alt, ref, samples)
+        for block in _prefetched(reader):
+            frame = block.frame.with_columns(pl.lit(chrom).alias("chr"))
+            _insert(
+                con,
+                "variants",
+                cohort,
+                frame.select("chr", "variant_idx", "variant_id", "pos", "ref", "alt"),
+            )
+            arrow = frame.select(  # noqa: F841  (scanned by name below)
+                "chr", "variant_idx", "variant_id", "pos", "altlr", "reflr"
+            ).to_arrow()
+            con.execute(
+                f"INSERT INTO {table} SELECT chr, variant_idx, variant_id, pos, "
+                f"altlr::DOUBLE[{n}], reflr::DOUBLE[{n}] FROM arrow"
+            )
+            del frame, arrow, block
+        n_variants += reader.n_variants
+        digests.update(reader.checksums)
+    return n_variants, digests
+
+
+def _prefetched(blocks: Iterable[readers.GenotypeBlock]) -> Iterator[readers.GenotypeBlock]:
+    """``blocks``, read one ahead in a thread, so that parsing the next block can overlap
+    DuckDB's append of this one when a core is free (both release the GIL).
+
+    An error while reading is raised here, in the caller's thread (inside its transaction);
+    an error in the caller stops the reader after at most one more block.
+    """
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        source = iter(blocks)
+        try:
+            for block in source:
+                while not stop.is_set():
+                    try:
+                        slot.put(("block", block), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put(("end", None))
+        except BaseException as exc:  # handed to the caller's thread
+            slot.put(("error", exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="segqtl-ingest-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, item = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            slot.get_nowait()  # unblock a reader waiting to hand over a block
+        reader.join()
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, cohort: str, frame: pl.DataFrame) -> None:

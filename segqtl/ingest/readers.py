@@ -2,6 +2,9 @@
 
 Every reader returns polars frames; numbers are parsed by polars (exact decimal -> double
 conversion), empty cells and the usual NA spellings become nulls.  Empty lines are skipped.
+Any file may be gzip- or zstd-compressed (``.csv.gz``, ``.csv.zst``; see :mod:`.textio`).
+Genotype files are read in blocks of lines (:func:`iter_genotypes`), so their size does not
+bound memory; the small tables are read whole.
 
 Validation is vectorised; the slower diagnostics (a scan of the file's lines) only run when
 the fast parse failed or a row may be short (a null in the header's last column).
@@ -10,15 +13,18 @@ the fast parse failed or a row may be short (a null in the header's last column)
 from __future__ import annotations
 
 import csv
-import hashlib
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from ..chromosomes import normalize_chromosome
 from ..errors import InputError
+from . import textio
 
 NA_VALUES = ["", "NA", "NaN", "nan", "N/A", "NULL", "null", "#N/A", "-nan", "None"]
 _VARIANT_ID = re.compile(r"^([^:]+):(\d+):([^:]+):([^:]+)$")
@@ -37,12 +43,22 @@ def _normalize_chromosome_expr(column: str) -> pl.Expr:
     )
 
 
+#: Text bytes per genotype block: large enough to amortise the per-block work, small enough
+#: that a block's frames (~3x its text) stay far below the ingest's memory budget.
+GENOTYPE_BLOCK_BYTES = 16 << 20
+
+
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of the file's stored bytes (compressed bytes for a compressed file)."""
+    with textio.HashingFile(path) as fh:
+        while fh.read(8 << 20):
+            pass
+        return fh.sha256.hexdigest()
+
+
+def _source(path: Path) -> Path | bytes:
+    """What polars reads: the path of a plain file, the decompressed bytes of a compressed one."""
+    return textio.read_all(path) if textio.codec_of(path) else path
 
 
 def _require_file(path: Path, what: str) -> Path:
@@ -60,17 +76,25 @@ def _not_text(path: Path) -> InputError:
     return InputError(
         path,
         "not UTF-8 text (a compressed or binary file?)",
-        "pass an uncompressed CSV file saved as UTF-8",
+        "pass a CSV file saved as UTF-8 (compressed files must be named .csv.gz or .csv.zst)",
     )
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _not_text(path) from None
+
+
+def _parse_header(path: Path, line: bytes) -> list[str]:
+    """A header line's fields as written (a UTF-8 byte-order mark is dropped)."""
+    return next(csv.reader([_decode(path, line)]), [])
 
 
 def _read_raw_header(path: Path) -> list[str]:
     """The first line's fields as written (a UTF-8 byte-order mark is dropped)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return next(csv.reader(fh), [])
-    except UnicodeDecodeError:
-        raise _not_text(path) from None
+    return _parse_header(path, textio.first_line(path))
 
 
 def read_header(path: Path) -> list[str]:
@@ -132,14 +156,18 @@ def _shown(names: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------ slow diagnostics
-def _check_field_counts(path: Path, n_fields: int) -> set[int]:
+def _check_field_counts(
+    path: Path, n_fields: int, source: Path | bytes | None = None, first_line: int = 1
+) -> set[int]:
     """Raise on the first non-empty line whose field count is not ``n_fields``.
 
     Returns the line numbers of empty lines (which the readers skip). Vectorised: commas are
     counted per line; only lines holding a quote character are split by the csv module.
+    ``source`` (default: ``_source(path)``) starts with the header line, which is line
+    ``first_line - 1`` of ``path`` (a genotype block carries a copy of the file's header).
     """
     lines = pl.read_csv(
-        path,
+        _source(path) if source is None else source,
         has_header=False,
         separator="\x1f",
         quote_char=None,
@@ -147,8 +175,8 @@ def _check_field_counts(path: Path, n_fields: int) -> set[int]:
         new_columns=["text"],
         encoding="utf8-lossy",
         row_index_name="line",
-        row_index_offset=1,
-    ).filter(pl.col("line") > 1)
+        row_index_offset=first_line - 1,
+    ).filter(pl.col("line") >= first_line)
     text = pl.col("text").str.strip_chars("\r\n")
     lines = lines.with_columns(
         blank=text.is_null() | (text.str.strip_chars() == ""),
@@ -177,15 +205,47 @@ def _check_field_counts(path: Path, n_fields: int) -> set[int]:
     return set(lines.filter(pl.col("blank"))["line"].to_list())
 
 
-def _locate_bad_number(path: Path, columns: list[str], header: list[str], raw_of) -> InputError:
+def _check_lines_field_counts(
+    path: Path, n_fields: int, source: bytes, first_line: int, lines: list[int]
+) -> set[int]:
+    """:func:`_check_field_counts` of some lines only (those that may be short or blank).
+
+    ``source`` is a header line then lines ``first_line, first_line + 1, ...`` of ``path``.
+    """
+    ends = np.flatnonzero(np.frombuffer(source, dtype=np.uint8) == ord("\n"))
+    blank = set()
+    for line in lines:
+        k = line - first_line + 1  # index of the line in source (the header is 0)
+        start = int(ends[k - 1]) + 1
+        text = source[start : int(ends[k]) if k < len(ends) else len(source)].rstrip(b"\r\n")
+        if not text.strip():
+            blank.add(line)
+            continue
+        if b'"' in text:
+            n = len(next(csv.reader([text.decode("utf-8", "replace")]), []))
+        else:
+            n = text.count(b",") + 1
+        if n != n_fields:
+            raise InputError(
+                path,
+                f"{n} field{'s' if n != 1 else ''}, expected {n_fields} (one per header column)",
+                "give every row as many comma-separated fields as the header (line 1) has",
+                line=line,
+            )
+    return blank
+
+
+def _locate_bad_number(
+    path: Path, columns: list[str], header: list[str], raw_of, source=None, first_line: int = 2
+) -> InputError:
     """Find the first non-numeric cell among ``columns``."""
     raw = pl.read_csv(
-        path,
+        _source(path) if source is None else source,
         infer_schema=False,
         columns=[raw_of[c] for c in columns],
         null_values=NA_VALUES,
         row_index_name=_LINE,
-        row_index_offset=2,
+        row_index_offset=first_line,
     )
     for name in columns:
         col = raw[raw_of[name]].str.strip_chars()
@@ -206,15 +266,29 @@ def _locate_bad_number(path: Path, columns: list[str], header: list[str], raw_of
 
 
 def read_numeric_table(
-    path: Path, id_columns: list[str], value_columns: list[str], what: str
+    path: Path,
+    id_columns: list[str],
+    value_columns: list[str],
+    what: str,
+    *,
+    source: Path | bytes | None = None,
+    raw_header: list[str] | None = None,
+    first_line: int = 2,
+    require_rows: bool = True,
 ) -> pl.DataFrame:
     """Read ``id_columns`` as text and ``value_columns`` as Float64 (nulls for missing).
 
     Header names are matched after stripping blanks. Empty lines are skipped; ID cells must
     not be empty. The result carries each row's line number in a private column.
     Raises :class:`InputError` naming the first bad line or cell.
+
+    ``source`` is the text to parse (default: the file): a header line then data rows, the
+    first of which is line ``first_line`` of ``path``.  ``raw_header`` is its header's fields
+    if already read.  ``require_rows=False`` accepts a block without data rows.
     """
-    raw_header = _read_raw_header(path)
+    source = _source(path) if source is None else source
+    if raw_header is None:
+        raw_header = _read_raw_header(path)
     header = [h.strip() for h in raw_header]
     raw_of = dict(zip(header, raw_header, strict=True))
     last = header[-1]
@@ -223,24 +297,43 @@ def read_numeric_table(
     schema = {raw_of[c]: pl.String for c in id_columns + extra} | {
         raw_of[c]: pl.Float64 for c in value_columns
     }
-    try:
-        df = pl.read_csv(
-            path,
+
+    def parse(null_values):
+        return pl.read_csv(
+            source,
             columns=[raw_of[c] for c in wanted + extra],
             schema_overrides=schema,
-            null_values=NA_VALUES,
+            null_values=null_values,
             row_index_name=_LINE,
-            row_index_offset=2,
+            row_index_offset=first_line,
         )
-    except pl.exceptions.PolarsError as exc:
-        raise _diagnose(path, header, value_columns, raw_of, what, exc) from None
+
+    try:
+        # Matching NA spellings slows the parse by a third; most files write missing values
+        # as empty cells (null either way) or NaN (nulled below), so try without first.
+        df = parse(None)
+        text = [raw_of[c] for c in id_columns + extra]
+        df = df.with_columns(
+            pl.when(pl.col(text).is_in(NA_VALUES)).then(None).otherwise(pl.col(text)).name.keep()
+        )
+    except pl.exceptions.PolarsError:
+        try:
+            df = parse(NA_VALUES)
+        except pl.exceptions.PolarsError as exc:
+            raise _diagnose(
+                path, header, value_columns, raw_of, what, exc, source, first_line
+            ) from None
     df = df.rename({raw_of[c]: c for c in wanted + extra if raw_of[c] != c})
     blank: set[int] = set()
-    if df[last].null_count():  # a short row leaves the last column empty
-        blank = _check_field_counts(path, len(header))
+    if df.height and df[last].null_count():  # a short row leaves the last column empty
+        if isinstance(source, bytes):
+            lines = df.filter(pl.col(last).is_null())[_LINE].to_list()
+            blank = _check_lines_field_counts(path, len(header), source, first_line, lines)
+        else:
+            blank = _check_field_counts(path, len(header), source, first_line)
     if blank:
         df = df.filter(~pl.col(_LINE).is_in(sorted(blank)))
-    if df.height == 0:
+    if df.height == 0 and require_rows:
         raise InputError(path, f"the {what} file has a header but no data rows", "add data rows")
     df = df.with_columns(
         [pl.col(c).str.strip_chars().replace("", None) for c in id_columns]
@@ -261,11 +354,13 @@ def read_numeric_table(
     return df.drop(extra)
 
 
-def _diagnose(path, header, value_columns, raw_of, what, exc) -> InputError:
+def _diagnose(
+    path, header, value_columns, raw_of, what, exc, source, first_line: int = 2
+) -> InputError:
     """After a failed parse: the first short/long row, else the first non-numeric cell."""
     try:
-        _check_field_counts(path, len(header))
-        err = _locate_bad_number(path, value_columns, header, raw_of)
+        _check_field_counts(path, len(header), source, first_line)
+        err = _locate_bad_number(path, value_columns, header, raw_of, source, first_line)
     except InputError as found:
         return found
     except pl.exceptions.PolarsError:
@@ -367,11 +462,9 @@ def read_covariates(path: Path, samples: list[str]) -> pl.DataFrame:
     Returns ``cov_idx, name, values`` with values in the cohort's sample order.
     """
     path = _require_file(path, "covariates")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except UnicodeDecodeError:
-        raise _not_text(path) from None
+    rows = list(csv.reader(io.StringIO(_decode(path, textio.read_all(path)), newline="")))
+    if not rows:  # a compressed file holding nothing
+        raise InputError(path, "covariates file is empty", "write the covariates table into it")
     header = [h.strip() for h in rows[0]]
     _check_unique(path, header, "sample ID")
     _check_samples_present(path, header, samples, "covariates")
@@ -508,8 +601,15 @@ def read_segmentation(path: Path, samples: list[str]) -> pl.DataFrame:
     )
 
 
+_GENOTYPE_FILE = re.compile(r"(.+)_(ALT|REF)lr\.csv(\.gz|\.zst)?", re.IGNORECASE)
+
+
 def genotype_files(directory: Path) -> dict[str, tuple[Path, Path]]:
-    """Map chromosome -> (ALTlr file, REFlr file) found in a genotype directory."""
+    """Map chromosome -> (ALTlr file, REFlr file) found in a genotype directory.
+
+    Each file may be plain (``chr1_ALTlr.csv``) or compressed (``chr1_ALTlr.csv.gz``,
+    ``.csv.zst``); the two files of a pair need not be compressed alike.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(
@@ -518,10 +618,19 @@ def genotype_files(directory: Path) -> dict[str, tuple[Path, Path]]:
             "pass the directory holding chr<C>_ALTlr.csv and chr<C>_REFlr.csv",
         )
     found: dict[str, dict[str, Path]] = {}
-    for f in directory.glob("*_*lr.csv"):
-        m = re.fullmatch(r"(.+)_(ALT|REF)lr\.csv", f.name)
-        if m:
-            found.setdefault(normalize_chromosome(m.group(1)), {})[m.group(2)] = f
+    for f in sorted(directory.glob("*_*lr.csv*")):
+        m = _GENOTYPE_FILE.fullmatch(f.name)
+        if not m or m.group(2) not in ("ALT", "REF"):
+            continue
+        pair = found.setdefault(normalize_chromosome(m.group(1)), {})
+        if m.group(2) in pair:
+            raise InputError(
+                f,
+                f"a second {m.group(2)}lr file for {normalize_chromosome(m.group(1))} "
+                f"(besides {pair[m.group(2)].name})",
+                "keep one file per chromosome and kind (plain, .gz or .zst)",
+            )
+        pair[m.group(2)] = f
     if not found:
         raise InputError(
             directory,
@@ -542,15 +651,31 @@ def genotype_files(directory: Path) -> dict[str, tuple[Path, Path]]:
     return out
 
 
-def read_genotypes(chrom: str, alt_path: Path, ref_path: Path, samples: list[str]) -> pl.DataFrame:
-    """One chromosome's ALTlr/REFlr pair.
+@dataclass
+class _GenotypeFile:
+    """One open genotype file: its blocks, parsed header, and the parsed rows not yet used."""
 
-    Returns ``variant_idx, variant_id, pos, ref, alt, altlr, reflr``.
-    """
-    frames, headers = [], []
-    for path in (alt_path, ref_path):
-        _require_file(path, "genotype")
-        header = read_header(path)
+    path: Path
+    stream: textio.Stream
+    blocks: textio.LineBlocks
+    raw_header: list[str]
+    header: list[str]
+    pending: pl.DataFrame | None = None
+    done: bool = False
+    last_line: int = 1  # line of the last data row parsed so far
+
+    @property
+    def n_pending(self) -> int:
+        return 0 if self.pending is None else self.pending.height
+
+
+def _open_genotype_file(path: Path, samples: list[str], block_bytes: int) -> _GenotypeFile:
+    _require_file(path, "genotype")
+    stream = textio.Stream(path)
+    try:
+        blocks = textio.LineBlocks(stream, block_bytes)
+        raw_header = _parse_header(path, blocks.header.rstrip(b"\r\n"))
+        header = [h.strip() for h in raw_header]
         if not header or header[0] != "ID":
             raise InputError(
                 path,
@@ -560,45 +685,185 @@ def read_genotypes(chrom: str, alt_path: Path, ref_path: Path, samples: list[str
             )
         _check_unique(path, header, "column name")
         _check_samples_present(path, header, samples, "genotype")
-        frames.append(read_numeric_table(path, ["ID"], samples, "genotype"))
-        headers.append(header)
-    alt, ref = frames
-    ids = alt["ID"]
-    if alt.height != ref.height or not ids.equals(ref["ID"]):
-        n = min(alt.height, ref.height)
-        diff = (ids.head(n) != ref["ID"].head(n)).fill_null(True)
-        row = int(diff.arg_true()[0]) if diff.any() else n
-        got = ref["ID"][row] if row < ref.height else "<end of file>"
-        want = ids[row] if row < alt.height else "<end of file>"
-        line = ref[_LINE][row] if row < ref.height else ref[_LINE][-1] + 1
-        raise InputError(
-            ref_path,
-            f"variant IDs differ from {alt_path.name}: {got!r} where the ALTlr file has {want!r}",
-            "write the same ID column, in the same order, in the ALTlr and REFlr files",
-            line=line,
-            column="1 ('ID')",
+    except BaseException:
+        stream.close()
+        raise
+    return _GenotypeFile(path, stream, blocks, raw_header, header)
+
+
+def _read_block(f: _GenotypeFile, samples: list[str]) -> None:
+    """Parse the file's next block of lines and append its rows to ``f.pending``."""
+    try:
+        first, data = next(f.blocks)
+    except StopIteration:
+        f.done = True
+        return
+    header = f.blocks.header.removeprefix(b"\xef\xbb\xbf")
+    if not header.endswith(b"\n"):
+        header += b"\n"
+    frame = read_numeric_table(
+        f.path,
+        ["ID"],
+        samples,
+        "genotype",
+        source=header + data,
+        raw_header=f.raw_header,
+        first_line=first,
+        require_rows=False,
+    )
+    frame = frame.select("ID", pl.col(_LINE).cast(pl.Int64), pl.concat_arr(samples).alias("values"))
+    if frame.height:
+        f.last_line = int(frame[_LINE][-1])
+    f.pending = frame if f.pending is None else pl.concat([f.pending, frame], rechunk=False)
+
+
+def _ids_differ(alt: _GenotypeFile, ref: _GenotypeFile, got: str, want: str, line: int):
+    """The error for the first row where the REFlr file's ID is not the ALTlr file's."""
+    return InputError(
+        ref.path,
+        f"variant IDs differ from {alt.path.name}: {got!r} where the ALTlr file has {want!r}",
+        "write the same ID column, in the same order, in the ALTlr and REFlr files",
+        line=line,
+        column="1 ('ID')",
+    )
+
+
+@dataclass
+class GenotypeBlock:
+    """Checked rows of one chromosome: ``variant_idx, variant_id, pos, ref, alt, altlr, reflr``
+    (``altlr``/``reflr``: ``Array(Float64, n_samples)`` in the cohort's sample order)."""
+
+    frame: pl.DataFrame
+
+
+class GenotypeReader:
+    """Stream one chromosome's ALTlr/REFlr pair as checked blocks of variants.
+
+    Iterating yields :class:`GenotypeBlock` s with contiguous ``variant_idx`` from 0.  Every
+    check of the whole-file reader is applied block by block (header, samples, field counts,
+    numeric cells, ID format, same IDs in ALT and REF); unique IDs are checked when the last
+    block has been read, which is when ``n_variants`` and ``checksums`` (sha256 of each
+    file's stored bytes, computed while reading) become available.
+
+    Parameters
+    ----------
+    chrom : str
+        Normalised chromosome name.
+    alt_path, ref_path : Path
+        The ALTlr and REFlr files (plain, ``.gz`` or ``.zst``).
+    samples : list of str
+        The cohort's samples, in the order of the arrays.
+    block_bytes : int, optional
+        Text bytes read per block of each file (default :data:`GENOTYPE_BLOCK_BYTES`).
+    """
+
+    def __init__(
+        self,
+        chrom: str,
+        alt_path: Path,
+        ref_path: Path,
+        samples: list[str],
+        block_bytes: int | None = None,
+    ):
+        self.chrom = chrom
+        self.samples = list(samples)
+        self.alt_path, self.ref_path = Path(alt_path), Path(ref_path)
+        self.block_bytes = GENOTYPE_BLOCK_BYTES if block_bytes is None else block_bytes
+        self.n_variants = 0
+        self.checksums: dict[Path, str] = {}
+
+    def __iter__(self) -> Iterator[GenotypeBlock]:
+        samples = self.samples
+        alt = _open_genotype_file(self.alt_path, samples, self.block_bytes)
+        try:
+            ref = _open_genotype_file(self.ref_path, samples, self.block_bytes)
+        except BaseException:
+            alt.stream.close()
+            raise
+        ids, lines = [], []
+        try:
+            while True:
+                # Read on the side that has fewer rows waiting, so the two stay in step
+                # whatever their line lengths.
+                lagging = alt if alt.n_pending <= ref.n_pending else ref
+                if lagging.done:
+                    lagging = ref if lagging is alt else alt
+                if lagging.done:
+                    break
+                _read_block(lagging, samples)
+                n = min(alt.n_pending, ref.n_pending)
+                if n == 0:
+                    continue
+                a, alt.pending = alt.pending.head(n), alt.pending.slice(n)
+                r, ref.pending = ref.pending.head(n), ref.pending.slice(n)
+                block = self._check(alt, ref, a, r)
+                ids.append(a["ID"])
+                lines.append(a[_LINE])
+                yield block
+            if ref.n_pending:  # the ALTlr file ended first
+                raise _ids_differ(
+                    alt, ref, ref.pending["ID"][0], "<end of file>", ref.pending[_LINE][0]
+                )
+            if alt.n_pending:  # the REFlr file ended first: point after its last row
+                got = "<end of file>"
+                raise _ids_differ(alt, ref, got, alt.pending["ID"][0], ref.last_line + 1)
+            if self.n_variants == 0:
+                raise InputError(
+                    alt.path, "the genotype file has a header but no data rows", "add data rows"
+                )
+            _check_unique_rows(
+                alt.path,
+                pl.DataFrame({"ID": pl.concat(ids), _LINE: pl.concat(lines)}),
+                "ID",
+                "variant ID",
+                alt.header,
+            )
+            self.checksums = {f.path: f.stream.digest() for f in (alt, ref)}
+        finally:
+            alt.stream.close()
+            ref.stream.close()
+
+    def _check(self, alt: _GenotypeFile, ref: _GenotypeFile, a, r) -> GenotypeBlock:
+        same = (a["ID"] == r["ID"]).fill_null(False)
+        if not same.all():
+            row = int((~same).arg_true()[0])
+            raise _ids_differ(alt, ref, r["ID"][row], a["ID"][row], r[_LINE][row])
+        ids = a["ID"]
+        parts = ids.str.extract_groups(_VARIANT_ID.pattern)
+        pos = parts.struct.field("2").cast(pl.Int64, strict=False)
+        bad = parts.struct.field("1").is_null() | pos.is_null() | (pos > _MAX_POSITION)
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            raise InputError(
+                alt.path,
+                f"malformed variant ID {ids[row]!r}",
+                "write variant IDs as chr:pos:ref:alt (e.g. chr8:123456:A:G)",
+                line=a[_LINE][row],
+                column="1 ('ID')",
+            )
+        start = self.n_variants
+        self.n_variants += a.height
+        frame = pl.DataFrame(
+            {
+                "variant_idx": pl.int_range(start, start + a.height, dtype=pl.Int32, eager=True),
+                "variant_id": ids,
+                "pos": pos,
+                "ref": parts.struct.field("3"),
+                "alt": parts.struct.field("4"),
+                "altlr": a["values"],
+                "reflr": r["values"],
+            }
         )
-    parts = ids.str.extract_groups(_VARIANT_ID.pattern)
-    pos = parts.struct.field("2").cast(pl.Int64, strict=False)
-    bad = parts.struct.field("1").is_null() | pos.is_null() | (pos > _MAX_POSITION)
-    if bad.any():
-        row = int(bad.arg_true()[0])
-        raise InputError(
-            alt_path,
-            f"malformed variant ID {ids[row]!r}",
-            "write variant IDs as chr:pos:ref:alt (e.g. chr8:123456:A:G)",
-            line=alt[_LINE][row],
-            column="1 ('ID')",
-        )
-    _check_unique_rows(alt_path, alt, "ID", "variant ID", headers[0])
-    return pl.DataFrame(
-        {
-            "variant_idx": pl.int_range(alt.height, dtype=pl.Int32, eager=True),
-            "variant_id": ids,
-            "pos": pos,
-            "ref": parts.struct.field("3"),
-            "alt": parts.struct.field("4"),
-            "altlr": alt.select(_values_list(alt, samples)).to_series(),
-            "reflr": ref.select(_values_list(ref, samples)).to_series(),
-        }
+        return GenotypeBlock(frame)
+
+
+def read_genotypes(chrom: str, alt_path: Path, ref_path: Path, samples: list[str]) -> pl.DataFrame:
+    """One chromosome's ALTlr/REFlr pair, whole (small files; ingest streams them).
+
+    Returns ``variant_idx, variant_id, pos, ref, alt, altlr, reflr`` (``altlr``/``reflr``:
+    lists of the samples' values, nulls kept).
+    """
+    frames = [b.frame for b in GenotypeReader(chrom, alt_path, ref_path, samples)]
+    return pl.concat(frames).with_columns(
+        pl.col("altlr").cast(pl.List(pl.Float64)), pl.col("reflr").cast(pl.List(pl.Float64))
     )
