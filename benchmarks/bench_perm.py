@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -76,14 +77,19 @@ def main() -> None:
         num_permutations=args.permutations,
         perm_method="beta",
     )
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     run_id = api.run(db, spec)
     elapsed = time.perf_counter() - t0
+    load_after = os.getloadavg()[0]
     con = connect(db, read_only=True)
-    n_ph, tested = con.execute(
-        "SELECT n_phenotypes, n_pairs_tested FROM runs WHERE run_id = ?", [run_id]
+    n_ph, tested, *phase_s = con.execute(
+        "SELECT n_phenotypes, n_pairs_tested, plan_seconds, read_seconds, compute_seconds, "
+        "commit_seconds FROM runs WHERE run_id = ?",
+        [run_id],
     ).fetchall()[0]
     con.close()
+    phases = dict(zip(("plan", "read", "compute", "commit"), phase_s, strict=True))
     n_samples = COHORT["n_samples"]
     units = args.permutations * tested * n_samples  # permutation x variant x sample
     rate = tested * args.permutations / elapsed
@@ -108,6 +114,11 @@ def main() -> None:
                 "gemm_gflops_all_threads": rate_all / 1e9,
                 "floor_core_ns_per_perm_variant_sample": floor_ns,
                 "floor_seconds": floor_s,
+                # the run's [phases] (``segqtl show``): compute = the units' seconds summed
+                # over the workers; and the machine's 1-minute load average around the run
+                "phase_seconds": phases,
+                "load_average_before": load_before,
+                "load_average_after": load_after,
             },
             indent=2,
         )
@@ -127,6 +138,12 @@ def main() -> None:
     )
     print(f"| float64 GEMM 2000³, 1 thread (GFLOP/s) | {rate_1 / 1e9:.1f} | |")
     print(f"| float64 GEMM 2000³, all threads (GFLOP/s) | {rate_all / 1e9:.1f} | |")
+    print(
+        "\nphases (s): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+        + f" (compute: summed over the workers); load average {load_before:.2f} before, "
+        f"{load_after:.2f} after"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from segqtl.kernels.perm import (
     max_t_null,
     permutations,
 )
-from segqtl.kernels.perm_compiled import CHUNK, max_abs_t
+from segqtl.kernels.perm_compiled import CHUNK, interval_masks, max_abs_t, shuffle_values
 
 from .reference_perm import max_t_null_numpy, permutations_numpy
 
@@ -291,3 +291,116 @@ def test_beta_pvalue__matches_scipy_fit_and_uniform_limit():
     uniform = rng.uniform(size=5000)
     assert beta_pvalue(0.3, uniform)[0] == pytest.approx(0.3, abs=0.03)
     assert np.isnan(beta_pvalue(0.3, np.array([np.nan]))[0])
+
+
+@given(
+    n=st.integers(0, 50),
+    cuts=st.lists(st.integers(0, 30), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+@settings(max_examples=30, deadline=None)
+def test_permutation_stream__take_values_is_the_permuted_values(n, cuts, seed, data):
+    """Columns offset + values[π_b][at], π_b the reference stream, however the stream is cut
+    (and whether a cut takes indices or values)."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=n)
+    at = np.sort(data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=n if n else 0)))
+    at = np.asarray(at, dtype=np.int64)
+    offset = rng.normal(size=at.size)
+    stream = PermutationStream(n, seed)
+    perms = permutations_numpy(n, sum(cuts), seed).astype(np.int64)
+    lo = 0
+    for i, c in enumerate(cuts):
+        if i % 2:  # indices, then values: one stream
+            np.testing.assert_array_equal(stream.take(c), perms[lo : lo + c].reshape(c, n))
+        else:
+            got = np.full((at.size, c), np.nan)
+            stream.take_values(got, values, at, offset)
+            expected = offset[:, None] + values[perms[lo : lo + c][:, at].T]
+            np.testing.assert_array_equal(got, expected)
+        lo += c
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 17, 64, 65, 400, 70_000])
+def test_interval_masks__smallest_all_ones_at_least_i(n):
+    masks = interval_masks(n)
+    i = np.arange(n)
+    assert masks.shape == (n,)
+    assert (masks >= i).all()
+    assert ((masks & (masks + 1)) == 0).all()  # 2^k - 1
+    assert ((masks >> 1) < np.maximum(i, 1)).all()  # the smallest such: half of it is below i
+
+
+@pytest.mark.parametrize("n_perm", [CHUNK - 1, CHUNK + 5, 3 * CHUNK])
+def test_max_t_null__blocks_of_partial_chunks_as_numpy_reference(n_perm):
+    """Blocks whose width is no multiple of the kernel's chunk (padded with zero columns)."""
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(14, n=80, n_var=9, missing=0.2)
+    _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, n_perm, 5, n_perm, 30)
+
+
+def test_max_t_null__reused_scratch_does_not_leak_between_phenotypes():
+    """A large phenotype then a small one (the buffers are reused): each as computed alone."""
+    big = _cohort(15, n=90, n_var=20)
+    small = _cohort(16, n=50, n_var=4)
+
+    def run(c, seed):
+        y, cn, cov, alt, ref, pos, lb, ub = c
+        block = DosageBlock.from_dosages(alt, ref)
+        return max_t_null(y, cn, cov, block, None, pos, lb, ub, n_perm=70, seed=seed)
+
+    alone = run(small, 2)
+    run(big, 1)
+    np.testing.assert_array_equal(run(small, 2), alone)
+    expected = max_t_null_numpy(
+        *small[:3],
+        DosageBlock.from_dosages(small[3], small[4]),
+        None,
+        *small[5:],
+        n_perm=70,
+        seed=2,
+        perm_block=70,
+    )
+    np.testing.assert_allclose(alone, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 20, 70])
+def test_shuffle_values__draws_running_out_resume_at_the_permutation(n):
+    """The raw draws arrive a few at a time: every call stops at a permutation's start and
+    the next one picks it up, so the columns are still the reference stream's."""
+    n_cols, seed = 13, 8
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=n)
+    at = np.arange(n - 1, -1, -2, dtype=np.int64)
+    offset = rng.normal(size=at.size)
+    raw = np.random.default_rng(seed).bit_generator.random_raw(4 * n * n_cols + 8)
+    raw32 = raw.view(np.uint32)
+    out = np.full((at.size, n_cols), np.nan)
+    work, swap = np.empty((8, n)), np.empty(n, dtype=np.int64)
+    row = pos = 0
+    for available in range(0, raw32.size + 1, 5):
+        row, pos = shuffle_values(
+            out, row, raw32[:available], pos, values, interval_masks(n), work, swap, at, offset
+        )
+        if row == n_cols:
+            break
+    assert row == n_cols
+    perms = permutations_numpy(n, n_cols, seed).astype(np.int64)
+    np.testing.assert_array_equal(out, offset[:, None] + values[perms[:, at].T])
+
+
+def test_warm_up__compiles_every_scan_kernel():
+    """The fork server's warm-up (segqtl/engine/perm_warm.py) leaves no kernel to compile."""
+    import numba
+
+    from segqtl.kernels import perm_compiled
+    from segqtl.kernels.perm import warm_up
+
+    warm_up()
+    kernels = [
+        f for f in vars(perm_compiled).values() if isinstance(f, numba.core.registry.CPUDispatcher)
+    ]
+    assert len(kernels) > 1
+    cold = {f.__name__ for f in kernels if not f.signatures}
+    # shuffle_rows serves permutations() (the permutation indices), which runs do not call
+    assert cold <= {"shuffle_rows"}, cold

@@ -19,8 +19,9 @@ The design does not depend on b, so each variant's small Gram matrix of (q, s, d
 inverted once (as in :mod:`segqtl.kernels.nominal`); the permuted phenotypes enter only through
 right-hand sides.  Per block of permutations:
 
-* the permutations come from :class:`PermutationStream`, which replays numpy's
-  ``rng.permutation`` from the generator's raw output in compiled code (the same numbers);
+* the permuted phenotypes come from :class:`PermutationStream`, which replays numpy's
+  ``rng.permutation`` from the generator's raw output in compiled code (the same numbers) and
+  applies each permutation's swaps to the residuals directly, writing ``y*_b`` as column b;
 * the permuted phenotypes are residualised once on the covariate basis q (n_c x b);
 * ``s_v · y*`` and ``d_v · y*`` for all variants are one BLAS matrix product — the only
   (variants x samples x permutations) work, and the floor of the whole scan;
@@ -28,12 +29,18 @@ right-hand sides.  Per block of permutations:
   ``||y*||²`` sums, as whole-sample sums minus the few samples outside each variant's set),
   forms t and keeps the running maximum, without a (variants x permutations) array of t.
 
+The large work arrays (the residual rows, the permuted phenotypes, the products) live in
+buffers reused from one phenotype to the next (:func:`_scratch`): fresh ones cost a page fault
+per 4 KB, which was about a fifth of the scan's CPU time.
+
 The numpy formulation that preceded it is kept in ``tests/reference_perm.py`` and the tests hold
 this one to it.  numba (``perm_compiled``) is imported inside the functions that need it, so
 that importing this module — every nominal run does — does not load it.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 from scipy import stats
@@ -50,7 +57,8 @@ from .nominal import (
 
 #: Permutations per block of :func:`max_t_null` (one matrix product each).  Large enough for
 #: BLAS to run near its peak rate, small enough that the (2 variants x block) products stay a
-#: few megabytes.
+#: few megabytes.  Part of the numbers: BLAS may round a product differently for other shapes
+#: (1024 would be ~4% faster, but changes p*_b in the last digits).
 PERM_BLOCK = 512
 
 
@@ -61,7 +69,8 @@ class PermutationStream:
     the rows that b further ``rng.permutation(n)`` calls would return.  The generator's raw
     64-bit outputs are drawn in bulk and the shuffles replayed in compiled code
     (:func:`segqtl.kernels.perm_compiled.shuffle_rows`); surplus draws are kept for the next
-    block, so how the stream is cut into blocks never changes it.
+    block, so how the stream is cut into blocks never changes it.  ``take_values`` continues
+    the same stream but returns the permuted values themselves (what the scan needs).
 
     Parameters
     ----------
@@ -82,17 +91,51 @@ class PermutationStream:
         from .perm_compiled import shuffle_rows
 
         out = np.empty((count, self.n), dtype=np.int64)
+        self._fill(count, lambda row, raw, pos: shuffle_rows(out, row, raw, pos))
+        return out
+
+    def take_values(
+        self, out: np.ndarray, values: np.ndarray, at: np.ndarray, offset: np.ndarray
+    ) -> None:
+        """Fill the columns of ``out`` with the next permutations applied to ``values``.
+
+        Column b becomes ``offset + values[π_b][at]``: bit for bit
+        ``offset[:, None] + values[take(B)[:, at].T]``, without the index arrays.
+
+        Parameters
+        ----------
+        out : (n_c, B) float, C-contiguous
+        values : (n,) float
+        at : (n_c,) int64
+            Positions in ``values`` of the rows of ``out``.
+        offset : (n_c,) float
+        """
+        from .perm_compiled import interval_masks, shuffle_values
+
+        masks = interval_masks(self.n)
+        work = np.empty((8, self.n))  # 8 permutations at a time: one cache line of ``out``
+        swap = np.empty(self.n, dtype=np.int64)
+        self._fill(
+            out.shape[1],
+            lambda row, raw, pos: shuffle_values(
+                out, row, raw.view(np.uint32), pos, values, masks, work, swap, at, offset
+            ),
+        )
+
+    def _fill(self, count: int, shuffle) -> None:
+        """Run ``shuffle(row, raw, pos) -> (row, pos)`` until ``count`` rows are filled,
+        drawing more raw outputs whenever the draws run out inside a permutation."""
         row = 0
         while True:
-            row, self._pos = shuffle_rows(out, row, self._raw, self._pos)
+            row, self._pos = shuffle(row, self._raw, self._pos)
             if row == count:
-                return out
+                return
             # A shuffle takes about 1.4 32-bit draws per element (rejection sampling); 1.5 per
             # element makes a second round rare, and any surplus stays for the next block.
             n_raw = (3 * (count - row) * self.n) // 4 + 16
-            self._raw = np.concatenate(
-                [self._raw[self._pos // 2 :], self._bitgen.random_raw(n_raw)]
-            )
+            left = self._raw[self._pos // 2 :]
+            fresh = self._bitgen.random_raw(n_raw)
+            self._raw = np.concatenate([left, fresh]) if left.size else fresh
             self._pos %= 2
 
 
@@ -274,7 +317,8 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
         nk = kv.size
         if nk == 0:
             return out
-    u = residual_rows(
+    u = _scratch("u", (2 * nk, n_c))
+    residual_rows(
         q,
         mv.s,
         mv.d,
@@ -285,6 +329,7 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
         cols.astype(np.int64),
         np.ascontiguousarray(coef_s),
         np.ascontiguousarray(coef_d),
+        u,
     )
     # Segment groups of the kept variants, renumbered; each group's samples outside its mask.
     used, gid = np.unique(mv.gid[kv], return_inverse=True)
@@ -305,13 +350,17 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
     fitted_c = fitted[pos_m]
     stream = PermutationStream(m_idx.size, seed)
     for lo in range(0, n_perm, perm_block):
-        pb = stream.take(min(perm_block, n_perm - lo))  # (b, |M|)
-        nb = pb.shape[0]
-        width = -(-nb // CHUNK) * CHUNK  # zero columns pad to whole chunks
-        yb = np.zeros((n_c, width))
-        yb[:, :nb] = fitted_c[:, None] + resid[pb[:, pos_m].T]  # y*_b on cols
-        yc = yb - q @ (q.T @ yb)  # residualised on the covariate basis, once
-        w_sd = u @ yc  # (2 nk, width): the only (variants x samples x permutations) work
+        nb = min(perm_block, n_perm - lo)
+        # Zero columns pad a short block to whole chunks (they never give a valid t): the
+        # matrix products then have the shapes they always had, and BLAS rounds as before.
+        width = -(-nb // CHUNK) * CHUNK
+        yc = _scratch("yc", (n_c, width))
+        stream.take_values(yc[:, :nb], resid, pos_m, fitted_c)  # y*_b on cols
+        yc[:, nb:] = 0.0
+        # residualised on the covariate basis, once (in place: yc - q (qᵀ yc))
+        np.subtract(yc, np.matmul(q, q.T @ yc, out=_scratch("qy", (n_c, width))), out=yc)
+        # the only (variants x samples x permutations) work
+        w_sd = np.matmul(u, yc, out=_scratch("w_sd", (2 * nk, width)))
         best_t = np.full(width, -np.inf)
         best_df = np.ones(width)
         max_abs_t(
@@ -321,6 +370,26 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
         found = np.isfinite(best_t) & (best_t >= 0)
         out[lo : lo + nb] = np.where(found, 2.0 * stdtr(best_df, -best_t), np.nan)
     return out
+
+
+_WORKSPACE = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """A C-contiguous float array of ``shape`` in this thread's reusable scratch space.
+
+    The scan's large work arrays (a few megabytes each, per block of permutations) are taken
+    from buffers kept between calls: fresh ones cost a page fault per 4 KB on every phenotype
+    (about a fifth of the scan's CPU time).  Each name is one buffer: a caller must not hold
+    two arrays of the same name at once, nor return one.
+    """
+    size = shape[0] * shape[1]
+    buffers = _WORKSPACE.__dict__.setdefault("buffers", {})
+    buf = buffers.get(name)
+    if buf is None or buf.size < size:
+        buf = np.empty(max(size, 2 * (0 if buf is None else buf.size)))
+        buffers[name] = buf
+    return buf[:size].reshape(shape)
 
 
 def _inv(mats: np.ndarray) -> np.ndarray:
@@ -362,3 +431,33 @@ def beta_pvalue(p_nominal: float, p_perm: np.ndarray) -> tuple[float, float, flo
         a, b = 1.0, 1.0
     p_clip = float(np.clip(p_nominal, 1e-15, 1 - 1e-15))
     return float(stats.beta.cdf(p_clip, a, b)), float(a), float(b)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the scan's kernels with a tiny problem: a few
+    permutations over variants with missing genotypes and segment bounds, and a beta fit."""
+    rng = np.random.default_rng(0)
+    n, n_var = 48, 6
+    alt = rng.integers(0, 3, (n_var, n)).astype(float)
+    ref = rng.integers(0, 3, (n_var, n)).astype(float)
+    alt[0, :2] = ref[0, :2] = np.nan  # the missing-genotype corrections
+    y = rng.standard_normal(n)
+    pos = np.arange(1000, 1000 + 10 * n_var, 10)
+    lb = np.full(n, 900.0)
+    ub = np.full(n, 2000.0)
+    lb[0] = 1025.0  # a mask that drops a sample for some variants
+    p_null = max_t_null(
+        y,
+        rng.standard_normal(n),
+        rng.standard_normal((n, 2)),
+        DosageBlock.from_dosages(alt, ref),
+        None,
+        pos,
+        lb,
+        ub,
+        n_perm=12,
+        seed=1,
+        min_samples=10,
+        perm_block=5,
+    )
+    beta_pvalue(0.01, p_null)

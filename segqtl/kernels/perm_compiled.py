@@ -1,17 +1,20 @@
 """``perm`` mode, compiled part: the permutation stream and the fused max-|t| pass.
 
 The Python layer that drives them is :mod:`segqtl.kernels.perm`; numba is imported only when a
-permutation scan runs (a nominal run never loads it).  Both kernels are compiled with
+permutation scan runs (a nominal run never loads it).  The kernels are compiled with
 ``nogil`` and ``cache=True`` (once, into numba's on-disk cache next to this file).
 
 * :func:`shuffle_rows` replays numpy's ``Generator.permutation`` from the generator's raw
   64-bit outputs (docs/methods.md#permutation-stream): bit for bit the same permutations, at a
   fraction of the cost of one ``rng.permutation`` call per permutation.
+  :func:`shuffle_values` makes the same swaps on the values to permute and writes the permuted
+  phenotypes directly (what the scan uses: no index arrays, no gather).
 * :func:`max_abs_t` is the per-block part of the Freedman–Lane scan (docs/methods.md#perm-null):
   from the products of each variant's s and d with the permuted, residualised phenotypes (one
   BLAS matrix product, done by the caller) it completes the right-hand sides, forms the t of d
   and keeps the running maximum over variants, without ever storing a (variants x
   permutations) array of t.
+* :func:`residual_rows` builds the left-hand side of that matrix product.
 
 The plain numpy formulation of the same scan is ``tests/reference_perm.py``; the tests hold the
 two together.
@@ -95,6 +98,102 @@ def shuffle_rows(out, row, raw, pos):  # pragma: no cover - compiled
     return row, pos
 
 
+def interval_masks(n: int) -> np.ndarray:
+    """``masks[i]`` = the smallest ``2^k - 1 >= i`` (numpy's rejection mask), shape (n,)."""
+    mask = np.arange(n, dtype=np.int64)
+    for shift in (1, 2, 4, 8, 16, 32):
+        mask |= mask >> shift
+    return mask
+
+
+@numba.njit(**_JIT)
+def shuffle_values(
+    out, row, raw, pos, values, masks, work, swap, at, offset
+):  # pragma: no cover - compiled
+    """Like :func:`shuffle_rows`, but fill columns of ``out`` with the permuted values.
+
+    The same Fisher–Yates swaps applied to a copy of ``values`` leave ``values[π]`` in it, so
+    column b of ``out`` becomes ``offset + values[π_b][at]`` without an index array or a
+    gather: bit for bit what ``offset[:, None] + values[perms[:, at].T]`` gives.
+
+    How: the draws of one permutation are consumed first, without a branch on rejection
+    (``swap[i]`` is overwritten until a draw is accepted for ``i``; the mask halves as ``i``
+    passes a power of two), then its swaps are made on a copy of ``values``.  Permutations are
+    made ``len(work)`` at a time and written out together, so that each row of ``out`` gets a
+    run of adjacent columns (one cache line) rather than a single column at a time.
+
+    Parameters
+    ----------
+    out : (n_c, B) float
+        Columns ``row:`` are filled in order.
+    row, pos
+        As for :func:`shuffle_rows`.
+    raw : (N,) uint32
+        The generator's 64-bit outputs viewed as 32-bit halves (low half first, as numpy
+        serves them on a little-endian machine).
+    values : (n,) float
+        What is permuted (the null residuals on M).
+    masks : (n,) int
+        ``masks[i]``: the smallest ``2^k - 1 >= i`` (:func:`interval_masks`).
+    work : (G, n) float
+        Scratch space for G permutations at once (8: one cache line of ``out``).
+    swap : (n,) int
+        Scratch space.
+    at : (n_c,) int
+        Positions of the output rows in ``values``; ``offset`` (n_c,) is added to them.
+
+    Returns
+    -------
+    (int, int)
+        As for :func:`shuffle_rows`.
+    """
+    n_c, n_cols = out.shape
+    n = values.shape[0]
+    n_half = raw.shape[0]
+    n_group = work.shape[0]
+    while row < n_cols:
+        n_done = 0
+        start = pos
+        while n_done < n_group and row + n_done < n_cols:
+            start = pos
+            i = n - 1
+            complete = True
+            if i > 0:
+                mask = masks[i]
+                half = mask >> 1
+                while i > 0:
+                    if pos >= n_half:
+                        complete = False
+                        break
+                    j = np.int64(raw[pos]) & mask
+                    pos += 1
+                    swap[i] = j
+                    i -= np.int64(j <= i)
+                    if i <= half:  # i passed below a power of two: the next mask
+                        mask = half
+                        half >>= 1
+            if not complete:
+                break
+            w = work[n_done]
+            for i in range(n):
+                w[i] = values[i]
+            for i in range(n - 1, 0, -1):
+                j = swap[i]
+                tmp = w[i]
+                w[i] = w[j]
+                w[j] = tmp
+            n_done += 1
+        for c in range(n_c):
+            a = at[c]
+            o = offset[c]
+            for p in range(n_done):
+                out[c, row + p] = o + work[p, a]
+        row += n_done
+        if n_done < n_group and row < n_cols:  # the draws ran out inside a permutation
+            return row, start
+    return row, pos
+
+
 @numba.njit(**_JIT)
 def max_abs_t(
     w_sd, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df, best_t, best_df
@@ -117,8 +216,8 @@ def max_abs_t(
     w_sd : (2 V, b) float
         Rows ``v`` and ``V + v``: ``w_s`` and ``w_d`` of variant v for each permutation.
     yc : (n_c, b) float
-        Permuted phenotypes residualised on q, on the phenotype's samples; ``b`` is a multiple
-        of :data:`CHUNK` (zero columns pad a short block: they never give a finite t).
+        Permuted phenotypes residualised on q, on the phenotype's samples (processed
+        :data:`CHUNK` columns at a time).
     q : (n_c, k) float
         The orthonormal covariate basis on the same samples.
     comp_ptr, comp_idx : (G + 1,), (.,) int
@@ -151,8 +250,9 @@ def max_abs_t(
     # the chunk's phenotypes, contiguous: the per-sample corrections read rows at random
     ych = np.empty((n_c, CHUNK))
     for c0 in range(0, nb, CHUNK):
+        cw = min(CHUNK, nb - c0)  # the last chunk may be short
         for i in range(n_c):
-            for b in range(CHUNK):
+            for b in range(cw):
                 ych[i, b] = yc[i, c0 + b]
         full[:] = 0.0
         for i in range(n_c):
@@ -160,10 +260,10 @@ def max_abs_t(
             for j in range(k):
                 qij = q[i, j]
                 f = full[j]
-                for b in range(CHUNK):
+                for b in range(cw):
                     f[b] += qij * y[b]
             f = full[k]
-            for b in range(CHUNK):
+            for b in range(cw):
                 f[b] += y[b] * y[b]
         for g in range(n_grp):
             grp[g] = full
@@ -173,52 +273,112 @@ def max_abs_t(
                 for j in range(k):
                     qij = q[i, j]
                     f = grp[g, j]
-                    for b in range(CHUNK):
+                    for b in range(cw):
                         f[b] -= qij * y[b]
                 f = grp[g, k]
-                for b in range(CHUNK):
+                for b in range(cw):
                     f[b] -= y[b] * y[b]
         for v in range(n_var):
             g = gid[v]
-            for j in range(k + 1):
-                rj = r[j]
-                src = grp[g, j]
-                for b in range(CHUNK):
-                    rj[b] = src[b]
-            for c in range(exc_ptr[v], exc_ptr[v + 1]):
+            # r = the group's sums minus the variant's missing genotypes, two samples per pass
+            # over r (the same operations in the same order as one at a time)
+            c = exc_ptr[v]
+            c_end = exc_ptr[v + 1]
+            if c + 2 <= c_end:
+                i1 = exc_idx[c]
+                i2 = exc_idx[c + 1]
+                y1 = ych[i1]
+                y2 = ych[i2]
+                for j in range(k):
+                    q1 = q[i1, j]
+                    q2 = q[i2, j]
+                    rj = r[j]
+                    src = grp[g, j]
+                    for b in range(cw):
+                        rj[b] = (src[b] - q1 * y1[b]) - q2 * y2[b]
+                rj = r[k]
+                src = grp[g, k]
+                for b in range(cw):
+                    rj[b] = (src[b] - y1[b] * y1[b]) - y2[b] * y2[b]
+                c += 2
+            else:
+                for j in range(k + 1):
+                    rj = r[j]
+                    src = grp[g, j]
+                    for b in range(cw):
+                        rj[b] = src[b]
+            while c + 4 <= c_end:
+                i1 = exc_idx[c]
+                i2 = exc_idx[c + 1]
+                i3 = exc_idx[c + 2]
+                i4 = exc_idx[c + 3]
+                y1 = ych[i1]
+                y2 = ych[i2]
+                y3 = ych[i3]
+                y4 = ych[i4]
+                for j in range(k):
+                    q1 = q[i1, j]
+                    q2 = q[i2, j]
+                    q3 = q[i3, j]
+                    q4 = q[i4, j]
+                    rj = r[j]
+                    for b in range(cw):
+                        rj[b] = (((rj[b] - q1 * y1[b]) - q2 * y2[b]) - q3 * y3[b]) - q4 * y4[b]
+                rj = r[k]
+                for b in range(cw):
+                    rj[b] = (((rj[b] - y1[b] * y1[b]) - y2[b] * y2[b]) - y3[b] * y3[b]) - y4[
+                        b
+                    ] * y4[b]
+                c += 4
+            if c + 2 <= c_end:
+                i1 = exc_idx[c]
+                i2 = exc_idx[c + 1]
+                y1 = ych[i1]
+                y2 = ych[i2]
+                for j in range(k):
+                    q1 = q[i1, j]
+                    q2 = q[i2, j]
+                    rj = r[j]
+                    for b in range(cw):
+                        rj[b] = (rj[b] - q1 * y1[b]) - q2 * y2[b]
+                rj = r[k]
+                for b in range(cw):
+                    rj[b] = (rj[b] - y1[b] * y1[b]) - y2[b] * y2[b]
+                c += 2
+            if c < c_end:
                 i = exc_idx[c]
                 y = ych[i]
                 for j in range(k):
                     qij = q[i, j]
                     rj = r[j]
-                    for b in range(CHUNK):
+                    for b in range(cw):
                         rj[b] -= qij * y[b]
                 rj = r[k]
-                for b in range(CHUNK):
+                for b in range(cw):
                     rj[b] -= y[b] * y[b]
             # r_qᵀ (Q_vᵀQ_v)⁻¹ r_q from the upper triangle
-            for b in range(CHUNK):
+            for b in range(cw):
                 quad[b] = 0.0
             for a in range(k):
                 ra = r[a]
                 caa = cq_inv[v, a, a]
-                for b in range(CHUNK):
+                for b in range(cw):
                     tmp[b] = caa * ra[b]
                 for j in range(a + 1, k):
                     c2 = 2.0 * cq_inv[v, a, j]
                     rj = r[j]
-                    for b in range(CHUNK):
+                    for b in range(cw):
                         tmp[b] += c2 * rj[b]
-                for b in range(CHUNK):
+                for b in range(cw):
                     quad[b] += tmp[b] * ra[b]
             dfv = df[v]
-            ws = w_sd[v, c0 : c0 + CHUNK]
-            wd = w_sd[n_var + v, c0 : c0 + CHUNK]
+            ws = w_sd[v, c0 : c0 + cw]
+            wd = w_sd[n_var + v, c0 : c0 + cw]
             yy = r[k]
-            bt = best_t[c0 : c0 + CHUNK]
-            bd = best_df[c0 : c0 + CHUNK]
+            bt = best_t[c0 : c0 + cw]
+            bd = best_df[c0 : c0 + cw]
             # branch-free, so that it vectorises: invalid t become -1 and never win
-            for b in range(CHUNK):
+            for b in range(cw):
                 rss = yy[b] - quad[b] - ws[b] * ws[b] - wd[b] * wd[b]
                 sigma = np.sqrt(rss / dfv)
                 t = np.abs(wd[b] / sigma)
@@ -231,13 +391,14 @@ def max_abs_t(
 
 @numba.njit(**_JIT)
 def residual_rows(
-    q, s, d, observed, group_mask, gid, kv, cols, coef_s, coef_d
+    q, s, d, observed, group_mask, gid, kv, cols, coef_s, coef_d, out
 ):  # pragma: no cover - compiled
     """Unit-norm residuals of s on q and of d on (q, s), over each kept variant's samples.
 
     ``u_s = mask · (q c_q) + c_s s`` with the coefficients ``c`` of the normalised last column
     of ``Z (ZᵀZ)⁻¹`` (computed by the caller from the inverse Gram matrices); ``u_d`` likewise
-    with (q, s, d).  One pass over the (variants x samples) arrays.
+    with (q, s, d).  Each row is built in place: the q sums first (vectorised along the
+    samples), then the s and d terms and the mask.
 
     Parameters
     ----------
@@ -255,29 +416,34 @@ def residual_rows(
         Coefficients of (q, s) in ``u_s``.
     coef_d : (V, k + 2) float
         Coefficients of (q, s, d) in ``u_d``.
-
-    Returns
-    -------
-    (2 V, n_c) float
-        Rows ``v``: ``u_s`` of kept variant v; rows ``V + v``: ``u_d``.
+    out : (2 V, n_c) float
+        Filled: rows ``v`` with ``u_s`` of kept variant v, rows ``V + v`` with ``u_d``.
     """
     n_c, k = q.shape
     nk = kv.shape[0]
-    out = np.empty((2 * nk, n_c))
+    qt = np.ascontiguousarray(q.T)  # (k, n_c): the q sums run along contiguous rows
     for v in range(nk):
         row = kv[v]
         g = gid[row]
+        us = out[v]
+        ud = out[nk + v]
+        for c in range(n_c):
+            us[c] = 0.0
+            ud[c] = 0.0
+        for j in range(k):
+            cs = coef_s[v, j]
+            cd = coef_d[v, j]
+            qj = qt[j]
+            for c in range(n_c):
+                us[c] += cs * qj[c]
+                ud[c] += cd * qj[c]
+        cs = coef_s[v, k]
+        cd = coef_d[v, k]
+        cdd = coef_d[v, k + 1]
         for c in range(n_c):
             i = cols[c]
-            if group_mask[g, i] and observed[row, i]:
-                qs = 0.0
-                qd = 0.0
-                for j in range(k):
-                    qs += coef_s[v, j] * q[c, j]
-                    qd += coef_d[v, j] * q[c, j]
-                out[v, c] = qs + coef_s[v, k] * s[row, i]
-                out[nk + v, c] = qd + coef_d[v, k] * s[row, i] + coef_d[v, k + 1] * d[row, i]
-            else:
-                out[v, c] = 0.0
-                out[nk + v, c] = 0.0
-    return out
+            keep = group_mask[g, i] & observed[row, i]
+            a = us[c] + cs * s[row, i]
+            b = ud[c] + cd * s[row, i] + cdd * d[row, i]
+            us[c] = a if keep else 0.0
+            ud[c] = b if keep else 0.0
