@@ -98,25 +98,171 @@ def _assert_same_results(db, pool_run: int, dask_run: int) -> None:
         assert pool[table].equals(dask[table]), table  # NaN equals NaN, bit for bit otherwise
 
 
-@pytest.mark.parametrize(
-    "mode,kw",
-    [
-        ("nominal", {"all_variants": True}),
-        ("perm", {"perm_method": "beta"}),
-        ("perm", {"perm_method": "direct"}),
-        ("finemap", {"compute_r2": True}),
-        ("validate", {}),
-    ],
-    ids=["nominal_all_variants", "perm_beta", "perm_direct", "finemap", "validate"],
-)
-def test_run__dask_cluster_gives_the_pools_results(db, cluster, mode, kw):
+def _watch_genotype_reads() -> None:
+    """On a worker: record every file ``numpy.load`` opens from now on (the genotype files a
+    unit memory-maps), so that a test can tell whether its workers read the parent's files."""
+    import numpy
+
+    if not hasattr(numpy, "_segqtl_load"):
+        numpy._segqtl_load, numpy._segqtl_opened = numpy.load, []
+
+        def load(file, *args, **kw):
+            numpy._segqtl_opened.append(os.path.realpath(str(file)))
+            return numpy._segqtl_load(file, *args, **kw)
+
+        numpy.load = load
+    numpy._segqtl_opened.clear()
+
+
+def _genotype_reads() -> list[str]:
+    """On a worker: the files recorded since :func:`_watch_genotype_reads`."""
+    import numpy
+
+    return list(numpy._segqtl_opened)
+
+
+#: Every mode, with the options that exercise most of it; pool runs computed once per case.
+MODE_CASES = {
+    "nominal_all_variants": ("nominal", {"all_variants": True}),
+    "perm_beta": ("perm", {"perm_method": "beta"}),
+    "perm_direct": ("perm", {"perm_method": "direct"}),
+    "finemap": ("finemap", {"compute_r2": True}),
+    "validate": ("validate", {}),
+}
+_POOL_RUNS: dict[str, int] = {}
+
+
+@pytest.mark.parametrize("genotypes", ["shipped", "shared_scratch"])
+@pytest.mark.parametrize("case", list(MODE_CASES))
+def test_run__dask_cluster_gives_the_pools_results(
+    db, cluster, case, genotypes, tmp_path, monkeypatch
+):
+    mode, kw = MODE_CASES[case]
     # three phenotypes per unit: several units per chromosome, finishing in any order
-    pool_run = api.run(db, _spec(mode, phenotypes_per_unit=3, **kw))
-    address = cluster.scheduler_address
-    dask_run = api.run(
-        db, _spec(mode, phenotypes_per_unit=3, executor="dask", scheduler=address, **kw)
-    )
-    _assert_same_results(db, pool_run, dask_run)
+    if case not in _POOL_RUNS:
+        _POOL_RUNS[case] = api.run(db, _spec(mode, phenotypes_per_unit=3, **kw))
+    shared = None
+    if genotypes == "shared_scratch":
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        # the genotype cache inside the shared folder too, as the README recommends
+        monkeypatch.setenv("SEGQTL_CACHE", str(shared / "cache"))
+    with distributed.Client(cluster, set_as_default=False) as client:
+        client.run(_watch_genotype_reads)
+        dask_run = api.run(
+            db,
+            _spec(
+                mode, phenotypes_per_unit=3, executor="dask", scheduler=cluster.scheduler_address,
+                shared_scratch=None if shared is None else str(shared), **kw,
+            ),
+        )  # fmt: skip
+        opened = [path for paths in client.run(_genotype_reads).values() for path in paths]
+    _assert_same_results(db, _POOL_RUNS[case], dask_run)
+    if shared is None:  # the units carried their rows: no worker opened a file
+        assert opened == []
+    else:  # the workers read the parent's copies in the shared folder, and nothing else
+        assert opened and all(p.startswith(f"{shared.resolve()}{os.sep}") for p in opened)
+
+
+def _genotype_files(tmp_path, n_variants=9, n_samples=5):
+    """A chromosome's genotype files with missing dosages, as the runner writes them."""
+    import numpy as np
+
+    from segqtl.engine.units import GenotypeFiles
+
+    rng = np.random.default_rng(3)
+    alt = rng.uniform(0, 2, (n_variants, n_samples))
+    ref = rng.uniform(0, 2, (n_variants, n_samples))
+    alt[rng.uniform(size=alt.shape) < 0.2] = np.nan
+    paths = {}
+    for key, array in (("alt", alt), ("ref", ref), ("pos", np.arange(n_variants) * 100 + 7)):
+        paths[key] = str(tmp_path / f"chr1.{key}.npy")
+        np.save(paths[key], array)
+    return GenotypeFiles("chr1", paths["alt"], paths["ref"], paths["pos"], n_variants)
+
+
+@pytest.mark.parametrize(
+    "rows", [[2, 3, 4], [0, 3, 8], [], None], ids=["contiguous", "scattered", "none", "all"]
+)
+def test_ship_genotypes__worker_decodes_the_shipped_rows_as_it_reads_the_files(tmp_path, rows):
+    import pickle
+
+    import numpy as np
+
+    from segqtl.engine import units
+
+    files = _genotype_files(tmp_path)
+    rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+    covariates = pl.DataFrame({"name": ["age"], "values": [[1.0] * 5]})
+    phenotypes = pl.DataFrame(
+        {"phenotype_idx": [0], "gene_id": ["g"], "values": [[1.0] * 5], "pcov": [None],
+         "cn": [None]}
+    )  # fmt: skip
+    part = units.CohortSlice("c", 5, phenotypes, covariates, files, rows, None, None, None)
+    shipped = units.ship_genotypes(units.UnitPayload(main=part, params=None))
+    assert isinstance(shipped.main.genotypes, units.GenotypeRows)
+    assert units.genotype_paths(shipped) == []
+    assert str(tmp_path).encode() not in pickle.dumps(shipped)  # no path travels with it
+    from_files = units.UnitCohort(part)
+    from_rows = units.UnitCohort(pickle.loads(pickle.dumps(shipped)).main)
+    (block_f, vidx_f, pos_f), (block_r, vidx_r, pos_r) = from_files.block(), from_rows.block()
+    for name in ("s", "d", "observed", "missing_rows", "missing_cols"):
+        assert np.array_equal(getattr(block_f, name), getattr(block_r, name))
+    assert np.array_equal(vidx_f, vidx_r) and np.array_equal(pos_f, pos_r)
+    if rows is not None:  # finemap's and validate's form (their slices always have rows)
+        (d_f, p_f), (d_r, p_r) = from_files.differences(), from_rows.differences()
+        assert np.array_equal(d_f, d_r, equal_nan=True) and np.array_equal(p_f, p_r)
+        want = np.load(files.ref)[rows] - np.load(files.alt)[rows]
+        assert np.array_equal(d_r, want, equal_nan=True)
+
+
+def test_for_workers__only_files_inside_the_shared_scratch_travel_as_paths(tmp_path):
+    import numpy as np
+
+    from segqtl.engine.units import CohortSlice, GenotypeFiles, GenotypeRows, UnitPayload
+
+    (tmp_path / "shared").mkdir()
+    files = _genotype_files(tmp_path / "shared")
+    part = CohortSlice("c", 5, pl.DataFrame(), pl.DataFrame(), files, np.arange(3), *[None] * 3)
+    payload = UnitPayload(main=part, params=None)
+    shared = executors.for_workers(payload, str(tmp_path / "shared"))
+    assert isinstance(shared.main.genotypes, GenotypeFiles)
+    for elsewhere in (None, str(tmp_path / "other"), str(tmp_path / "sha")):
+        shipped = executors.for_workers(payload, elsewhere)
+        assert isinstance(shipped.main.genotypes, GenotypeRows)
+        assert shipped.main.genotypes.alt.shape == (3, 5)
+    assert executors.for_workers(2.0, None) == 2.0  # not a unit: unchanged
+
+
+def test_dask_map__genotype_copy_outside_the_shared_scratch_is_sent_with_one_warning(
+    tmp_path, cluster
+):
+    import numpy as np
+
+    from segqtl.engine.units import CohortSlice, UnitPayload
+
+    (tmp_path / "shared").mkdir()
+    files = _genotype_files(tmp_path)  # a genotype cache elsewhere
+    part = CohortSlice("c", 5, pl.DataFrame(), pl.DataFrame(), files, np.arange(3), *[None] * 3)
+    payloads = [UnitPayload(main=part, params=None)] * 3
+    with pytest.warns(UserWarning) as caught:
+        out = list(
+            executors.dask_map(
+                f"{__name__}:genotype_kind", payloads, scheduler=cluster.scheduler_address,
+                shared_scratch=str(tmp_path / "shared"),
+            )
+        )  # fmt: skip
+    assert [kind for kind, _ in out] == ["GenotypeRows"] * 3
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        f"the genotype copy {files.alt} is outside --shared-scratch {tmp_path / 'shared'}, so "
+        "units send their genotype rows. Fix: set SEGQTL_CACHE to a folder inside it"
+    ]
+
+
+def genotype_kind(payload) -> str:
+    """A worker for the executor tests: the form in which a unit's genotypes arrived."""
+    return type(payload.main.genotypes).__name__
 
 
 def test_resume__interrupted_dask_run_finishes_with_the_pools_results(db, cluster, monkeypatch):
@@ -239,9 +385,13 @@ def test_dask_map__unreachable_scheduler_is_a_one_line_error():
         ({"executor": "dask", "cluster": "condor"},
          "--cluster is not one of local, slurm, pbs, lsf, sge"),
         ({"executor": "spark"}, "--executor is not one of pool, dask"),
+        ({"shared_scratch": "."}, "--shared-scratch is a dask option"),
+        ({"executor": "dask", "cluster": "local", "shared_scratch": "/no/such/folder"},
+         "--shared-scratch /no/such/folder is not a folder. Fix: create it"),
     ],
     ids=["no_cluster", "both", "workers_with_scheduler", "scheduler_without_dask",
-         "workers_without_dask", "cluster_condor", "unknown_executor"],
+         "workers_without_dask", "cluster_condor", "unknown_executor", "shared_scratch_pool",
+         "shared_scratch_missing"],
 )  # fmt: skip
 def test_check_spec__executor_flags_that_do_not_fit_are_one_line_errors(kw, message):
     with pytest.raises(modes.UsageError, match=message) as err:
@@ -516,3 +666,124 @@ def test_run__worker_killed_mid_unit_is_replaced_and_the_unit_recomputed(db, mon
         thread.join(timeout=120)
         assert not thread.is_alive() and "run" in outcome
     _assert_same_results(db, pool_run, outcome["run"])
+
+
+# ------------------------------------------------------------------------- a lost scheduler
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    """A Dask command (``distributed.cli.dask_scheduler``, ...) in its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, **kw,
+    )  # fmt: skip
+
+
+def test_cli_run__lost_scheduler_stops_in_one_line_and_resume_finishes_on_a_new_cluster(
+    db, cluster, tmp_path
+):
+    import json as _json
+    import signal
+
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = _start(
+        ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)]
+    )  # fmt: skip
+    worker = None
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = _json.loads(scheduler_file.read_text())["address"]
+        worker = _start(
+            ["distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
+             "--no-dashboard", "--memory-limit", "0"]
+        )  # fmt: skip
+        args = [sys.executable, "-m", "segqtl", "run", "--db", str(db), "--cohort", "small",
+                "--chromosome", "1", "--chromosome", "2", "--mode", "perm",
+                "--num-permutations", "30", "--unit-size", "2", "-q", "-v"]  # fmt: skip
+        # the parent waits after each commit, so the scheduler dies with units left to do
+        env = {**os.environ, "SEGQTL_UNIT_PAUSE": "0.4"}
+        run = subprocess.Popen(
+            [*args, "--executor", "dask", "--scheduler", address],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        lines = []
+        for line in run.stderr:
+            lines.append(line)
+            if "committed unit 2 of" in line:
+                os.killpg(scheduler.pid, signal.SIGKILL)
+                break
+        out, rest = run.communicate(timeout=60)
+    finally:
+        for process in (scheduler, worker):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    stderr = "".join(lines) + rest
+    errors = [x for x in stderr.splitlines() if "committed unit" not in x]
+    assert run.returncode == 3 and out == "", stderr
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    with closing(connect(db, read_only=True)) as con:
+        run_id, status, error = con.execute(
+            "SELECT run_id, status, error FROM runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchall()[0]
+        done, total = con.execute(
+            "SELECT count(*) FILTER (status = 'done'), count(*) FROM run_units WHERE run_id = ?",
+            [run_id],
+        ).fetchall()[0]
+    assert status == "failed" and f"scheduler at {address} was lost" in error
+    assert 2 <= done < total
+    assert errors[0] == (
+        f"segqtl: error: run {run_id}: the Dask scheduler at {address} was lost after {done} "
+        f"of {total} units were committed. Fix: start a scheduler and finish with 'segqtl run "
+        f"--db {db} --resume {run_id} --executor dask --scheduler ADDRESS' (or --cluster local, or "
+        "--executor pool)"
+    )
+    # finish it on another cluster (the module's): the recorded scheduler is replaced
+    resumed = subprocess.run(
+        [sys.executable, "-m", "segqtl", "run", "--db", str(db), "--resume", str(run_id),
+         "--scheduler", cluster.scheduler_address, "-q"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 0 and resumed.stderr == "", resumed.stderr
+    shown = api.show(db, run_id)
+    assert shown["run"]["status"] == "completed"
+    assert shown["parameters"]["scheduler"] == cluster.scheduler_address
+    pool_run = api.run(db, _spec("perm", phenotypes_per_unit=2, num_permutations=30))
+    _assert_same_results(db, pool_run, run_id)
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ({"scheduler": "tcp://new:8786"},
+         {"executor": "dask", "scheduler": "tcp://new:8786", "cluster": None, "workers": None}),
+        ({"executor": "pool", "num_cores": 2},
+         {"executor": "pool", "scheduler": None, "cluster": None, "num_cores": 2}),
+        ({"num_cores": 3}, {"executor": "dask", "cluster": "local", "workers": 2}),
+    ],
+    ids=["new_scheduler", "back_to_the_pool", "cores_only"],
+)  # fmt: skip
+def test_resumed_spec__execution_flags_replace_the_recorded_cluster(given, expected, tmp_path):
+    recorded = _spec(
+        "perm", executor="dask", cluster="local", workers=2, shared_scratch=str(tmp_path)
+    )
+    spec, changed = executors.resumed_spec(recorded, given, 4)
+    assert {k: getattr(spec, k) for k in expected} == expected
+    assert spec.num_permutations == recorded.num_permutations  # the model is untouched
+    differ = {k for k, v in vars(spec).items() if v != getattr(recorded, k)}
+    assert set(changed) == differ  # what api.resume records
+    # a new cluster does not inherit the old one's shared folder; a change of cores keeps it
+    assert spec.shared_scratch == (str(tmp_path) if list(given) == ["num_cores"] else None)
+
+
+def test_resumed_spec__model_flag_or_misfit_executor_flags_are_one_line_errors():
+    recorded = _spec("perm", executor="dask", cluster="local")
+    with pytest.raises(modes.UsageError) as err:
+        executors.resumed_spec(recorded, {"num_permutations": 100}, 4)
+    assert str(err.value) == (
+        "--num-permutations cannot change when run 4 resumes: its units were planned with the "
+        "recorded value. Fix: drop --num-permutations, or start a new run"
+    )
+    with pytest.raises(modes.UsageError, match="--workers is a dask option"):
+        executors.resumed_spec(recorded, {"executor": "pool", "workers": 2}, 4)

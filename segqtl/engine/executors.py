@@ -13,9 +13,13 @@ imported only where they run, never in the parent.
   batch jobs submitted for the run through dask-jobqueue (``--cluster slurm|pbs|lsf|sge``:
   :func:`jobqueue_cluster`, configured by dask-jobqueue's own config file and the job flags).
   It needs the optional ``dask`` extra; this module imports ``distributed`` and
-  ``dask_jobqueue`` only when a dask run starts.  Workers read the genotype files the parent
-  wrote to its scratch/cache folder, so in this version they must share the parent's file
-  system.
+  ``dask_jobqueue`` only when a dask run starts.  Workers need no shared file system: each
+  unit's genotype rows are read by the parent from its scratch files and shipped with the unit
+  (:func:`~segqtl.engine.units.ship_genotypes`).  With ``--shared-scratch DIR`` (a folder the
+  workers see at the same path) the parent writes its scratch files there and the units carry
+  their paths, which the workers memory-map as the pool's do.  If the scheduler is lost the
+  run stops with :class:`SchedulerLost`; ``segqtl run --resume`` finishes it on another
+  cluster.
 
 The executor parameters change where the numbers are computed, never the numbers: each unit is
 the same function of the same payload, and each payload's random seeds are its own.
@@ -24,19 +28,23 @@ the same function of the same payload, and each payload's random seeds are its o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 
 from threadpoolctl import threadpool_limits
 
 from .. import modes
-from ..errors import UsageError
-from ..modes.parameters import BATCH_CLUSTERS, job_extra_directives
+from ..errors import SegqtlError, UsageError
+from ..modes.parameters import BATCH_CLUSTERS, JOB_PARAMS, check_execution, job_extra_directives
 from .pool import _call, in_order, ordered_map, resolve
+from .units import UnitPayload, genotype_paths, ship_genotypes
 
 #: The one line shown when ``--executor dask`` is asked for without the extra installed.
 MISSING_DASK = "--executor dask needs the dask extra. Fix: pip install 'segqtl[dask]'"
@@ -49,6 +57,46 @@ def require_dask():
     except ImportError:
         raise UsageError(MISSING_DASK) from None
     return distributed
+
+
+class SchedulerLost(SegqtlError):
+    """The Dask scheduler went away mid-run: the committed units are kept, and ``segqtl run
+    --resume`` finishes the run on a running cluster (or the pool).
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address.
+    done : int
+        Units committed: by this execution (as the executor counts them), or of the run's
+        ``total`` when ``run_id`` is given.
+    db, run_id, total : optional
+        The warehouse, the run and its number of units, to name them in the message
+        (:meth:`for_run`).
+    """
+
+    exit_code = 3
+
+    def __init__(self, address: str, done: int, *, db=None, run_id=None, total=None):
+        self.address = address
+        self.done = done
+        if run_id is None:
+            where, of, command = "", f"{done} units of this execution", "DB --resume RUN_ID"
+        else:
+            where, of, command = (
+                f"run {run_id}: ",
+                f"{done} of {total} units",
+                f"{db} --resume {run_id}",
+            )
+        super().__init__(
+            f"{where}the Dask scheduler at {address} was lost after {of} were committed. Fix: "
+            f"start a scheduler and finish with 'segqtl run --db {command} --executor dask "
+            "--scheduler ADDRESS' (or --cluster local, or --executor pool)"
+        )
+
+    def for_run(self, db, run_id: int, done: int, total: int) -> SchedulerLost:
+        """The same error told for a run: its id, units committed of all, the resume command."""
+        return SchedulerLost(self.address, done, db=db, run_id=run_id, total=total)
 
 
 #: Each batch system (:data:`~segqtl.modes.parameters.BATCH_CLUSTERS`): its dask-jobqueue
@@ -173,6 +221,58 @@ def check_submit_command(cluster: str, flag: Callable[[str], str] | None = None)
         )
 
 
+#: The parameters that say where a run's cluster is: a resume that names any of them (or
+#: ``--executor``) replaces them all, so that the old cluster's settings are not mixed in.
+CLUSTER_PARAMS = ("scheduler", "cluster", "workers", *(p.name for p in JOB_PARAMS))
+#: The parameters a resumed run may change: where the rest of its units are computed.
+RESUMABLE = ("executor", "num_cores", "shared_scratch", "max_memory", *CLUSTER_PARAMS)
+
+
+def resumed_spec(spec, given: dict, run_id: int, flag: Callable[[str], str] | None = None):
+    """The spec a run resumes with: ``spec`` with the execution parameters ``given`` changed.
+
+    Naming ``executor`` or any of :data:`CLUSTER_PARAMS` replaces the recorded cluster (those
+    not given fall back to their defaults); ``num_cores`` and ``shared_scratch`` change alone.
+    The result is checked as a new run's would be (:func:`~segqtl.modes.parameters.
+    check_execution`).
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The run's recorded parameters.
+    given : dict
+        Parameter name -> value, as typed on the command line.
+    run_id : int
+        For messages.
+
+    Returns
+    -------
+    (RunSpec, list of str)
+        The resumed spec and the names of the parameters whose values changed.
+
+    Raises
+    ------
+    UsageError
+        One line: a parameter that is not an execution parameter (the units were planned
+        with the recorded ones), or execution parameters that do not fit together.
+    """
+    flag = flag or modes.flag_name
+    other = [name for name in given if name not in RESUMABLE]
+    if other:
+        raise UsageError(
+            f"{flag(other[0])} cannot change when run {run_id} resumes: its units were planned "
+            f"with the recorded value. Fix: drop {flag(other[0])}, or start a new run"
+        )
+    values = dict(given)
+    if "executor" in given or any(name in given for name in CLUSTER_PARAMS):
+        values = {name: modes.param(name).default for name in CLUSTER_PARAMS} | values
+        values.setdefault("shared_scratch", None)  # a folder of the old cluster's
+    resumed = dataclasses.replace(spec, **values)
+    check_execution(resumed, flag)
+    changed = [name for name in values if getattr(resumed, name) != getattr(spec, name)]
+    return resumed, changed
+
+
 def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | None = None):
     """Yield ``(target(p), seconds)`` for each payload, in order, on the run's executor.
 
@@ -184,7 +284,7 @@ def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | Non
         The units' payloads, pulled lazily (a bounded number is held at once).
     spec : RunSpec
         The run's parameters: ``executor``, ``num_cores`` (pool) or ``scheduler``/``cluster``/
-        ``workers`` and the batch jobs' flags (dask).
+        ``workers``, ``shared_scratch`` and the batch jobs' flags (dask).
     preload : list of str, optional
         Modules the pool's fork server imports once (the mode's ``preload``).
 
@@ -203,6 +303,7 @@ def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | Non
             # a LocalCluster's worker processes, or a batch cluster's jobs
             workers=spec.workers or (1 if batch else spec.num_cores),
             spec=spec if batch else None,
+            shared_scratch=spec.shared_scratch,
         )
     return ordered_map(target, payloads, spec.num_cores, preload=preload)
 
@@ -285,6 +386,45 @@ def _batch_client(distributed, spec, jobs: int):
             yield client, lambda: max(planned, sum(client.nthreads().values()))
 
 
+def for_workers(payload, shared_scratch: str | None = None):
+    """The payload as sent to a Dask worker.
+
+    A unit's genotype files are replaced by the rows it reads
+    (:func:`~segqtl.engine.units.ship_genotypes`), unless every file is inside
+    ``shared_scratch``, the folder the workers see (then they memory-map the files, as the
+    pool's workers do).  Files outside it (a genotype cache elsewhere) are shipped too.
+    Payloads that are not units (the executor's tests) pass unchanged.
+    """
+    if not isinstance(payload, UnitPayload):
+        return payload
+    if shared_scratch is not None:
+        root = os.path.realpath(shared_scratch)
+        paths = genotype_paths(payload)
+        if all(os.path.realpath(p).startswith(root + os.sep) for p in paths):
+            return payload
+    return ship_genotypes(payload)
+
+
+#: The errors a ``distributed.Client`` raises when its scheduler goes away (its futures are
+#: cancelled: ``FutureCancelledError``, a ``CancelledError``; or a call fails to connect).
+_LOST = (CancelledError, OSError, TimeoutError)
+
+
+@contextlib.contextmanager
+def _quiet_client_logs():
+    """Silence the Dask client's own log lines for the run: a lost scheduler makes it log
+    reconnection tracebacks, and the run reports the loss itself in one line."""
+    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def dask_map(
     target: str,
     payloads: Iterable,
@@ -294,6 +434,7 @@ def dask_map(
     workers: int = 1,
     max_in_flight: int | None = None,
     spec=None,
+    shared_scratch: str | None = None,
 ) -> Iterator:
     """Yield ``(target(p), seconds)`` for each payload, in order, computed on a Dask cluster.
 
@@ -316,20 +457,66 @@ def dask_map(
         after each unit when the cluster is a running scheduler's or a batch cluster's).
     spec : RunSpec, optional
         The run's parameters: the job flags of a batch cluster (needed for those only).
+    shared_scratch : str, optional
+        A folder the workers see at the same path: units whose genotype files are in it carry
+        their paths; all others carry their genotype rows (:func:`for_workers`).
 
     Returns
     -------
     iterator of (object, float)
         Each unit's result and the seconds its computation took on its worker.
+
+    Raises
+    ------
+    SchedulerLost
+        The scheduler went away (units already yielded stay yielded).
     """
-    with _client(scheduler, cluster, workers, spec) as (client, n_threads):
+    with _quiet_client_logs(), _client(scheduler, cluster, workers, spec) as (client, n_threads):
+        address = scheduler or client.scheduler.address
+        done = 0
+        outside: list[str] = []  # a genotype file outside the shared scratch (warned once)
+
+        def check() -> None:
+            # A client that lost its scheduler tries to reconnect (for up to the connect
+            # timeout) and has cancelled every future: nothing more can be computed.
+            if client.status != "running":
+                raise SchedulerLost(address, done)
 
         def limit() -> int:
-            return max_in_flight or 2 * max(1, n_threads())
+            check()
+            try:
+                return max_in_flight or 2 * max(1, n_threads())
+            except _LOST:
+                raise SchedulerLost(address, done) from None
 
-        yield from in_order(
-            lambda payload: client.submit(_task, target, payload, pure=False),
-            payloads,
-            limit,
-            lambda future: future.result(),  # out-of-order finishers wait on the cluster
-        )
+        def submit(payload):
+            check()
+            sent = for_workers(payload, shared_scratch)
+            if shared_scratch is not None and sent is not payload and not outside:
+                outside.append(genotype_paths(payload)[0])
+                flag = modes.flag_name("shared_scratch")
+                warnings.warn(
+                    f"the genotype copy {outside[0]} is outside {flag} {shared_scratch}, so "
+                    "units send their genotype rows. Fix: set "
+                    "SEGQTL_CACHE to a folder inside it",
+                    stacklevel=2,
+                )
+            try:
+                with warnings.catch_warnings():
+                    # a unit with its genotype rows is a "large graph" (megabytes) by design
+                    warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+                    return client.submit(_task, target, sent, pure=False)
+            except _LOST:
+                raise SchedulerLost(address, done) from None
+
+        def wait(future):
+            try:
+                return future.result()  # out-of-order finishers wait on the cluster
+            except _LOST:
+                if future.status == "error":  # the unit's own error, raised on its worker
+                    raise
+                raise SchedulerLost(address, done) from None
+
+        for item in in_order(submit, payloads, limit, wait):
+            yield item
+            done += 1

@@ -7,11 +7,17 @@ DuckDB: the warehouse imports it, never the other way round.
 
 A payload is the same shape in every mode: the main cohort's slice, the validation cohort's
 slice (validate only), the mode's parameters and its extras (validate's finemap rows).
+
+A slice's genotypes come in one of two forms, which the decoder reads alike: the paths of a
+chromosome's ``.npy`` files that the worker memory-maps (:class:`GenotypeFiles`: the local pool,
+or Dask workers that share the parent's scratch folder), or the unit's own rows read by the
+parent and shipped with the payload (:class:`GenotypeRows`, :func:`ship_genotypes`: Dask
+workers without a shared file system).  The rows are the same numbers either way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -40,6 +46,31 @@ class GenotypeFiles:
 
 
 @dataclass(frozen=True, eq=False)
+class GenotypeRows:
+    """A unit's genotype rows, shipped with its payload (:func:`ship_genotypes`).
+
+    Row i is the slice's ``rows[i]`` (every variant of the chromosome when ``rows`` is None).
+
+    Attributes
+    ----------
+    chrom : str
+        The variants' chromosome.
+    alt, ref : ndarray, shape (r, n)
+        float64 dosages, NaN = missing.
+    pos : ndarray of int64, shape (r,)
+        Positions.
+    n_variants : int
+        Variants of the chromosome (V), as in :class:`GenotypeFiles`.
+    """
+
+    chrom: str
+    alt: np.ndarray
+    ref: np.ndarray
+    pos: np.ndarray
+    n_variants: int
+
+
+@dataclass(frozen=True, eq=False)
 class CohortSlice:
     """One cohort's part of a work unit, as read from the warehouse.
 
@@ -56,9 +87,10 @@ class CohortSlice:
         validates (its ``phenotype_idx`` is the validation cohort's own row).
     covariates : polars.DataFrame, (c rows)
         ``name``, ``values`` (list of n floats), in covariate order.
-    genotypes : GenotypeFiles or None
-        The variants' chromosome (for negative controls the next chromosome); None when the
-        cohort has no genotypes on it (every window is then empty).
+    genotypes : GenotypeFiles, GenotypeRows or None
+        The variants' chromosome (for negative controls the next chromosome) as files, or
+        ``rows``' dosages shipped with the unit; None when the cohort has no genotypes on it
+        (every window is then empty).
     rows : ndarray of int, shape (r,), or None
         Sorted unique variant_idx the unit reads; None = every variant of ``genotypes``
         (negative controls).  The runner copies genotype rows up to ``rows[-1]`` to scratch.
@@ -77,7 +109,7 @@ class CohortSlice:
     n_samples: int
     phenotypes: pl.DataFrame
     covariates: pl.DataFrame
-    genotypes: GenotypeFiles | None
+    genotypes: GenotypeFiles | GenotypeRows | None
     rows: np.ndarray | None
     pairs: pl.DataFrame | None
     bounds: pl.DataFrame | None
@@ -163,19 +195,18 @@ def list_matrix(series: pl.Series, width: int) -> np.ndarray:
     return np.asarray(series.cast(pl.Array(pl.Float64, width)).to_numpy(), dtype=np.float64)
 
 
-def load_block(
+def read_rows(
     genotypes: GenotypeFiles, rows: np.ndarray | None
-) -> tuple[DosageBlock, np.ndarray, np.ndarray]:
-    """Dosages of ``rows`` (sorted variant_idx, None = all) from the memory-mapped files.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``rows`` (sorted variant_idx, None = all) of the memory-mapped files.
 
     Returns
     -------
-    block : DosageBlock
-        Shape (r, n).
+    alt, ref : ndarray, shape (r, n)
+        Views of the files for a contiguous range (read without a copy), else copies.
+    pos : ndarray, shape (r,)
     vidx : ndarray of int, shape (r,)
-        Each block row's variant_idx.
-    pos : ndarray of int, shape (r,)
-        Each block row's position.
+        Each row's variant_idx.
     """
     alt = np.load(genotypes.alt, mmap_mode="r")
     ref = np.load(genotypes.ref, mmap_mode="r")
@@ -189,8 +220,64 @@ def load_block(
     else:
         sel = rows
         vidx = rows
-    block = DosageBlock.from_dosages(alt[sel], ref[sel])
-    return block, vidx, np.asarray(pos[sel])
+    return alt[sel], ref[sel], pos[sel], vidx
+
+
+def load_block(
+    genotypes: GenotypeFiles | GenotypeRows, rows: np.ndarray | None
+) -> tuple[DosageBlock, np.ndarray, np.ndarray]:
+    """Dosages of ``rows`` (sorted variant_idx, None = all), from the memory-mapped files or
+    the rows shipped with the unit.
+
+    Returns
+    -------
+    block : DosageBlock
+        Shape (r, n).
+    vidx : ndarray of int, shape (r,)
+        Each block row's variant_idx.
+    pos : ndarray of int, shape (r,)
+        Each block row's position.
+    """
+    if isinstance(genotypes, GenotypeRows):
+        alt, ref, pos = genotypes.alt, genotypes.ref, genotypes.pos
+        vidx = np.arange(genotypes.n_variants) if rows is None else rows
+    else:
+        alt, ref, pos, vidx = read_rows(genotypes, rows)
+    return DosageBlock.from_dosages(alt, ref), vidx, np.asarray(pos)
+
+
+def ship_genotypes(payload: UnitPayload) -> UnitPayload:
+    """``payload`` with each slice's genotype files replaced by the rows the unit reads.
+
+    For workers that do not share the parent's file system: the parent reads exactly the
+    slice's ``rows`` (every variant for a negative control, whose windows span the whole
+    chromosome) from its memory-mapped files, and the worker decodes them as it would have
+    read them (:func:`load_block`), so the numbers are the same bit for bit.
+    """
+    parts = {}
+    for role in ("main", "val"):
+        part = getattr(payload, role)
+        if part is not None and isinstance(part.genotypes, GenotypeFiles):
+            alt, ref, pos, _ = read_rows(part.genotypes, part.rows)
+            shipped = GenotypeRows(
+                part.genotypes.chrom,
+                np.array(alt, dtype=np.float64),  # copies: in memory, not views of the files
+                np.array(ref, dtype=np.float64),
+                np.array(pos, dtype=np.int64),
+                part.genotypes.n_variants,
+            )
+            parts[role] = replace(part, genotypes=shipped)
+    return replace(payload, **parts) if parts else payload
+
+
+def genotype_paths(payload: UnitPayload) -> list[str]:
+    """The genotype files a worker would open for ``payload`` (none once shipped)."""
+    return [
+        path
+        for part in (payload.main, payload.val)
+        if part is not None and isinstance(part.genotypes, GenotypeFiles)
+        for path in (part.genotypes.alt, part.genotypes.ref, part.genotypes.pos)
+    ]
 
 
 class UnitCohort:
@@ -280,15 +367,17 @@ class UnitCohort:
 
     @cached_property
     def _differences(self) -> tuple[np.ndarray, np.ndarray]:
-        files = self.slice.genotypes
-        if files is None:
+        genotypes = self.slice.genotypes
+        if genotypes is None:
             return np.empty((0, self.n)), np.empty(0, dtype=np.int64)
-        alt = np.load(files.alt, mmap_mode="r")
-        ref = np.load(files.ref, mmap_mode="r")
-        pos = np.load(files.pos, mmap_mode="r")
-        rows = self.rows
-        d = np.asarray(ref[rows], dtype=np.float64) - np.asarray(alt[rows], dtype=np.float64)
-        return d, np.asarray(pos[rows])
+        if isinstance(genotypes, GenotypeRows):  # shipped: exactly ``rows``
+            alt, ref, pos = genotypes.alt, genotypes.ref, genotypes.pos
+        else:
+            alt = np.load(genotypes.alt, mmap_mode="r")[self.rows]
+            ref = np.load(genotypes.ref, mmap_mode="r")[self.rows]
+            pos = np.load(genotypes.pos, mmap_mode="r")[self.rows]
+        d = np.asarray(ref, dtype=np.float64) - np.asarray(alt, dtype=np.float64)
+        return d, np.asarray(pos)
 
     def window(self, i: int) -> np.ndarray:
         """Phenotype i's cis window: positions in ``rows`` (the rows of :meth:`block` and
@@ -305,10 +394,14 @@ class UnitCohort:
 __all__ = [
     "CohortSlice",
     "GenotypeFiles",
+    "GenotypeRows",
     "NominalParams",
     "UnitCohort",
     "UnitPayload",
+    "genotype_paths",
     "list_matrix",
     "load_block",
     "params_from_spec",
+    "read_rows",
+    "ship_genotypes",
 ]
