@@ -29,6 +29,7 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_perm.py
 	$(BIN)/python benchmarks/bench_finemap.py
 	$(BIN)/python benchmarks/bench_validate.py
+	$(BIN)/python benchmarks/bench_all.py --from-json
 
 clean:
 	rm -rf $(VENV) demo benchmarks/out .pytest_cache .ruff_cache .hypothesis

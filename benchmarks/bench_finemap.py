@@ -2,25 +2,28 @@
 
 Simulates (once, cached in benchmarks/out/) a cohort of 300 samples, chromosome 1 only, 20
 phenotypes and 2,500 variants on a 20 Mb chromosome (~250 variants per +-1 Mb cis window), 2%
-missing genotypes, seed 7, and ingests it as 'finemap_bench' into benchmarks/out/finemap.duckdb
-(reused if already there).  Then times
+missing genotypes, seed 7 — the files SegmentQTL itself was timed on (README, Benchmarks) —
+then times
 
-  (a) ``api.run`` in finemap mode with --num-cores N, twice (the first may include numba
-      compilation into the on-disk cache; the second is warm),
-  (b) the same with one core (warm),
-  (c) the compiled kernel alone (``kernels.finemap.finemap_phenotype``), one core, in-process,
-      on every phenotype's prepared inputs,
-  (d) a naive baseline: the pure-Python per-variant solver ``tests/reference_enet.py`` on ONE
-      phenotype, with a reduced workload (as many whole CV folds' warm-started 30-lambda paths
-      as fit in 60 s, the full fit and 50 stability fits, all capped at ~90 s of wall time),
-      extrapolated per fit to the whole pipeline,
+  (a) the whole process of the SegmentQTL drop-in on those files, as SegmentQTL is run
+      (``python -m segqtl --mode finemap --chromosome 1 --genotypes ... --out_dir ...
+      --num_cores N``, warehouse benchmarks/out/finemap_dropin.duckdb): one untimed run first
+      (ingests the cohort, fills the genotype and numba caches), then the median of
+      ``--repeats`` runs with N = ``--cores`` and with N = 1,
+  (b) the compiled kernel alone (``kernels.finemap.finemap_phenotype``), one core, in-process,
+      on every phenotype's prepared inputs (cohort ingested as 'finemap_bench' into
+      benchmarks/out/finemap.duckdb, reused if already there),
+  (c) a naive baseline (``naive.finemap``): the pure-Python per-variant solver
+      ``tests/reference_enet.py`` on ONE phenotype, with a reduced workload (as many whole CV
+      folds' warm-started 30-lambda paths as fit in 60 s, the full fit and 50 stability fits,
+      all capped at ~90 s of wall time), extrapolated per fit to the whole pipeline,
 
 and prints a Markdown table (also written to benchmarks/out/bench_finemap.json).
 
 EN fits per phenotype are counted as for the reference (SegmentQTL):
 5 folds x 30 lambdas + 1 full fit + 200 stability subsamples = 351 (compute_r2 is off).
 
-Usage: python benchmarks/bench_finemap.py [--cores 2]
+Usage: python benchmarks/bench_finemap.py [--cores 2] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+import naive
+from bench_nominal import OUT, time_cli
+from naive import FITS_PER_PHENOTYPE, N_LAMBDA
 
 from segqtl import api
 from segqtl.engine.units import params_from_spec
@@ -41,7 +46,6 @@ from segqtl.simulate import SimulatedCohort, simulate_cohort
 from segqtl.spec import RunSpec
 from segqtl.warehouse.db import connect
 
-OUT = Path(__file__).parent / "out"
 NAME = "finemap_bench"
 DB = OUT / "finemap.duckdb"
 COHORT = dict(
@@ -53,12 +57,8 @@ COHORT = dict(
     chromosome_length=20_000_000,
     missing_rate=0.02,
 )
-N_FOLDS, N_LAMBDA, N_BOOTSTRAP = 5, 30, 200
-FITS_PER_PHENOTYPE = N_FOLDS * N_LAMBDA + 1 + N_BOOTSTRAP  # 351, as counted for the reference
-REFERENCE_S_PER_PHENOTYPE = 11.0  # the reference on data_big: N=400, p~200-300, 1 core
-NAIVE_BUDGET_S = 90.0  # wall-time cap of the naive baseline
-NAIVE_CV_BUDGET_S = 60.0  # ... of which the CV path may use at most this
-NAIVE_STABILITY_FITS = 50
+DROPIN_DB = OUT / "finemap_dropin.duckdb"
+DROPIN_OUT = OUT / "finemap_dropin_out"
 
 
 def _params() -> dict:
@@ -97,8 +97,9 @@ def ensure_ingested() -> dict:
     c, fresh = cohort()
     t_sim = time.perf_counter() - t0
     if fresh:  # a new cohort: never reuse a warehouse built from other files
-        DB.unlink(missing_ok=True)
-        Path(str(DB) + ".wal").unlink(missing_ok=True)
+        for db in (DB, DROPIN_DB):
+            db.unlink(missing_ok=True)
+            Path(str(db) + ".wal").unlink(missing_ok=True)
     has = 0
     if DB.exists():
         con = connect(DB)
@@ -136,21 +137,6 @@ def numba_cache_state() -> str:
     except Exception:  # noqa: BLE001 - informational only
         return "unknown"
     return "warm" if missing == 0 else f"cold ({missing} of {len(kernels)} kernels not cached)"
-
-
-def timed_run(cores: int) -> dict:
-    spec = RunSpec(mode="finemap", cohort=NAME, chromosomes=["1"], num_cores=cores)
-    t0 = time.perf_counter()
-    run_id = api.run(DB, spec)
-    elapsed = time.perf_counter() - t0
-    con = connect(DB, read_only=True)
-    n_ok = con.execute(
-        "SELECT count(DISTINCT phenotype_idx) FROM finemap_stats WHERE run_id = ? AND status = 0",
-        [run_id],
-    ).fetchall()[0][0]
-    n_ph = con.execute("SELECT n_phenotypes FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
-    con.close()
-    return {"run_id": run_id, "cores": cores, "seconds": elapsed, "phenotypes": n_ph, "ok": n_ok}
 
 
 def prepared_inputs() -> list[tuple[int, object]]:
@@ -211,130 +197,45 @@ def kernel_only(preps) -> dict:
     return {"seconds": total, "ok": len(ok), "phenotypes": per}
 
 
-def _naive_standardise(d: np.ndarray, cols: np.ndarray, min_count: int):
-    """The reference's per-variant Python loop over a subsample: mask, mean, std, zero-fill."""
-    p = d.shape[0]
-    Z = np.zeros((p, cols.size))
-    keep = np.zeros(p, dtype=bool)
-    for v in range(p):
-        row = d[v, cols]
-        obs = np.flatnonzero(~np.isnan(row))
-        if obs.size < min_count:
-            continue
-        vals = row[obs]
-        mu, sd = np.mean(vals), np.std(vals)
-        if sd < 1e-10:
-            continue
-        keep[v] = True
-        Z[v, obs] = (vals - mu) / sd
-    return keep, Z
+def dropin_args(cores: int) -> list[str]:
+    """The drop-in's command line on the benchmark's files, as SegmentQTL is run on them."""
+    c = OUT / "finemap_cohort"
+    return [
+        "--mode", "finemap", "--chromosome", "1", "--genotypes", str(c / "genotypes"),
+        "--quantifications", str(c / "quantifications.csv"), "--covariates",
+        str(c / "covariates.csv"), "--copynumber", str(c / "copynumbers.csv"),
+        "--segmentation", str(c / "segments.csv"), "--out_dir", str(DROPIN_OUT), "--db",
+        str(DROPIN_DB), "--num_cores", str(cores), "--quiet",
+    ]  # fmt: skip
 
 
-def naive(prep, ph_idx: int, lam_sel: float) -> dict:
-    """Pure-Python per-variant solver (``tests/reference_enet.py``) on one phenotype, reduced
-    workload."""
-    import sys
-
-    from threadpoolctl import threadpool_limits
-
-    from segqtl.kernels import finemap as fm
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is a package there
-    from tests import reference_enet as enet
-
-    params = params_from_spec(
-        fm.FinemapParams, RunSpec(mode="finemap", cohort=NAME, chromosomes=["1"])
-    )
-    alpha = params.alpha_en
-    y, X, n = np.ascontiguousarray(prep.y), prep.X, prep.n
-    required = max(fm.MIN_SAMPLES, int(params.coverage_tau * n))
-    _, _, _, keep, Zall = fm.standardise(prep.d, np.arange(n), required)  # not timed
-    kept = np.flatnonzero(keep)
-    Z = np.ascontiguousarray(Zall[kept])
-    d_kept = np.ascontiguousarray(prep.d[kept])
-    grid = fm.lambda_grid(enet.lambda_max(y, Z, X, alpha), params.n_lambda, params.lambda_ratio)
-    E_kernel = fm.cv_errors(y, Z, X, grid, alpha, 42 + ph_idx)  # to check the naive numbers
-    out: dict = {"phenotype_idx": ph_idx, "n_samples": n, "p_kept": int(kept.size)}
-    with threadpool_limits(1):
-        start = time.perf_counter()
-        # (1) whole folds' warm-started lambda paths (enet_path's loop, one enet_fit per lambda,
-        # so that the wall-time cap can also stop a fold part-way), while the CV budget allows
-        cv_times, cv_sweeps, max_err_diff, folds_done = [], [], 0.0, 0
-        for f_idx, (tr, te) in enumerate(enet.cv_folds(n, 42 + ph_idx)):
-            elapsed = time.perf_counter() - start
-            if folds_done and elapsed + elapsed / folds_done > NAIVE_CV_BUDGET_S:
-                break  # the next fold would not finish in time
-            beta = theta = None
-            ytr, Ztr, Xtr = y[tr], Z[:, tr], X[tr]
-            for t, lam in enumerate(grid):
-                if time.perf_counter() - start > NAIVE_CV_BUDGET_S:
-                    break
-                t0 = time.perf_counter()
-                f = enet.enet_fit(ytr, Ztr, Xtr, float(lam), alpha, *fm.CV_PATH, beta, theta)
-                cv_times.append(time.perf_counter() - t0)
-                cv_sweeps.append(f.n_iter)
-                beta, theta = f.beta, f.theta
-                err = np.mean((y[te] - enet.predict(X[te], Z[:, te], f)) ** 2)
-                max_err_diff = max(max_err_diff, abs(err - E_kernel[t, f_idx]))
-            else:
-                folds_done += 1
-                continue
-            break
-        # (2) the full-data fit at lambda_sel (cold)
-        t0 = time.perf_counter()
-        f = enet.enet_fit(y, Z, X, lam_sel, alpha, *fm.FULL_FIT)
-        full_time, full_sweeps = time.perf_counter() - t0, f.n_iter
-        # (3) stability fits at lambda_sel on the first subsamples (the kernel's first ones)
-        n_sub = fm.n_subsample(n, params.subsample_frac)
-        subs = fm.stability_subsamples(n, n_sub, NAIVE_STABILITY_FITS, 42 + ph_idx)
-        st_times, st_sweeps = [], []
-        for sub in subs:
-            if st_times and time.perf_counter() - start > NAIVE_BUDGET_S:
-                break
-            t0 = time.perf_counter()
-            keep_b, Zb = _naive_standardise(d_kept, sub, params.min_obs_boot)
-            if keep_b.any():
-                f = enet.enet_fit(y[sub], Zb, X[sub], lam_sel, alpha, *fm.STABILITY_FIT)
-                st_sweeps.append(f.n_iter)
-            st_times.append(time.perf_counter() - t0)
-        total = time.perf_counter() - start
-    n_fits = len(cv_times) + 1 + len(st_times)
-    mean_cv = statistics.fmean(cv_times) if cv_times else float("nan")
-    mean_st = statistics.fmean(st_times) if st_times else float("nan")
-    # the whole pipeline at the measured per-fit costs: 150 CV fits, 1 full fit, 200 stability
-    per_phenotype = N_FOLDS * N_LAMBDA * mean_cv + full_time + N_BOOTSTRAP * mean_st
-    out.update(
-        seconds=total,
-        fits=n_fits,
-        fits_per_s=n_fits / total,
-        cv_fits=len(cv_times),
-        cv_folds_completed=folds_done,
-        cv_seconds=sum(cv_times),
-        cv_sweeps=cv_sweeps,
-        cv_max_abs_err_diff_vs_kernel=max_err_diff,
-        full_fit_seconds=full_time,
-        full_fit_sweeps=full_sweeps,
-        stability_fits=len(st_times),
-        stability_seconds=sum(st_times),
-        stability_sweeps=st_sweeps,
-        extrapolated_seconds_per_phenotype=per_phenotype,
-        extrapolated_fits_per_s=FITS_PER_PHENOTYPE / per_phenotype,
-    )
-    return out
+def dropin_fitted() -> int:
+    """Phenotypes fitted (status ok) by the drop-in warehouse's latest run."""
+    con = connect(DROPIN_DB, read_only=True)
+    n_ok = con.execute(
+        "SELECT count(DISTINCT phenotype_idx) FROM finemap_stats "
+        "WHERE run_id = (SELECT max(run_id) FROM runs) AND status = 0"
+    ).fetchall()[0][0]
+    con.close()
+    return n_ok
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per core count (median)")
     args = ap.parse_args()
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     setup = ensure_ingested()
     cache = numba_cache_state()
 
-    first = timed_run(args.cores)
-    warm = timed_run(args.cores)
-    single = timed_run(1)
+    whole = {}
+    for i, cores in enumerate((args.cores, 1)):
+        # the first command ingests into the drop-in warehouse and warms the caches
+        timing = time_cli(dropin_args(cores), repeats=args.repeats, warmup=1 if i == 0 else 0)
+        timing.pop("stdout")
+        whole[cores] = {"cores": cores, **timing, "ok": dropin_fitted()}
     preps = prepared_inputs()
     kern = kernel_only(preps)
 
@@ -342,13 +243,19 @@ def main() -> None:
     ok = sorted((r for r in kern["phenotypes"] if r["status"] == 0), key=lambda r: r["seconds"])
     pick = ok[len(ok) // 2]
     prep = dict(preps)[pick["phenotype_idx"]]
-    nv = naive(prep, pick["phenotype_idx"], pick["lambda_selected"])
+    from segqtl.kernels import finemap as fm
+
+    params = params_from_spec(
+        fm.FinemapParams, RunSpec(mode="finemap", cohort=NAME, chromosomes=["1"])
+    )
+    nv = naive.finemap(prep, pick["phenotype_idx"], pick["lambda_selected"], params)
     nv["kernel_seconds_same_phenotype"] = pick["seconds"]
 
-    def row(label, sec, n_ok):
+    def row(label, sec, n_ok, cores):
         fits = FITS_PER_PHENOTYPE * n_ok
         return {
             "label": label,
+            "cores": cores,
             "seconds": sec,
             "phenotypes_fitted": n_ok,
             "s_per_phenotype": sec / n_ok,
@@ -358,20 +265,17 @@ def main() -> None:
 
     rows = [
         row(
-            f"api.run finemap, {args.cores} cores, first (includes JIT compile if cache is cold)",
-            first["seconds"],
-            first["ok"],
-        ),
-        row(f"api.run finemap, {args.cores} cores, warm", warm["seconds"], warm["ok"]),
-        row("api.run finemap, 1 core, warm", single["seconds"], single["ok"]),
-        row("kernel only (finemap_phenotype), 1 core", kern["seconds"], kern["ok"]),
+            f"finemap drop-in, whole process, {c} core{'s' if c > 1 else ''} "
+            f"(median of {args.repeats})",
+            w["seconds"],
+            w["ok"],
+            c,
+        )
+        for c, w in whole.items()
     ]
-    warm_s = rows[1]["s_per_phenotype"]
-    kernel_rate = rows[3]["fits_per_s"]
+    rows.append(row("kernel only (finemap_phenotype), 1 core", kern["seconds"], kern["ok"], 1))
+    kernel_rate = rows[-1]["fits_per_s"]
     speedups = {
-        "reference_s_per_phenotype": REFERENCE_S_PER_PHENOTYPE,
-        f"vs_reference_warm_{args.cores}_cores": REFERENCE_S_PER_PHENOTYPE / warm_s,
-        "vs_reference_warm_1_core": REFERENCE_S_PER_PHENOTYPE / rows[2]["s_per_phenotype"],
         "kernel_vs_naive_fits_per_s": kernel_rate / nv["extrapolated_fits_per_s"],
         "kernel_vs_naive_same_phenotype": nv["extrapolated_seconds_per_phenotype"]
         / pick["seconds"],
@@ -379,11 +283,13 @@ def main() -> None:
     ns = [r["n_samples"] for r in ok]
     ps = [r["p_kept"] for r in ok]
     result = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cohort": _params(),
         "fits_per_phenotype": FITS_PER_PHENOTYPE,
         "setup": setup,
         "numba_cache_before_first_run": cache,
-        "runs": [first, warm, single],
+        "repeats": args.repeats,
+        "whole_process": {str(c): w for c, w in whole.items()},
         "rows": rows,
         "kernel_only": kern,
         "naive": nv,
@@ -428,13 +334,6 @@ def main() -> None:
         f"{nv['extrapolated_fits_per_s']:.2f} |"
     )
     print()
-    print(
-        f"- warm {args.cores}-core run: {warm_s:.3f} s per phenotype vs the reference's ~11 s "
-        f"per phenotype -> {speedups[f'vs_reference_warm_{args.cores}_cores']:,.0f}x "
-        f"(1 core: {speedups['vs_reference_warm_1_core']:,.0f}x). Caveat: the reference figure "
-        "is the reference's measured time on a different data set (N=400, p~200-300, single core), "
-        "not a same-data run."
-    )
     print(
         f"- kernel vs naive: {kernel_rate:,.0f} vs {nv['extrapolated_fits_per_s']:.2f} fits/s "
         f"(naive extrapolated at the pipeline's fit mix) -> "
