@@ -29,7 +29,7 @@ from segqtl.spec import RunSpec
 from segqtl.warehouse import db as wdb
 from segqtl.warehouse.db import connect
 
-from .conftest import cohort_kwargs
+from .conftest import as_segqtl_of_schema, cohort_kwargs
 
 FAST = dict(n_bootstrap=12, n_lambda=6)
 ANNOTATIONS = ["pos", "ref", "alt", "phenotype_start", "phenotype_end", "distance"]
@@ -345,13 +345,13 @@ def test_cli_query__locked_by_a_writer_is_a_clear_message(wh, tmp_path):
             capture_output=True,
             text=True,
             timeout=120,
-            env={**os.environ, "SEGQTL_DEBUG": ""},
+            env={**os.environ, "SEGQTL_DEBUG": "", "SEGQTL_LOCK_WAIT": "1"},
         )
     finally:
         holder.kill()
         holder.wait()
     assert res.returncode == 2
-    assert "in use by another segqtl process (a run is writing)" in res.stderr
+    assert f"is busy: process {holder.pid}" in res.stderr  # after retrying SEGQTL_LOCK_WAIT s
     assert "Fix:" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -383,9 +383,7 @@ def test_migrate__005_renames_tables_keep_rows_and_readers_say_which_version(
 ):
     # A warehouse made by a segqtl that knows migrations 001-004 (today's run code writes the
     # renamed tables, so the bootstrap, R² and q-value rows are inserted into the old ones).
-    all_migrations = wdb.migrations()
-    monkeypatch.setattr(wdb, "migrations", lambda: all_migrations[:4])
-    monkeypatch.setattr(wdb, "SCHEMA_VERSION", 4)
+    as_segqtl_of_schema(monkeypatch, 4)
     db = tmp_path / "old.duckdb"
     api.ingest(db, "small", **cohort_kwargs(small_cohort))
     run = api.run(db, RunSpec(mode="nominal", cohort="small", chromosomes=["2"]))
@@ -517,6 +515,7 @@ def test_cli__reader_blocks_writers_with_a_message_and_exports_still_read(wh, tm
         res = subprocess.run(
             _python_segqtl("compare", "--db", wh["db"], wh["runs"]["nominal"], wh["runs"]["perm"]),
             capture_output=True, text=True, timeout=120,
+            env={**os.environ, "SEGQTL_LOCK_WAIT": "1"},
         )  # fmt: skip
         out = tmp_path / "exported"
         exp = subprocess.run(
@@ -528,8 +527,8 @@ def test_cli__reader_blocks_writers_with_a_message_and_exports_still_read(wh, tm
         holder.kill()
         holder.wait()
     assert res.returncode == 2
-    assert f"the warehouse is open in process {holder.pid}" in res.stderr
-    assert "Fix: wait for it, or close that connection" in res.stderr
+    assert f"is open read-only in process {holder.pid}" in res.stderr
+    assert "Fix: close that connection" in res.stderr
     assert exp.returncode == 0, exp.stderr  # export only reads: it runs beside other readers
     assert [Path(p).name for p in exp.stdout.split()] == ["perm_chr1_100.csv"]
 

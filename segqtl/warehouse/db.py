@@ -13,7 +13,12 @@ segqtl's with :class:`SchemaTooOld`, whose message says to run ``segqtl upgrade`
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -211,7 +216,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def connect(
-    path: str | Path, *, read_only: bool = False, must_exist: bool = False
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    must_exist: bool = False,
+    wait: float | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating if needed) a warehouse file.
 
@@ -219,42 +228,25 @@ def connect(
     from other definitions than this segqtl's sql/views/ (:class:`SchemaTooOld`).  Commands that
     only make sense on existing results pass ``must_exist`` so that a mistyped ``--db`` is an
     error instead of a new, empty warehouse.
+
+    While another process holds the file (a run committing a unit, docs/concurrency.md) the open
+    is retried for up to ``wait`` seconds (default :func:`lock_wait`: ``$SEGQTL_LOCK_WAIT`` or
+    60), then fails with one line naming the holder.
     """
     path = Path(path)
     if (read_only or must_exist) and not path.exists():
         raise UsageError(f"{path}: no such warehouse. Fix: check the --db path")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise UsageError(_lock_message(path, str(exc), read_only)) from None
-        raise UsageError(f"{path}: cannot open the warehouse ({exc})") from None
+    con = open_file(path, read_only=read_only, wait=lock_wait() if wait is None else wait)
     if read_only:
-        version = _current_version(con)
-        if version != SCHEMA_VERSION:
-            con.close()
-            if version > SCHEMA_VERSION:
-                raise UsageError(
-                    f"{path}: warehouse schema version {version}, newer than this segqtl "
-                    f"supports ({SCHEMA_VERSION}). Fix: upgrade segqtl"
-                )
-            raise SchemaTooOld(
-                f"{path}: warehouse schema version {version}, this segqtl needs {SCHEMA_VERSION}. "
-                f"Fix: upgrade it with 'segqtl upgrade --db {path}' (any write command, e.g. "
-                "'segqtl run', also does; it is open for writing then)"
-            )
-        if _views_stale(con):
-            con.close()
-            raise SchemaTooOld(
-                f"{path}: the warehouse's views (schema version {version}) were made from other "
-                "definitions than this segqtl's. Fix: re-create them with "
-                f"'segqtl upgrade --db {path}' (any write command, e.g. 'segqtl run', also does; "
-                "it is open for writing then)"
-            )
+        check_schema(con, path)
     else:
-        migrate(con)
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
     return con
 
 
@@ -271,23 +263,398 @@ def connect_reader(path: str | Path) -> duckdb.DuckDBPyConnection:
         return connect(path, read_only=True)
 
 
-def _lock_message(path: Path, error: str, read_only: bool) -> str:
-    """Why the warehouse cannot be opened now, naming the process DuckDB says holds it."""
+def check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse (closing ``con``) a read-only warehouse whose schema or views are not this
+    segqtl's (:class:`SchemaTooOld`, or a newer schema)."""
+    version = _current_version(con)
+    if version != SCHEMA_VERSION:
+        con.close()
+        if version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{path}: warehouse schema version {version}, newer than this segqtl "
+                f"supports ({SCHEMA_VERSION}). Fix: upgrade segqtl"
+            )
+        raise SchemaTooOld(
+            f"{path}: warehouse schema version {version}, this segqtl needs {SCHEMA_VERSION}. "
+            f"Fix: upgrade it with 'segqtl upgrade --db {path}' (any write command, e.g. "
+            "'segqtl run', also does; it is open for writing then)"
+        )
+    if _views_stale(con):
+        con.close()
+        raise SchemaTooOld(
+            f"{path}: the warehouse's views (schema version {version}) were made from other "
+            "definitions than this segqtl's. Fix: re-create them with "
+            f"'segqtl upgrade --db {path}' (any write command, e.g. 'segqtl run', also does; "
+            "it is open for writing then)"
+        )
+
+
+#: Seconds a command waits for a warehouse another process holds, unless $SEGQTL_LOCK_WAIT.
+DEFAULT_LOCK_WAIT = 60.0
+
+
+#: Seconds a run waits for the file before saying so on stderr, unless $SEGQTL_LOCK_NOTICE.
+DEFAULT_LOCK_NOTICE = 10.0
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise UsageError(
+            f"{name}={raw!r} is not a number of seconds. Fix: set it to e.g. {default:.0f}, "
+            "or unset it"
+        )
+    return value
+
+
+def lock_wait() -> float:
+    """Seconds a command waits for a busy warehouse: ``$SEGQTL_LOCK_WAIT`` (default 60)."""
+    return _env_seconds("SEGQTL_LOCK_WAIT", DEFAULT_LOCK_WAIT)
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def open_file(
+    path: Path,
+    *,
+    read_only: bool,
+    wait: float | None,
+    on_wait: Callable[[str, float], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, retried while another process holds the file's lock.
+
+    DuckDB's lock is not a queue (a failed open just fails), so the open is retried every few
+    tens of milliseconds: shorter than the pause a run leaves between its holds
+    (:class:`WriterLease`), so a reader gets in while a run works.
+
+    Parameters
+    ----------
+    wait : float or None
+        Give up after this many seconds (one-line :class:`UsageError`); None waits as long as
+        needed.
+    on_wait : callable, optional
+        Called after each failed try with DuckDB's message and the seconds waited so far.
+    """
+    start = time.monotonic()
+    delay = 0.01
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise UsageError(f"{path}: cannot open the warehouse ({exc})") from None
+            waited = time.monotonic() - start
+            if wait is not None and waited >= wait:
+                raise UsageError(_lock_message(path, str(exc), read_only, waited)) from None
+            if on_wait is not None:
+                on_wait(str(exc), waited)
+            # short tries while a reader may be slipping in; a long wait (a notebook holding
+            # the file) polls slowly
+            limit = 0.05 if waited < 10 else 0.5
+            pause = min(delay, limit)
+            if wait is not None:
+                pause = min(pause, max(0.0, wait - waited))
+            time.sleep(pause)
+            delay = min(delay * 1.5, limit)
+
+
+def lock_holder(error: str) -> tuple[str, bool]:
+    """Who holds a warehouse, from DuckDB's lock error: ``("process 12 (segqtl run)", ro)``.
+
+    ``ro`` is whether the holder has the file open read-only: DuckDB then adds that the file
+    could be opened read-only.  The command line comes from /proc when the process is local.
+    """
     pid = re.search(r"\(PID (\d+)\)", error)
-    holder = f"process {pid.group(1)}" if pid else "another process"
-    if read_only:
-        # Readers share the file; only a writer excludes them.
+    if not pid:
+        return "another process", "read-only mode" in error
+    holder = f"process {pid.group(1)}"
+    try:
+        argv = Path(f"/proc/{pid.group(1)}/cmdline").read_bytes().split(b"\0")
+        words = [a.decode(errors="replace") for a in argv if a]
+    except OSError:
+        words = []
+    if words:
+        words[0] = Path(words[0]).name
+        command = " ".join(words)
+        holder += f" ({command[:60]}{'...' if len(command) > 60 else ''})"
+    return holder, "read-only mode" in error
+
+
+def _lock_message(path: Path, error: str, read_only: bool, waited: float) -> str:
+    """Why the warehouse cannot be opened now, naming the process DuckDB says holds it."""
+    holder, holder_reads = lock_holder(error)
+    waited_text = f"{waited:.0f} s" if waited >= 1 else "a moment"
+    if read_only or not holder_reads:
+        # Only a writer excludes readers: a run between two commits lets go of the file, so a
+        # writer that keeps it this long is committing something big or is another command.
         return (
-            f"{path}: the warehouse is in use by another segqtl process (a run is writing): "
-            f"{holder} holds it for writing. Fix: wait for it to finish, or stop it and resume "
-            "later with 'segqtl run --resume RUN_ID'"
+            f"the warehouse {path} is busy: {holder} writes it (a run committing, or another "
+            f"write command) and kept it for {waited_text}. Fix: retry, or wait longer with "
+            "SEGQTL_LOCK_WAIT=SECONDS"
         )
     return (
-        f"{path}: the warehouse is open in {holder} (a run or another write command, or a "
-        "reader: 'segqtl query', a notebook, a DuckDB client); DuckDB lets one process write a "
-        "file only while no other process has it open. Fix: wait for it, or close that "
-        "connection, then retry"
+        f"the warehouse {path} is open read-only in {holder} (a notebook? 'segqtl query'?) and "
+        f"stayed open for {waited_text}; DuckDB lets one process write a file only while no "
+        "other process has it open. Fix: close that connection (con.close()), then retry, or "
+        "wait longer with SEGQTL_LOCK_WAIT=SECONDS"
     )
+
+
+class WriterLease:
+    """A run's hold on the warehouse: open for writing only while the run reads or commits.
+
+    DuckDB lets one process open a file read-write, or any number read-only, never both.  A
+    run holding its connection for hours would lock every reader out, and a reader (a
+    notebook) holding the file would make the run fail.  The lease opens the file on demand
+    (:meth:`hold`), keeps it while the run's reads and commits come back to back, and closes
+    it when it has been idle for ``linger`` seconds (a background thread) or held for
+    ``max_hold`` seconds (then the next open waits ``gap`` seconds, longer than a reader's
+    retry interval, so readers get in).  An open that finds the file held waits as long as
+    needed, telling ``notify`` once it has waited ``notify_after`` seconds (default
+    ``$SEGQTL_LOCK_NOTICE`` or 10) and who holds it.
+
+    Closing skips DuckDB's checkpoint (the units' commits stay WAL appends, which the next
+    open replays); when the WAL has grown past ``wal_limit`` bytes a release checkpoints
+    first, which bounds what each open (the run's and the readers') replays.  The first open
+    migrates the schema; later opens skip that.  Settings from :meth:`configure` are applied
+    at every open.  Measured figures: docs/concurrency.md.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        notify: Callable[[str], None] | None = None,
+        label: str = "the run",
+        linger: float = 0.25,
+        max_hold: float = 2.0,
+        gap: float = 0.15,
+        wal_limit: int = 32_000_000,
+        notify_after: float | None = None,
+    ):
+        self.path = Path(path)
+        self.notify = notify
+        self.label = label
+        self.linger, self.max_hold, self.gap = linger, max_hold, gap
+        self.wal_limit = wal_limit
+        self.notify_after = (
+            _env_seconds("SEGQTL_LOCK_NOTICE", DEFAULT_LOCK_NOTICE)
+            if notify_after is None
+            else notify_after
+        )
+        self.settings: dict[str, object] = {}
+        self.opens = 0  # statistics: opens, seconds waited for the lock, checkpoints
+        self.waited = 0.0
+        self.checkpoints = 0
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._migrated = False
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._opened_at = self._used_at = 0.0
+        self._not_before = 0.0
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ use
+    @contextmanager
+    def hold(self, wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection for one stretch of work (relations must be consumed inside).
+
+        ``wait``: give up opening after this many seconds (:class:`UsageError`); default: wait
+        as long as the file is held elsewhere.
+        """
+        with self._lock:
+            self._depth += 1
+            try:
+                yield self._acquire(wait)
+            finally:
+                self._depth -= 1
+                self._used_at = time.monotonic()
+                if (
+                    self._depth == 0
+                    and self._con is not None
+                    and self._used_at - self._opened_at >= self.max_hold
+                ):
+                    self._release()
+                    self._not_before = time.monotonic() + self.gap
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open connection (opened if needed), for a call made inside :meth:`hold`."""
+        with self._lock:
+            self._used_at = time.monotonic()
+            return self._acquire()
+
+    def configure(self, **settings) -> None:
+        """DuckDB settings (``SET name = value``) for every connection the lease opens."""
+        with self._lock:
+            self.settings.update(settings)
+            if self._con is not None:
+                self._apply(self._con, settings)
+
+    def reset(self) -> None:
+        """Forget the :meth:`configure` settings (``RESET`` on an open connection)."""
+        with self._lock:
+            if self._con is not None:
+                for name in self.settings:
+                    self._con.execute(f"RESET {name}")
+            self.settings.clear()
+
+    def release(self) -> None:
+        """Close the file now (it reopens on the next use)."""
+        with self._lock:
+            if self._con is not None:
+                self._release()
+
+    def close(self) -> None:
+        """Release the file and stop the idle watcher; the lease is not used after this."""
+        self._stop.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()
+        self.release()
+
+    def __enter__(self) -> WriterLease:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ inside
+    @staticmethod
+    def _apply(con, settings: dict) -> None:
+        for name, value in settings.items():
+            # names come from segqtl's code, values are bound
+            con.execute(f"SET {name} = ?", [value])
+
+    def _acquire(self, wait: float | None = None) -> duckdb.DuckDBPyConnection:
+        if self._con is not None:
+            return self._con
+        pause = self._not_before - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        told: list[float] = []
+
+        def on_wait(error: str, waited: float) -> None:
+            if not told and waited >= self.notify_after:
+                told.append(waited)
+                if self.notify is not None:
+                    self.notify(self._waiting_message(error))
+
+        start = time.monotonic()
+        con = open_file(self.path, read_only=False, wait=wait, on_wait=on_wait)
+        self.waited += time.monotonic() - start
+        try:
+            # Closing would checkpoint; the release decides instead (see the class notes).
+            con.execute("PRAGMA disable_checkpoint_on_shutdown")
+            if not self._migrated:
+                migrate(con)
+                self._migrated = True
+            self._apply(con, self.settings)
+        except BaseException:
+            con.close()
+            raise
+        if told and self.notify is not None:
+            self.notify(f"{self.label}: the warehouse {self.path} is free again; continuing")
+        self.opens += 1
+        self._con = con
+        self._opened_at = self._used_at = time.monotonic()
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="segqtl-lease", daemon=True)
+            self._watcher.start()
+        return con
+
+    def _waiting_message(self, error: str) -> str:
+        holder, reads = lock_holder(error)
+        what = (
+            f"a read-only client (a notebook?), {holder}, holds {self.path}"
+            if reads
+            else f"{holder} has {self.path} open for writing"
+        )
+        return (
+            f"{self.label}: {what}; the run waits and continues when it closes "
+            "(docs/concurrency.md)"
+        )
+
+    def _release(self) -> None:
+        con, self._con = self._con, None
+        try:
+            wal = Path(f"{self.path}.wal")
+            if wal.exists() and wal.stat().st_size > self.wal_limit:
+                con.execute("CHECKPOINT")
+                self.checkpoints += 1
+        finally:
+            con.close()
+
+    def _watch(self) -> None:
+        """Close the file once the run has left it idle for ``linger`` seconds."""
+        while not self._stop.wait(self.linger / 2):
+            with self._lock:
+                if (
+                    self._con is not None
+                    and self._depth == 0
+                    and time.monotonic() - self._used_at >= self.linger
+                ):
+                    try:
+                        self._release()
+                    except Exception:  # noqa: BLE001 - reported by the next use instead
+                        pass
+
+
+class HeldConnection:
+    """A lease-like wrapper of a connection the caller owns (kept open, never released).
+
+    Lets :func:`segqtl.engine.runner.execute` take an open connection (tests, notebooks) as
+    well as a :class:`WriterLease`; settings from :meth:`configure` are reset at :meth:`close`.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+        self._set: list[str] = []
+
+    @contextmanager
+    def hold(self, wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        yield self._con
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        return self._con
+
+    def configure(self, **settings) -> None:
+        WriterLease._apply(self._con, settings)
+        self._set.extend(settings)
+
+    def reset(self) -> None:
+        for name in self._set:
+            self._con.execute(f"RESET {name}")
+        self._set.clear()
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.reset()
+
+
+class LeasedConnection:
+    """Stands in for a connection: every attribute is the lease's current connection's.
+
+    The modes' payload generators and the readers keep ``con`` across units; through this
+    proxy each call reaches whichever connection the lease has open (reopening the file if it
+    was released).  Results (relations, Arrow readers) must be consumed inside the runner's
+    :meth:`WriterLease.hold`, which keeps the connection open meanwhile.
+    """
+
+    def __init__(self, lease: WriterLease | HeldConnection):
+        self._lease = lease
+
+    def __getattr__(self, name: str):
+        return getattr(self._lease.connection(), name)
 
 
 def small_frame(rel):
