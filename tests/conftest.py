@@ -92,3 +92,22 @@ def small_db(tmp_path, small_cohort):
     db = tmp_path / "wh.duckdb"
     api.ingest(db, "small", **cohort_kwargs(small_cohort))
     return db
+
+
+def as_segqtl_of_schema(monkeypatch, version: int) -> None:
+    """Make this process a segqtl that knew migrations 001..``version`` only: it creates
+    warehouses of that schema, and its units fill only the tables those migrations make
+    (no ``unit_sql`` of a later migration, such as 010's top hits)."""
+    import dataclasses
+
+    from segqtl import modes
+    from segqtl.warehouse import db as wdb
+
+    all_migrations = wdb.migrations()
+    monkeypatch.setattr(wdb, "migrations", lambda: all_migrations[:version])
+    monkeypatch.setattr(wdb, "SCHEMA_VERSION", version)
+    registry = modes.modes()  # the cached dict that modes.get reads
+    for name, mode in list(registry.items()):
+        later = [m for m in mode.migrations if int(m.partition("_")[0]) > version]
+        if mode.unit_sql and later:
+            monkeypatch.setitem(registry, name, dataclasses.replace(mode, unit_sql=()))

@@ -404,3 +404,48 @@ def test_cli_export__parquet_with_gzip_is_a_one_line_error(runs_db, tmp_path):
                "--format", "parquet", "--gzip")  # fmt: skip
     assert res.exit_code == 2
     assert "Fix:" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def _read_all(path):
+    """A file's bytes, decompressed if gzip (every member)."""
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+
+
+_STRETCHED = {}
+
+
+def _stretched_run(db) -> int:
+    """An all-pairs nominal run of units of 2 phenotypes (made once per warehouse)."""
+    if db not in _STRETCHED:
+        spec = RunSpec(
+            mode="nominal",
+            cohort="small",
+            chromosomes=["1"],
+            all_variants=True,
+            phenotypes_per_unit=2,
+        )
+        _STRETCHED[db] = api.run(db, spec)
+    return _STRETCHED[db]
+
+
+@pytest.mark.parametrize(("fmt", "gz", "meta"), TEXT_VARIANTS)
+def test_export__large_file_in_stretches_equals_one_copy(
+    runs_db, tmp_path, monkeypatch, fmt, gz, meta
+):
+    """A file written a stretch of units at a time has the bytes of one COPY."""
+    from segqtl.warehouse import export as export_module
+
+    db, _ = runs_db
+    nominal = _stretched_run(db)
+    whole = api.export(db, nominal, tmp_path / "whole", fmt=fmt, gzip=gz, metadata_header=meta)
+    monkeypatch.setattr(export_module, "CHUNK_ROWS", 7)  # a few units per stretch
+    pieces = api.export(db, nominal, tmp_path / "pieces", fmt=fmt, gzip=gz, metadata_header=meta)
+    with duckdb.connect(str(db), read_only=True) as con:
+        n_stretches = len(
+            export_module.query(con, "export_chunks", run_id=nominal, chr="chr1", rows=7).fetchall()
+        )
+    assert n_stretches > 2
+    assert [p.name for p in whole] == [p.name for p in pieces]
+    for a, b in zip(whole, pieces, strict=True):
+        assert _read_all(a) == _read_all(b)
+    assert not list((tmp_path / "pieces").glob(".*"))  # no temporary piece left behind

@@ -25,7 +25,7 @@ from segqtl.warehouse import db as wdb
 from segqtl.warehouse import runs
 from segqtl.warehouse.db import connect
 
-from .conftest import cohort_kwargs, dropin_input_args
+from .conftest import as_segqtl_of_schema, cohort_kwargs, dropin_input_args
 
 STATS_FLOATS = (
     "median_n_obs",
@@ -287,9 +287,7 @@ def test_migrate__003_applies_on_a_fresh_warehouse(tmp_path):
 
 def test_migrate__upgrades_a_warehouse_created_at_version_2(tmp_path, small_cohort, monkeypatch):
     # Build the warehouse with a segqtl that knows migrations 001-002 only.
-    all_migrations = wdb.migrations()
-    monkeypatch.setattr(wdb, "migrations", lambda: all_migrations[:2])
-    monkeypatch.setattr(wdb, "SCHEMA_VERSION", 2)
+    as_segqtl_of_schema(monkeypatch, 2)
     db = tmp_path / "old.duckdb"
     api.ingest(db, "small", **cohort_kwargs(small_cohort))
     run_id = api.run(db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))

@@ -26,7 +26,7 @@ from segqtl.warehouse import db as wdb
 from segqtl.warehouse import runs
 from segqtl.warehouse.db import connect
 
-from .conftest import GOLDEN, cohort_kwargs, dropin_input_args
+from .conftest import GOLDEN, as_segqtl_of_schema, cohort_kwargs, dropin_input_args
 
 COUNTS = ("n_samples_main", "n_samples_val", "n_variants_main_kept", "n_variants_shared")
 METRICS_A = (
@@ -316,9 +316,7 @@ def test_migrate__004_applies_on_a_fresh_warehouse(tmp_path):
 
 
 def test_migrate__upgrades_a_warehouse_created_at_version_3(tmp_path, small_cohort, monkeypatch):
-    all_migrations = wdb.migrations()
-    monkeypatch.setattr(wdb, "migrations", lambda: all_migrations[:3])
-    monkeypatch.setattr(wdb, "SCHEMA_VERSION", 3)
+    as_segqtl_of_schema(monkeypatch, 3)
     db = tmp_path / "old.duckdb"
     api.ingest(db, "small", **cohort_kwargs(small_cohort))
     run_id = api.run(db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))

@@ -27,7 +27,7 @@ from segqtl.spec import RunSpec
 from segqtl.warehouse import db as wdb
 from segqtl.warehouse.db import SchemaTooOld, connect, connect_reader
 
-from .conftest import cohort_kwargs
+from .conftest import as_segqtl_of_schema, cohort_kwargs
 
 SNAPSHOT = Path(__file__).parent / "data" / "surface_snapshot.json"
 CUTOVER = 7  # the first migration after which views live in sql/views/ only
@@ -233,8 +233,7 @@ def test_migrate__schema_6_warehouse_gets_the_same_views_and_rows(
     # A warehouse of a segqtl that knew migrations 001-006 (its views came from them).
     all_migrations = wdb.migrations()
     assert all_migrations[5][0] == 6
-    monkeypatch.setattr(wdb, "migrations", lambda: all_migrations[:6])
-    monkeypatch.setattr(wdb, "SCHEMA_VERSION", 6)
+    as_segqtl_of_schema(monkeypatch, 6)
     db = tmp_path / "old.duckdb"
     api.ingest(db, "small", **cohort_kwargs(small_cohort))
     base = dict(cohort="small", chromosomes=["2"])
@@ -256,4 +255,11 @@ def test_migrate__schema_6_warehouse_gets_the_same_views_and_rows(
         applied = dict(con.execute("SELECT name, sha256 FROM schema_views").fetchall())
     assert applied == {v.name: v.sha256 for v in wdb.view_files()}
     with closing(connect(db, read_only=True)) as con:
-        assert _view_rows(con) == before
+        after = _view_rows(con)
+    assert {name: after[name] for name in before} == before
+    # views of later migrations: nominal_top holds the top hits of the runs made before them
+    new = set(after) - set(before)
+    assert "nominal_top" in new
+    assert len(after["nominal_top"][1]) == len(before["perm_results"][1]) + len(
+        {(r[0], r[3], r[4]) for r in before["nominal_results"][1] if r[1] == "all"}
+    )

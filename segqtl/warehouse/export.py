@@ -19,7 +19,8 @@ Formats (``fmt``), each written by DuckDB's ``COPY ... TO`` (no row is written b
 
 File names are SegmentQTL's with the final ``.csv`` replaced by the format's extension
 (``nominal_chr1.tsv``, ``perm_chr1_5000.parquet``); ``gzip=True`` compresses the text formats
-with DuckDB's gzip writer and appends ``.gz`` (``nominal_chr1.tsv.gz``, one gzip stream).
+with DuckDB's gzip writer and appends ``.gz`` (``nominal_chr1.tsv.gz``; a large file is
+one gzip member per stretch of units, which gzip readers read as one stream).
 Parquet files are compressed inside, so ``gzip=True`` with parquet is refused.
 
 ``metadata_header=True`` prepends SNPTEST-style ``# key value`` lines to the text formats
@@ -35,6 +36,7 @@ gives identical files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass, fields
@@ -44,9 +46,10 @@ import duckdb
 
 from .. import modes
 from ..errors import UsageError
+from ..modes.base import ExportFile
 from ..spec import RunSpec
-from .db import fetch_one
-from .runs import load_spec, run_status
+from .db import fetch_one, query
+from .runs import finish_fix, load_spec, run_status
 
 # A metadata value that is not set (SNPTEST's and R's NA): an empty value would leave a
 # "# key " line that whitespace-splitting readers see as one token.
@@ -54,6 +57,15 @@ MISSING = "NA"
 
 #: Export formats and the column delimiter of the text ones.
 FORMATS = {"csv": ",", "tsv": "\t", "txt": " ", "parquet": None}
+
+#: Result rows per stretch of a chunked file (ExportFile.chunked): about 100 MB of CSV.
+CHUNK_ROWS = 500_000
+
+#: DuckDB's memory limit while exporting: sorts larger than this spill to disk (parquet files,
+#: which are written in one statement).
+EXPORT_MEMORY = "1GB"
+
+_ALL_PHENOTYPES = 2**31 - 1  # phenotype_idx is an INTEGER
 
 #: Version of the metadata header layout, its first line (``# segqtl-export 1``).
 METADATA_VERSION = "1"
@@ -98,6 +110,16 @@ class ExportFormat:
             raise ValueError(f"not a SegmentQTL file name: {csv_name!r}")
         name = f"{csv_name[: -len('.csv')]}.{self.fmt}"
         return f"{name}.gz" if self.gzip else name
+
+    def piece_options(self) -> str:
+        """The ``COPY ... TO`` options of a file's later stretches: its rows only (no header,
+        no metadata), each ended by a newline, to be appended to the file."""
+        options = [f"DELIMITER {_quote(FORMATS[self.fmt])}", "HEADER false"]
+        if self.fmt == "txt":
+            options.append("NULLSTR 'NA'")
+        if self.gzip:
+            options.append("COMPRESSION gzip")
+        return f"({', '.join(options)})"
 
     def copy_options(self, metadata: list[tuple[str, str]] | None) -> str:
         """The option list of DuckDB's ``COPY ... TO`` for one file.
@@ -250,20 +272,25 @@ def export_run(
     spec = load_spec(con, run_id)
     status = run_status(con, run_id)
     if status != "completed":
-        raise UsageError(
-            f"run {run_id} is {status}, not completed. Fix: finish it with "
-            f"'segqtl run --resume {run_id}' first"
-        )
+        raise UsageError(f"run {run_id} is {status}, not completed. {finish_fix(run_id, status)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sink = _Sink(con, run_id, out_dir, form)
-    for file in modes.get(spec.mode).export_files(con, run_id, spec):
-        sink.copy(file.sql, file.csv_name, file.chrom)
+    con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")  # larger sorts spill to disk
+    try:
+        for file in modes.get(spec.mode).export_files(con, run_id, spec):
+            sink.copy(file)
+    finally:
+        con.execute("RESET memory_limit")
     return sink.written
 
 
 class _Sink:
-    """Writes one run's files in one format and remembers them."""
+    """Writes one run's files in one format and remembers them.
+
+    Each file is written under a temporary name beside it and renamed when complete, so an
+    interrupted export never leaves a file that looks whole.
+    """
 
     def __init__(self, con, run_id: int, out_dir: Path, form: ExportFormat):
         self.con = con
@@ -273,18 +300,59 @@ class _Sink:
         self.run_meta = run_metadata(con, run_id) if form.metadata_header else None
         self.written: list[Path] = []
 
-    def copy(self, select: str, csv_name: str, chrom: str) -> None:
-        """COPY the rows of ``select`` (parameters $run_id, $chr) to the file of ``csv_name``."""
-        path = self.out_dir / self.form.filename(csv_name)
+    def copy(self, file: ExportFile) -> None:
+        """COPY the rows of ``file.sql`` (parameters $run_id, $chr) to its file.
+
+        A ``chunked`` file of a text format is written a stretch of units at a time
+        (:data:`CHUNK_ROWS` result rows; ``sql/export_chunks.sql``): each stretch is sorted and
+        written alone and appended to the file, so neither memory nor the sort grows with the
+        run.  The bytes equal those of one COPY; with gzip the file holds one gzip member per
+        stretch, which every gzip reader reads as one stream.
+        """
+        path = self.out_dir / self.form.filename(file.csv_name)
         if path in self.written or path.exists():
             warnings.warn(f"overwriting {path}", stacklevel=3)
-        meta = None if self.run_meta is None else _file_metadata(self.run_meta, chrom)
-        inner = select.strip().rstrip(";")
-        self.con.execute(
-            f"COPY ({inner}\n) TO {_quote(str(path))} {self.form.copy_options(meta)}",
-            {"run_id": self.run_id, "chr": chrom},
-        )
+        meta = None if self.run_meta is None else _file_metadata(self.run_meta, file.chrom)
+        inner = file.sql.strip().rstrip(";")
+        params = {"run_id": self.run_id, "chr": file.chrom}
+        stretches = [(0, _ALL_PHENOTYPES)]
+        if file.chunked and self.form.fmt != "parquet":
+            stretches = (
+                query(
+                    self.con, "export_chunks", run_id=self.run_id, chr=file.chrom, rows=CHUNK_ROWS
+                ).fetchall()
+                or stretches
+            )
+        partial = path.with_name(f".{path.name}.partial")
+        piece = path.with_name(f".{path.name}.piece")
+        try:
+            for i, (first, last) in enumerate(stretches):
+                if file.chunked:
+                    params.update(first_phenotype=first, last_phenotype=last)
+                options = self.form.copy_options(meta) if i == 0 else self.form.piece_options()
+                target = partial if i == 0 else piece
+                self.con.execute(f"COPY ({inner}\n) TO {_quote(str(target))} {options}", params)
+                if i > 0:
+                    _append(piece, partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+            piece.unlink(missing_ok=True)
         self.written.append(path)
+
+
+def _append(source: Path, target: Path) -> None:
+    """Append ``source``'s bytes to ``target`` (in the kernel: sendfile, no copy through
+    Python)."""
+    with open(source, "rb") as src, open(target, "r+b") as out:
+        out.seek(0, os.SEEK_END)  # sendfile refuses a file opened for appending
+        size = os.fstat(src.fileno()).st_size
+        sent = 0
+        while sent < size:
+            n = os.sendfile(out.fileno(), src.fileno(), sent, size - sent)
+            if n == 0:
+                raise OSError(f"could not append {source} to {target}")
+            sent += n
 
 
 def _quote(value: str) -> str:
