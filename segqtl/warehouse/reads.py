@@ -86,6 +86,64 @@ def scratch_bytes(con, info: dict, chromosomes, cache: Path | None) -> int:
     return int(n_var) * (16 * int(info["n_samples"]) + 8) + 3 * 128 * len(todo)
 
 
+class NpyRows:
+    """A ``.npy`` file of a fixed shape, filled by rows with positioned writes.
+
+    Writing through a memory map would count every page of the chromosome in the parent's
+    resident memory; positioned writes leave them in the page cache only, where the workers'
+    memory maps read them.
+
+    Parameters
+    ----------
+    path : str
+        The file (created, with its header, at its full size).
+    dtype : numpy dtype
+        Element type.
+    shape : tuple of int
+        (V,) or (V, n): V rows of n elements.
+    """
+
+    def __init__(self, path: str, dtype, shape: tuple[int, ...]):
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = self.dtype.itemsize * (int(shape[1]) if len(shape) > 1 else 1)
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": tuple(int(x) for x in shape),
+        }
+        with open(path, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+            self.offset = fh.tell()
+            fh.truncate(self.offset + self.row_bytes * int(shape[0]))
+        self.fd = os.open(path, os.O_WRONLY)
+
+    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values`` (the rows' elements, row after row) at the rows ``rows`` (sorted)."""
+        if len(rows) == 0:
+            return
+        values = np.ascontiguousarray(values, dtype=self.dtype).reshape(len(rows), -1)
+        # runs of consecutive rows: one write each (the copy reads rows in order: one run)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for part, block in zip(np.split(rows, breaks), np.split(values, breaks), strict=True):
+            if part.size:
+                data, at = memoryview(block).cast("B"), self.offset + int(part[0]) * self.row_bytes
+                while data:  # a write may take fewer bytes than given
+                    n = os.pwrite(self.fd, data, at)
+                    data, at = data[n:], at + n
+
+    def close(self, sync: bool = False) -> None:
+        """Close the file (``sync``: write it to disk first, for a copy that is kept)."""
+        if self.fd is None:
+            return
+        if sync:
+            os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = None
+
+    def __del__(self):
+        self.close()  # a run that stopped early never called close
+
+
 class GenotypeExport:
     """A chromosome's genotypes as ``.npy`` files that the workers memory-map.
 
@@ -127,9 +185,9 @@ class GenotypeExport:
         directory.mkdir(parents=True, exist_ok=True)
         paths = {k: str(directory / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
         shape = (n_var, self.n)
-        self._alt = np.lib.format.open_memmap(paths["alt"], "w+", np.float64, shape)
-        self._ref = np.lib.format.open_memmap(paths["ref"], "w+", np.float64, shape)
-        self._pos = np.lib.format.open_memmap(paths["pos"], "w+", np.int64, (n_var,))
+        self._alt = NpyRows(paths["alt"], np.float64, shape)
+        self._ref = NpyRows(paths["ref"], np.float64, shape)
+        self._pos = NpyRows(paths["pos"], np.int64, (n_var,))
         self.files = GenotypeFiles(chrom, paths["alt"], paths["ref"], paths["pos"], int(n_var))
         self.done = 0  # rows [0, done) are copied
 
@@ -147,11 +205,10 @@ class GenotypeExport:
         )
         for batch in self.con.sql(text, params=params).to_arrow_reader(batch_size=8192):
             idx = batch.column("variant_idx").to_numpy()
-            self._pos[idx] = batch.column("pos").to_numpy()
+            self._pos.write(idx, batch.column("pos").to_numpy())
             for name, target in (("altlr", self._alt), ("reflr", self._ref)):
                 # nulls (missing dosages) become NaN in the float conversion
-                flat = batch.column(name).flatten().to_numpy(zero_copy_only=False)
-                target[idx] = flat.reshape(-1, self.n)
+                target.write(idx, batch.column(name).flatten().to_numpy(zero_copy_only=False))
         self.done = last + 1
         return self.files
 
@@ -159,14 +216,14 @@ class GenotypeExport:
         """Done with the chromosome: move a complete copy into the cache, else delete it.
 
         No flush is needed for the workers (they share the page cache); the cache's copy is
-        flushed before it is moved.
+        written to disk before it is moved.
         """
         if self._keep:
             return
         if self.cached is not None:
             self.ensure(-1)  # the rest of the chromosome, for the next runs
-            for array in (self._alt, self._ref, self._pos):
-                array.flush()
+        for rows in (self._alt, self._ref, self._pos):
+            rows.close(sync=self.cached is not None)
         del self._alt, self._ref, self._pos
         if self.cached is None:
             for path in (self.files.alt, self.files.ref, self.files.pos):
