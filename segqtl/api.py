@@ -15,20 +15,33 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
-from .ingest import CohortInputs, IngestResult, ingest_cohort
-from .ingest.load import find_cohort_by_checksum
 from .spec import RunSpec
 from .warehouse import export as _export
 from .warehouse import runs as _runs
-from .warehouse.db import connect, connect_reader, fetch_one, small_frame
+from .warehouse.db import WriterLease, connect, connect_reader, fetch_one, small_frame
+
+if TYPE_CHECKING:
+    from .ingest import CohortInputs, IngestResult
+
+
+def __getattr__(name: str):
+    # The ingest classes load polars and pyarrow: read commands import this module without them.
+    if name in ("CohortInputs", "IngestResult"):
+        from . import ingest
+
+        return getattr(ingest, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RunSpec",
     "ingest",
     "run",
     "resume",
+    "merge",
     "export",
     "ensure_cohort",
     "CohortInputs",
@@ -63,6 +76,8 @@ def ingest(
     phenotype_covariate=...``).  A failed ingest leaves the warehouse as it was, and leaves no
     file behind if there was none.
     """
+    from .ingest import CohortInputs, ingest_cohort
+
     inputs = inputs or CohortInputs(**paths)
     return _with_new_db_cleanup(db, lambda con: ingest_cohort(con, cohort, inputs, replace=replace))
 
@@ -72,6 +87,9 @@ def ensure_cohort(db: str | Path, inputs: CohortInputs | None = None, **paths) -
 
     The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.
     """
+    from .ingest import CohortInputs, IngestResult, ingest_cohort
+    from .ingest.load import find_cohort_by_checksum
+
     inputs = inputs or CohortInputs(**paths)
     checksums = inputs.checksums()
     checksum = checksums[1]
@@ -111,6 +129,8 @@ def run(
 ) -> int:
     """Record and execute a run; returns its run id.
 
+    With ``spec.shard`` K/N the run computes only shard K of its work units and stops at status
+    ``shard-completed``, without the run-level steps (q-values); :func:`merge` joins the N shards.
     ``on_created`` is called with the run id as soon as the run is recorded (before any work),
     so callers can report it even if the run is interrupted.
     """
@@ -121,17 +141,19 @@ def run(
         start = time.perf_counter()
         run_id = _runs.create_run(con, spec)
         _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
-        if on_created is not None:
-            on_created(run_id)
+    if on_created is not None:
+        on_created(run_id)
+    # the run holds the file only while it reads or commits (docs/concurrency.md)
+    with WriterLease(db, notify=notify, label=f"run {run_id}") as lease:
         runner.execute(
-            con,
+            lease,
             run_id,
             progress=progress,
             progress_every=progress_every,
             log=log,
             notify=notify,
         )
-        return run_id
+    return run_id
 
 
 def resume(
@@ -142,18 +164,59 @@ def resume(
     progress_every: float = 30.0,
     log: Callable[[str], None] | None = None,
     notify: Callable[[str], None] | None = None,
+    execution: dict | None = None,
 ) -> dict:
-    """Finish an interrupted or failed run: only units not yet committed are computed."""
+    """Finish an interrupted or failed run: only units not yet committed are computed.
+
+    ``execution`` changes where the rest is computed (such as ``{"executor": "dask",
+    "scheduler": "tcp://..."}`` after a lost scheduler, or ``{"executor": "pool"}``): execution
+    parameters only (:func:`segqtl.engine.executors.resumed_spec`), recorded in the run's
+    parameters.  The numbers do not depend on them.
+    """
     from .engine import runner
 
     with closing(connect(db, must_exist=True)) as con:
         status = _runs.run_status(con, run_id)
-        if status == "completed":
-            raise UsageError(f"run {run_id} is already completed")
+        if status in ("completed", _runs.SHARD_COMPLETED):
+            raise UsageError(f"run {run_id} is already {status}")
+        if execution:
+            from .engine.executors import resumed_spec
+
+            spec, changed = resumed_spec(_runs.load_spec(con, run_id), execution, run_id)
+            for key, value in spec.to_rows():
+                if key in changed:
+                    con.execute(
+                        "DELETE FROM run_parameters WHERE run_id = ? AND key = ?", [run_id, key]
+                    )
+                    con.execute("INSERT INTO run_parameters VALUES (?, ?, ?)", [run_id, key, value])
         con.execute("UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id])
+    with WriterLease(db, notify=notify, label=f"run {run_id}") as lease:
         return runner.execute(
-            con, run_id, progress=progress, progress_every=progress_every, log=log, notify=notify
+            lease, run_id, progress=progress, progress_every=progress_every, log=log, notify=notify
         )
+
+
+def merge(
+    db: str | Path,
+    shards: list[str | Path],
+    *,
+    notify: Callable[[str], None] | None = None,
+) -> int:
+    """Join the N shard runs of ``segqtl run --shard K/N`` into one completed run of ``db``.
+
+    ``shards`` are the N shard warehouses (each one's latest shard run is taken).  They must be
+    the completed shards 1..N of one run: same mode, parameters (other than where the units
+    ran), inputs and versions.  The run's cohorts are copied from the first shard if ``db``
+    lacks them (``db`` is created if missing); the run-level steps (perm's q-values) are
+    computed over the merged run.  All in one transaction: a refused or failed merge leaves
+    ``db`` as it was.  Returns the merged run's id.  Its results equal those of the same run
+    made without shards (docs: README, "Sharded runs").
+    """
+    from .warehouse.merge import merge_shards
+
+    return _with_new_db_cleanup(
+        db, lambda con: merge_shards(con, list(shards), target=db, notify=notify)
+    )
 
 
 def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None = None) -> dict:
@@ -210,8 +273,9 @@ def export(
 def query(db: str | Path, sql: str, params: dict | list | None = None):
     """Run one SQL statement on a read-only connection and return its rows as a polars frame.
 
-    Usable while no run is writing the warehouse (a clear error otherwise).  A statement that
-    returns no rows (e.g. ``SET``) gives an empty frame.
+    Usable while a run works: it sees the committed units (a run holds the file only while it
+    commits; the open waits for that, docs/concurrency.md).  A statement that returns no rows
+    (e.g. ``SET``) gives an empty frame.
     """
     import duckdb
     import polars as pl
@@ -282,7 +346,8 @@ def show(db: str | Path, run_id: int) -> dict:
     """Everything recorded about a run, as sections of ``{key: value}``.
 
     Sections: ``run`` (name, mode, cohorts, chromosomes, status, timings, versions, counts),
-    ``units`` (planned/done work units), ``phases`` (seconds spent planning, reading,
+    ``units`` (planned/done work units), for a running run ``progress`` (phenotypes done and
+    total, rate, ETA: view ``run_progress``), ``phases`` (seconds spent planning, reading,
     computing (summed over workers), committing and exporting;
     ``sql/migrations/008_phases.sql``), ``skipped`` (pairs or phenotypes skipped, by
     reason), ``parameters`` (the run's parameters as stored, JSON-decoded) and ``provenance``
@@ -307,14 +372,31 @@ def show(db: str | Path, run_id: int) -> dict:
         params = con.execute(
             "SELECT key, value FROM run_parameters WHERE run_id = ? ORDER BY key", [run_id]
         ).fetchall()
+        progress = con.execute(
+            "SELECT phenotypes_done, phenotypes_total, rate, eta_seconds, last_commit_at "
+            "FROM run_progress WHERE run_id = ?",
+            [run_id],
+        ).fetchall()[0]
     decoded = {k: json.loads(v) if v is not None else None for k, v in params}
     skipped = decoded.pop("skipped_by_reason", None) or {}
     phases = {p: run.pop(f"{p}_seconds", None) for p in _runs.PHASES}
     provenance = {k: v for k, v in decoded.items() if ":" in k}
     parameters = {k: v for k, v in decoded.items() if ":" not in k}
-    return {
+    out = {
         "run": run,
         "units": {"planned": units[0], "done": units[1], "compute_seconds": units[2]},
+    }
+    if run["status"] == "running":  # live progress (view run_progress, docs/concurrency.md)
+        done, total, rate, eta, last = progress
+        out["progress"] = {
+            "phenotypes_done": done,
+            "phenotypes_total": total,
+            "rate_per_second": None if rate is None else round(rate, 4),
+            "eta_seconds": None if eta is None else round(eta, 1),
+            "last_commit_at": last,
+            "summary": _progress_text(done, total, rate, eta),
+        }
+    return out | {
         "phases": phases,
         "skipped": skipped,
         "parameters": parameters,
@@ -397,8 +479,40 @@ RUN_COLUMNS = (
     "n_pairs_tested",
 )
 
+#: The ``shard`` column of :func:`list_runs`: ``K/N`` for a shard run (``segqtl run --shard``),
+#: ``merged N`` for a run merged from N shards, empty otherwise.
+SHARD_COLUMN = (
+    "CASE WHEN shard_count IS NOT NULL THEN shard_index || '/' || shard_count "
+    "WHEN merged_shards IS NOT NULL THEN 'merged ' || merged_shards END AS shard"
+)
+
 
 def list_runs(db: str | Path):
-    """The warehouse's runs, one row each (polars frame with :data:`RUN_COLUMNS`)."""
+    """The warehouse's runs, one row each (polars frame with :data:`RUN_COLUMNS`, ``shard``:
+    ``K/N`` for a shard run, ``merged N`` for a run merged from N shards, and ``progress``: a
+    running run's phenotypes done/total, rate and ETA (view ``run_progress``))."""
+    import polars as pl
+
     with closing(connect(db, read_only=True)) as con:
-        return small_frame(con.sql(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY run_id"))
+        frame = small_frame(
+            con.sql(f"SELECT {', '.join(RUN_COLUMNS)}, {SHARD_COLUMN} FROM runs ORDER BY run_id")
+        )
+        progress = con.execute(
+            "SELECT run_id, phenotypes_done, phenotypes_total, rate, eta_seconds "
+            "FROM run_progress WHERE status = 'running'"
+        ).fetchall()
+    texts = {row[0]: _progress_text(*row[1:]) for row in progress}
+    return frame.with_columns(
+        pl.Series("progress", [texts.get(r) for r in frame["run_id"]], dtype=pl.String)
+    )
+
+
+def _progress_text(done: int, total: int, rate: float | None, eta: float | None) -> str:
+    """``120/300 phenotypes, 4.1/s, ETA 0:00:44`` (rate and ETA once a unit is committed)."""
+    text = f"{done}/{total} phenotypes"
+    if rate:
+        text += f", {rate:.3g}/s"
+    if eta is not None:  # h:mm:ss, as the run's own progress lines (not importing the engine)
+        hours, rest = divmod(int(round(eta)), 3600)
+        text += f", ETA {hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return text

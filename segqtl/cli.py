@@ -364,14 +364,25 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if resume_id is not None:
         if not quiet:
             _msg(f"run {resume_id} resumed")
-        api.resume(
-            db,
-            resume_id,
-            progress=not quiet,
-            progress_every=progress_every,
-            log=log,
-            notify=None if quiet else _msg,
-        )
+        # flags typed with --resume change where the rest is computed (a new scheduler, ...)
+        source = click.get_current_context().get_parameter_source
+        typed = {
+            k: v
+            for k, v in spec_values(params).items()
+            if source(k) is click.core.ParameterSource.COMMANDLINE
+        }
+        try:
+            api.resume(
+                db,
+                resume_id,
+                progress=not quiet,
+                progress_every=progress_every,
+                log=log,
+                notify=None if quiet else _msg,
+                execution=typed,
+            )
+        except SegqtlError as exc:
+            raise _for_run(db, resume_id, exc) from None
         if not quiet:
             _report(db, resume_id)
         click.echo(resume_id)
@@ -400,6 +411,8 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
             on_created=started,
         )
     except (SegqtlError, KeyboardInterrupt) as exc:
+        if created and _lost_scheduler(exc):  # one line, with the resume command
+            raise _for_run(db, created[0], exc) from None
         if created:
             _msg(
                 f"run {created[0]} stopped; resume it with 'segqtl run --db {db} --resume "
@@ -411,16 +424,64 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     click.echo(run_id)
 
 
+def _lost_scheduler(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lost Dask scheduler (its module is loaded if it was raised)."""
+    executors = sys.modules.get("segqtl.engine.executors")
+    return executors is not None and isinstance(exc, executors.SchedulerLost)
+
+
+def _for_run(db, run_id: int, exc: SegqtlError) -> SegqtlError:
+    """A lost scheduler's error told for run ``run_id`` (units committed, the resume command);
+    any other error unchanged."""
+    from . import api
+
+    if not _lost_scheduler(exc):
+        return exc
+    units = api.show(db, run_id)["units"]
+    return exc.for_run(db, run_id, units["done"], units["planned"])
+
+
 def _report(db, run_id: int) -> None:
     """One line on stderr with a completed run's totals (from the runs table)."""
     from . import api
 
     run = api.show(db, run_id)["run"]
+    shard = run.get("shard_count")
+    what = f"run {run_id} (shard {run['shard_index']}/{shard})" if shard else f"run {run_id}"
+    merged = f" from {run['merged_shards']} shards" if run.get("merged_shards") else ""
     _msg(
-        f"run {run_id} completed: {run['n_phenotypes']} phenotypes, {run['n_pairs_tested']} "
+        f"{what} completed{merged}: {run['n_phenotypes']} phenotypes, {run['n_pairs_tested']} "
         f"{modes.get(run['mode']).tested_as}, {run['n_pairs_skipped']} skipped, "
         f"{run['seconds']:.1f} s"
     )
+    if shard:
+        _msg(f"join the {shard} shards with 'segqtl merge --db DB SHARD_DB...'")
+
+
+# --------------------------------------------------------------------------------------- merge
+@cli.command(context_settings=CONTEXT)
+@click.option(
+    "--db",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Warehouse to merge into (created if missing; the run's cohorts are copied if absent).",
+)
+@click.argument("shards", metavar="SHARD_DB...", nargs=-1, required=True, type=click.Path())
+@quiet_option
+@handle_errors
+def merge(db, shards, quiet):
+    """Join the N shard runs of 'segqtl run --shard K/N' into one run; prints its run id.
+
+    Each SHARD_DB is the warehouse of one shard (its latest shard run is taken).  Refuses
+    missing, duplicated, unfinished or mismatched shards; computes the run-level results
+    (q-values) over the merged run.  A refused or failed merge leaves --db as it was.
+    """
+    from . import api
+
+    run_id = api.merge(db, list(shards), notify=None if quiet else _msg)
+    if not quiet:
+        _report(db, run_id)
+    click.echo(run_id)
 
 
 # -------------------------------------------------------------------------------------- export
@@ -558,7 +619,7 @@ def show(db, run_id, as_json):
 def query(db, sql, fmt):
     """Run one SQL statement on a read-only connection and print its rows.
 
-    Works while no run is writing the warehouse; a running job's lock gives a clear message.
+    Works while a run works: it sees every committed unit (docs/concurrency.md).
     """
     from . import api
     from .output import format_frame

@@ -145,6 +145,22 @@ def test_check_spec__nan_and_huge_integers_are_refused():
         modes.check_spec(spec)
 
 
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("2GB", 2e9), ("512MB", 512e6), ("1.5GiB", 1.5 * 2**30), ("3000000000", 3e9), ("4 gb", 4e9)],
+)
+def test_parse_size__units_and_binary_prefixes(text, size):
+    assert modes.params_module.parse_size(text, modes.flag_name) == int(size)
+
+
+@pytest.mark.parametrize("text", ["lots", "2XB", "-1GB", "0", "100MB"])
+def test_check_spec__bad_or_tiny_max_memory_is_one_line(text):
+    spec = RunSpec(mode="nominal", cohort="c", chromosomes=["1"], max_memory=text)
+    with pytest.raises(modes.UsageError, match="^--max-memory must be") as err:
+        modes.check_spec(spec)
+    assert "\n" not in str(err.value) and "Fix: give --max-memory 2GB" in str(err.value)
+
+
 def test_check_spec__an_option_of_another_mode_is_refused_or_ignored_with_a_warning():
     spec = RunSpec(mode="nominal", cohort="c", chromosomes=["1"], phenotype_id="G1")
     with pytest.raises(modes.UsageError, match="--phenotype-id is a finemap and validate option"):

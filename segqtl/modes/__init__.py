@@ -25,10 +25,13 @@ from .parameters import (
     CLUSTER,
     EXECUTOR,
     JOB_PARAMS,
+    MAX_MEMORY,
     MIN_SAMPLES,
     NAME,
     NUM_CORES,
     SCHEDULER,
+    SHARD,
+    SHARED_SCRATCH,
     UNIT_SIZE,
     WINDOW,
     WORKERS,
@@ -49,7 +52,10 @@ EXECUTION_PARAMS = (
     SCHEDULER,
     CLUSTER,
     WORKERS,
+    SHARED_SCRATCH,
+    MAX_MEMORY,
     *JOB_PARAMS,
+    SHARD,
 )
 
 __all__ = [

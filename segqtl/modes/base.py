@@ -27,11 +27,17 @@ FlagName = Callable[[str], str]
 @dataclass(frozen=True)
 class ExportFile:
     """One file of a run's export: the rows of ``sql`` (parameters ``$run_id``, ``$chr``)
-    written under SegmentQTL's name ``csv_name`` (the format may change the extension)."""
+    written under SegmentQTL's name ``csv_name`` (the format may change the extension).
+
+    ``chunked``: ``sql`` also takes ``$first_phenotype`` and ``$last_phenotype`` (a range of
+    phenotype_idx) and orders rows by phenotype first, so that a large file is written a
+    stretch of units at a time (bounded memory, no sort of the whole file).
+    """
 
     sql: str
     csv_name: str
     chrom: str
+    chunked: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class Mode:
     result_table : str
         The table whose rows are a unit's ``n_rows``.
     tables : tuple of str
-        Every table the worker may fill (``result_table`` first).
+        Every table the mode's units fill (``result_table`` first): by the worker's frames,
+        or by ``unit_sql``.
     migrations : tuple of str
         The ``sql/migrations`` files that create the mode's tables.
     views : tuple of str
@@ -82,6 +89,10 @@ class Mode:
     compare_source : str
         The ``sql/`` file selecting a run's results for ``segqtl compare`` (columns run_id,
         chr, phenotype, variant, effect, p, q, hit_value; see ``sql/compare_pairs.sql``).
+    unit_sql : tuple of str
+        ``sql/`` files run after a unit's rows are inserted, in the same transaction, with
+        parameters ``$run_id`` and ``$unit_id`` (rows derived from the unit's, such as
+        nominal's top hits: ``sql/unit_top_rows.sql``).
     p_is_pvalue : bool
         Whether ``p_column`` is a p-value (compared on -log10 scale) or a score.
     has_variant : bool
@@ -102,6 +113,7 @@ class Mode:
     p_column: str
     compare_source: str
     preload: tuple[str, ...] = ()
+    unit_sql: tuple[str, ...] = ()
     p_is_pvalue: bool = True
     has_variant: bool = True
 

@@ -92,7 +92,7 @@ class NominalMode(Mode):
         sql = load_sql("export_nominal").strip().rstrip(";")
         if not spec.record_aic:
             sql = f"SELECT * EXCLUDE ({', '.join(AIC_COLUMNS)}) FROM ({sql}\n)"
-        return [ExportFile(sql, self.filename(spec, c), c) for c in spec.chromosomes]
+        return [ExportFile(sql, self.filename(spec, c), c, True) for c in spec.chromosomes]
 
     def by_variant(self, all_variants) -> bool:
         return all_variants is not False
@@ -114,9 +114,10 @@ MODE = NominalMode(
     worker="segqtl.engine.nominal:compute_unit",
     preload=("segqtl.engine.nominal",),
     result_table="nominal_stats",
-    tables=("nominal_stats",),
-    migrations=("001_init.sql",),
-    views=("nominal_results",),
+    tables=("nominal_stats", "nominal_top_stats"),
+    unit_sql=("unit_top_rows",),
+    migrations=("001_init.sql", "010_top_hits.sql"),
+    views=("nominal_results", "nominal_top"),
     tested_as="pairs tested",
     effect_column="beta_d",
     p_column="nominal_p",

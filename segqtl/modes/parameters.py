@@ -10,6 +10,8 @@ mode's own parameters are declared in its module (``segqtl/modes/<mode>.py``).
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -359,6 +361,71 @@ ADAPT_MAX = Param(
     fix="give a number of jobs such as 10",
 )
 
+#: One shard of a run, for workflow managers without a long-lived parent (SLURM arrays,
+#: Snakemake, Nextflow): the run's planned units split into N contiguous blocks, of which the
+#: run computes block K; 'segqtl merge' joins the N shard runs (sql/migrations/009_shards.sql).
+SHARD = Param(
+    "shard",
+    str,
+    None,
+    "Compute only shard K of N of the run's work units (such as 2/10), in a warehouse of its "
+    "own; 'segqtl merge' joins the N shards into one run (and computes its q-values).",
+    nullable=True,
+    metavar="K/N",
+    dropin=False,
+    fix="give K/N with 1 <= K <= N, such as 2/10",
+)
+
+
+def parse_shard(text: str, flag: Callable[[str], str]) -> tuple[int, int]:
+    """``--shard``'s ``K/N`` as ``(K, N)``; a one-line :class:`UsageError` unless 1 <= K <= N."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", str(text))
+    if match is None:
+        raise SHARD._bad(text, flag, "must be K/N, the shard K of N shards")
+    k, n = int(match.group(1)), int(match.group(2))
+    if not 1 <= k <= n:
+        raise SHARD._bad(text, flag, "must have 1 <= K <= N")
+    return k, n
+
+
+SHARED_SCRATCH = Param(
+    "shared_scratch",
+    str,
+    None,
+    "dask: a folder every worker sees at the same path (such as a cluster file system's "
+    "scratch): the run's genotype copies go there and workers read them in place, instead of "
+    "each unit's genotype rows being sent with it.",
+    nullable=True,
+    metavar="DIR",
+)
+MAX_MEMORY = Param(
+    "max_memory",
+    str,
+    "2GB",
+    "Memory budget of the run's parent process, such as 2GB: DuckDB's buffers get a quarter "
+    "of it (larger reads and sorts spill to disk), and the parent holds at most a few units' "
+    "inputs and results.  The workers hold one unit each (see the README's 'Memory').",
+    metavar="SIZE",
+)
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*", re.IGNORECASE)
+
+
+def parse_size(text: str, flag: Callable[[str], str], name: str = "max_memory") -> int:
+    """Bytes of a size such as ``2GB``, ``512MB``, ``1.5GiB`` or ``3000000000``; a one-line
+    error naming the flag otherwise."""
+    match = _SIZE.fullmatch(str(text))
+    if match is None or float(match.group(1)) <= 0:
+        raise UsageError(
+            f"{flag(name)} must be a size such as 2GB or 512MB (got {text!r}). "
+            f"Fix: give {flag(name)} 2GB"
+        )
+    unit = match.group(2).lower()
+    base = 1024 if unit.endswith("ib") else 1000
+    power = "bkmgt".index(unit[0]) if unit and unit[0] != "b" else 0
+    return int(float(match.group(1)) * base**power)
+
+
 #: The parameters that configure a batch-system cluster's jobs, in RunSpec order.
 JOB_PARAMS = (JOB_CORES, JOB_MEMORY, WALLTIME, QUEUE, ACCOUNT, JOB_EXTRA, ADAPT_MIN, ADAPT_MAX)
 
@@ -376,8 +443,19 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
     (:func:`segqtl.engine.executors.jobqueue_settings`), and the batch system's submit command
     must be on ``PATH``.
     """
+    if spec.shard is not None:
+        parse_shard(spec.shard, flag)  # K/N with 1 <= K <= N
+    if parse_size(spec.max_memory, flag) < 256e6:
+        raise UsageError(
+            f"{flag('max_memory')} must be at least 256MB (got {spec.max_memory!r}). "
+            f"Fix: give {flag('max_memory')} 2GB"
+        )
     job_flags = [p.name for p in JOB_PARAMS if getattr(spec, p.name) is not None]
-    given = [n for n in ("scheduler", "cluster", "workers") if getattr(spec, n) is not None]
+    given = [
+        n
+        for n in ("scheduler", "cluster", "workers", "shared_scratch")
+        if getattr(spec, n, None) is not None
+    ]
     if spec.executor != "dask":
         if given or job_flags:
             first = (given + job_flags)[0]
@@ -428,6 +506,11 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
             f"{flag('job_extra')} has no directive (got {spec.job_extra!r}). Fix: give "
             f"directives separated by ';', such as '--qos=high;--exclusive', or drop "
             f"{flag('job_extra')}"
+        )
+    if spec.shared_scratch is not None and not os.path.isdir(spec.shared_scratch):
+        raise UsageError(
+            f"{flag('shared_scratch')} {spec.shared_scratch} is not a folder. Fix: create it "
+            "where every worker sees it at the same path, or drop the flag"
         )
     # Imported here: the registry is read by every command, and only dask runs need this.
     from ..engine.executors import check_submit_command, jobqueue_settings, require_dask

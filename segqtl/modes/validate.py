@@ -167,7 +167,7 @@ class ValidateMode(FinemapMode):
     def check_warehouse(self, con, spec, cohort: dict) -> None:
         """The validation cohort exists; the finemap run is a completed, matching one."""
         from ..warehouse.db import fetch_one
-        from ..warehouse.runs import load_spec
+        from ..warehouse.runs import finish_fix, load_spec
         from . import flag_name as flag
 
         if (
@@ -201,8 +201,7 @@ class ValidateMode(FinemapMode):
             raise UsageError(f"{run} analysed cohort {cohort_name!r}, not {spec.cohort!r}. {fix}")
         if status != "completed":
             raise UsageError(
-                f"{run} is {status}, not completed. Fix: finish it with "
-                f"'segqtl run --resume {spec.finemap_run}' first"
+                f"{run} is {status}, not completed. {finish_fix(spec.finemap_run, status)}"
             )
         missing = [c for c in spec.chromosomes if c not in chromosomes.split(",")]
         if missing:

@@ -53,6 +53,7 @@ import polars as pl
 from .. import __version__, modes
 from ..errors import UsageError
 from .db import bind_sql, fetch_one, load_sql, query_pl
+from .runs import finish_fix
 
 __all__ = ["Comparison", "compare_runs", "format_comparison", "load_comparison"]
 
@@ -373,7 +374,7 @@ def _sides(con, run_a: int, run_b: int) -> tuple[_Side, _Side]:
         if r["status"] != "completed":
             raise UsageError(
                 f"run {run_id} is {r['status']}, not completed; only completed runs are "
-                f"compared. Fix: finish it first with 'segqtl run --resume {run_id}'"
+                f"compared. {finish_fix(run_id, r['status'])}"
             )
         if r["mode"] not in modes.modes():
             raise UsageError(

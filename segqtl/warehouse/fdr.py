@@ -9,7 +9,7 @@ from .. import modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
 from .db import query_pl
-from .runs import load_spec, run_status
+from .runs import finish_fix, load_spec, run_status
 
 
 def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
@@ -20,10 +20,7 @@ def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
     spec = load_spec(con, run_id)
     status = run_status(con, run_id)
     if status != "completed":
-        raise UsageError(
-            f"run {run_id} is {status}, not completed. Fix: finish it first with "
-            f"'segqtl run --resume {run_id}'"
-        )
+        raise UsageError(f"run {run_id} is {status}, not completed. {finish_fix(run_id, status)}")
     if spec.all_variants:
         raise UsageError(
             f"run {run_id} reports all variants; q-values need one p-value per "

@@ -10,11 +10,37 @@ import polars as pl
 
 from .. import __version__, modes
 from ..errors import UsageError
+from ..modes.parameters import parse_shard
 from ..spec import RunSpec
 from .db import fetch_one, query
 
 # Columns every result table starts with, filled by write_unit rather than by the worker.
 KEY_COLUMNS = ("run_id", "unit_id", "chr")
+
+#: The status of a shard run whose own units are done (sql/migrations/009_shards.sql).
+SHARD_COMPLETED = "shard-completed"
+#: The status of a shard run's planned units that another shard computes.
+OTHER_SHARD = "other-shard"
+
+
+def shard_of(unit_id: int, n_units: int, n_shards: int) -> int:
+    """The shard (1-based) computing unit ``unit_id`` of a plan of ``n_units`` units.
+
+    N contiguous blocks of the plan (chromosomes in the run's order, phenotypes in file order)
+    whose sizes differ by at most one unit: each shard copies the genotypes of its own stretch
+    of the genome only, and the shards' phenotype counts are equal up to one unit.
+    """
+    return 1 + (unit_id * n_shards) // n_units
+
+
+def finish_fix(run_id: int, status: str) -> str:
+    """The fix for a run that is not completed: resume it, or merge it with its other shards."""
+    if status == SHARD_COMPLETED:
+        return (
+            f"Fix: run {run_id} is one shard of a sharded run; join the shards with "
+            "'segqtl merge --db WAREHOUSE shard_*.duckdb' and use the merged run"
+        )
+    return f"Fix: finish it first with 'segqtl run --resume {run_id}'"
 
 
 @dataclass
@@ -34,8 +60,14 @@ def _numpy_version() -> str:
 
 
 def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
-    """Record a new run (status ``running``) with its parameters and planned units."""
+    """Record a new run (status ``running``) with its parameters and planned units.
+
+    A shard run (``spec.shard`` K/N) plans every unit of the run, leaving the units of the other
+    shards (:func:`shard_of`) with status ``other-shard``, so that its warehouse holds the whole
+    plan that ``segqtl merge`` checks the shards against.
+    """
     mode = modes.get(spec.mode)
+    shard = None if spec.shard is None else parse_shard(spec.shard, modes.flag_name)
     cohort = fetch_one(
         con, "SELECT checksum, has_copynumber FROM cohorts WHERE cohort = ?", [spec.cohort]
     )
@@ -101,10 +133,20 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             "INSERT INTO run_parameters VALUES (?, ?, ?)",
             [[run_id, k, v] for k, v in spec.to_rows() + _provenance(con, spec)],
         )
+        if shard is not None:
+            con.execute(
+                "UPDATE runs SET shard_index = ?, shard_count = ? WHERE run_id = ?",
+                [shard[0], shard[1], run_id],
+            )
+
+        def status(unit: Unit) -> str:
+            mine = shard is None or shard_of(unit.unit_id, len(units), shard[1]) == shard[0]
+            return "pending" if mine else OTHER_SHARD
+
         con.executemany(
             "INSERT INTO run_units (run_id, unit_id, chr, first_phenotype_idx, last_phenotype_idx, "
-            "status) VALUES (?, ?, ?, ?, ?, 'pending')",
-            [[run_id, u.unit_id, u.chr, u.first_idx, u.last_idx] for u in units],
+            "status) VALUES (?, ?, ?, ?, ?, ?)",
+            [[run_id, u.unit_id, u.chr, u.first_idx, u.last_idx, status(u)] for u in units],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -239,6 +281,8 @@ def write_unit(
             # COMMIT/ROLLBACK, because an aborted transaction refuses to unregister it.
             con.register("unit_rows", rows)
             con.execute(sql, params)
+        for name in mode.unit_sql:  # rows derived from the unit's (e.g. its top hits)
+            query(con, name, run_id=run_id, unit_id=unit.unit_id)
         con.execute(
             "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
             "n_pairs_tested = ?, skipped = ?, n_rows = ?, seconds = ?, "
@@ -293,12 +337,16 @@ def _frame_insert(con, table: str, frame: pl.DataFrame) -> tuple[str, object]:
     return sql, frame.to_arrow()
 
 
-def finish_run(con, run_id: int) -> dict:
-    """Mark a run completed and store its totals (from the committed units)."""
+def finish_run(con, run_id: int, *, transaction: bool = True) -> dict:
+    """Mark a run completed and store its totals (from the committed units).
+
+    A shard run (``runs.shard_count`` set) becomes ``shard-completed`` instead, with the totals
+    of its own units.  ``transaction=False``: the caller holds the transaction (segqtl merge).
+    """
     units = con.execute(
         "SELECT n_phenotypes, n_pairs, n_pairs_tested, skipped, n_rows, status FROM run_units "
-        "WHERE run_id = ?",
-        [run_id],
+        "WHERE run_id = ? AND status <> ?",
+        [run_id, OTHER_SHARD],
     ).fetchall()
     if any(u[5] != "done" for u in units):
         raise RuntimeError(f"run {run_id} has unfinished units")
@@ -314,13 +362,15 @@ def finish_run(con, run_id: int) -> dict:
         "n_rows": sum(u[4] for u in units),
         "skipped_by_reason": skipped,
     }
-    con.execute("BEGIN TRANSACTION")
+    if transaction:
+        con.execute("BEGIN TRANSACTION")
     con.execute(
-        "UPDATE runs SET status = 'completed', finished_at = current_timestamp, "
+        "UPDATE runs SET status = ?, finished_at = current_timestamp, "
         "seconds = epoch(current_timestamp::TIMESTAMP - started_at), error = NULL, "
         "n_phenotypes = ?, n_pairs = ?, n_pairs_tested = ?, n_pairs_skipped = ?, n_rows = ? "
         "WHERE run_id = ?",
         [
+            SHARD_COMPLETED if run_shard(con, run_id) is not None else "completed",
             totals["n_phenotypes"],
             totals["n_pairs"],
             totals["n_pairs_tested"],
@@ -336,8 +386,23 @@ def finish_run(con, run_id: int) -> dict:
         "INSERT INTO run_parameters VALUES (?, 'skipped_by_reason', ?)",
         [run_id, json.dumps(skipped)],
     )
-    con.execute("COMMIT")
+    if transaction:
+        con.execute("COMMIT")
     return totals
+
+
+def run_shard(con, run_id: int) -> tuple[int, int] | None:
+    """``(K, N)`` of a shard run, None for any other run (and on schemas before 9)."""
+    has_columns = fetch_one(
+        con,
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_name = 'runs' "
+        "AND column_name = 'shard_count'",
+    )[0]
+    if not has_columns:  # the migration tests build older warehouses with this code
+        return None
+    row = fetch_one(con, "SELECT shard_index, shard_count FROM runs WHERE run_id = ?", [run_id])
+    return None if row is None or row[1] is None else (row[0], row[1])
 
 
 #: The phases of a run whose seconds the runs table keeps (``<phase>_seconds``, migration 008).
