@@ -62,6 +62,8 @@ class _Run:
         return sum("committed unit" in line for _, line in self.lines)
 
     def finish(self, timeout: float = 120) -> str:
+        if self.proc.stdout.closed:  # finished already
+            return ""
         out = self.proc.stdout.read()
         self.proc.wait(timeout)
         self._reader.join(timeout)
@@ -155,7 +157,8 @@ def test_concurrency__read_commands_work_throughout_a_run(small_db):
 
 def test_concurrency__idle_reader_makes_the_run_wait_not_fail(small_db):
     args = ["--mode", "perm", "--num-permutations", "30", "--unit-size", "2"]
-    run = _Run(small_db, *args, pause="0.1", env={"SEGQTL_LOCK_NOTICE": "1"})
+    # units 0.5 s apart: longer than the lease lingers, so the reader gets in between commits
+    run = _Run(small_db, *args, pause="0.5", env={"SEGQTL_LOCK_NOTICE": "1"})
     try:
         deadline = time.monotonic() + 60
         while run.committed() < 3 and run.running() and time.monotonic() < deadline:
@@ -168,7 +171,7 @@ def test_concurrency__idle_reader_makes_the_run_wait_not_fail(small_db):
             "SELECT count(*) FROM run_units WHERE status = 'done'"
         ).fetchone()[0]
         time.sleep(3.0)
-        assert run.running()
+        assert run.running(), run.stderr()
         units_held = reader.execute(
             "SELECT count(*) FROM run_units WHERE status = 'done'"
         ).fetchone()[0]
@@ -178,7 +181,7 @@ def test_concurrency__idle_reader_makes_the_run_wait_not_fail(small_db):
     finally:
         if run.running():
             run.proc.kill()
-            run.finish()
+        run.finish()  # closes the pipes, also when an assertion stopped the test early
     assert run.proc.returncode == 0, run.stderr()
     assert units_held == units_then
     # nothing is committed while the reader has the file (lines are stamped as they arrive)
