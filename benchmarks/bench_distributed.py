@@ -143,22 +143,13 @@ def timed_run(db, run_spec: RunSpec) -> dict:
 def configuration(db, label, cores, permutations, repeats, kw, workers=None, shared=None):
     """Warm up, then time ``repeats`` runs of one configuration (a LocalCluster of ``workers``
     for Dask, started here and timed apart)."""
-    import logging
-
     import distributed
 
     result: dict = {"label": label, "cores": cores}
     cluster = None
     if workers is not None:
         start = time.perf_counter()
-        cluster = distributed.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-        )
+        cluster = executors.local_cluster(workers)  # the one --cluster local starts
         with distributed.Client(cluster, set_as_default=False) as client:
             client.wait_for_workers(workers)
         result["cluster_start_s"] = time.perf_counter() - start

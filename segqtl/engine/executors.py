@@ -323,6 +323,24 @@ def _task(target: str, payload):
         return _call(func, payload)
 
 
+def local_cluster(workers: int):
+    """The ``distributed.LocalCluster`` of ``--cluster local``: ``workers`` single-threaded
+    worker processes (each with its nanny, which restarts a killed worker)."""
+    distributed = require_dask()
+    return distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        # any free local port: the scheduler serves HTTP even without a dashboard, and the
+        # default port 8787 is taken by any other cluster on the machine (a warning per run)
+        dashboard_address="127.0.0.1:0",
+        # the units hold their own memory, as the pool's do; Dask's limit would spill and
+        # pause for data it does not manage
+        memory_limit=0,
+        silence_logs=logging.ERROR,
+    )
+
+
 @contextlib.contextmanager
 def _client(scheduler: str | None, cluster: str | None, workers: int, spec=None):
     """A ``distributed.Client`` of the run's cluster, closed (with the cluster it started) on
@@ -351,18 +369,7 @@ def _client(scheduler: str | None, cluster: str | None, workers: int, spec=None)
             f"--cluster {cluster} is not available in this version. "
             f"Fix: use local, {', '.join(BATCH_CLUSTERS)}"
         )
-    local = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        # any free local port: the scheduler serves HTTP even without a dashboard, and the
-        # default port 8787 is taken by any other cluster on the machine (a warning per run)
-        dashboard_address="127.0.0.1:0",
-        # the units hold their own memory, as the pool's do; Dask's limit would spill and
-        # pause for data it does not manage
-        memory_limit=0,
-        silence_logs=logging.ERROR,
-    )
+    local = local_cluster(workers)
     with local, distributed.Client(local, set_as_default=False) as client:
         yield client, lambda: workers
 

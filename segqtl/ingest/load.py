@@ -21,7 +21,7 @@ import polars as pl
 
 from .. import __version__
 from ..errors import InputError, UsageError
-from ..warehouse.db import fetch_one, genotype_table, refresh_genotypes_view
+from ..warehouse.db import COHORT_TABLES, fetch_one, genotype_table, refresh_genotypes_view
 from . import readers
 
 
@@ -192,17 +192,7 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         if exists:
             old_id = fetch_one(con, "SELECT cohort_id FROM cohorts WHERE cohort = ?", [cohort])[0]
             con.execute(f"DROP TABLE IF EXISTS {genotype_table(old_id)}")
-            for table in (
-                "cohorts",
-                "cohort_files",
-                "samples",
-                "phenotypes",
-                "variants",
-                "covariates",
-                "copynumber",
-                "phenotype_covariate",
-                "segments",
-            ):
+            for table in ("cohorts", *COHORT_TABLES):
                 con.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
         cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
         n_variants, digests = _insert_genotypes(

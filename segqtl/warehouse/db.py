@@ -701,6 +701,20 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None):
     return rows[0] if rows else None
 
 
+#: A cohort's tables besides ``cohorts`` and its genotype table (``genotype_table``), each
+#: keyed by a ``cohort`` column, as ingest fills them.
+COHORT_TABLES = (
+    "cohort_files",
+    "samples",
+    "phenotypes",
+    "variants",
+    "covariates",
+    "copynumber",
+    "phenotype_covariate",
+    "segments",
+)
+
+
 def genotype_table(cohort_id: int) -> str:
     """Name of a cohort's genotype table (an identifier made from an integer, never user text)."""
     return f"genotypes_{int(cohort_id)}"

@@ -27,7 +27,14 @@ from ..errors import UsageError
 from ..modes import parameters as P
 from ..spec import RunSpec
 from . import runs
-from .db import SCHEMA_VERSION, bind_sql, fetch_one, genotype_table, refresh_genotypes_view
+from .db import (
+    COHORT_TABLES,
+    SCHEMA_VERSION,
+    bind_sql,
+    fetch_one,
+    genotype_table,
+    refresh_genotypes_view,
+)
 
 
 def placement_params() -> frozenset[str]:
@@ -40,18 +47,6 @@ def placement_params() -> frozenset[str]:
 
     return frozenset({*RESUMABLE, P.SHARD.name})
 
-
-#: A cohort's tables besides ``cohorts`` and its genotype table (as ingest fills them).
-COHORT_TABLES = (
-    "cohort_files",
-    "samples",
-    "phenotypes",
-    "variants",
-    "covariates",
-    "copynumber",
-    "phenotype_covariate",
-    "segments",
-)
 
 #: The run-level keys of run_parameters that finish_run writes (not compared, not copied).
 DERIVED_KEYS = frozenset({"skipped_by_reason"})
