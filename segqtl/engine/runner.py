@@ -18,21 +18,19 @@ from ..warehouse.db import HeldConnection, LeasedConnection, WriterLease, fetch_
 from .executors import map_units
 
 
-def _timed(items: Iterator, phases: dict, key: str, lease=None) -> Iterator:
+def _timed(items: Iterator, phases: dict, key: str, lease) -> Iterator:
     """Yield from ``items``, adding the time spent producing them to ``phases[key]``.
 
-    With a ``lease`` (:class:`~segqtl.warehouse.db.WriterLease`), each item is produced while
-    holding the warehouse: the generator reads it lazily, and lets go between items.
+    Each item is produced while holding the warehouse (``lease``, a
+    :class:`~segqtl.warehouse.db.WriterLease`): the generator reads it lazily, and lets go
+    between items.
     """
     it = iter(items)
     while True:
         start = time.perf_counter()
         try:
-            if lease is None:
+            with lease.hold():
                 item = next(it)
-            else:
-                with lease.hold():
-                    item = next(it)
         except StopIteration:
             phases[key] += time.perf_counter() - start
             return

@@ -189,8 +189,12 @@ class Mode:
         """One unit's payload (see :meth:`payloads`)."""
         raise NotImplementedError
 
-    def finish(self, con, run_id: int) -> None:
-        """Run-level steps after the last unit (e.g. q-values over all chromosomes)."""
+    def finish(self, con, run_id: int, *, transaction: bool = True) -> None:
+        """Run-level steps after the last unit (e.g. q-values over all chromosomes).
+
+        ``transaction=False``: the caller holds a transaction (``segqtl merge``), and the steps
+        write inside it instead of in one of their own.
+        """
 
     # ------------------------------------------------------------------------------ results
     def export_files(self, con, run_id: int, spec) -> list[ExportFile]:

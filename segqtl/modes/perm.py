@@ -71,11 +71,11 @@ class PermMode(NominalMode):
     def by_variant(self, all_variants) -> bool:
         return False
 
-    def finish(self, con, run_id: int) -> None:
+    def finish(self, con, run_id: int, *, transaction: bool = True) -> None:
         """q-values over the run's chromosomes, at the default FDR (docs/methods.md#qvalues)."""
         from ..warehouse.fdr import compute_run_fdr
 
-        compute_run_fdr(con, run_id)
+        compute_run_fdr(con, run_id, transaction=transaction)
 
     def nominal_thresholds(self, spec) -> bool:
         return spec.perm_method == "beta"

@@ -12,9 +12,11 @@ from .db import query_pl
 from .runs import finish_fix, load_spec, run_status
 
 
-def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
+def compute_run_fdr(con, run_id: int, fdr: float = 0.05, *, transaction: bool = True) -> dict:
     """Storey q-values over all chromosomes of a best-variant run, stored in ``qvalue_stats`` and
-    ``run_fdr`` (replacing earlier ones of the run). Returns the summary row as a dict."""
+    ``run_fdr`` (replacing earlier ones of the run). Returns the summary row as a dict.
+
+    The writes are one transaction; with ``transaction=False`` they join the caller's."""
     if not 0 < fdr < 1:
         raise UsageError(f"--fdr must be between 0 and 1 (got {fdr})")
     spec = load_spec(con, run_id)
@@ -50,7 +52,8 @@ def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
         "n_hits": int(np.sum(q <= fdr)),
     }
     arrow = rows.to_arrow()  # noqa: F841  (scanned by name)
-    con.execute("BEGIN TRANSACTION")
+    if transaction:
+        con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM qvalue_stats WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM run_fdr WHERE run_id = ?", [run_id])
@@ -67,8 +70,10 @@ def compute_run_fdr(con, run_id: int, fdr: float = 0.05) -> dict:
                 summary["n_hits"],
             ],
         )
-        con.execute("COMMIT")
+        if transaction:
+            con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        if transaction:
+            con.execute("ROLLBACK")
         raise
     return summary

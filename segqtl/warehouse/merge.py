@@ -326,31 +326,6 @@ def _copy_cohort(con, first: Shard, cohort: str) -> None:
     )
 
 
-class _Enclosed:
-    """The target connection inside the merge's transaction, for the run-level steps.
-
-    :meth:`Mode.finish` (perm: ``compute_run_fdr``) commits its own writes in a transaction of
-    its own; DuckDB has neither nested transactions nor savepoints, so here its ``BEGIN``,
-    ``COMMIT`` and ``ROLLBACK`` are left out and its writes become part of the merge's one
-    transaction (an error still propagates, and the merge rolls everything back).  Statements
-    that scan a Python frame by name (``FROM arrow``) are run from this class's frame, so the
-    merge turns on DuckDB's ``python_scan_all_frames`` while the steps run.
-    """
-
-    _CONTROL = frozenset({"BEGIN", "BEGIN TRANSACTION", "COMMIT", "ROLLBACK"})
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self._con = con
-
-    def execute(self, sql, *args, **kwargs):
-        if isinstance(sql, str) and sql.strip().rstrip(";").upper() in self._CONTROL:
-            return self._con
-        return self._con.execute(sql, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
 def merge_shards(
     con: duckdb.DuckDBPyConnection,
     paths: list[str | Path],
@@ -458,11 +433,7 @@ def _write(con, shards: list[Shard], first: Shard, spec, to_copy, notify) -> int
             for table in mode.tables:
                 con.execute(*_sql("merge_rows", params, shard=s.alias, table=table))
         runs.finish_run(con, run_id, transaction=False)
-        con.execute("SET python_scan_all_frames = true")
-        try:
-            mode.finish(_Enclosed(con), run_id)
-        finally:
-            con.execute("RESET python_scan_all_frames")
+        mode.finish(con, run_id, transaction=False)  # inside this one transaction
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
