@@ -339,11 +339,15 @@ def nominal_scan_block(
     *,
     min_samples: int = 30,
     record_aic: bool = False,
+    max_vif: float | None = None,
 ) -> NominalStats:
     """:func:`nominal_scan` for the variants ``rows`` (None = all) of a prepared block.
 
     ``pos`` has one entry per selected variant.  Preparing the block once per work unit
-    avoids recomputing s and d for variants shared by overlapping cis windows.
+    avoids recomputing s and d for variants shared by overlapping cis windows.  With
+    ``max_vif``, a variant whose s or d has a variance inflation factor of at least
+    ``max_vif`` given the other columns (e.g. a copy of a conditioning variant among the
+    covariates) is ``singular_design``; None keeps the batched solve's own rule only.
     """
     n_var = block.s.shape[0] if rows is None else len(rows)
     n = block.s.shape[1]
@@ -363,11 +367,12 @@ def nominal_scan_block(
         return out  # status preset to too_few_samples
 
     mv = mask_variants(block, rows, base, pos, lb, ub)
-    _fit(y, np.column_stack([np.ones(n), covariates]), mv, min_samples, record_aic, out)
+    design0 = np.column_stack([np.ones(n), covariates])
+    _fit(y, design0, mv, min_samples, record_aic, out, max_vif)
     return out
 
 
-def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out):
+def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=None):
     """Batched fits for all variants of one phenotype (see module docstring).
 
     ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``mv`` the variants' masks.  Every
@@ -462,7 +467,14 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out):
         rss0 = yy[keep] - np.einsum("vp,vp->v", b0, xty[:, : k + 1])
         out.aic_null[keep] = _aic(nvk, rss0, k + 1)
         out.aic_alt[keep] = _aic(nvk, rss, p_alt)
-    bad = keep[~np.isfinite(beta).all(axis=1)]
+    bad_rows = ~np.isfinite(beta).all(axis=1)
+    if max_vif is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ss_c = ss[keep] - prod_s[keep, k + 1] ** 2 / nvk
+            dd_c = dd[keep] - prod_d[keep, k + 1] ** 2 / nvk
+            ok_vif = (sol[:, k, 1] * ss_c < max_vif) & (sol[:, k + 1, 2] * dd_c < max_vif)
+        bad_rows |= ~ok_vif
+    bad = keep[bad_rows]
     if bad.size:
         out.status[bad] = SINGULAR
         out.number_of_samples[bad] = 0
