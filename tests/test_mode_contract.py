@@ -54,9 +54,18 @@ def contract_db(tmp_path_factory):
         copynumber=val / "copynumbers.csv",
         segmentation=val / "segments.csv",
     )
+    term = out / "purity.csv"  # interaction's term: a value for every sample of 'main'
+    with open(cohort.quantifications) as fh:
+        samples = next(csv.reader(fh))[4:]
+    term.write_text("sample,purity\n" + "".join(f"{s},{0.2 + 0.01 * i}\n" for i, s in
+                                                  enumerate(samples)))  # fmt: skip
     runs = {}
     for name in modes.modes():
-        spec = RunSpec(mode=name, cohort="main", chromosomes=["1", "2"], **FAST.get(name, {}))
+        fast = {
+            **FAST.get(name, {}),
+            **({"interaction": str(term)} if name == "interaction" else {}),
+        }
+        spec = RunSpec(mode=name, cohort="main", chromosomes=["1", "2"], **fast)
         first = api.run(db, spec)
         again = api.run(db, RunSpec(**{**spec.__dict__, "name": "again"}))
         runs[name] = (first, again)

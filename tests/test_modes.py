@@ -49,7 +49,7 @@ def test_registry__runspec_fields_are_the_declared_parameters_in_order():
 
 
 def test_registry__every_mode_is_complete():
-    assert list(modes.modes()) == ["nominal", "perm", "finemap", "validate"]
+    assert list(modes.modes()) == ["nominal", "perm", "finemap", "validate", "interaction"]
     for mode in modes.modes().values():
         assert mode.result_table == mode.tables[0]
         assert mode.unit_size >= 1 and mode.tested_as and mode.help

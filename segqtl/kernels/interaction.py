@@ -40,7 +40,7 @@ from .nominal import (
 )
 
 #: The term has (almost) no variance on a variant's samples: d·i is not identifiable.
-CONSTANT_TERM = 5
+CONSTANT_TERM = 20
 
 SKIP_REASONS = {
     OK: "tested",

@@ -40,7 +40,7 @@ from .parameters import (
 )
 
 #: The mode modules, in the order ``--help`` lists them.
-MODULES = ("nominal", "perm", "finemap", "validate")
+MODULES = ("nominal", "perm", "finemap", "validate", "interaction")
 
 #: Parameters of every mode's model (first in RunSpec) and of how a run executes (last).
 MODEL_PARAMS = (WINDOW, MIN_SAMPLES)
@@ -171,6 +171,10 @@ def check_spec(spec) -> None:
     mode is refused if it would change what the run covers (``STRICT`` in the mode modules),
     and otherwise ignored with a warning.
     """
+    for other in modes().values():  # e.g. nominal given --interaction runs as interaction
+        if other.takes_over and other.takes_over[0] == spec.mode:
+            if getattr(spec, other.takes_over[1]) not in (None, False):
+                spec.mode = other.name
     mode = get(spec.mode)
     if not spec.chromosomes:
         raise UsageError("give at least one --chromosome")

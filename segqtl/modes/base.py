@@ -97,6 +97,9 @@ class Mode:
         Whether ``p_column`` is a p-value (compared on -log10 scale) or a score.
     has_variant : bool
         Whether a per-phenotype result names a lead variant.
+    takes_over : (str, str) or None
+        ``(mode, parameter)``: a run of that mode given this parameter runs as this mode
+        (``--mode nominal --interaction FILE`` is an interaction run).
     """
 
     name: str
@@ -116,6 +119,7 @@ class Mode:
     unit_sql: tuple[str, ...] = ()
     p_is_pvalue: bool = True
     has_variant: bool = True
+    takes_over: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------------------ checks
     def check(self, spec, flag: FlagName) -> None:
