@@ -61,10 +61,11 @@ def contract_db(tmp_path_factory):
                                                   enumerate(samples)))  # fmt: skip
     runs = {}
     for name in modes.modes():
-        fast = {
-            **FAST.get(name, {}),
-            **({"interaction": str(term)} if name == "interaction" else {}),
-        }
+        fast = dict(FAST.get(name, {}))
+        if name == "interaction":
+            fast["interaction"] = str(term)
+        if name == "conditional":  # starts from the perm run (registered before it)
+            fast["perm_run"] = runs["perm"][0]
         spec = RunSpec(mode=name, cohort="main", chromosomes=["1", "2"], **fast)
         first = api.run(db, spec)
         again = api.run(db, RunSpec(**{**spec.__dict__, "name": "again"}))
@@ -145,4 +146,6 @@ def test_contract__compare_of_two_identical_runs_finds_no_change(contract_db, na
     assert (c.mode, c.effect_column, c.p_column) == (name, mode.effect_column, mode.p_column)
     assert c.n_only_a == c.n_only_b == 0 and c.n_both > 0
     assert c.hits_gained == c.hits_lost == 0
-    assert c.largest_changes["delta"].abs().max() == 0
+    # Largest changes list hits only (issue 16): none when neither run has a hit.
+    delta = c.largest_changes["delta"]
+    assert delta.is_empty() if c.hits_a == 0 else delta.abs().max() == 0

@@ -75,7 +75,9 @@ class RoundResult:
     """One scan of a phenotype conditioned on a set of variants.
 
     ``best`` indexes the scanned variants (-1: none testable); ``conditioned_on`` holds the
-    conditioning variants' indices into the same list.
+    conditioning variants' indices into the same list.  :func:`forward_backward` sets
+    ``stage`` ('forward' | 'backward') and ``signal_rank`` (forward: the rank its best variant
+    takes if it passes; backward: the rank of the signal re-tested).
     """
 
     conditioned_on: tuple[int, ...]
@@ -85,6 +87,8 @@ class RoundResult:
     beta_shape1: float
     beta_shape2: float
     stats: NominalStats = field(repr=False)
+    stage: str = ""
+    signal_rank: int = 0
 
 
 def scan_round(
@@ -217,6 +221,7 @@ def forward_backward(
     forward: list[tuple[int, RoundResult | None]] = [(lead, None)]
     while len(forward) < max_signals:
         res = scan([v for v, _ in forward])
+        res.stage, res.signal_rank = "forward", len(forward) + 1
         rounds.append(res)
         if res.best < 0 or not (res.p_adj <= threshold):
             break
@@ -231,6 +236,7 @@ def forward_backward(
     forward_variants = [v for v, _ in forward]
     for j, signal in enumerate(signals):
         res = scan(forward_variants[:j] + forward_variants[j + 1 :])
+        res.stage, res.signal_rank = "backward", signal.rank
         rounds.append(res)
         if res.best >= 0 and res.p_adj <= threshold:
             signal.backward = res

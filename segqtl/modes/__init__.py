@@ -40,7 +40,7 @@ from .parameters import (
 )
 
 #: The mode modules, in the order ``--help`` lists them.
-MODULES = ("nominal", "perm", "finemap", "validate", "interaction")
+MODULES = ("nominal", "perm", "finemap", "validate", "interaction", "conditional")
 
 #: Parameters of every mode's model (first in RunSpec) and of how a run executes (last).
 MODEL_PARAMS = (WINDOW, MIN_SAMPLES)
