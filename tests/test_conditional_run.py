@@ -182,3 +182,87 @@ def test_conditional_run__refuses_runs_it_cannot_start_from(planted):
     with pytest.raises(UsageError, match="differs from perm run"):
         api.run(db, RunSpec(mode="conditional", cohort="main", chromosomes=["1"],
                             perm_run=perm, window=200_000))  # fmt: skip
+
+
+def test_condition_on__nominal_pairs_equal_ols_and_perm_equals_the_conditional_round(
+    planted, tmp_path
+):
+    db, perm, cond, cohort, first, second, samples = planted
+    ids = tmp_path / "condition.txt"
+    ids.write_text(f"# the lead\n{first}\n")
+    nominal = api.run(
+        db,
+        RunSpec(
+            mode="nominal",
+            cohort="main",
+            chromosomes=["1"],
+            window=600_000,
+            all_variants=GENE,
+            condition_on=str(ids),
+        ),
+    )
+    rows = api.query(
+        db,
+        "SELECT variant, status, beta_d, se_d, nominal_p FROM nominal_results "
+        "WHERE run_id = $r ORDER BY variant_idx",
+        {"r": nominal},
+    )
+    by_variant = {r["variant"]: r for r in rows.iter_rows(named=True)}
+    assert by_variant[first]["status"] == "singular_design"  # the conditioning variant itself
+    rounds = api.query(
+        db,
+        "SELECT variant, beta_d, se_d, nominal_p FROM conditional_rounds WHERE run_id = $r "
+        "AND phenotype = $g AND round = 1",
+        {"r": cond, "g": GENE},
+    )
+    best = rounds.row(0, named=True)  # round 1 conditions on the lead: same model, same numbers
+    got = by_variant[best["variant"]]
+    np.testing.assert_allclose(
+        [got["beta_d"], got["se_d"], got["nominal_p"]],
+        [best["beta_d"], best["se_d"], best["nominal_p"]],
+        rtol=1e-10,
+    )
+    conditioned_perm = api.run(
+        db,
+        RunSpec(
+            mode="perm",
+            cohort="main",
+            chromosomes=["1"],
+            num_permutations=300,
+            window=600_000,
+            condition_on=first,
+        ),
+    )
+    p = api.query(
+        db,
+        "SELECT variant, p_adj FROM perm_results WHERE run_id = $r AND phenotype = $g",
+        {"r": conditioned_perm, "g": GENE},
+    )
+    r1 = api.query(
+        db,
+        "SELECT variant, p_adj FROM conditional_rounds WHERE run_id = $r AND "
+        "phenotype = $g AND round = 1",
+        {"r": cond, "g": GENE},
+    )
+    assert p["variant"].item() == r1["variant"].item() == second
+    np.testing.assert_allclose(p["p_adj"].item(), r1["p_adj"].item(), rtol=1e-12)
+
+
+def test_condition_on__unknown_variant_and_negative_control_are_refused(planted):
+    db, *_ = planted
+    with pytest.raises(UsageError, match="'chr1:1:A:C' is not in cohort"):
+        api.run(
+            db, RunSpec(mode="nominal", cohort="main", chromosomes=["1"], condition_on="chr1:1:A:C")
+        )
+    with pytest.raises(UsageError, match="conditions cis scans"):
+        api.run(
+            db,
+            RunSpec(
+                mode="nominal",
+                cohort="main",
+                chromosomes=["1"],
+                neg_control=True,
+                neg_control_chromosome="2",
+                condition_on="x",
+            ),
+        )

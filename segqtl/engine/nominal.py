@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from ..kernels.conditional import MAX_VIF, conditioning_columns
 from ..kernels.nominal import (
     OK,
+    SINGULAR,
     SKIP_REASONS,
     STAT_FIELDS,
     NominalStats,
@@ -81,6 +83,12 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
             rows = cohort.window(i)
             lb, ub = cohort.bounds(i)
             pos = vpos[rows]
+        # --condition-on: the chosen variants in this phenotype's window join the covariates
+        # (docs/methods.md#conditional-analysis: their sample rule); they and their copies are
+        # not tested.
+        cond = rows[np.isin(vidx[rows], params.condition_on_idx)] if not neg else rows[:0]
+        if cond.size:
+            covs = np.column_stack([covs, conditioning_columns(block, cond, vpos[cond], lb, ub)])
         stats = nominal_scan_block(
             y,
             block,
@@ -91,6 +99,7 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
             ub,
             min_samples=params.min_samples,
             record_aic=params.record_aic,
+            max_vif=MAX_VIF if cond.size else None,
         )
         codes, freq = np.unique(stats.status, return_counts=True)
         for c, f in zip(codes, freq, strict=True):
@@ -105,13 +114,17 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
             continue
         _append_rows(cols, ph_idx, stats, keep, vidx[rows])
         if perm:
+            null_rows, null_pos = rows, pos
+            if cond.size:
+                scanned = stats.status != SINGULAR
+                null_rows, null_pos = rows[scanned], pos[scanned]
             p_null = max_t_null(
                 y_all[i],
                 cn_all[i],
                 covs,
                 block,
-                rows,
-                pos,
+                null_rows,
+                null_pos,
                 lb,
                 ub,
                 n_perm=params.num_permutations,

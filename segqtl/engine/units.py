@@ -17,7 +17,7 @@ workers without a shared file system).  The rows are the same numbers either way
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -137,6 +137,8 @@ class NominalParams:
     num_permutations: int
     perm_method: str
     seed: int
+    #: variant_idx on the unit's chromosome of the --condition-on variants (computed per unit)
+    condition_on_idx: tuple[int, ...] = field(default=(), metadata={"computed": True})
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,11 +174,13 @@ def params_from_spec(cls, spec, **computed):
     """``cls`` (a parameter dataclass) filled from ``spec``: each field is the spec's attribute
     of the same name unless ``computed`` gives it (fields that are not spec attributes).
 
-    Defaults come from the RunSpec only, never from here.
+    Defaults come from the RunSpec only, never from here; a field marked
+    ``metadata={"computed": True}`` keeps its dataclass default unless ``computed`` gives it.
     """
     values = {
         f.name: computed[f.name] if f.name in computed else getattr(spec, f.name)
         for f in fields(cls)
+        if f.name in computed or not f.metadata.get("computed")
     }
     return cls(**values)
 

@@ -34,8 +34,88 @@ MAX_SIGNALS = Param(
     high=1000,
     fix="give a number of signals such as 10",
 )
-PARAMS = (PERM_RUN, MAX_SIGNALS)
-STRICT = ("perm_run",)
+CONDITION_ON = Param(
+    "condition_on",
+    str,
+    None,
+    "nominal/perm: condition on these variants (IDs joined by commas, or a file of one ID per "
+    "line): the s and d of those in a phenotype's cis window join its covariates; they (and "
+    "exact copies) are not tested.",
+    modes=("nominal", "perm"),
+    nullable=True,
+    metavar="VARIANTS|FILE",
+)
+PARAMS = (PERM_RUN, MAX_SIGNALS, CONDITION_ON)
+STRICT = ("perm_run", "condition_on")
+
+
+def condition_variants(spec) -> list[str]:
+    """The variant IDs of ``--condition-on``: a file's lines (blank and ``#`` lines skipped)
+    when the value names a file, else the comma-separated IDs."""
+    from pathlib import Path
+
+    value = spec.condition_on
+    if value is None:
+        return []
+    path = Path(value)
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def check_condition_on(con, spec, flag) -> None:
+    """Every --condition-on variant is a variant of the cohort; no negative controls."""
+    ids = condition_variants(spec)
+    if spec.condition_on is not None and not ids:
+        raise UsageError(
+            f"{flag('condition_on')} {spec.condition_on!r} names no variant. Fix: give variant "
+            "IDs joined by commas, or a file with one ID per line"
+        )
+    if not ids:
+        return
+    if spec.neg_control:
+        raise UsageError(
+            f"{flag('condition_on')} conditions cis scans; a negative control tests trans "
+            f"variants. Fix: drop {flag('condition_on')} or {flag('neg_control')}"
+        )
+    found = {
+        r[0]
+        for r in con.execute(
+            "SELECT variant_id FROM variants WHERE cohort = ? AND list_contains(?, variant_id)",
+            [spec.cohort, ids],
+        ).fetchall()
+    }
+    missing = next(([v] for v in ids if v not in found), None)
+    if missing:
+        raise UsageError(
+            f"{flag('condition_on')}: variant {missing[0]!r} is not in cohort {spec.cohort!r}. "
+            "Fix: use the IDs of the genotype files' ID column"
+        )
+
+
+def condition_on_rows(con, spec, chrom: str) -> tuple[int, ...]:
+    """variant_idx on ``chrom`` of the --condition-on variants."""
+    ids = condition_variants(spec)
+    if not ids:
+        return ()
+    rows = con.execute(
+        "SELECT variant_idx FROM variants WHERE cohort = ? AND chr = ? AND list_contains(?, "
+        "variant_id) ORDER BY variant_idx",
+        [spec.cohort, chrom, ids],
+    ).fetchall()
+    return tuple(int(r[0]) for r in rows)
+
+
+def condition_on_provenance(spec) -> list[tuple[str, str]]:
+    """The file's sha256 when --condition-on names a file."""
+    from pathlib import Path
+
+    if spec.condition_on is None or not Path(spec.condition_on).is_file():
+        return []
+    from ..ingest.readers import sha256_file
+
+    return [("input:condition_on", json.dumps(sha256_file(Path(spec.condition_on))))]
 
 #: Model parameters a conditional run takes from its perm run.
 FROM_PERM_RUN = ("window", "min_samples", "num_permutations", "perm_method", "seed")
