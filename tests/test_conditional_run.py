@@ -266,3 +266,29 @@ def test_condition_on__unknown_variant_and_negative_control_are_refused(planted)
                 condition_on="x",
             ),
         )
+
+
+def test_conditional_dropin__perm_csvs_give_the_native_runs_signals(planted, tmp_path):
+    import subprocess
+    import sys
+
+    db, perm, cond, cohort, *_ = planted
+    api.export(db, perm, tmp_path / "perm")
+    native = api.export(db, cond, tmp_path / "native")
+    k = cohort_kwargs(cohort)
+    args = ["--mode", "conditional", "--perm_results_dir", str(tmp_path / "perm"),
+            "--num_permutations", "300", "--window", "600000", "--chromosome", "1",
+            "--genotypes", str(k["genotypes"]), "--quantifications", str(k["quantifications"]),
+            "--covariates", str(k["covariates"]), "--copynumber", str(k["copynumber"]),
+            "--segmentation", str(k["segmentation"]),
+            "--out_dir", str(tmp_path / "dropin")]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "segqtl", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for path in native:
+        assert (tmp_path / "dropin" / path.name).read_bytes() == path.read_bytes()
+    # a missing B names what the folder holds
+    args[args.index("300")] = "301"
+    done = subprocess.run([sys.executable, "-m", "segqtl", *args], capture_output=True, text=True)
+    assert done.returncode == 2 and "perm_chr1_300.csv" in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("segqtl: error")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr

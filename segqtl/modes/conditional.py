@@ -4,8 +4,12 @@ forward–backward stepwise conditioning (docs/methods.md#conditional-analysis).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-from ..errors import UsageError
+from ..chromosomes import normalize_chromosome
+from ..errors import SegqtlError, UsageError
 from .base import ExportFile, HitRule, Mode
 from .parameters import Param
 
@@ -23,6 +27,17 @@ PERM_RUN = Param(
     low=1,
     dropin=False,
     fix="give the id of a completed perm run of the same cohort (see 'segqtl runs')",
+)
+PERM_RESULTS_DIR = Param(
+    "perm_results_dir",
+    str,
+    None,
+    "conditional: take the significant phenotypes and lead variants from DIR/perm_<chr>_<B>.csv "
+    "(SegmentQTL's perm files, B = --num-permutations; q-values over every such file at FDR "
+    "0.05) instead of --perm-run; give the perm run's window, permutations, method and seed.",
+    modes=C,
+    nullable=True,
+    metavar="DIR",
 )
 MAX_SIGNALS = Param(
     "max_signals",
@@ -45,8 +60,11 @@ CONDITION_ON = Param(
     nullable=True,
     metavar="VARIANTS|FILE",
 )
-PARAMS = (PERM_RUN, MAX_SIGNALS, CONDITION_ON)
-STRICT = ("perm_run", "condition_on")
+PARAMS = (PERM_RUN, PERM_RESULTS_DIR, MAX_SIGNALS, CONDITION_ON)
+STRICT = ("perm_run", "perm_results_dir", "condition_on")
+
+#: The FDR level at which perm CSVs' phenotypes count as significant (SegmentQTL's default).
+CSV_FDR = 0.05
 
 
 def condition_variants(spec) -> list[str]:
@@ -117,6 +135,7 @@ def condition_on_provenance(spec) -> list[tuple[str, str]]:
 
     return [("input:condition_on", json.dumps(sha256_file(Path(spec.condition_on))))]
 
+
 #: Model parameters a conditional run takes from its perm run.
 FROM_PERM_RUN = ("window", "min_samples", "num_permutations", "perm_method", "seed")
 
@@ -162,19 +181,133 @@ def _perm_run(con, spec) -> tuple[object, tuple]:
     return perm, fdr
 
 
+@dataclass(frozen=True)
+class CsvLeads:
+    """What a conditional run takes from SegmentQTL's perm files.
+
+    ``leads`` maps ``(chr, phenotype)`` of each significant phenotype to its lead variant ID;
+    ``checksums`` lists ``(file name, sha256)``.
+    """
+
+    p_threshold: float
+    n_hits: int
+    leads: dict
+    checksums: tuple
+
+
+def csv_leads(spec) -> CsvLeads:
+    """Read ``perm_<chr>_<B>.csv`` of every chromosome in ``--perm-results-dir``; q-values
+    (Storey, bootstrap pi0) over all of them as a perm run's (docs/methods.md#qvalues)."""
+    from pathlib import Path
+
+    folder = Path(spec.perm_results_dir)
+    b = spec.num_permutations
+    return _csv_leads(str(folder), b, _stamp(folder, b))
+
+
+def _stamp(folder, b) -> tuple:
+    return tuple(
+        (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.glob(f"perm_*_{b}.csv"))
+    )
+
+
+@lru_cache(maxsize=2)
+def _csv_leads(folder: str, b: int, stamp: tuple) -> CsvLeads:
+    import numpy as np
+    import polars as pl
+
+    from ..errors import InputError
+    from ..ingest.readers import sha256_file
+    from ..kernels import fdr as fdr_kernel
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise UsageError(
+            f"--perm_results_dir {folder} is not a folder. Fix: give the --out_dir of the perm run"
+        )
+    files = [path / name for name, *_ in stamp]
+    if not files:
+        found = sorted(p.name for p in path.glob("perm_*.csv"))
+        raise UsageError(
+            f"--perm_results_dir {folder} holds no perm_<chr>_{b}.csv"
+            + (f" (found {', '.join(found[:4])})" if found else "")
+            + ". Fix: give --num_permutations as the perm run had it"
+        )
+    frames = []
+    for f in files:
+        try:
+            frame = pl.read_csv(f, columns=["phenotype", "variant", "p_adj", "chr"],
+                                schema_overrides={"p_adj": pl.Float64})  # fmt: skip
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(
+                f, f"not a SegmentQTL perm file ({type(exc).__name__})",
+                "give the perm_<chr>_<B>.csv files that the perm run wrote",
+            ) from None  # fmt: skip
+        frames.append(frame)
+    table = pl.concat(frames).filter(
+        pl.col("p_adj").is_not_null() & pl.col("variant").is_not_null()
+    )
+    p = table["p_adj"].to_numpy()
+    if p.size == 0:
+        raise UsageError(f"--perm_results_dir {folder}: no phenotype has an adjusted p-value")
+    q = fdr_kernel.qvalues(p, fdr_kernel.pi0_bootstrap(p))
+    threshold = fdr_kernel.adjusted_p_threshold(p, q, CSV_FDR)
+    hits = table.filter(pl.Series(q <= CSV_FDR))
+    leads = {
+        (normalize_chromosome(c), g): v
+        for c, g, v in hits.select("chr", "phenotype", "variant").iter_rows()
+    }
+    checksums = tuple((f.name, sha256_file(f)) for f in files)
+    return CsvLeads(float(threshold), int(np.sum(q <= CSV_FDR)), leads, checksums)
+
+
+def csv_unit_leads(con, spec, unit, source: CsvLeads) -> tuple[tuple[int, int], ...]:
+    """(phenotype_idx, variant_idx) of the unit's significant phenotypes in the perm CSVs."""
+    genes = [g for (c, g) in source.leads if c == unit.chr]
+    if not genes:
+        return ()
+    rows = con.execute(
+        "SELECT p.phenotype_idx, p.gene_id FROM phenotypes AS p WHERE p.cohort = ? AND "
+        "p.chr = ? AND p.phenotype_idx BETWEEN ? AND ? AND list_contains(?, p.gene_id)",
+        [spec.cohort, unit.chr, unit.first_idx, unit.last_idx, genes],
+    ).fetchall()
+    ids = [source.leads[(unit.chr, g)] for _, g in rows]
+    var = dict(
+        con.execute(
+            "SELECT variant_id, variant_idx FROM variants WHERE cohort = ? AND chr = ? AND "
+            "list_contains(?, variant_id)",
+            [spec.cohort, unit.chr, ids],
+        ).fetchall()
+    )
+    return tuple(
+        (int(p), int(var[source.leads[(unit.chr, g)]]))
+        for p, g in sorted(rows)
+        if source.leads[(unit.chr, g)] in var
+    )
+
+
 class ConditionalMode(Mode):
     def check(self, spec, flag) -> None:
-        if spec.perm_run is None:
+        if spec.perm_run is None and spec.perm_results_dir is None:
             raise UsageError(
                 f"--mode conditional starts from a perm run. Fix: give {flag('perm_run')} RUN_ID "
-                "(a completed perm run of the cohort)"
+                f"(a completed perm run of the cohort) or {flag('perm_results_dir')} DIR"
+            )
+        if spec.perm_run is not None and spec.perm_results_dir is not None:
+            raise UsageError(
+                f"{flag('perm_run')} and {flag('perm_results_dir')} both give the perm results. "
+                "Fix: give one of them"
             )
 
     def check_warehouse(self, con, spec, cohort: dict) -> None:
         from .. import modes
 
+        if spec.perm_run is None:
+            csv_leads(spec)  # the files' errors before anything is recorded
+            return
         perm, _ = _perm_run(con, spec)
-        for name in ("window", "min_samples"):  # every mode has them: they must agree
+        for name in FROM_PERM_RUN:  # the perm run's model: given values must agree
             mine, theirs = getattr(spec, name), getattr(perm, name)
             if mine != theirs and mine != modes.param(name).default:
                 raise UsageError(
@@ -184,6 +317,9 @@ class ConditionalMode(Mode):
                 )
 
     def provenance(self, con, spec) -> list[tuple[str, str]]:
+        if spec.perm_run is None:
+            source = csv_leads(spec)
+            return [(f"input:perm_csv:{name}", json.dumps(sha)) for name, sha in source.checksums]
         perm, (fdr, p_threshold) = _perm_run(con, spec)
         rows = [(f"perm_run:{name}", json.dumps(getattr(perm, name))) for name in FROM_PERM_RUN]
         return rows + [
@@ -191,12 +327,37 @@ class ConditionalMode(Mode):
             ("perm_run:p_threshold", json.dumps(p_threshold)),
         ]
 
+    def before_execute(self, con, run_id: int, spec) -> None:
+        """Refuse to go on when the perm CSVs changed since the run started."""
+        if spec.perm_run is not None:
+            return
+        stored = sorted(
+            con.execute(
+                "SELECT key, value FROM run_parameters WHERE run_id = ? "
+                "AND key LIKE 'input:perm_csv:%'",
+                [run_id],
+            ).fetchall()
+        )
+        try:
+            now = sorted((f"input:perm_csv:{n}", json.dumps(s)) for n, s in
+                         csv_leads(spec).checksums)  # fmt: skip
+        except SegqtlError:
+            now = None
+        if now != stored:
+            raise UsageError(
+                f"the perm results in {spec.perm_results_dir} changed (or are gone) since run "
+                f"{run_id} started. Fix: restore them, or start a new run"
+            )
+
     @staticmethod
     def model_spec(con, spec):
         """``spec`` with the model parameters of its perm run (:data:`FROM_PERM_RUN`)."""
         from dataclasses import replace
 
         from ..warehouse.runs import load_spec
+
+        if spec.perm_run is None:  # perm CSVs: the run's own flags are the perm run's
+            return spec
 
         perm = load_spec(con, spec.perm_run)
         return replace(spec, **{name: getattr(perm, name) for name in FROM_PERM_RUN})
@@ -210,18 +371,23 @@ class ConditionalMode(Mode):
 
         spec = self.model_spec(con, spec)
         payload = nominal_payload(con, spec, unit, info, covariates, files, perm=True)
-        threshold = fetch_one(
-            con, "SELECT p_threshold FROM run_fdr WHERE run_id = ?", [spec.perm_run]
-        )[0]
-        leads = query(
-            con,
-            "conditional_leads",
-            perm_run=spec.perm_run,
-            chr=unit.chr,
-            first_phenotype=unit.first_idx,
-            last_phenotype=unit.last_idx,
-        ).fetchall()
-        hits = tuple((int(p), int(v)) for p, v, _, _, hit in leads if hit)
+        if spec.perm_run is None:
+            source = csv_leads(spec)
+            threshold = source.p_threshold
+            hits = csv_unit_leads(con, spec, unit, source)
+        else:
+            threshold = fetch_one(
+                con, "SELECT p_threshold FROM run_fdr WHERE run_id = ?", [spec.perm_run]
+            )[0]
+            leads = query(
+                con,
+                "conditional_leads",
+                perm_run=spec.perm_run,
+                chr=unit.chr,
+                first_phenotype=unit.first_idx,
+                last_phenotype=unit.last_idx,
+            ).fetchall()
+            hits = tuple((int(p), int(v)) for p, v, _, _, hit in leads if hit)
         params = ConditionalParams(
             min_samples=spec.min_samples,
             num_permutations=spec.num_permutations,

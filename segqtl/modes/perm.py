@@ -12,7 +12,7 @@ NUM_PERMUTATIONS = Param(
     int,
     5000,
     "perm: permutations of the phenotype's residuals.",
-    modes=("perm",),
+    modes=("perm", "conditional"),
     low=1,
     high=10_000_000,
     fix="give a number of permutations such as 1000",
@@ -22,7 +22,7 @@ PERM_METHOD = Param(
     str,
     "beta",
     "perm: beta (beta approximation) or direct (empirical) adjusted p-values.",
-    modes=("perm",),
+    modes=("perm", "conditional"),
     choices=("beta", "direct"),
     fix="select beta or direct",
 )
@@ -31,7 +31,7 @@ SEED = Param(
     int,
     12345,
     "perm: permutations use numpy default_rng(seed + phenotype row).",
-    modes=("perm",),
+    modes=("perm", "conditional"),
     low=0,
     fix="give a non-negative integer such as 12345",
 )
@@ -63,6 +63,7 @@ class PermMode(NominalMode):
                 f"--mode perm requires copy number, and cohort {spec.cohort!r} was ingested "
                 "without it. Fix: ingest the cohort again with --copynumber"
             )
+        super().check_warehouse(con, spec, cohort)  # the negative control's chromosome
 
     def filename(self, spec, chrom: str) -> str:
         prefix = "negctrl_trans_" if spec.neg_control else ""
