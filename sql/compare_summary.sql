@@ -7,9 +7,12 @@
 -- Output: one row: n_pairs_a, n_pairs_b, n_both, n_only_a, n_only_b, corr_effect,
 --          corr_log10p, sign_agreement, n_sign_pairs, hits_a, hits_b, hits_both, hits_gained,
 --          hits_lost.
--- Rules  : "both" = keys in both runs.  corr_effect / corr_log10p: Pearson r over the keys in
---          both with the two values non-NULL; NULL with fewer than 3 such keys or when either
---          side is constant over them; clamped to [-1, 1] against rounding.  p = 0 (underflow)
+-- Rules  : "both" = keys in both runs.  corr_effect: Pearson r of the effects over the keys in
+--          both with the same variant (same_variant true; every key in both when same_variant
+--          is NULL: validate, which has no variant) and two non-NULL effects, so that effects
+--          of different lead variants are never correlated.  corr_log10p: over the keys in
+--          both with two non-NULL values.  Either is NULL with fewer than 3 such keys or when
+--          a side is constant over them; clamped to [-1, 1] against rounding.  p = 0 (underflow)
 --          counts as the smallest normal double, so -log10 p stays finite (307.65).
 --          sign_agreement: among keys in both with two nonzero, non-NULL effects (n_sign_pairs),
 --          the share whose effects have the same sign; NULL when there is none.
@@ -17,7 +20,7 @@
 --          in A (including keys only in B); hits_lost = hit in A and not in B (including keys
 --          only in A).
 WITH p AS (
-    SELECT in_a, in_b, in_a AND in_b AS in_both,
+    SELECT in_a, in_b, in_a AND in_b AS in_both, coalesce(same_variant, true) AS same,
            coalesce(hit_a, false) AS ha, coalesce(hit_b, false) AS hb,
            effect_a AS ea, effect_b AS eb,
            -- (greatest() would skip a NULL p, hence the CASE)
@@ -32,7 +35,7 @@ WITH p AS (
 ),
 flags AS (
     SELECT *,
-           in_both AND ea IS NOT NULL AND eb IS NOT NULL AS use_e,
+           in_both AND same AND ea IS NOT NULL AND eb IS NOT NULL AS use_e,
            in_both AND sa IS NOT NULL AND sb IS NOT NULL AS use_s,
            in_both AND ea IS NOT NULL AND eb IS NOT NULL AND ea <> 0 AND eb <> 0 AS use_sign
     FROM p

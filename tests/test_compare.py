@@ -106,7 +106,6 @@ def wh(tmp_path_factory):
         "fm_06": run(mode="finemap", chromosomes=["1"], **FINEMAP_FAST),
         "fm_03": run(mode="finemap", chromosomes=["1"], r2_stability_threshold=0.3, **FINEMAP_FAST),
     }
-    api.fdr(db, ids["best_1m"], 0.05)  # best_1m has q-values, best_500k has none
     for name, vmode in (("val_recal", "recalibrated"), ("val_frozen", "frozen")):
         ids[name] = run(
             mode="validate",
@@ -237,8 +236,13 @@ def test_compare_runs__stored_summary_and_history(wh):
     )
     assert stored.height == 2
     row = stored.row(0, named=True)
+    # derived from the stored pairs, not columns (test_compare_runs__replication_...)
+    derived = {"n_corr_pairs", "pi1", "n_pi1", "pi1_method", "hit_sign_agreement"}
+    derived.add("n_hit_sign_pairs")
     for key, value in first.summary().items():
-        assert row[key] == value, key
+        if key not in derived:
+            assert row[key] == value, key
+    assert derived <= set(first.summary())
     assert row["segqtl_version"] and row["created_at"] is not None
     assert row["cohort_a"] == row["cohort_b"] == "main"
     # both comparisons stored the same pairs
@@ -263,14 +267,14 @@ def test_compare_runs__stored_summary_and_history(wh):
 
 def test_compare_runs__best_variant_runs_match_on_phenotype_with_each_hit_rule(wh):
     db, ids, _ = wh
-    fdr = 0.1  # not the level the q-values were computed at (0.05): compare uses its own
+    fdr = 1e-4  # the best variant's nominal p is small for most phenotypes (uncorrected)
     c = _compare(db, ids["best_1m"], ids["best_500k"], fdr=fdr, top=30)
     assert c.match_key == "phenotype"
-    assert (c.hit_rule_a, c.hit_rule_b) == ("qvalue <= fdr", "nominal_p <= fdr")
+    # best-variant runs get no q-values (segqtl fdr refuses them): the nominal_p rule
+    assert (c.hit_rule_a, c.hit_rule_b) == ("nominal_p <= fdr", "nominal_p <= fdr")
     a = _tested(db, "nominal_results", ids["best_1m"])
     b = _tested(db, "nominal_results", ids["best_500k"])
-    q = _sql(db, "SELECT phenotype, qvalue FROM qvalues WHERE run_id = $r", {"r": ids["best_1m"]})
-    assert c.hits_a == q.filter(pl.col("qvalue") <= fdr).height
+    assert c.hits_a == a.filter(pl.col("nominal_p") <= fdr).height
     assert c.hits_b == b.filter(pl.col("nominal_p") <= fdr).height
     assert c.n_both == a.join(b, on="phenotype").height == a.height
     # The lead variant changes exactly for phenotypes whose 1 Mb best variant is outside 500 kb.
@@ -283,10 +287,18 @@ def test_compare_runs__best_variant_runs_match_on_phenotype_with_each_hit_rule(w
     assert 0 < len(outside) < a.height
     assert sorted(changed["phenotype"]) == sorted(outside)
     assert (changed["variant_a"] != changed["variant_b"]).all()
-    assert pairs["q_a"].null_count() == 0 and pairs["q_b"].null_count() == pairs.height
+    assert pairs["q_a"].null_count() == pairs["q_b"].null_count() == pairs.height
+    # the effects are correlated over the phenotypes whose lead variant is the same only
+    same = pairs.filter(pl.col("same_variant"))
+    assert c.n_corr_pairs == same.height == a.height - len(outside)
+    assert c.corr_effect == pytest.approx(1, abs=1e-12)  # same pair, same statistics
     top = c.largest_changes
     assert top.columns[:4] == ["phenotype", "variant_a", "variant_b", "same_variant"]
-    assert top.height == min(30, c.n_both)
+    # only phenotypes that are a hit in at least one run
+    hit_either = pairs.filter(pl.col("hit_a") | pl.col("hit_b"))
+    assert 0 < hit_either.height < pairs.height
+    assert top.height == min(30, hit_either.height)
+    assert (top["hit_a"] | top["hit_b"]).all()
     # unchanged lead variants have unchanged effects; changes are sorted by |delta|
     assert top.filter(pl.col("same_variant"))["delta"].abs().max() < 1e-12
     assert top["delta"].abs().to_list() == sorted(top["delta"].abs().to_list(), reverse=True)
@@ -348,7 +360,11 @@ def test_compare_runs__statistics_equal_numpy_on_two_cohorts_with_different_effe
     assert (c.hits_gained, c.hits_lost) == (len(hit_b - hit_a), len(hit_a - hit_b))
     assert c.hits_gained > 0 and c.hits_lost > 0
     top = c.largest_changes
-    delta = np.abs(eb - ea)
+    hit = np.array(
+        [(k in hit_a) or (k in hit_b) for k in both.select("phenotype", "variant").rows()]
+    )
+    delta = np.abs(eb - ea)[hit]
+    assert top.height == min(10, hit.sum())
     assert top["delta"].abs().to_list() == pytest.approx(sorted(delta, reverse=True)[: top.height])
 
 
@@ -386,7 +402,71 @@ def test_compare_runs__perm_runs_on_fewer_chromosomes(wh):
     hits_b = {p for (r, p), h in hit.items() if h and r == ids["perm_chr1"]}
     assert (c.hits_a, c.hits_b) == (len(hits_a), len(hits_b))
     assert (c.hits_gained, c.hits_lost) == (len(hits_b - hits_a), len(hits_a - hits_b))
-    assert c.largest_changes.height == c.n_both
+    hits_either = {p for p in hits_a | hits_b if p in set(b["phenotype"])}
+    assert c.largest_changes.height == len(hits_either)
+
+
+def _pi1_direct(p: np.ndarray) -> tuple[float, str]:
+    """1 - pi0 from the definitions: the bootstrap with >= 100 p-values, else lambda 0.5."""
+    from segqtl.kernels.fdr import pi0_bootstrap
+
+    if p.size >= 100:
+        return 1 - pi0_bootstrap(p), "bootstrap"
+    return 1 - min(1.0, np.mean(p >= 0.5) / 0.5), "fixed lambda 0.5"
+
+
+def test_compare_runs__replication_pi1_and_hit_signs_from_the_definitions(wh):
+    db, ids, _ = wh
+    a, b = ids["all_1m"], ids["val_all_1m"]
+    c = _compare(db, a, b, fdr=0.01)
+    ta, tb = _tested(db, "nominal_results", a), _tested(db, "nominal_results", b)
+    hits = ta.filter(pl.col("nominal_p") <= 0.01).join(tb, on=["phenotype", "variant"], suffix="_b")
+    assert hits.height > 0
+    pi1, method = _pi1_direct(hits["nominal_p_b"].to_numpy())
+    assert c.n_pi1 == hits.height and c.pi1_method == method
+    assert c.pi1 == pytest.approx(pi1, abs=1e-12) and 0 < c.pi1 <= 1
+    signs = hits.filter((pl.col("beta_d") != 0) & (pl.col("beta_d_b") != 0))
+    agree = (signs["beta_d"].sign() == signs["beta_d_b"].sign()).mean()
+    assert c.n_hit_sign_pairs == signs.height
+    assert c.hit_sign_agreement == pytest.approx(agree, rel=1e-12)
+    assert c.n_corr_pairs == ta.join(tb, on=["phenotype", "variant"]).height  # same variants
+    text = format_comparison(c)
+    for key in ("pi1", "n_pi1", "pi1_method", "hit_sign_agreement", "n_corr_pairs"):
+        assert f"\n{key}\t" in text
+
+    # per phenotype (perm): B's p_adj at A's eGenes; few of them, so the fixed lambda
+    c = _compare(db, ids["perm"], ids["perm_chr1"])
+    pairs = _pairs(db, c.comparison_id).filter(pl.col("hit_a") & pl.col("in_b"))
+    pi1, method = _pi1_direct(pairs["p_b"].to_numpy())
+    assert (c.n_pi1, c.pi1_method) == (pairs.height, "fixed lambda 0.5") and pairs.height > 0
+    assert c.pi1 == pytest.approx(pi1, abs=1e-12)
+    # finemap's significance is a stability score, not a p-value: no pi1
+    c = _compare(db, ids["fm_06"], ids["fm_03"])
+    assert (c.pi1, c.pi1_method, c.n_pi1) == (None, None, 0)
+    assert "\npi1\tNA\n" in format_comparison(c)
+
+
+def test_compare_runs__all_variants_run_with_pair_qvalues_uses_them(wh, tmp_path):
+    # in a copy of the warehouse, so the other tests keep their nominal_p rules
+    db, ids, _ = wh
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    api.fdr(copy, ids["all_1m"], 0.05)
+    c = _compare(copy, ids["all_500k"], ids["all_1m"], fdr=0.1)
+    assert (c.hit_rule_a, c.hit_rule_b) == ("nominal_p <= fdr", "qvalue <= fdr")
+    q = _sql(
+        copy,
+        "SELECT phenotype, variant, qvalue FROM pair_qvalues WHERE run_id = $r",
+        {"r": ids["all_1m"]},
+    )
+    pairs = _pairs(copy, c.comparison_id).join(
+        q, left_on=["phenotype", "variant_b"], right_on=["phenotype", "variant"], how="left"
+    )
+    assert pairs["qvalue"].null_count() == 0  # every pair of B has its q-value
+    assert (pairs["q_b"] == pairs["qvalue"]).all()
+    assert (pairs["hit_b"] == (pairs["qvalue"] <= 0.1)).all()
+    assert c.hits_b == q.filter(pl.col("qvalue") <= 0.1).height
+    assert pairs["q_a"].null_count() == pairs.height
 
 
 # ---------------------------------------------------------------------------------- finemap
@@ -502,7 +582,8 @@ def test_compare_command__prints_summary_then_largest_changes(wh):
     for key in ("n_pairs_a", "n_both", "n_only_b", "hits_a", "hits_b", "hits_gained", "hits_lost"):
         assert int(summary[key]) == stored[key], key
     assert float(summary["corr_effect"]) == pytest.approx(stored["corr_effect"], rel=1e-5)
-    assert summary["hit_rule_a"] == "qvalue <= fdr" and summary["mode"] == "nominal"
+    assert summary["hit_rule_a"] == "nominal_p <= fdr" and summary["mode"] == "nominal"
+    assert int(summary["n_corr_pairs"]) > 0 and summary["pi1_method"] == "fixed lambda 0.5"
     assert header == [
         "phenotype",
         "variant_a",
@@ -519,7 +600,7 @@ def test_compare_command__prints_summary_then_largest_changes(wh):
     top = _sql(
         db,
         "SELECT phenotype, variant_a, variant_b, delta FROM comparison_results "
-        "WHERE comparison_id = $c AND presence = 'both' "
+        "WHERE comparison_id = $c AND presence = 'both' AND (hit_a OR hit_b) "
         "ORDER BY abs(delta) DESC, phenotype LIMIT 3",
         {"c": stored["comparison_id"]},
     )

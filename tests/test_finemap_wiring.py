@@ -629,6 +629,6 @@ def test_cli_fdr__finemap_run_is_a_clear_error(small_db):
     res = CliRunner().invoke(cli, ["fdr", "--db", str(small_db), "--run", str(run_id)])
     assert_one_line_error(
         res,
-        f"run {run_id} is a finemap run, which has no association p-values. Fix: use a "
-        "best-variant nominal run or a perm run",
+        f"run {run_id} is a finemap run, which has no p-values for q-values. Fix: use a "
+        "perm run (gene level) or an all-variants nominal run (pair level)",
     )

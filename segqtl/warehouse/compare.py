@@ -23,22 +23,34 @@ Effect and significance (``effect_column``, ``p_column``)
     ``stability_score`` (not a p-value: ``corr_log10p`` is then the correlation of the stability
     scores themselves, printed as ``corr_stability``); validate: ``pearson_r``, ``pearson_pval``.
 Hits (``hit_rule_a``/``hit_rule_b``, decided per run)
-    A run with q-values (``qvalues``: every perm run, best-variant nominal runs after
-    ``segqtl fdr``): ``qvalue <= fdr``.  Otherwise perm: ``p_adj <= fdr``; nominal:
+    A run with q-values (a ``run_fdr`` row: every perm run, per phenotype; all-variants nominal
+    runs after ``segqtl fdr``, per pair; best-variant nominal runs of an older segqtl):
+    ``qvalue <= fdr``.  Otherwise perm: ``p_adj <= fdr``; nominal:
     ``nominal_p <= fdr`` (nominal runs never fill ``p_adj``); finemap: ``stability_score >=`` the
     run's ``r2_stability_threshold`` (``fdr`` is not used); validate: ``pearson_pval <= fdr``.  A
     missing value is no hit, and a key missing from a run is no hit there.
 Summary
-    Counts of keys in A, in B, in both, only in A, only in B; Pearson correlations of the effects
-    and of -log10 p over the keys in both (NULL with fewer than 3 keys or a constant side); the
-    sign agreement among keys in both with two nonzero effects; hits in A, in B, in both, gained
+    Counts of keys in A, in B, in both, only in A, only in B; the Pearson correlation of the
+    effects over the keys in both with the same variant (``n_corr_pairs`` of them: a phenotype
+    whose lead variants differ is left out, its effects belong to different variants) and of
+    -log10 p over the keys in both (NULL with fewer than 3 keys or a constant side); the sign
+    agreement among keys in both with two nonzero effects; hits in A, in B, in both, gained
     (hit in B, not in A, including keys only in B) and lost (hit in A, not in B).
+Replication (derived from the stored pairs when a comparison is loaded)
+    ``pi1`` = 1 - pi0 of B's p-values (``p_column``) at A's hits that are in B (``n_pi1`` of
+    them): Storey's pi0 by the bootstrap (:func:`segqtl.kernels.fdr.pi0_estimate`) when there
+    are at least 100 of them, else at the fixed λ = 0.5 (``pi1_method`` says which; NULL for
+    finemap, whose ``p_column`` is not a p-value, and without p-values).
+    ``hit_sign_agreement``: among A's hits in B with the same variant and two nonzero effects
+    (``n_hit_sign_pairs``), the share whose effects have one sign.
 Largest changes
-    The ``top`` keys in both with the largest ``|effect_b - effect_a|``, ties broken by
-    phenotype, then variant.
+    The ``top`` keys in both that are a hit in at least one run, with the largest
+    ``|effect_b - effect_a|``, ties broken by phenotype, then variant; per-phenotype
+    comparisons show ``same_variant`` (false: the lead variants differ).
 
-The matching is ``sql/compare_pairs.sql``, the summary ``sql/compare_summary.sql`` and the
-largest changes ``sql/compare_top.sql``; their headers state the exact rules.
+The matching is ``sql/compare_pairs.sql``, the summary ``sql/compare_summary.sql``, the
+replication figures ``sql/compare_replication.sql`` and the largest changes
+``sql/compare_top.sql``; their headers state the exact rules.
 """
 
 from __future__ import annotations
@@ -48,10 +60,12 @@ import math
 from dataclasses import dataclass, fields
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from .. import __version__, modes
 from ..errors import UsageError
+from ..kernels import fdr as fdr_kernel
 from .db import bind_sql, fetch_one, load_sql, query_pl
 from .runs import finish_fix
 
@@ -78,6 +92,20 @@ _SUMMARY = (
     "hits_lost",
 )
 
+#: Fields of :class:`Comparison` derived from the stored pairs when loaded (not columns of
+#: ``comparisons``), in the order they are printed after the summary.
+_DERIVED = (
+    "n_corr_pairs",
+    "pi1",
+    "n_pi1",
+    "pi1_method",
+    "hit_sign_agreement",
+    "n_hit_sign_pairs",
+)
+
+#: pi1 uses the fixed λ below when A's hits in B are fewer than the bootstrap needs.
+PI1_FIXED_LAMBDA = 0.5
+
 
 @dataclass
 class Comparison:
@@ -88,8 +116,11 @@ class Comparison:
 
     Attributes
     ----------
+    n_corr_pairs, pi1, n_pi1, pi1_method, hit_sign_agreement, n_hit_sign_pairs
+        The replication figures (module docstring), derived from the stored pairs.
     largest_changes : polars.DataFrame
-        The keys in both runs with the largest ``|effect_b - effect_a|`` (``sql/compare_top.sql``),
+        The keys in both runs that are a hit in at least one, with the largest
+        ``|effect_b - effect_a|`` (``sql/compare_top.sql``),
         with the columns that make sense for the comparison's key and mode: ``phenotype``, then
         ``variant`` (key ``phenotype, variant``) or ``variant_a, variant_b, same_variant`` (key
         ``phenotype``, except validate), then ``effect_a, effect_b, delta``, the significance
@@ -123,6 +154,12 @@ class Comparison:
     hits_gained: int
     hits_lost: int
     created_at: object
+    n_corr_pairs: int
+    pi1: float | None
+    n_pi1: int
+    pi1_method: str | None
+    hit_sign_agreement: float | None
+    n_hit_sign_pairs: int
     largest_changes: pl.DataFrame
 
     def summary(self) -> dict[str, object]:
@@ -152,6 +189,10 @@ class Comparison:
             scored = not modes.get(self.mode).p_is_pvalue
             name = "corr_stability" if k == "corr_log10p" and scored else k
             out[name] = getattr(self, k)
+            if k == "corr_effect":
+                out["n_corr_pairs"] = self.n_corr_pairs
+        for k in _DERIVED[1:]:
+            out[k] = getattr(self, k)
         return out
 
 
@@ -277,7 +318,9 @@ def load_comparison(con: duckdb.DuckDBPyConnection, comparison_id: int, *, top: 
     UsageError
         When there is no comparison ``comparison_id``.
     """
-    names = [f.name for f in fields(Comparison) if f.name != "largest_changes"]
+    names = [
+        f.name for f in fields(Comparison) if f.name != "largest_changes" and f.name not in _DERIVED
+    ]
     row = fetch_one(
         con,
         f"SELECT {', '.join(names)} FROM comparisons WHERE comparison_id = ?",
@@ -291,8 +334,31 @@ def load_comparison(con: duckdb.DuckDBPyConnection, comparison_id: int, *, top: 
     values = dict(zip(names, row, strict=True))
     changes = query_pl(con, "compare_top", comparison_id=comparison_id, top=top)
     return Comparison(
-        **values, largest_changes=_display_columns(changes, values["mode"], values["match_key"])
+        **values,
+        **_replication(con, comparison_id, modes.get(values["mode"]).p_is_pvalue),
+        largest_changes=_display_columns(changes, values["mode"], values["match_key"]),
     )
+
+
+def _replication(con, comparison_id: int, p_is_pvalue: bool) -> dict:
+    """The derived figures of a stored comparison (``sql/compare_replication.sql`` and pi1)."""
+    text, params = bind_sql("compare_replication", comparison_id=comparison_id)
+    n_corr, p_list, sign, n_sign = fetch_one(con, text, params)
+    p = np.asarray(p_list, dtype=np.float64)
+    pi1 = method = None
+    if p_is_pvalue and p.size:
+        few = p.size < fdr_kernel.MIN_STABLE
+        est = fdr_kernel.pi0_estimate(p, PI1_FIXED_LAMBDA if few else None)
+        pi1 = 1.0 - est.pi0
+        method = f"fixed lambda {PI1_FIXED_LAMBDA:g}" if few else "bootstrap"
+    return {
+        "n_corr_pairs": n_corr,
+        "pi1": pi1,
+        "n_pi1": int(p.size) if p_is_pvalue else 0,
+        "pi1_method": method,
+        "hit_sign_agreement": sign,
+        "n_hit_sign_pairs": n_sign,
+    }
 
 
 def format_comparison(c: Comparison) -> str:
