@@ -449,3 +449,29 @@ def test_export__large_file_in_stretches_equals_one_copy(
     for a, b in zip(whole, pieces, strict=True):
         assert _read_all(a) == _read_all(b)
     assert not list((tmp_path / "pieces").glob(".*"))  # no temporary piece left behind
+
+
+@pytest.mark.parametrize(("fmt", "gz", "meta"), [("csv", False, False), ("parquet", False, True)])
+@pytest.mark.parametrize("via", ["api", "cli"])
+def test_export__segmentqtl_layout_named_writes_the_default_files(
+    runs_db, tmp_path, fmt, gz, meta, via
+):
+    """``--layout segmentqtl`` (the default) is the export without the flag, byte for byte."""
+    db, runs = runs_db
+    default = _export(
+        db, runs["nominal"], tmp_path / "default", fmt=fmt, gzip=gz, metadata_header=meta
+    )
+    out = tmp_path / "named"
+    if via == "api":
+        named = _export(
+            db, runs["nominal"], out, fmt=fmt, gzip=gz, metadata_header=meta, layout="segmentqtl"
+        )
+    else:
+        args = ["export", "--db", str(db), "--run", str(runs["nominal"]), "--out-dir", str(out)]
+        args += ["--format", fmt, "--layout", "segmentqtl"] + (["--metadata-header"] * meta)
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        named = [out / line.rsplit("/", 1)[1] for line in res.stdout.splitlines()]
+    assert [p.name for p in named] == [p.name for p in default] and default
+    for a, b in zip(default, named, strict=True):
+        assert a.read_bytes() == b.read_bytes()

@@ -31,6 +31,45 @@ comment_prefix="#", ...)`` or DuckDB's ``read_csv(path, comment = '#')`` to exac
 of the file without the header.  Parquet files get the same keys and values as parquet
 key-value metadata (``KV_METADATA``).  No export time is recorded, so exporting a run twice
 gives identical files.
+
+Layouts (``layout``): ``segmentqtl`` (default) writes the files above; ``tensorqtl`` writes
+tensorQTL's files (:func:`export_tensorqtl`), so coloc/SuSiE pipelines read them unchanged:
+
+``<prefix>.cis_qtl.txt.gz`` (perm runs; tensorQTL's ``map_cis`` + ``calculate_qvalues``)
+    Tab-separated, gzip, header row, NULL empty (pandas' ``to_csv`` of NaN), one row per
+    phenotype with a lead variant, in quantification-file order; columns
+    :data:`TENSORQTL_CIS_COLUMNS`.
+``<prefix>.cis_qtl_pairs.<chr>.parquet`` (all-variants nominal runs; ``map_nominal``)
+    One file per chromosome of the run, one row per tested pair; columns
+    :data:`TENSORQTL_PAIRS_COLUMNS`.
+
+Column mapping (segqtl's stored value -> tensorQTL's column):
+
+========================  =================================================================
+tensorQTL column          segqtl value
+========================  =================================================================
+phenotype_id              phenotype (gene_id of the quantification file)
+num_var                   variants in the phenotype's cis window (tensorQTL: after its MAF
+                          and monomorphic filters; segqtl keeps every window variant)
+beta_shape1, beta_shape2  the fitted Beta(a, b) of the beta method (empty for direct runs)
+true_df                   the lead fit's residual df: number_of_samples - n_model_columns
+                          (pair_samples); tensorQTL fits an effective df instead
+pval_true_df              nominal_p (segqtl's t test already uses that df)
+variant_id                variant (chr:pos:ref:alt as written)
+start_distance            variant pos - phenotype start (no strand: the start column as given)
+end_distance              variant pos - phenotype end
+pval_nominal              nominal_p
+slope, slope_se           beta_d, se_d (the effect of d = REFlr - ALTlr)
+pval_perm                 p_adj of a direct run (empty for beta runs)
+pval_beta                 p_adj of a beta run (empty for direct runs)
+qval                      qvalue (qvalues view; empty until q-values are computed)
+pval_nominal_threshold    pval_nominal_threshold (qvalues view; beta runs)
+========================  =================================================================
+
+tensorQTL's ``af``, ``ma_samples`` and ``ma_count`` have no analogue (segqtl's genotypes are
+allelic log-ratios, not 0-2 dosages) and are left out.  A best-variant nominal run is refused
+(its minimum p over a window is no gene-level p; export the perm run or an all-variants run),
+as are negative controls (no cis distance) and the other modes.
 """
 
 from __future__ import annotations
@@ -48,7 +87,7 @@ from .. import modes
 from ..errors import UsageError
 from ..modes.base import ExportFile
 from ..spec import RunSpec
-from .db import fetch_one, query
+from .db import fetch_one, load_sql, query
 from .runs import finish_fix, load_spec, run_status
 
 # A metadata value that is not set (SNPTEST's and R's NA): an empty value would leave a
@@ -153,6 +192,43 @@ class ExportFormat:
         return f"({', '.join(options)})"
 
 
+#: Export layouts: SegmentQTL's files or tensorQTL's.
+LAYOUTS = ("segmentqtl", "tensorqtl")
+
+#: Columns of tensorQTL's ``<prefix>.cis_qtl.txt.gz`` as written (map_cis's, less af,
+#: ma_samples, ma_count, plus calculate_qvalues' qval and pval_nominal_threshold).
+TENSORQTL_CIS_COLUMNS = (
+    "phenotype_id",
+    "num_var",
+    "beta_shape1",
+    "beta_shape2",
+    "true_df",
+    "pval_true_df",
+    "variant_id",
+    "start_distance",
+    "end_distance",
+    "pval_nominal",
+    "slope",
+    "slope_se",
+    "pval_perm",
+    "pval_beta",
+    "qval",
+    "pval_nominal_threshold",
+)
+
+#: Columns of tensorQTL's ``<prefix>.cis_qtl_pairs.<chr>.parquet`` as written (map_nominal's,
+#: less af, ma_samples, ma_count).
+TENSORQTL_PAIRS_COLUMNS = (
+    "phenotype_id",
+    "variant_id",
+    "start_distance",
+    "end_distance",
+    "pval_nominal",
+    "slope",
+    "slope_se",
+)
+
+
 def run_metadata(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[str, str]]:
     """The metadata of a run as ordered ``(key, value)`` pairs (the export's header lines).
 
@@ -244,8 +320,11 @@ def export_run(
     fmt: str = "csv",
     gzip: bool = False,
     metadata_header: bool = False,
+    layout: str = "segmentqtl",
+    prefix: str | None = None,
+    chromosomes=None,
 ) -> list[Path]:
-    """Write a completed run's results with SegmentQTL's file names into ``out_dir``.
+    """Write a completed run's results with SegmentQTL's (or tensorQTL's) file names.
 
     Parameters
     ----------
@@ -262,27 +341,141 @@ def export_run(
     metadata_header : bool
         Prepend the run's ``# key value`` metadata lines (:func:`run_metadata`, plus the
         file's ``chromosome``), or store them as parquet key-value metadata.
+    layout : {"segmentqtl", "tensorqtl"}
+        ``tensorqtl``: tensorQTL's files and columns (:func:`export_tensorqtl`); ``fmt``,
+        ``gzip`` and ``metadata_header`` must then be left at their defaults.
+    prefix : str, optional
+        tensorQTL's file name prefix (``tensorqtl`` layout only; default ``run<run_id>``).
+    chromosomes : iterable of str, optional
+        ``--chromosome`` values (``all``, ``8``, ``1,2``, ``1-5``; see
+        :func:`segqtl.chromosomes.parse_chromosomes`): only those of the run's chromosomes'
+        files; None = all.
 
     Returns
     -------
     list of Path
         The written files.  A file that already exists is overwritten with a warning.
     """
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}. Fix: use --layout segmentqtl or tensorqtl")
+    if layout == "tensorqtl":
+        if fmt != "csv" or gzip or metadata_header:
+            raise UsageError(
+                "--layout tensorqtl writes tensorQTL's own formats (cis_qtl.txt.gz, "
+                "cis_qtl_pairs.<chr>.parquet). Fix: drop --format, --gzip and --metadata-header"
+            )
+        return export_tensorqtl(con, run_id, out_dir, prefix=prefix, chromosomes=chromosomes)
+    if prefix is not None:
+        raise UsageError(
+            "--prefix names tensorQTL's files; SegmentQTL's names are fixed. "
+            "Fix: add --layout tensorqtl, or drop --prefix"
+        )
     form = ExportFormat(fmt, gzip, metadata_header)
     spec = load_spec(con, run_id)
     status = run_status(con, run_id)
     if status != "completed":
         raise UsageError(f"run {run_id} is {status}, not completed. {finish_fix(run_id, status)}")
+    chosen = _chosen(spec, run_id, chromosomes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sink = _Sink(con, run_id, out_dir, form)
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")  # larger sorts spill to disk
     try:
         for file in modes.get(spec.mode).export_files(con, run_id, spec):
-            sink.copy(file)
+            if file.chrom in chosen:
+                sink.copy(file)
     finally:
         con.execute("RESET memory_limit")
     return sink.written
+
+
+def _chosen(spec, run_id: int, chromosomes) -> list[str]:
+    """The run's chromosomes that ``--chromosome`` values name (all of them for None)."""
+    if not chromosomes:
+        return list(spec.chromosomes)
+    from ..chromosomes import parse_chromosomes
+
+    return parse_chromosomes(chromosomes, list(spec.chromosomes), where=f"run {run_id}")
+
+
+def export_tensorqtl(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    out_dir: str | Path,
+    *,
+    prefix: str | None = None,
+    chromosomes=None,
+) -> list[Path]:
+    """Write a completed run in tensorQTL's layout (module docstring: files and columns).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse.
+    run_id : int
+        A completed perm run (``<prefix>.cis_qtl.txt.gz``) or all-variants nominal run (one
+        ``<prefix>.cis_qtl_pairs.<chr>.parquet`` per chromosome).
+    out_dir : str or Path
+        Folder for the files (created if needed).
+    prefix : str, optional
+        File name prefix (a name, not a path); default ``run<run_id>``.
+
+    Returns
+    -------
+    list of Path
+        The written files.  A file that already exists is overwritten with a warning.
+    """
+    spec = load_spec(con, run_id)
+    status = run_status(con, run_id)
+    if status != "completed":
+        raise UsageError(f"run {run_id} is {status}, not completed. {finish_fix(run_id, status)}")
+    prefix = f"run{int(run_id)}" if prefix is None else prefix
+    if (
+        not prefix
+        or prefix in (".", "..")
+        or "/" in prefix
+        or os.sep in prefix
+        or _CONTROL.search(prefix)
+    ):
+        raise UsageError(
+            f"--prefix {prefix!r} is not a file name. Fix: give a name such as 'study1' "
+            "(the files go into --out-dir)"
+        )
+    files = modes.get(spec.mode).tensorqtl_files(spec, run_id, prefix)
+    if chromosomes:
+        chosen = _chosen(spec, run_id, chromosomes)
+        if any("chr" not in f.params for f in files) and chosen != list(spec.chromosomes):
+            raise UsageError(
+                f"run {run_id}'s tensorQTL file {files[0].name} holds all of its chromosomes "
+                "in one table. Fix: drop --chromosome"
+            )
+        files = [f for f in files if f.params.get("chr", chosen[0]) in chosen]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")  # larger sorts spill to disk
+    try:
+        for f in files:
+            _copy_atomically(con, f.sql_name, f.params, out_dir / f.name, f.options, written)
+    finally:
+        con.execute("RESET memory_limit")
+    return written
+
+
+def _copy_atomically(con, sql_name: str, params: dict, path: Path, options: str, written: list):
+    """COPY the rows of ``sql/<sql_name>.sql`` to ``path``: written under a temporary name
+    beside it and renamed when complete, so an interrupted export leaves no whole-looking
+    file.  Appends ``path`` to ``written``."""
+    if path in written or path.exists():
+        warnings.warn(f"overwriting {path}", stacklevel=4)
+    inner = load_sql(sql_name).strip().rstrip(";")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        con.execute(f"COPY ({inner}\n) TO {_quote(str(partial))} {options}", params)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    written.append(path)
 
 
 class _Sink:
