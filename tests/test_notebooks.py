@@ -1,31 +1,43 @@
-"""The notebooks in notebooks/ run end to end and show what they claim.
+"""The notebooks in notebooks/ run end to end, show what they claim, and are rendered in docs/.
 
-Each notebook is executed once per session with nbclient, in a temporary working folder, on a
-kernel that is this interpreter (a kernelspec written to a temporary JUPYTER_PATH, so another
-Jupyter installation or a missing user kernelspec cannot change which Python runs it).  The
-tests then compare what the notebook printed with the warehouse it wrote there.
+Each notebook is executed once per session with nbclient (``notebooks/render.py``'s
+:func:`execute`), in a temporary working folder, on a kernel that is this interpreter (a
+kernelspec written to a temporary JUPYTER_PATH, so another Jupyter installation or a missing
+user kernelspec cannot change which Python runs it).  The tests then compare what the notebook
+printed with the warehouse it wrote there.  They also run on a given warehouse
+(``SEGQTL_NOTEBOOK_DB``), and the executed copies in docs/notebooks/ must come from the
+current sources.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import importlib.util
 import re
-import sys
+import shutil
 from contextlib import closing
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from segqtl.warehouse.db import connect
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
-KERNEL = "segqtl-test-python"
+RENDERED = Path(__file__).parents[1] / "docs" / "notebooks"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.slow
+
+
+def _render_module():
+    spec = importlib.util.spec_from_file_location("notebook_render", NOTEBOOKS / "render.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render = _render_module()
 
 
 class Executed:
@@ -63,40 +75,20 @@ class Executed:
 
 
 @pytest.fixture(scope="session")
-def run_notebook(tmp_path_factory):
-    """Execute a notebook of notebooks/ (once per session) and return it as :class:`Executed`."""
-    kernels = tmp_path_factory.mktemp("jupyter") / "kernels" / KERNEL
-    kernels.mkdir(parents=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "segqtl test (this interpreter)",
-        "language": "python",
-    }
-    (kernels / "kernel.json").write_text(json.dumps(spec))
-    env = {
-        "JUPYTER_PATH": str(kernels.parents[1]),
-        "JUPYTER_PLATFORM_DIRS": "1",  # no jupyter_core migration warning
-        # headless: the inline backend renders with Agg into image/png outputs
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
+def kernel_env(tmp_path_factory) -> dict:
+    return render.kernel_env(tmp_path_factory.mktemp("jupyter"))
+
+
+@pytest.fixture(scope="session")
+def run_notebook(tmp_path_factory, kernel_env):
+    """Execute a notebook of notebooks/ (once per session, simulating) as :class:`Executed`."""
     done: dict[str, Executed] = {}
 
     def run(name: str) -> Executed:
         if name not in done:
-            nb = nbformat.read(NOTEBOOKS / name, as_version=4)
             cwd = tmp_path_factory.mktemp(Path(name).stem)
-            with pytest.MonkeyPatch.context() as mp:
-                for key, value in env.items():
-                    mp.setenv(key, value)
-                client = NotebookClient(
-                    nb,
-                    timeout=300,
-                    kernel_name=KERNEL,
-                    resources={"metadata": {"path": str(cwd)}},
-                )
-                client.execute()
-            done[name] = Executed(nb, cwd)
+            env = kernel_env | {"SEGQTL_NOTEBOOK_DB": None}
+            done[name] = Executed(render.execute(NOTEBOOKS / name, cwd, env, timeout=300), cwd)
         return done[name]
 
     return run
@@ -190,15 +182,25 @@ def test_quickstart__printed_numbers_match_the_warehouse(run_notebook):
     assert int(m[1]) == int(m[2]) == top[2]
 
 
-def test_quickstart__draws_its_two_figures(run_notebook):
+def test_quickstart__draws_its_figures_with_the_plot_functions(run_notebook):
     ex = run_notebook("01_quickstart.ipynb")
     images = ex.images()
-    assert len(images) == 2
+    assert len(images) == 3  # QQ, Manhattan (segqtl's plot functions), the top association
     assert all(img.startswith(PNG_MAGIC) for img in images)
-    for name in ("qq.png", "top_association.png"):
+    for name in ("qq.png", "manhattan.png", "top_association.png"):
         png = ex.cwd / "nb_work" / "quickstart" / name
         assert png.read_bytes().startswith(PNG_MAGIC), name
         assert png.stat().st_size > 10_000  # a real plot, not an empty canvas
+    db = quickstart_db(ex)
+    with closing(connect(db, read_only=True)) as con:
+        n_tested = con.execute(
+            "SELECT count(*) FROM nominal_results AS r JOIN runs USING (run_id) "
+            "WHERE mode = 'nominal' AND r.status = 'tested'"
+        ).fetchone()[0]
+    m = ex.printed(r"QQ plot: (\d+) points, (\d+) tested pairs")
+    assert int(m[1]) == int(m[2]) == n_tested
+    report = ex.cwd / "nb_work" / "quickstart" / "report_perm.html"
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
 def test_compare_runs__printed_comparison_matches_the_stored_one(run_notebook):
@@ -245,10 +247,72 @@ def test_compare_runs__printed_comparison_matches_the_stored_one(run_notebook):
     assert int(ex.printed(r"points in the scatter: (\d+)")[1]) == n_both
 
 
-def test_compare_runs__draws_the_scatter(run_notebook):
+def test_compare_runs__draws_the_scatter_and_writes_the_report(run_notebook):
     ex = run_notebook("02_compare_runs.ipynb")
     images = ex.images()
     assert len(images) == 1 and images[0].startswith(PNG_MAGIC)
     png = ex.cwd / "nb_work" / "compare_runs" / "effects.png"
     assert png.read_bytes().startswith(PNG_MAGIC)
     assert png.stat().st_size > 10_000
+    report = ex.cwd / "nb_work" / "compare_runs" / "comparison.html"
+    assert "segqtl comparison 1:" in report.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------- on a given warehouse
+def test_notebooks__work_on_a_given_warehouse(tmp_path_factory, kernel_env):
+    from tests.test_plots import build_plot_warehouse
+
+    wh = build_plot_warehouse(tmp_path_factory)
+    db = tmp_path_factory.mktemp("given") / "given.duckdb"
+    shutil.copy(wh.db, db)  # the notebooks' own copy (02 stores a comparison in it)
+    with closing(connect(db, read_only=True)) as con:
+        nominal, perm = con.execute(
+            "SELECT max(run_id) FILTER (mode = 'nominal'), max(run_id) FILTER (mode = 'perm') "
+            "FROM runs WHERE status = 'completed'"
+        ).fetchone()
+        older_perm = con.execute(
+            "SELECT max(run_id) FROM runs WHERE mode = 'perm' AND run_id < ?", [perm]
+        ).fetchone()[0]
+        n_runs, n_comparisons = con.execute(
+            "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM comparisons)"
+        ).fetchone()
+    env = kernel_env | {"SEGQTL_NOTEBOOK_DB": str(db)}
+    for name in ("01_quickstart.ipynb", "02_compare_runs.ipynb"):
+        cwd = tmp_path_factory.mktemp(f"given_{Path(name).stem}")
+        ex = Executed(render.execute(NOTEBOOKS / name, cwd, env, timeout=300), cwd)
+        assert ex.printed(r"warehouse: (\S+) \(given\)")[1] == str(db)
+        assert not (cwd / "nb_work" / Path(name).stem / "segqtl.duckdb").exists()
+        if name.startswith("01"):
+            m = ex.printed(r"nominal run: (\d+), perm run: (\d+)")
+            assert (int(m[1]), int(m[2])) == (nominal, perm)
+            assert "planted effects" not in ex.text  # no truth file for a given warehouse
+            assert len(ex.images()) == 3
+        else:
+            m = ex.printed(r"run A = (\d+) \(window [^)]*\), run B = (\d+)")
+            assert (int(m[1]), int(m[2])) == (older_perm, perm)
+            assert len(ex.images()) == 1
+    with closing(connect(db, read_only=True)) as con:
+        after = con.execute(
+            "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM comparisons)"
+        ).fetchone()
+    assert after == (n_runs, n_comparisons + 1)  # no run added; 02's comparison stored
+
+
+# ------------------------------------------------------------------------- rendered in docs
+@pytest.mark.parametrize("name", notebook_names())
+def test_notebooks__rendered_copy_is_current(name):
+    fix = f"Fix: re-render with '.venv/bin/python notebooks/render.py {name}'"
+    rendered = RENDERED / name
+    assert rendered.is_file(), f"docs/notebooks/{name} is missing. {fix}"
+    source = nbformat.read(NOTEBOOKS / name, as_version=4)
+    executed = nbformat.read(rendered, as_version=4)
+    nbformat.validate(executed)
+    meta = executed.metadata.get("segqtl", {})
+    assert meta.get("source_sha256") == render.source_sha256(source), (
+        f"docs/notebooks/{name} was rendered from another version of notebooks/{name}. {fix}"
+    )
+    assert [c.source for c in executed.cells] == [c.source for c in source.cells], fix
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), fix
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"], fix
+    assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs)
