@@ -570,3 +570,15 @@ def test_run__scratch_need_is_told_and_checked_against_free_space(small_db, tmp_
             "(SELECT max(run_id) FROM runs)"
         ).fetchone()[0]
     assert status == "failed" and "SEGQTL_TMPDIR" in error and done == 0
+
+
+def test_cli_resume__a_refused_resume_is_one_line_and_a_good_one_says_resumed(small_db):
+    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
+    res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id)])
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [f"segqtl: error: run {run_id} is already completed"]
+    with connect(small_db) as con:
+        con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
+    res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines()[0].endswith(f"run {run_id} resumed")

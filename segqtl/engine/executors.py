@@ -273,7 +273,14 @@ def resumed_spec(spec, given: dict, run_id: int, flag: Callable[[str], str] | No
     return resumed, changed
 
 
-def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | None = None):
+def map_units(
+    target: str,
+    payloads: Iterable,
+    spec,
+    *,
+    preload: list[str] | None = None,
+    notify: Callable[[str], None] | None = None,
+):
     """Yield ``(target(p), seconds)`` for each payload, in order, on the run's executor.
 
     Parameters
@@ -287,6 +294,8 @@ def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | Non
         ``workers``, ``shared_scratch`` and the batch jobs' flags (dask).
     preload : list of str, optional
         Modules the pool's fork server imports once (the mode's ``preload``).
+    notify : callable, optional
+        Told when the pool computes a unit again because its worker died.
 
     Returns
     -------
@@ -305,7 +314,7 @@ def map_units(target: str, payloads: Iterable, spec, *, preload: list[str] | Non
             spec=spec if batch else None,
             shared_scratch=spec.shared_scratch,
         )
-    return ordered_map(target, payloads, spec.num_cores, preload=preload)
+    return ordered_map(target, payloads, spec.num_cores, preload=preload, notify=notify)
 
 
 def _task(target: str, payload):

@@ -4,6 +4,7 @@ genotype files the workers memory-map."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from ..engine.units import CohortSlice, GenotypeFiles, NominalParams, UnitPayload, params_from_spec
-from ..errors import UsageError
+from ..errors import SegqtlError, UsageError
 from ..kernels.options import FinemapParams
 from ..spec import RunSpec
 from .db import bind_sql, fetch_one, genotype_table, query_pl
@@ -31,11 +32,59 @@ def cohort_info(con: duckdb.DuckDBPyConnection, cohort: str) -> dict:
     return info
 
 
-def covariates_frame(con, cohort: str) -> pl.DataFrame:
+def _drops_redundant(mode: str | None) -> bool:
+    """Whether ``mode``'s least-squares designs leave out constant and collinear covariates
+    (each would make every phenotype ``singular_design``; ``Mode.drops_redundant_covariates``).
+    finemap and validate keep every covariate as SegmentQTL does (a constant block stays a raw
+    column; validate matches blocks by position between the cohorts; docs/methods.md)."""
+    from .. import modes
+
+    return mode is not None and modes.get(mode).drops_redundant_covariates
+
+
+def covariates_frame(con, cohort: str, mode: str | None = None) -> pl.DataFrame:
+    """The cohort's covariates of a ``mode`` run's model (``name``, ``values``), in order.
+
+    For modes that declare ``drops_redundant_covariates``, constant covariates and linear
+    combinations of earlier ones are left out (:func:`segqtl.ingest.covariates.
+    redundant_covariates`; the run records a warning: :func:`covariate_warnings`).
+    """
+    frame = _covariates(con, cohort)
+    if not _drops_redundant(mode):
+        return frame
+    dropped = {name for name, _ in redundant_covariates_of(frame)}
+    return frame.filter(~pl.col("name").is_in(list(dropped))) if dropped else frame
+
+
+def _covariates(con, cohort: str) -> pl.DataFrame:
     return con.sql(
         'SELECT name, "values" FROM covariates WHERE cohort = $cohort ORDER BY cov_idx',
         params={"cohort": cohort},
     ).pl()
+
+
+def redundant_covariates_of(frame: pl.DataFrame) -> list[tuple[str, str]]:
+    """:func:`~segqtl.ingest.covariates.redundant_covariates` of a covariates frame."""
+    from ..ingest.covariates import redundant_covariates
+
+    if frame.height == 0:
+        return []
+    values = np.array(
+        [[np.nan if v is None else v for v in row] for row in frame["values"].to_list()],
+        dtype=np.float64,
+    )
+    return redundant_covariates(frame["name"].to_list(), values)
+
+
+def covariate_warnings(con, cohort: str, mode: str) -> list[str]:
+    """The warning a ``mode`` run of ``cohort`` records about covariates it leaves out (or
+    none)."""
+    from ..ingest.covariates import covariate_warning
+
+    if not _drops_redundant(mode):
+        return []
+    dropped = redundant_covariates_of(_covariates(con, cohort))
+    return [covariate_warning(dropped, f"cohort {cohort}")] if dropped else []
 
 
 def has_genotypes(con, info: dict, chrom: str) -> bool:
@@ -86,6 +135,32 @@ def scratch_bytes(con, info: dict, chromosomes, cache: Path | None) -> int:
     return int(n_var) * (16 * int(info["n_samples"]) + 8) + 3 * 128 * len(todo)
 
 
+class ScratchFull(SegqtlError):
+    """No space left for a genotype copy (the run's scratch, or the genotype cache).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file that could not be written.
+    need : int
+        Bytes the file needs in all.
+    """
+
+    def __init__(self, path, need: int):
+        folder = Path(path).parent
+        free = shutil.disk_usage(folder).free if folder.exists() else 0
+        super().__init__(
+            f"no space left in {folder} for the genotype copy {Path(path).name}: it needs "
+            f"{need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free. Fix: free space there, or set "
+            "SEGQTL_TMPDIR (scratch) or SEGQTL_CACHE (the cache, or off) to a folder with more "
+            "room"
+        )
+
+
+def _no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class NpyRows:
     """A ``.npy`` file of a fixed shape, filled by rows with positioned writes.
 
@@ -111,10 +186,20 @@ class NpyRows:
             "fortran_order": False,
             "shape": tuple(int(x) for x in shape),
         }
-        with open(path, "wb") as fh:
-            np.lib.format.write_array_header_1_0(fh, header)
-            self.offset = fh.tell()
-            fh.truncate(self.offset + self.row_bytes * int(shape[0]))
+        self.path = path
+        self.fd = None
+        try:
+            with open(path, "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, header)
+                self.offset = fh.tell()
+                # Sparse: the rows take space as they are written, with ordinary writes (a
+                # full disk is then an error of the write, never a SIGBUS of a memory map).
+                fh.truncate(self.offset + self.row_bytes * int(shape[0]))
+        except OSError as exc:
+            if _no_space(exc):
+                raise ScratchFull(path, self.row_bytes * int(shape[0])) from None
+            raise
+        self.size = self.offset + self.row_bytes * int(shape[0])
         self.fd = os.open(path, os.O_WRONLY)
 
     def write(self, rows: np.ndarray, values: np.ndarray) -> None:
@@ -128,7 +213,12 @@ class NpyRows:
             if part.size:
                 data, at = memoryview(block).cast("B"), self.offset + int(part[0]) * self.row_bytes
                 while data:  # a write may take fewer bytes than given
-                    n = os.pwrite(self.fd, data, at)
+                    try:
+                        n = os.pwrite(self.fd, data, at)
+                    except OSError as exc:
+                        if _no_space(exc):
+                            raise ScratchFull(self.path, self.size) from None
+                        raise
                     data, at = data[n:], at + n
 
     def close(self, sync: bool = False) -> None:
@@ -142,6 +232,17 @@ class NpyRows:
 
     def __del__(self):
         self.close()  # a run that stopped early never called close
+
+
+def _whole(files: dict[str, str], n_samples: int) -> bool:
+    """Whether a cached copy's three files are whole: a file cut short (a full disk, a user)
+    cannot be memory-mapped; the run then copies the chromosome again."""
+    try:
+        shapes = {k: np.load(path, mmap_mode="r").shape for k, path in files.items()}
+    except (OSError, ValueError):
+        return False
+    n_var = shapes["pos"][0] if len(shapes["pos"]) == 1 else -1
+    return shapes["alt"] == shapes["ref"] == (n_var, n_samples)
 
 
 class GenotypeExport:
@@ -167,8 +268,8 @@ class GenotypeExport:
         if cache is not None:
             self.cached = cached_folder(info, cache)
             marker = self.cached / f"{chrom}.done"
-            if marker.is_file():
-                final = {k: str(self.cached / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
+            final = {k: str(self.cached / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
+            if marker.is_file() and _whole(final, self.n):
                 n_var = int(marker.read_text().split()[0])
                 self.files = GenotypeFiles(chrom, final["alt"], final["ref"], final["pos"], n_var)
                 self.done = n_var  # nothing to copy
@@ -236,7 +337,14 @@ class GenotypeExport:
             ("pos", self.files.pos),
         ):
             # a rename where the scratch and the cache share a file system, else a copy
-            shutil.move(path, self.cached / f"{self.chrom}.{key}.npy")
+            target = self.cached / f"{self.chrom}.{key}.npy"
+            try:
+                shutil.move(path, target)
+            except OSError as exc:
+                if _no_space(exc):
+                    target.unlink(missing_ok=True)  # a partial copy; no marker names it
+                    raise ScratchFull(target, Path(path).stat().st_size) from None
+                raise
         # the marker last: its presence means the three files are complete
         marker = self.cached / f"{self.chrom}.done"
         tmp = marker.with_suffix(f".{os.getpid()}.tmp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 
@@ -150,9 +151,44 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return run_id
+
+
+def rollback(con) -> None:
+    """ROLLBACK the open transaction, if there is still one.
+
+    A COMMIT that fails (a full disk) has already ended the transaction, and DuckDB refuses the
+    ROLLBACK then; that refusal would hide the error that matters, the failed COMMIT's.
+    """
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def _covariate_warnings(con, spec: RunSpec) -> list[tuple[str, str]]:
+    """Covariates the run leaves out of the model (constant or collinear), as provenance rows
+    ``warning:covariates`` (shown by 'segqtl show'); each also a warning on stderr."""
+    import warnings
+
+    from .reads import _covariates, _drops_redundant, covariate_warnings, redundant_covariates_of
+
+    cohorts = [spec.cohort] + ([spec.validation_cohort] if spec.validation_cohort else [])
+    texts = [text for c in cohorts for text in covariate_warnings(con, c, spec.mode)]
+    for text in texts:
+        warnings.warn(text, stacklevel=2)
+    if not texts:
+        return []
+    # the names too, for the view pair_samples (which counts the model's columns)
+    dropped = []
+    if _drops_redundant(spec.mode):
+        dropped = [name for name, _ in redundant_covariates_of(_covariates(con, spec.cohort))]
+    return [
+        ("warning:covariates", json.dumps(" | ".join(texts))),
+        ("covariates:dropped", json.dumps(dropped)),
+    ]
 
 
 def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
@@ -169,6 +205,7 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
     ).fetchall()
     rows = [(f"input:{role}", json.dumps(sha)) for role, sha in files]
     rows += modes.get(spec.mode).provenance(con, spec)
+    rows += _covariate_warnings(con, spec)
     for name, module in (
         ("segqtl", None),
         ("duckdb", duckdb),
@@ -300,10 +337,11 @@ def write_unit(
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     finally:
-        con.unregister("unit_rows")
+        with contextlib.suppress(duckdb.Error):  # a connection a failed commit invalidated
+            con.unregister("unit_rows")
 
 
 def _frame_insert(con, table: str, frame: pl.DataFrame) -> tuple[str, object]:
@@ -432,5 +470,14 @@ def add_phase_seconds(con, run_id: int, seconds: dict[str, float]) -> None:
     )
 
 
-def fail_run(con, run_id: int, message: str) -> None:
-    con.execute("UPDATE runs SET status = 'failed', error = ? WHERE run_id = ?", [message, run_id])
+#: The status of a run stopped by a signal (Ctrl-C, SIGTERM, SIGHUP): resumable, as a failed
+#: run is, but stopped on request rather than by an error.
+INTERRUPTED = "interrupted"
+
+
+def fail_run(con, run_id: int, message: str, status: str = "failed") -> None:
+    """Record that a run stopped: ``failed`` (an error, ``message``) or :data:`INTERRUPTED`.
+
+    Either is resumable (``segqtl run --resume``): its committed units are kept.
+    """
+    con.execute("UPDATE runs SET status = ?, error = ? WHERE run_id = ?", [status, message, run_id])
