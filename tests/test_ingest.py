@@ -565,6 +565,21 @@ BAD_INPUTS = [
         id="non-numeric-copynumber",
     ),
     pytest.param(
+        _sub(Q, "0,1,2,3", "0,1,inf,3"),
+        ["quantifications.csv", "line 4", "column 7 ('S4')", "infinite value 'inf'"],
+        id="infinite-quantification",
+    ),
+    pytest.param(
+        _sub(ALT1, "1.3,1.4", "1.3,-Infinity"),
+        ["chr1_ALTlr.csv", "line 4", "column 5 ('S4')", "infinite value '-inf'"],
+        id="infinite-genotype",
+    ),
+    pytest.param(
+        _sub(COV, "age,40,50,60,70", "age,40,1e999,60,70"),
+        ["covariates.csv", "line 2", "'S1'", "infinite value '1e999'"],
+        id="infinite-covariate",
+    ),
+    pytest.param(
         _sub(SEG, "S2,1,501,1000", "S2,1,five,1000"),
         ["segments.csv", "line 5", "column 3 ('startpos')", "'five'"],
         id="non-numeric-segment-position",

@@ -21,7 +21,13 @@ import polars as pl
 
 from .. import __version__
 from ..errors import InputError, UsageError
-from ..warehouse.db import COHORT_TABLES, fetch_one, genotype_table, refresh_genotypes_view
+from ..warehouse.db import (
+    COHORT_TABLES,
+    fetch_one,
+    genotype_table,
+    has_table,
+    refresh_genotypes_view,
+)
 from . import readers
 
 
@@ -114,6 +120,7 @@ def ingest_cohort(
     *,
     replace: bool = False,
     checksums: tuple[list, str] | None = None,
+    extra_writes=None,
 ) -> IngestResult:
     """Read, validate and load one cohort. All or nothing: on error the DB is unchanged.
 
@@ -128,6 +135,9 @@ def ingest_cohort(
         Replace an existing cohort of the same name (its runs are kept).
     checksums : optional
         ``inputs.checksums()`` if the caller has already computed them.
+    extra_writes : callable, optional
+        ``extra_writes(con)`` runs inside the ingest's transaction, after the cohort's rows
+        (issue 15: the control file, :mod:`segqtl.ingest.control`).
     """
     if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
         raise UsageError(f"cohort name {cohort!r} must be letters, digits, '_' or '-'")
@@ -144,6 +154,7 @@ def ingest_cohort(
     seg = readers.read_segmentation(inputs.segmentation, samples)
     if inputs.covariates is not None:
         cov = readers.read_covariates(inputs.covariates, samples)
+        _warn_redundant_covariates(inputs.covariates, cov)
     else:
         cov = pl.DataFrame(
             schema={"cov_idx": pl.Int32, "name": pl.String, "values": pl.List(pl.Float64)}
@@ -158,7 +169,9 @@ def ingest_cohort(
     pairs = readers.genotype_files(inputs.genotypes)
 
     with _bounded_memory(con):
-        return _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums)
+        return _load(
+            con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums, extra_writes
+        )
 
 
 #: DuckDB keeps a transaction's appended rows in memory until it commits; above this it
@@ -184,7 +197,7 @@ def _bounded_memory(con: duckdb.DuckDBPyConnection):
         con.execute(f"SET memory_limit = '{old}'")
 
 
-def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums):
+def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums, extra=None):
     """The write half of :func:`ingest_cohort`: one transaction, rolled back on any error."""
     samples = quant.samples
     con.execute("BEGIN TRANSACTION")
@@ -193,7 +206,8 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
             old_id = fetch_one(con, "SELECT cohort_id FROM cohorts WHERE cohort = ?", [cohort])[0]
             con.execute(f"DROP TABLE IF EXISTS {genotype_table(old_id)}")
             for table in ("cohorts", *COHORT_TABLES):
-                con.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
+                if has_table(con, table):  # a warehouse of an older schema lacks later ones
+                    con.execute(f"DELETE FROM {table} WHERE cohort = ?", [cohort])
         cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
         n_variants, digests = _insert_genotypes(
             con, cohort, genotype_table(cohort_id), samples, pairs
@@ -232,6 +246,8 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         if pcov is not None:
             _insert(con, "phenotype_covariate", cohort, pcov)
         _insert(con, "segments", cohort, seg)
+        if extra is not None:  # issue 15: the control file, in the same transaction
+            extra(con)
         refresh_genotypes_view(con)
         con.execute("COMMIT")
     except BaseException:
@@ -338,3 +354,22 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, cohort: str, frame: pl.D
     """Append a polars frame (columns in table order after ``cohort``) via Arrow."""
     arrow = frame.to_arrow()  # noqa: F841  (scanned by name below)
     con.execute(f"INSERT INTO {table} SELECT ?, * FROM arrow", [cohort])
+
+
+def _warn_redundant_covariates(path: Path, cov: pl.DataFrame) -> None:
+    """Name, as a warning, covariates the runs will drop (constant or collinear)."""
+    import warnings
+
+    import numpy as np
+
+    from .covariates import covariate_warning, redundant_covariates
+
+    if cov.height == 0:
+        return
+    values = np.array(
+        [[np.nan if v is None else v for v in row] for row in cov["values"].to_list()],
+        dtype=np.float64,
+    )
+    dropped = redundant_covariates(cov["name"].to_list(), values)
+    if dropped:
+        warnings.warn(covariate_warning(dropped, str(path), ingest=True), stacklevel=2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -351,7 +352,27 @@ def read_numeric_table(
                 line=df[_LINE][row],
                 column=_column(header, c),
             )
+    _check_finite(path, df, value_columns, header)
     return df.drop(extra)
+
+
+def _check_finite(path: Path, df: pl.DataFrame, columns: list[str], header: list[str]) -> None:
+    """Refuse an infinite value ('inf', '-Infinity', 1e999): no fit can use it, and it would
+    turn whole phenotypes into NaN instead of being skipped like a missing value."""
+    if not columns or df.height == 0:
+        return
+    infinite = df.select(pl.any_horizontal(pl.col(columns).is_infinite()).alias("x"))["x"]
+    if not infinite.any():
+        return
+    row = int(infinite.arg_true()[0])
+    name = next(c for c in columns if math.isinf(df[c][row] or 0.0))
+    raise InputError(
+        path,
+        f"infinite value '{df[name][row]}'",
+        "write a finite number, or leave the cell empty (or NA) for a missing value",
+        line=df[_LINE][row],
+        column=_column(header, name),
+    )
 
 
 def _diagnose(
@@ -515,6 +536,14 @@ def read_covariates(path: Path, samples: list[str]) -> pl.DataFrame:
                     line=lineno,
                     column=f"{j + 2} (sample {header[j]!r})",
                 ) from None
+            if math.isinf(v):
+                raise InputError(
+                    path,
+                    f"infinite value {cell!r}",
+                    "write a finite number, or leave the cell empty (or NA) for a missing value",
+                    line=lineno,
+                    column=f"{j + 2} (sample {header[j]!r})",
+                )
             vals.append(None if v != v else v)
         names.append(name)
         values.append(vals)

@@ -59,6 +59,8 @@ class Param:
     cli_name : str, optional
         The kebab-case flag when it is not derived from ``name`` (``--unit-size`` for
         ``phenotypes_per_unit``); its snake_case twin is derived from it.
+    multiple : bool
+        The flag may be repeated (``str`` parameters): the values are joined by commas.
     """
 
     name: str
@@ -78,6 +80,7 @@ class Param:
     native: bool = True
     dropin: bool = True
     cli_name: str | None = None
+    multiple: bool = False
 
     @property
     def kebab(self) -> str:
@@ -197,6 +200,18 @@ MIN_SAMPLES = Param(
     modes=("nominal", "perm"),
     low=1,
     fix="give a number of samples such as 30",
+)
+#: The chromosome whose variants a negative-control run tests (segqtl/modes/nominal.py adds it to
+#: the nominal and perm parameters; docs/methods.md#negative-control).
+NEG_CONTROL_CHROMOSOME = Param(
+    "neg_control_chromosome",
+    str,
+    None,
+    "With --neg-control: take the trans variants from this chromosome instead of the next one "
+    "in chr1..chr22, chrX (SegmentQTL's rule).",
+    modes=("nominal", "perm"),
+    nullable=True,
+    metavar="CHR",
 )
 NUM_CORES = Param(
     "num_cores",
@@ -404,7 +419,7 @@ MAX_MEMORY = Param(
     "2GB",
     "Memory budget of the run's parent process, such as 2GB: DuckDB's buffers get a quarter "
     "of it (larger reads and sorts spill to disk), and the parent holds at most a few units' "
-    "inputs and results.  The workers hold one unit each (see the README's 'Memory').",
+    "inputs and results.  The workers hold one unit each (see docs/large-cohorts.md).",
     metavar="SIZE",
 )
 
@@ -445,6 +460,7 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
     """
     if spec.shard is not None:
         parse_shard(spec.shard, flag)  # K/N with 1 <= K <= N
+    check_scratch_env()
     if parse_size(spec.max_memory, flag) < 256e6:
         raise UsageError(
             f"{flag('max_memory')} must be at least 256MB (got {spec.max_memory!r}). "
@@ -519,6 +535,40 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
     if spec.cluster in BATCH_CLUSTERS:
         jobqueue_settings(spec, flag)  # dask-jobqueue installed, cores and memory known
         check_submit_command(spec.cluster, flag)
+
+
+def check_scratch_env() -> None:
+    """Refuse, before a run is recorded, scratch folders named by the environment that a run
+    cannot use: ``$SEGQTL_TMPDIR`` (the runs' scratch: an existing folder) and
+    ``$SEGQTL_CACHE`` (the genotype copies: a folder, created if missing; ``off`` disables).
+    """
+    from pathlib import Path
+
+    for name in ("SEGQTL_TMPDIR", "SEGQTL_CACHE"):
+        raw = os.environ.get(name, "")
+        if not raw or (name == "SEGQTL_CACHE" and raw.lower() in ("off", "0", "no", "false")):
+            continue
+        path = Path(raw)
+        if name == "SEGQTL_TMPDIR" and not path.exists():
+            raise UsageError(
+                f"{name}={raw} does not exist. Fix: create the folder (mkdir -p {raw}), or "
+                f"unset {name}"
+            )
+        existing = next((p for p in (path, *path.absolute().parents) if p.exists()), path)
+        if not existing.is_dir():
+            what = "is a file" if existing == path else f"is under {existing}, a file"
+            raise UsageError(
+                f"{name}={raw} {what}, not a folder. Fix: set {name} to a folder, or unset it"
+            )
+        try:
+            import tempfile
+
+            tempfile.TemporaryFile(dir=existing).close()
+        except OSError as exc:
+            raise UsageError(
+                f"{name}={raw}: cannot write in {existing} ({exc.strerror or exc}). Fix: set "
+                f"{name} to a folder you can write, or unset it"
+            ) from None
 
 
 def job_extra_directives(text: str) -> list[str]:

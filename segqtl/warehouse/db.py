@@ -136,6 +136,11 @@ def _has_table(con, name: str) -> bool:
     )
 
 
+def has_table(con, name: str) -> bool:
+    """Whether the warehouse has the base table ``name`` (older schemas lack later tables)."""
+    return _has_table(con, name)
+
+
 def _current_version(con) -> int:
     if not _has_table(con, "schema_migrations"):
         return 0
@@ -180,10 +185,38 @@ def apply_views(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
     return True
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
+def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> None:
+    """Refuse a DuckDB database with tables but without segqtl's ``schema_migrations``: another
+    program's database, which segqtl must not fill with its tables."""
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() ORDER BY table_name LIMIT 4"
+        ).fetchall()
+    ]
+    if tables:
+        if path is None:
+            path = Path(
+                fetch_one(
+                    con,
+                    "SELECT path FROM duckdb_databases() WHERE database_name = current_database()",
+                )[0]
+                or ""
+            )
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise UsageError(
+            f"{path} is a DuckDB database but not a segqtl warehouse (it has {shown} and no "
+            "schema_migrations); it is left as it is. Fix: give --db a segqtl warehouse, or a "
+            "new file name to create one"
+        )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> int:
     """Apply pending migrations, each in its own transaction, then the views if they are stale.
 
-    Returns the schema version.
+    Returns the schema version.  A DuckDB database with other tables and no
+    ``schema_migrations`` (another program's, named ``path`` in the message) is refused.
     """
     current = _current_version(con)
     if current > SCHEMA_VERSION:
@@ -192,6 +225,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             f"({SCHEMA_VERSION}). Fix: upgrade segqtl"
         )
     if current == 0:
+        _refuse_foreign(con, path)
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
@@ -234,20 +268,184 @@ def connect(
     60), then fails with one line naming the holder.
     """
     path = Path(path)
-    if (read_only or must_exist) and not path.exists():
-        raise UsageError(f"{path}: no such warehouse. Fix: check the --db path")
+    check_warehouse_file(path, must_exist=read_only or must_exist)
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(path)
     con = open_file(path, read_only=read_only, wait=lock_wait() if wait is None else wait)
-    if read_only:
-        check_schema(con, path)
-    else:
-        try:
-            migrate(con)
-        except BaseException:
-            con.close()
-            raise
+    with damaged_file(path):
+        if read_only:
+            check_schema(con, path)
+        else:
+            try:
+                migrate(con, path)
+            except BaseException:
+                con.close()
+                raise
     return con
+
+
+def connect_query(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """The locked-down connection of ``segqtl query``: it reads the warehouse and nothing else.
+
+    An in-memory database attaches the file read-only (so the process's other connections to
+    the file, with other settings, are no obstacle), makes it the default catalog, then turns
+    off access to any other file (``COPY ... TO``, ``EXPORT``, ``ATTACH``, ``read_csv``,
+    ``INSTALL``/``LOAD``) and locks the configuration so that no statement turns it back on.
+    Like :func:`connect` with ``read_only``: waits for a busy file, refuses an old schema.
+    """
+    path = Path(path)
+    check_warehouse_file(path, must_exist=True)
+    con = open_file(path, read_only=True, wait=lock_wait(), locked=True)
+    with damaged_file(path):
+        check_schema(con, path)
+    return con
+
+
+#: The settings of :func:`connect_query`'s connection, in the order they are applied (the
+#: extensions' autoloading first: DuckDB would fetch one to read, say, a https:// path).
+LOCKED_SETTINGS = (
+    ("autoinstall_known_extensions", False),
+    ("autoload_known_extensions", False),
+    ("enable_external_access", False),
+    ("lock_configuration", True),
+)
+
+
+def _open_locked(path: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with ``path`` attached read-only, in use, and locked down."""
+    con = duckdb.connect(":memory:", config=dict(LOCKED_SETTINGS[:2]))
+    try:
+        alias = '"' + (path.stem or "warehouse").replace('"', '""') + '"'
+        # ATTACH takes no bound parameters: the path is a quoted literal
+        literal = "'" + str(path).replace("'", "''") + "'"
+        con.execute(f"ATTACH {literal} AS {alias} (READ_ONLY)")
+        con.execute(f"USE {alias}")
+        for name, value in LOCKED_SETTINGS[2:]:
+            con.execute(f"SET {name} = ?", [value])
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+#: DuckDB's file header: a checksum (8 bytes), then the magic bytes.
+DUCKDB_MAGIC = b"DUCK"
+#: The main header and the two database headers of a DuckDB file (4 KiB each).
+HEADER_BYTES = 3 * 4096
+
+
+def check_warehouse_file(path: Path, *, must_exist: bool = False) -> None:
+    """Refuse, with one line naming the file, a ``--db`` that is not a DuckDB warehouse.
+
+    A folder, an empty file, a file without DuckDB's magic bytes (a CSV, text: DuckDB would
+    open some of them as an empty in-memory database and store nothing) or a DuckDB file
+    shorter than its header says (truncated by a copy or a full disk) is refused; the file is
+    left as it is.  A missing file is fine (a new warehouse) unless ``must_exist``.
+    """
+    fix_other = "give --db the warehouse file (a new name creates a new warehouse)"
+    if not path.exists():
+        if must_exist:
+            raise UsageError(f"{path}: no such warehouse. Fix: check the --db path")
+        existing = next((p for p in path.absolute().parents if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise UsageError(
+                f"{path}: cannot create the warehouse, {existing} is a file, not a folder. "
+                "Fix: give --db a path in a folder"
+            )
+        return
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a warehouse file. Fix: {fix_other}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER_BYTES)
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: cannot read the warehouse ({exc.strerror or exc}). Fix: check the file's "
+            "permissions, or give --db another file"
+        ) from None
+    if not head:
+        raise UsageError(
+            f"{path} is an empty file, not a DuckDB warehouse; it is left as it is. Fix: "
+            f"remove it, or {fix_other}"
+        )
+    if head[8:12] != DUCKDB_MAGIC:
+        preview = head[:24].decode("utf-8", errors="replace")
+        looks = "text" if " ".join(preview.split()).isprintable() else "binary data"
+        raise UsageError(
+            f"{path} is not a DuckDB warehouse (it starts with {looks}: {preview!r}); it is "
+            f"left as it is. Fix: {fix_other}"
+        )
+    size = path.stat().st_size
+    block = _block_size(head)
+    # A checkpoint that failed (e.g. on a full disk) can leave a partial block, with the
+    # changes still in the write-ahead log: DuckDB opens that file and replays the log, so it
+    # is not refused (a resume must be able to open it).
+    if size >= HEADER_BYTES and Path(f"{path}.wal").exists():
+        block = None
+    if size < HEADER_BYTES or (block is not None and (size - HEADER_BYTES) % block):
+        # A writer's checkpoint may be growing the file right now: look again
+        time.sleep(0.05)
+        size = path.stat().st_size
+        if size < HEADER_BYTES or (block is not None and (size - HEADER_BYTES) % block):
+            raise UsageError(
+                f"{path} is a damaged DuckDB warehouse: truncated ({size} bytes, not a whole "
+                "number of its blocks); it is left as it is. Fix: restore it from a copy (or "
+                "re-create it with 'segqtl ingest' and the runs)"
+            )
+
+
+def _block_size(head: bytes) -> int | None:
+    """The block size of a DuckDB file, from its active database header.
+
+    A DuckDB file is its 12 KiB of headers followed by whole blocks (a checkpoint grows or
+    trims it by blocks), so any other size is a truncated copy.  Each of the two database
+    headers (at 4 KiB and 8 KiB) holds, after an 8-byte checksum: iteration, meta block, free
+    list, block count and block size (little-endian 64-bit); the one with the higher
+    iteration is in force.  None when the header is not understood (another storage
+    version): DuckDB then judges the file alone.
+    """
+    import struct
+
+    if len(head) < HEADER_BYTES:
+        return None
+    best = max(
+        (struct.unpack_from("<5Q", head, offset + 8) for offset in (4096, 8192)),
+        key=lambda h: h[0],
+    )
+    block_size = best[4]
+    if block_size & (block_size - 1) or not 4096 <= block_size <= 2**30:
+        return None
+    return block_size
+
+
+def make_parent(path: Path) -> None:
+    """Create the warehouse's folder, or say in one line why it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: cannot create the folder {path.parent} ({exc.strerror or exc}). Fix: give "
+            "--db a path in a folder you can write"
+        ) from None
+
+
+#: DuckDB's errors that mean the file's content is broken (not a bug in a statement).
+_DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException)
+
+
+@contextmanager
+def damaged_file(path: Path) -> Iterator[None]:
+    """Turn DuckDB's errors reading a broken file into one line naming it."""
+    try:
+        yield
+    except _DAMAGE as exc:
+        if _is_lock_error(exc):
+            raise
+        text = " ".join(str(exc).split())
+        raise UsageError(
+            f"{path}: cannot read the warehouse, the file is damaged ({text}). Fix: restore "
+            "it from a copy"
+        ) from None
 
 
 def connect_reader(path: str | Path) -> duckdb.DuckDBPyConnection:
@@ -267,6 +465,12 @@ def check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse (closing ``con``) a read-only warehouse whose schema or views are not this
     segqtl's (:class:`SchemaTooOld`, or a newer schema)."""
     version = _current_version(con)
+    if version == 0:
+        try:
+            _refuse_foreign(con, path)
+        except UsageError:
+            con.close()
+            raise
     if version != SCHEMA_VERSION:
         con.close()
         if version > SCHEMA_VERSION:
@@ -319,7 +523,8 @@ def lock_wait() -> float:
 
 
 def _is_lock_error(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    # the word, not "block" (a damaged file's "cannot read block ...")
+    return isinstance(exc, duckdb.Error) and re.search(r"\block\b", str(exc), re.I) is not None
 
 
 def open_file(
@@ -328,6 +533,7 @@ def open_file(
     read_only: bool,
     wait: float | None,
     on_wait: Callable[[str, float], None] | None = None,
+    locked: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, retried while another process holds the file's lock.
 
@@ -342,15 +548,26 @@ def open_file(
         needed.
     on_wait : callable, optional
         Called after each failed try with DuckDB's message and the seconds waited so far.
+    locked : bool
+        Open :func:`connect_query`'s locked-down read-only connection instead.
+
+    A file that is not a DuckDB warehouse (:func:`check_warehouse_file`) is refused first.
     """
     start = time.monotonic()
     delay = 0.01
+    check_warehouse_file(path)
     while True:
         try:
+            if locked:
+                return _open_locked(path)
             return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             if not _is_lock_error(exc):
-                raise UsageError(f"{path}: cannot open the warehouse ({exc})") from None
+                text = " ".join(str(exc).split())
+                raise UsageError(
+                    f"{path}: cannot open the warehouse ({text}). Fix: check that --db is a "
+                    "segqtl warehouse, or restore it from a copy"
+                ) from None
             waited = time.monotonic() - start
             if wait is not None and waited >= wait:
                 raise UsageError(_lock_message(path, str(exc), read_only, waited)) from None
@@ -712,6 +929,8 @@ COHORT_TABLES = (
     "copynumber",
     "phenotype_covariate",
     "segments",
+    "cohort_control",
+    "cohort_file_headers",
 )
 
 

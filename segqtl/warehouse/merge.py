@@ -31,8 +31,10 @@ from .db import (
     COHORT_TABLES,
     SCHEMA_VERSION,
     bind_sql,
+    check_warehouse_file,
     fetch_one,
     genotype_table,
+    has_table,
     refresh_genotypes_view,
 )
 
@@ -95,6 +97,7 @@ def _attach(con, shard: Shard) -> None:
             f"{shard.path}: no such shard warehouse. Fix: check the path (one warehouse per "
             "'segqtl run --shard K/N --db FILE')"
         )
+    check_warehouse_file(shard.path)  # a CSV, an empty or truncated file: one line, untouched
     path = str(shard.path).replace("'", "''")
     try:
         con.execute(f"ATTACH '{path}' AS {shard.alias} (READ_ONLY)")
@@ -315,6 +318,8 @@ def _copy_cohort(con, first: Shard, cohort: str) -> None:
         *_sql("merge_cohort_record", {"cohort": cohort, "cohort_id": cohort_id}, shard=first.alias)
     )
     for table in COHORT_TABLES:
+        if not has_table(con, table):  # a warehouse of an older schema lacks later ones
+            continue
         con.execute(*_sql("merge_cohort", {"cohort": cohort}, shard=first.alias, table=table))
     con.execute(
         *_sql(
