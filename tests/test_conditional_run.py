@@ -292,3 +292,58 @@ def test_conditional_dropin__perm_csvs_give_the_native_runs_signals(planted, tmp
     assert done.returncode == 2 and "perm_chr1_300.csv" in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("segqtl: error")]
     assert len(errors) == 1 and "Traceback" not in done.stderr
+
+
+def test_conditional_run__tensorqtl_layout_is_cis_independent(planted, tmp_path):
+    from scipy.special import stdtr
+
+    db, perm, cond, *_ = planted
+    (path,) = api.export(db, cond, tmp_path, layout="tensorqtl", prefix="study")
+    assert path.name == "study.cis_independent_qtl.txt.gz"
+    table = pl.read_csv(path, separator="\t")
+    assert table.columns == [
+        "phenotype_id", "num_var", "beta_shape1", "beta_shape2", "true_df", "pval_true_df",
+        "variant_id", "start_distance", "end_distance", "pval_nominal", "slope", "slope_se",
+        "pval_perm", "pval_beta", "rank",
+    ]  # fmt: skip
+    sql = (
+        "SELECT phenotype, variant, rank, nominal_p FROM conditional_results "
+        "WHERE run_id = $r AND kept ORDER BY phenotype_idx, rank"
+    )
+    kept = api.query(db, sql, {"r": cond})
+    assert table.select("phenotype_id", "variant_id", "rank").rows() == kept.select(
+        "phenotype", "variant", "rank").rows()  # fmt: skip
+    t = table["slope"].to_numpy() / table["slope_se"].to_numpy()
+    np.testing.assert_allclose(2 * stdtr(table["true_df"].to_numpy(), -np.abs(t)),
+                               table["pval_nominal"].to_numpy(), rtol=1e-9)  # fmt: skip
+
+
+def test_condition_on__pair_samples_account_for_the_conditioning_variant(small_db):
+    from scipy.special import stdtr
+
+    plain = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"],
+                                      all_variants=True))  # fmt: skip
+    # condition on the tested variant with the fewest samples: its gaps and segment bounds
+    # then remove samples from the phenotype's other pairs
+    lead = api.query(
+        small_db, "SELECT phenotype, variant FROM nominal_results WHERE run_id = $r AND "
+        "status = 'tested' ORDER BY number_of_samples, variant_idx LIMIT 1", {"r": plain},
+    ).row(0)  # fmt: skip
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1"], all_variants=True,
+                   condition_on=lead[1], name="cond")  # fmt: skip
+    run = api.run(small_db, spec)
+    view = api.query(
+        small_db, "SELECT s.*, r.se_d, r.beta_d, r.nominal_p FROM pair_samples AS s JOIN "
+        "nominal_results AS r USING (run_id, chr, phenotype_idx, variant_idx) WHERE "
+        "s.run_id = $r AND s.status = 'tested'", {"r": run},
+    )  # fmt: skip
+    drops = ["n_missing_phenotype", "n_missing_covariate", "n_segment_rule", "n_conditioning",
+             "n_missing_genotype"]  # fmt: skip
+    total = view["n_samples_total"] - sum(view[c] for c in drops)
+    assert (total == view["number_of_samples"]).all() and (view["n_usable"] == total).all()
+    conditioned = view.filter(pl.col("phenotype") == lead[0])
+    assert conditioned["n_conditioning"].sum() > 0
+    assert (conditioned["n_model_columns"] == view["n_model_columns"].min() + 2).all()
+    df = (view["number_of_samples"] - view["n_model_columns"]).to_numpy()
+    t = (view["beta_d"] / view["se_d"]).to_numpy()
+    np.testing.assert_allclose(2 * stdtr(df, -np.abs(t)), view["nominal_p"], rtol=1e-9)

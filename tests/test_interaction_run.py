@@ -58,6 +58,9 @@ def _reference_pair(cohort, samples, term, gene, variant, chrom, window=1_000_00
         cov_samples = [h for h in next(reader) if h]
         cov_rows = [dict(zip(cov_samples, row[-len(cov_samples) :], strict=True)) for row in reader]
     covs = [np.array([_num(r[s]) for s in samples]) for r in cov_rows]
+    cn = _csv_matrix(cohort.copynumber, "gene_id").get(gene)
+    if cn is not None:  # the interaction model adjusts for the phenotype's copy number
+        covs.insert(0, np.array([_num(cn[s]) for s in samples]))
     if cohort.phenotype_covariate is not None:
         pc = _csv_matrix(cohort.phenotype_covariate, "gene_id").get(gene)
         covs.insert(0, np.array([_num(pc[s]) if pc else math.nan for s in samples]))

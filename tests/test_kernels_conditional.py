@@ -172,3 +172,17 @@ def test_scan_round__copies_of_a_signal_are_untested_and_round_one_is_the_perm_s
     cond = scan_round(y, cn, cov, block, rows, pos, None, None, [3], n_perm=100, seed=4)
     assert cond.stats.status[3] != OK and cond.stats.status[7] != OK
     assert cond.best not in (3, 7) and np.isfinite(cond.p_adj)
+
+
+def test_scan_round__a_conditioning_variant_is_never_tested_whatever_the_data():
+    for seed in range(12):
+        rng, y, alt, ref, cov, cn = _cohort(100 + seed, n=120, n_var=10, effects=((2, 0.8),))
+        if seed % 2:
+            alt[rng.random(alt.shape) < 0.05] = np.nan
+        block = DosageBlock.from_dosages(alt, ref)
+        rows = np.arange(10)
+        pos = np.arange(10) * 10
+        cond = [2, 5] if seed % 3 else [2]
+        res = scan_round(y, cn, cov, block, rows, pos, None, None, cond, n_perm=20, seed=seed)
+        assert all(res.stats.status[c] != OK for c in cond), seed
+        assert all(np.isnan(res.stats.nominal_p[c]) for c in cond), seed

@@ -49,7 +49,14 @@ def test_registry__runspec_fields_are_the_declared_parameters_in_order():
 
 
 def test_registry__every_mode_is_complete():
-    assert list(modes.modes()) == ["nominal", "perm", "finemap", "validate", "interaction"]
+    assert list(modes.modes()) == [
+        "nominal",
+        "perm",
+        "finemap",
+        "validate",
+        "interaction",
+        "conditional",
+    ]
     for mode in modes.modes().values():
         assert mode.result_table == mode.tables[0]
         assert mode.unit_size >= 1 and mode.tested_as and mode.help
@@ -69,8 +76,11 @@ def test_registry__every_parameter_has_help_and_a_default_in_range():
 
 
 def test_registry__unknown_mode_is_a_one_line_error_listing_the_modes():
-    with pytest.raises(modes.UsageError, match="available: nominal, perm, finemap, validate"):
-        modes.get("conditional")
+    with pytest.raises(
+        modes.UsageError,
+        match="available: nominal, perm, finemap, validate, interaction, conditional",
+    ):
+        modes.get("colocalise")
 
 
 @pytest.mark.parametrize("style,command", [("native", cli.run), ("dropin", cli.dropin)])
@@ -166,7 +176,7 @@ def test_check_spec__an_option_of_another_mode_is_refused_or_ignored_with_a_warn
     with pytest.raises(modes.UsageError, match="--phenotype-id is a finemap and validate option"):
         modes.check_spec(spec)
     spec = RunSpec(mode="nominal", cohort="c", chromosomes=["1"], num_permutations=100)
-    with pytest.warns(UserWarning, match="--num-permutations is a perm option"):
+    with pytest.warns(UserWarning, match="--num-permutations is a perm and conditional option"):
         modes.check_spec(spec)
 
 

@@ -58,6 +58,8 @@ def compute_unit(payload: UnitPayload) -> tuple[dict[str, pl.DataFrame], dict]:
     top: dict[str, list] = {c: [] for c in TOP_COLUMNS}
     for i, ph_idx in enumerate(cohort.idx.tolist()):
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
+        if cohort.cn_present[i]:  # the phenotype's copy number: part of the interaction model
+            covs = np.column_stack([cohort.cn[i], covs])
         rows = cohort.window(i)
         lb, ub = cohort.bounds(i)
         stats = interaction_scan_block(

@@ -469,11 +469,18 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
         out.aic_alt[keep] = _aic(nvk, rss, p_alt)
     bad_rows = ~np.isfinite(beta).all(axis=1)
     if max_vif is not None:
+        # Exact collinearity can make the batched solve return finite garbage, so the design's
+        # conditioning is read from the smallest eigenvalue of its unit-diagonal Gram matrix
+        # (below 1/max_vif: some column is (almost) a combination of the others), then the
+        # VIFs of s and d.
         with np.errstate(invalid="ignore", divide="ignore"):
+            scale = 1.0 / np.sqrt(np.einsum("vii->vi", gram))
+            unit = gram * scale[:, :, None] * scale[:, None, :]
+            ok_eig = np.linalg.eigvalsh(unit)[:, 0] >= 1.0 / max_vif
             ss_c = ss[keep] - prod_s[keep, k + 1] ** 2 / nvk
             dd_c = dd[keep] - prod_d[keep, k + 1] ** 2 / nvk
             ok_vif = (sol[:, k, 1] * ss_c < max_vif) & (sol[:, k + 1, 2] * dd_c < max_vif)
-        bad_rows |= ~ok_vif
+        bad_rows |= ~(ok_eig & ok_vif)
     bad = keep[bad_rows]
     if bad.size:
         out.status[bad] = SINGULAR

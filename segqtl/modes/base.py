@@ -41,6 +41,22 @@ class ExportFile:
 
 
 @dataclass(frozen=True)
+class TensorqtlFile:
+    """One file of ``segqtl export --layout tensorqtl``: the rows of ``sql/<sql_name>.sql``
+    with ``params``, written as ``name`` with DuckDB COPY ``options``."""
+
+    sql_name: str
+    params: dict
+    name: str
+    options: str
+
+
+#: COPY options of tensorQTL's text tables and parquet pair files.
+TENSORQTL_TEXT = "(HEADER, DELIMITER '\t', COMPRESSION gzip)"
+TENSORQTL_PARQUET = "(FORMAT parquet, COMPRESSION zstd)"
+
+
+@dataclass(frozen=True)
 class HitRule:
     """How ``segqtl compare`` decides that a result of one run is a hit.
 
@@ -97,6 +113,9 @@ class Mode:
         Whether ``p_column`` is a p-value (compared on -log10 scale) or a score.
     has_variant : bool
         Whether a per-phenotype result names a lead variant.
+    drops_redundant_covariates : bool
+        Constant covariates and linear combinations of earlier ones are left out of the model
+        (with a warning stored with the run) instead of making every fit singular.
     takes_over : (str, str) or None
         ``(mode, parameter)``: a run of that mode given this parameter runs as this mode
         (``--mode nominal --interaction FILE`` is an interaction run).
@@ -120,6 +139,7 @@ class Mode:
     p_is_pvalue: bool = True
     has_variant: bool = True
     takes_over: tuple[str, str] | None = None
+    drops_redundant_covariates: bool = False
 
     # ------------------------------------------------------------------------------ checks
     def check(self, spec, flag: FlagName) -> None:
@@ -175,7 +195,7 @@ class Mode:
         """
         from ..warehouse import reads
 
-        covariates = reads.covariates_frame(con, spec.cohort)
+        covariates = reads.covariates_frame(con, spec.cohort, spec.mode)
         for unit in units:
             chrom = self.variant_chromosome(spec, unit.chr)
             key = ("main", chrom)
@@ -196,14 +216,24 @@ class Mode:
     def finish(self, con, run_id: int, *, transaction: bool = True) -> None:
         """Run-level steps after the last unit (e.g. q-values over all chromosomes).
 
-        ``transaction=False``: the caller holds a transaction (``segqtl merge``), and the steps
-        write inside it instead of in one of their own.
+        ``transaction=False``: the caller holds a transaction, and the steps write inside it
+        instead of in one of their own.  The runner (and ``segqtl merge``) always call it so,
+        inside the run's last transaction with its status ``completed`` and its totals: a run
+        is never ``completed`` without these results, and a run killed before that commit
+        resumes to them (tests/test_faults.py kills runs at every step).
         """
 
     # ------------------------------------------------------------------------------ results
     def export_files(self, con, run_id: int, spec) -> list[ExportFile]:
         """The files ``segqtl export`` (and the drop-in) write, in order."""
         raise NotImplementedError
+
+    def tensorqtl_files(self, spec, run_id: int, prefix: str) -> list[TensorqtlFile]:
+        """The files of ``--layout tensorqtl`` (warehouse/export.py); refused by default."""
+        raise UsageError(
+            f"run {run_id} is a {self.name} run; tensorQTL's layout holds perm, all-variants "
+            "nominal and conditional results. Fix: export it with --layout segmentqtl"
+        )
 
     def by_variant(self, all_variants) -> bool:
         """Whether results are per (phenotype, variant) rather than per phenotype."""
@@ -216,8 +246,8 @@ class Mode:
     def check_fdr(self, run_id: int) -> None:
         """Refuse ``segqtl fdr`` on runs without association p-values."""
         raise UsageError(
-            f"run {run_id} is a {self.name} run, which has no association p-values. Fix: use a "
-            "best-variant nominal run or a perm run"
+            f"run {run_id} is a {self.name} run, which has no p-values for q-values. Fix: use a "
+            "perm run (gene level) or an all-variants nominal run (pair level)"
         )
 
     def nominal_thresholds(self, spec) -> bool:

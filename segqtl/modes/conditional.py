@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..chromosomes import normalize_chromosome
 from ..errors import SegqtlError, UsageError
-from .base import ExportFile, HitRule, Mode
+from .base import TENSORQTL_TEXT, ExportFile, HitRule, Mode, TensorqtlFile
 from .parameters import Param
 
 C = ("conditional",)
@@ -53,12 +53,13 @@ CONDITION_ON = Param(
     "condition_on",
     str,
     None,
-    "nominal/perm: condition on these variants (IDs joined by commas, or a file of one ID per "
-    "line): the s and d of those in a phenotype's cis window join its covariates; they (and "
-    "exact copies) are not tested.",
+    "nominal/perm: condition on these variants (repeatable; IDs joined by commas, or files of "
+    "one ID per line): the s and d of those in a phenotype's cis window join its covariates; "
+    "they (and exact copies) are not tested.",
     modes=("nominal", "perm"),
     nullable=True,
     metavar="VARIANTS|FILE",
+    multiple=True,
 )
 PARAMS = (PERM_RUN, PERM_RESULTS_DIR, MAX_SIGNALS, CONDITION_ON)
 STRICT = ("perm_run", "perm_results_dir", "condition_on")
@@ -68,18 +69,23 @@ CSV_FDR = 0.05
 
 
 def condition_variants(spec) -> list[str]:
-    """The variant IDs of ``--condition-on``: a file's lines (blank and ``#`` lines skipped)
-    when the value names a file, else the comma-separated IDs."""
-    from pathlib import Path
+    """The variant IDs of ``--condition-on`` (repeatable; the values are joined by commas):
+    each comma-separated item is a variant ID or a file of IDs, one per line (blank and ``#``
+    lines skipped)."""
+    out: list[str] = []
+    for item in _condition_items(spec):
+        path = Path(item)
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            out += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+        else:
+            out.append(item)
+    return list(dict.fromkeys(out))  # each variant once, in the order given
 
+
+def _condition_items(spec) -> list[str]:
     value = spec.condition_on
-    if value is None:
-        return []
-    path = Path(value)
-    if path.is_file():
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-        return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
-    return [s.strip() for s in value.split(",") if s.strip()]
+    return [] if value is None else [s.strip() for s in str(value).split(",") if s.strip()]
 
 
 def check_condition_on(con, spec, flag) -> None:
@@ -126,14 +132,15 @@ def condition_on_rows(con, spec, chrom: str) -> tuple[int, ...]:
 
 
 def condition_on_provenance(spec) -> list[tuple[str, str]]:
-    """The file's sha256 when --condition-on names a file."""
-    from pathlib import Path
-
-    if spec.condition_on is None or not Path(spec.condition_on).is_file():
-        return []
+    """The variants --condition-on resolves to (``condition_on:variants``, read by the view
+    pair_samples) and the sha256 of each file it names."""
     from ..ingest.readers import sha256_file
 
-    return [("input:condition_on", json.dumps(sha256_file(Path(spec.condition_on))))]
+    if spec.condition_on is None:
+        return []
+    files = [Path(i) for i in _condition_items(spec) if Path(i).is_file()]
+    rows = [("condition_on:variants", json.dumps(condition_variants(spec)))]
+    return rows + [(f"input:condition_on:{f.name}", json.dumps(sha256_file(f))) for f in files]
 
 
 #: Model parameters a conditional run takes from its perm run.
@@ -410,6 +417,13 @@ class ConditionalMode(Mode):
             out.append(ExportFile(rounds, f"conditional_rounds_{c}.csv", c, True))
         return out
 
+    def tensorqtl_files(self, spec, run_id: int, prefix: str) -> list[TensorqtlFile]:
+        """``<prefix>.cis_independent_qtl.txt.gz``: one row per kept signal, with its rank."""
+        window = spec.window
+        params = {"run_id": int(run_id), "window": int(window)}
+        name = f"{prefix}.cis_independent_qtl.txt.gz"
+        return [TensorqtlFile("export_tensorqtl_independent", params, name, TENSORQTL_TEXT)]
+
     def by_variant(self, all_variants) -> bool:
         return True
 
@@ -425,11 +439,12 @@ MODE = ConditionalMode(
     worker="segqtl.engine.conditional:compute_unit",
     preload=("segqtl.engine.perm_warm",),
     result_table="conditional_signals",
-    tables=("conditional_stats", "conditional_signals"),
-    migrations=("001_init.sql", "002_perm.sql", "017_conditional.sql"),
+    tables=("conditional_signals", "conditional_stats"),
+    migrations=("001_init.sql", "002_perm.sql", "013_conditional.sql"),
     views=("conditional_results", "conditional_rounds"),
     tested_as="pairs scanned",
     effect_column="beta_d",
     p_column="p_adj",
     compare_source="compare_conditional",
+    drops_redundant_covariates=True,
 )

@@ -153,11 +153,12 @@ MODE = InteractionMode(
     preload=("segqtl.engine.interaction",),
     result_table="interaction_stats",
     tables=("interaction_stats", "interaction_top_stats"),
-    migrations=("001_init.sql", "016_interaction.sql"),
+    migrations=("001_init.sql", "012_interaction.sql"),
     views=("interaction_results", "interaction_top"),
     tested_as="pairs tested",
     effect_column="beta_di",
     p_column="pval_emt",
     compare_source="compare_interaction",
     takes_over=("nominal", "interaction"),
+    drops_redundant_covariates=True,
 )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
+from .base import TENSORQTL_TEXT, TensorqtlFile
 from .nominal import NominalMode
 from .parameters import Param
 
@@ -69,6 +70,13 @@ class PermMode(NominalMode):
         prefix = "negctrl_trans_" if spec.neg_control else ""
         return f"{prefix}perm_{chrom}_{spec.num_permutations}.csv"
 
+    def tensorqtl_files(self, spec, run_id: int, prefix: str) -> list[TensorqtlFile]:
+        """``<prefix>.cis_qtl.txt.gz``: one row per phenotype (map_cis + calculate_qvalues)."""
+        self._tensorqtl_cis_only(spec, run_id)
+        params = {"run_id": int(run_id), "window": int(spec.window), "method": spec.perm_method}
+        name = f"{prefix}.cis_qtl.txt.gz"
+        return [TensorqtlFile("export_tensorqtl_cis", params, name, TENSORQTL_TEXT)]
+
     def by_variant(self, all_variants) -> bool:
         return False
 
@@ -98,4 +106,5 @@ MODE = PermMode(
     effect_column="beta_d",
     p_column="p_adj",
     compare_source="compare_perm",
+    drops_redundant_covariates=True,
 )

@@ -1,4 +1,4 @@
--- Migration 016: interaction-QTL results (mode interaction; docs/methods.md#interaction-model).
+-- Migration 012: interaction-QTL results (mode interaction; docs/methods.md#interaction-model).
 --
 -- Inputs : result_status (migration 001).
 -- Outputs: result_status gains 20 = constant_term (the interaction term has no variance on a

@@ -1,4 +1,4 @@
--- Migration 017: conditional (independent-signal) analysis (mode conditional;
+-- Migration 013: conditional (independent-signal) analysis (mode conditional;
 -- docs/methods.md#conditional-analysis).
 --
 -- Inputs : none (new tables only).
