@@ -1,6 +1,6 @@
 """The library API: everything the command line does, callable from Python or a notebook.
 
-Typical use (see the README for a complete, tested example)::
+Typical use (docs/your-own-data.md has a complete, tested walkthrough)::
 
     api.ingest("wh.duckdb", "main", api.CohortInputs(genotypes=..., quantifications=...,
                                                      segmentation=..., copynumber=...))
@@ -11,9 +11,11 @@ Typical use (see the README for a complete, tested example)::
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +60,8 @@ __all__ = [
     "summary",
     "upgrade",
     "list_cohorts",
+    "resolve_run",
+    "input_chromosomes",
 ]
 
 
@@ -105,15 +109,21 @@ def ensure_cohort(db: str | Path, inputs: CohortInputs | None = None, **paths) -
 
 
 def _with_new_db_cleanup(db: str | Path, work: Callable):
-    """Run ``work(con)`` on the warehouse; if it fails and the file was new, remove it."""
+    """Run ``work(con)`` on the warehouse; if it fails and the file was new, remove it (and
+    the folders made for it)."""
     created = not Path(db).exists()
+    folders = [p for p in Path(db).absolute().parents if not p.exists()]  # deepest first
     try:
         with closing(connect(db)) as con:
             return work(con)
     except BaseException:
         if created:  # an ingest that fails leaves no warehouse behind, not an empty one
             for suffix in ("", ".wal"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+                with suppress(OSError):  # (a --db path that cannot exist: nothing to remove)
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+            for folder in folders:
+                with suppress(OSError):  # only if still empty
+                    folder.rmdir()
         raise
 
 
@@ -137,22 +147,24 @@ def run(
     from .engine import runner
 
     validate(spec)
-    with closing(connect(db, must_exist=True)) as con:
-        start = time.perf_counter()
-        run_id = _runs.create_run(con, spec)
-        _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
-    if on_created is not None:
-        on_created(run_id)
-    # the run holds the file only while it reads or commits (docs/concurrency.md)
-    with WriterLease(db, notify=notify, label=f"run {run_id}") as lease:
-        runner.execute(
-            lease,
-            run_id,
-            progress=progress,
-            progress_every=progress_every,
-            log=log,
-            notify=notify,
-        )
+    # SIGINT, SIGTERM and SIGHUP stop the run as Ctrl-C does: status 'interrupted', resumable
+    with runner.stop_on_signals():
+        with closing(connect(db, must_exist=True)) as con:
+            start = time.perf_counter()
+            run_id = _runs.create_run(con, spec)
+            _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
+        if on_created is not None:
+            on_created(run_id)
+        # the run holds the file only while it reads or commits (docs/concurrency.md)
+        with WriterLease(db, notify=notify, label=f"run {run_id}") as lease:
+            runner.execute(
+                lease,
+                run_id,
+                progress=progress,
+                progress_every=progress_every,
+                log=log,
+                notify=notify,
+            )
     return run_id
 
 
@@ -165,8 +177,11 @@ def resume(
     log: Callable[[str], None] | None = None,
     notify: Callable[[str], None] | None = None,
     execution: dict | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> dict:
-    """Finish an interrupted or failed run: only units not yet committed are computed.
+    """Finish an interrupted, failed or killed run: only units not yet committed are computed
+    (then the run-level steps, such as q-values, which commit with the status ``completed``).
+    ``started(run_id)`` is called once the run's checks passed and it is running again.
 
     ``execution`` changes where the rest is computed (such as ``{"executor": "dask",
     "scheduler": "tcp://..."}`` after a lost scheduler, or ``{"executor": "pool"}``): execution
@@ -175,6 +190,16 @@ def resume(
     """
     from .engine import runner
 
+    with runner.stop_on_signals():
+        return _resume(db, run_id, progress, progress_every, log, notify, execution, started)
+
+
+def _resume(db, run_id, progress, progress_every, log, notify, execution, started=None) -> dict:
+    """:func:`resume`'s body (SIGINT, SIGTERM and SIGHUP stop it as they stop a run)."""
+    from .engine import runner
+    from .modes.parameters import check_scratch_env
+
+    check_scratch_env()  # before the run is marked running again
     with closing(connect(db, must_exist=True)) as con:
         status = _runs.run_status(con, run_id)
         if status in ("completed", _runs.SHARD_COMPLETED):
@@ -190,6 +215,8 @@ def resume(
                     )
                     con.execute("INSERT INTO run_parameters VALUES (?, ?, ?)", [run_id, key, value])
         con.execute("UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id])
+    if started is not None:
+        started(run_id)
     with WriterLease(db, notify=notify, label=f"run {run_id}") as lease:
         return runner.execute(
             lease, run_id, progress=progress, progress_every=progress_every, log=log, notify=notify
@@ -219,23 +246,43 @@ def merge(
     )
 
 
-def fdr(db: str | Path, run_id: int, level: float = 0.05, out: str | Path | None = None) -> dict:
-    """Storey q-values (and, for beta perm runs, per-phenotype nominal thresholds) of a run.
+def fdr(
+    db: str | Path,
+    run_id: int,
+    level: float = 0.05,
+    out: str | Path | None = None,
+    *,
+    method: str = "storey",
+    qvalue_lambda: float | None = None,
+) -> dict:
+    """q-values of a perm run (one per phenotype; beta runs also get per-phenotype nominal
+    thresholds) or of an all-variants nominal run (one per tested pair).
 
-    Stored in the ``qvalue_stats`` and ``run_fdr`` tables (view ``qvalues``); with ``out``
-    also written as CSV.
-    Returns the summary (pi0, threshold, number of tests and hits).
+    ``method`` is ``storey`` (pi0 by the bootstrap, or at ``qvalue_lambda``) or ``bh``
+    (Benjamini–Hochberg).  Best-variant nominal runs are refused (their p-values are not
+    corrected for the number of variants).  Stored in ``qvalue_stats`` (view ``qvalues``) or
+    ``pair_qvalue_stats`` (view ``pair_qvalues``) and ``run_fdr``; with ``out`` also written as
+    CSV.  Returns the summary (:func:`segqtl.warehouse.fdr.compute_run_fdr`).
     """
     from . import modes
-    from .warehouse.fdr import compute_run_fdr
+    from .warehouse.fdr import check_options, compute_run_fdr
 
+    check_options(level, method, qvalue_lambda)  # before the warehouse is opened
+    if out is not None:  # before anything is computed or stored
+        check_out_file(out, "--out")
     with closing(connect(db, must_exist=True)) as con:
         modes.get(_runs.load_spec(con, run_id).mode).check_fdr(run_id)
-        summary = compute_run_fdr(con, run_id, level)
+        summary = compute_run_fdr(con, run_id, level, method=method, qvalue_lambda=qvalue_lambda)
         if out is not None:
+            source = (
+                "SELECT phenotype, variant, chr, p_value, qvalue, is_hit FROM pair_qvalues "
+                "WHERE run_id = $run_id ORDER BY chr, phenotype_idx, variant_idx"
+                if summary["scope"] == "pair"
+                else "SELECT phenotype, variant, chr, p_value, qvalue, pval_nominal_threshold, "
+                "is_hit FROM qvalues WHERE run_id = $run_id ORDER BY chr, phenotype_idx"
+            )
             con.execute(
-                "COPY (SELECT phenotype, variant, chr, p_value, qvalue, pval_nominal_threshold, "
-                "is_hit FROM qvalues WHERE run_id = $run_id ORDER BY chr, phenotype_idx) "
+                f"COPY ({source}) "
                 f"TO '{str(out).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')",
                 {"run_id": int(run_id)},
             )
@@ -251,6 +298,9 @@ def export(
     gzip: bool = False,
     metadata_header: bool = False,
     record_seconds: bool = False,
+    layout: str = "segmentqtl",
+    prefix: str | None = None,
+    chromosomes=None,
 ) -> list[Path]:
     """Write a completed run's results with SegmentQTL's file names (and, by default, format).
 
@@ -258,11 +308,24 @@ def export(
     ``gzip`` compresses the text formats; ``metadata_header`` starts each file with ``# key
     value`` lines describing the run (parquet: key-value metadata).  ``record_seconds`` adds the
     export's time to the run's ``export_seconds`` (the drop-in's export, part of its run).
+    ``layout="tensorqtl"`` writes tensorQTL's files instead (``<prefix>.cis_qtl.txt.gz`` of a
+    perm run, ``<prefix>.cis_qtl_pairs.<chr>.parquet`` of an all-variants nominal run;
+    :func:`segqtl.warehouse.export.export_tensorqtl`).  ``chromosomes`` (``--chromosome``
+    values: ``all``, ``8``, ``1,2``, ``1-5``) keeps those of the run's chromosomes' files.
     """
     start = time.perf_counter()
+    check_out_dir(out_dir)
     with closing(connect_reader(db)) as con:
         paths = _export.export_run(
-            con, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header
+            con,
+            run_id,
+            out_dir,
+            fmt=fmt,
+            gzip=gzip,
+            metadata_header=metadata_header,
+            layout=layout,
+            prefix=prefix,
+            chromosomes=chromosomes,
         )
     if record_seconds:
         with closing(connect(db, must_exist=True)) as con:
@@ -273,23 +336,36 @@ def export(
 def query(db: str | Path, sql: str, params: dict | list | None = None):
     """Run one SQL statement on a read-only connection and return its rows as a polars frame.
 
+    The connection reads the warehouse and nothing else (:func:`segqtl.warehouse.db.
+    connect_query`): only ``SELECT`` (with ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``), ``EXPLAIN``
+    and ``PRAGMA`` statements are run; writes, ``COPY``, ``EXPORT``, ``ATTACH``, ``INSTALL``,
+    ``LOAD``, ``CHECKPOINT``, ``SET`` and reading other files are refused with one line.
     Usable while a run works: it sees the committed units (a run holds the file only while it
-    commits; the open waits for that, docs/concurrency.md).  A statement that returns no rows
-    (e.g. ``SET``) gives an empty frame.
+    commits; the open waits for that, docs/concurrency.md).
     """
     import duckdb
     import polars as pl
 
+    from .warehouse.db import connect_query
+
     try:
-        n_statements = len(duckdb.extract_statements(sql))
+        statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
         raise UsageError(_query_error(exc)) from None
-    if n_statements != 1:
+    if len(statements) != 1:
         raise UsageError(
-            f"query takes one SQL statement, got {n_statements}. Fix: run the statements one "
+            f"query takes one SQL statement, got {len(statements)}. Fix: run the statements one "
             "at a time (or join them into one SELECT)"
         )
-    with closing(connect(db, read_only=True)) as con:
+    kind = statements[0].type
+    if kind.name not in QUERY_STATEMENTS:
+        # as typed (INSTALL is DuckDB's LOAD kind, CHECKPOINT a CALL), with the kind if it differs
+        words = statements[0].query.split()
+        word = words[0].upper() if words and words[0].isalpha() else kind.name
+        raise UsageError(
+            _query_refused(word if word == kind.name else f"{word} ({kind.name.lower()})")
+        )
+    with closing(connect_query(db)) as con:
         try:
             rel = con.sql(sql, params=params)
             if rel is None:
@@ -315,6 +391,9 @@ def _query_error(exc) -> str:
             f"query failed: {text}. Fix: 'segqtl query' opens the warehouse read-only; "
             "use SELECT statements (results are written by segqtl run/fdr/compare)"
         )
+    if "disabled by configuration" in text or "configuration has been locked" in text:
+        target = re.search(r'Cannot access (?:file|directory) "([^"]*)"', text)
+        return _query_refused(None, f"cannot access {target.group(1)}" if target else text)
     return f"query failed: {text}"
 
 
@@ -342,16 +421,18 @@ def format_comparison(comparison) -> str:
     return _format(comparison)
 
 
-def show(db: str | Path, run_id: int) -> dict:
+def show(db: str | Path, run_id: int, *, all_parameters: bool = True) -> dict:
     """Everything recorded about a run, as sections of ``{key: value}``.
 
     Sections: ``run`` (name, mode, cohorts, chromosomes, status, timings, versions, counts),
-    ``units`` (planned/done work units), for a running run ``progress`` (phenotypes done and
-    total, rate, ETA: view ``run_progress``), ``phases`` (seconds spent planning, reading,
-    computing (summed over workers), committing and exporting;
-    ``sql/migrations/008_phases.sql``), ``skipped`` (pairs or phenotypes skipped, by
-    reason), ``parameters`` (the run's parameters as stored, JSON-decoded) and ``provenance``
-    (input checksums and library versions).
+    ``outcome`` (the run's FDR level, pi0 and hits from ``run_fdr`` when it has q-values, and
+    its phenotypes by result status), ``units`` (planned/done work units), for a running run
+    ``progress`` (phenotypes done and total, rate, ETA: view ``run_progress``), ``phases``
+    (seconds spent planning, reading, computing (summed over workers), committing and
+    exporting; ``sql/migrations/008_phases.sql``), ``skipped`` (pairs or phenotypes skipped,
+    by reason), ``parameters`` (the run's parameters as stored, JSON-decoded; with
+    ``all_parameters=False`` only those that apply to the run: :func:`applicable_parameters`)
+    and ``provenance`` (input checksums and library versions).
     """
     import json
 
@@ -377,13 +458,17 @@ def show(db: str | Path, run_id: int) -> dict:
             "FROM run_progress WHERE run_id = ?",
             [run_id],
         ).fetchall()[0]
+        outcome = _outcome(con, run_id, run["mode"])
     decoded = {k: json.loads(v) if v is not None else None for k, v in params}
     skipped = decoded.pop("skipped_by_reason", None) or {}
     phases = {p: run.pop(f"{p}_seconds", None) for p in _runs.PHASES}
     provenance = {k: v for k, v in decoded.items() if ":" in k}
     parameters = {k: v for k, v in decoded.items() if ":" not in k}
+    if not all_parameters:
+        parameters = applicable_parameters(run["mode"], parameters)
     out = {
         "run": run,
+        "outcome": outcome,
         "units": {"planned": units[0], "done": units[1], "compute_seconds": units[2]},
     }
     if run["status"] == "running":  # live progress (view run_progress, docs/concurrency.md)
@@ -404,6 +489,72 @@ def show(db: str | Path, run_id: int) -> dict:
     }
 
 
+def applicable_parameters(mode: str, parameters: dict) -> dict:
+    """The parameters of a run of ``mode`` that apply to it (what ``segqtl show`` prints).
+
+    A parameter applies if its declaration names the mode (or every mode) and it has a value:
+    an unset optional parameter (the Dask and batch-job options of a pool run, say) is left
+    out.  Keys that are not declared parameters (``mode``, ``cohort``, ``chromosomes``) are
+    kept.
+    """
+    from . import modes
+
+    declared = modes.params()
+    out = {}
+    for key, value in parameters.items():
+        p = declared.get(key)
+        if p is not None and (not p.applies_to(mode) or value is None):
+            continue
+        out[key] = value
+    return out
+
+
+def _outcome(con, run_id: int, mode: str) -> dict:
+    """A run's outcome: ``run_fdr``'s row (FDR level, pi0, hits, and any columns a later
+    schema adds) and ``phenotypes_<status>`` counts from the mode's last result view with a
+    ``status`` column (one status per phenotype)."""
+    from . import modes
+
+    out: dict = {}
+    columns = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'run_fdr' "
+            "ORDER BY ordinal_position"
+        ).fetchall()
+    ]
+    if columns:
+        row = con.execute("SELECT * FROM run_fdr WHERE run_id = ?", [run_id]).fetchall()
+        if row:
+            values = dict(zip(columns, row[-1], strict=True))
+            for key in ("run_id", "computed_at"):
+                values.pop(key, None)
+            values["hits"] = values.pop("n_hits", None)
+            out.update({k: v for k, v in values.items() if v is not None})
+    try:
+        views = modes.get(mode).views
+    except UsageError:  # a mode this segqtl does not know
+        views = ()
+    for view in reversed(views):
+        has = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [view],
+            ).fetchall()
+        }
+        if {"status", "phenotype_idx", "chr", "run_id"} <= has:
+            # view names come from the mode declarations, never from user text
+            for status, n in con.execute(
+                f"SELECT status, count(DISTINCT (chr, phenotype_idx)) FROM {view} "
+                "WHERE run_id = ? GROUP BY status ORDER BY status",
+                [run_id],
+            ).fetchall():
+                out[f"phenotypes_{status}"] = n
+            break
+    return out
+
+
 def compare(db: str | Path, run_a: int, run_b: int, *, fdr: float = 0.05, top: int = 10):
     """Compare two completed runs of the same mode (possibly of different cohorts).
 
@@ -418,14 +569,22 @@ def compare(db: str | Path, run_a: int, run_b: int, *, fdr: float = 0.05, top: i
 
 
 def summary(
-    db: str | Path, cohort: str, chromosome: str, out: str | Path, *, dosage: str = "d"
+    db: str | Path,
+    cohort: str,
+    chromosome: str | list[str],
+    out: str | Path,
+    *,
+    dosage: str = "d",
 ) -> dict:
     """Write a per-variant dosage summary of a cohort's chromosome as a pyhegp summary file.
 
-    ``dosage`` is ``d`` (REFlr - ALTlr), ``altlr`` or ``reflr``.  Returns the counts written.
+    ``chromosome`` may also be ``--chromosome`` values (``all``, ``1,2``, ``1-5``, a list):
+    their rows follow each other in one file.  ``dosage`` is ``d`` (REFlr - ALTlr),
+    ``altlr`` or ``reflr``.  Returns the counts written.
     """
     from .warehouse.summary import write_summary
 
+    check_out_file(out, "--out", make_folder=True)  # (its folder is created if missing)
     with closing(connect(db, read_only=True)) as con:
         return write_summary(con, cohort, chromosome, Path(out), dosage=dosage)
 
@@ -448,15 +607,24 @@ def validate(spec: RunSpec) -> None:
     modes.check_spec(spec)
 
 
-def cohort_chromosomes(db: str | Path, cohort: str) -> list[str]:
-    """Chromosomes with phenotypes in a cohort, in natural order."""
+def cohort_chromosomes(db: str | Path, cohort: str, *, of: str = "phenotypes") -> list[str]:
+    """Chromosomes with phenotypes (``of="variants"``: with variants) in a cohort, in natural
+    order; a one-line error if the warehouse has no such cohort."""
     from .chromosomes import natural_order
 
+    if of not in ("phenotypes", "variants"):
+        raise ValueError(f"of must be 'phenotypes' or 'variants', not {of!r}")
     with closing(connect(db, read_only=True)) as con:
+        if fetch_one(con, "SELECT 1 FROM cohorts WHERE cohort = ?", [cohort]) is None:
+            raise UsageError(
+                f"cohort {cohort!r} is not in the warehouse {db}. Fix: see 'segqtl cohorts "
+                f"--db {db}' for the names, or ingest it with 'segqtl ingest'"
+            )
         chroms = [
             r[0]
+            # the table name is one of the two above, never user text
             for r in con.execute(
-                "SELECT DISTINCT chr FROM phenotypes WHERE cohort = ?", [cohort]
+                f"SELECT DISTINCT chr FROM {of} WHERE cohort = ?", [cohort]
             ).fetchall()
         ]
     return natural_order(chroms)
@@ -489,8 +657,12 @@ SHARD_COLUMN = (
 
 def list_runs(db: str | Path):
     """The warehouse's runs, one row each (polars frame with :data:`RUN_COLUMNS`, ``shard``:
-    ``K/N`` for a shard run, ``merged N`` for a run merged from N shards, and ``progress``: a
-    running run's phenotypes done/total, rate and ETA (view ``run_progress``))."""
+    ``K/N`` for a shard run, ``merged N`` for a run merged from N shards, ``key_parameters``
+    (:func:`key_parameters`), ``hits`` (``run_fdr.n_hits``: hits at the run's FDR level, for
+    runs with q-values) and ``progress``: a running run's phenotypes done/total, rate and ETA
+    (view ``run_progress``))."""
+    import json
+
     import polars as pl
 
     with closing(connect(db, read_only=True)) as con:
@@ -501,10 +673,57 @@ def list_runs(db: str | Path):
             "SELECT run_id, phenotypes_done, phenotypes_total, rate, eta_seconds "
             "FROM run_progress WHERE status = 'running'"
         ).fetchall()
+        hits = dict(con.execute("SELECT run_id, n_hits FROM run_fdr").fetchall())
+        params: dict[int, dict] = {}
+        for run_id, key, value in con.execute(
+            "SELECT run_id, key, value FROM run_parameters WHERE key NOT LIKE '%:%'"
+        ).fetchall():
+            params.setdefault(run_id, {})[key] = None if value is None else json.loads(value)
     texts = {row[0]: _progress_text(*row[1:]) for row in progress}
+    ids = frame["run_id"].to_list()
+    keys = [key_parameters(m, params.get(r, {})) for r, m in zip(ids, frame["mode"], strict=True)]
+    after_status = frame.columns.index("status") + 1
+    frame = frame.insert_column(after_status, pl.Series("key_parameters", keys, dtype=pl.String))
     return frame.with_columns(
-        pl.Series("progress", [texts.get(r) for r in frame["run_id"]], dtype=pl.String)
+        pl.Series("hits", [hits.get(r) for r in ids], dtype=pl.Int64),
+        pl.Series("progress", [texts.get(r) for r in ids], dtype=pl.String),
     )
+
+
+def key_parameters(mode: str, parameters: dict) -> str:
+    """A run's key parameters in a few words: ``window=1Mb num_permutations=1000 all_variants``.
+
+    The cis window, then every model parameter of the run's mode whose value is not its
+    default (execution settings such as ``num_cores`` are left out); a flag set to true is
+    its bare name.
+    """
+    from . import modes
+
+    execution = {p.name for p in modes.EXECUTION_PARAMS}
+    words = []
+    for p in modes.params().values():
+        if p.name not in parameters or p.name in execution or not p.applies_to(mode):
+            continue
+        value = parameters[p.name]
+        if p.name == "window":
+            words.append(f"window={_bp(value)}")
+        elif value == p.default or value is None or value is False:
+            continue
+        elif value is True:
+            words.append(p.name)
+        else:
+            words.append(f"{p.name}={value}")
+    return " ".join(words)
+
+
+def _bp(n) -> str:
+    """Base pairs as people write them: ``1Mb``, ``500kb``, ``2.5Mb``, ``300bp``."""
+    if not isinstance(n, int | float):
+        return str(n)
+    for size, unit in ((1_000_000, "Mb"), (1_000, "kb")):
+        if n >= size:
+            return f"{n / size:g}{unit}"
+    return f"{n:g}bp"
 
 
 def _progress_text(done: int, total: int, rate: float | None, eta: float | None) -> str:
@@ -516,3 +735,448 @@ def _progress_text(done: int, total: int, rate: float | None, eta: float | None)
         hours, rest = divmod(int(round(eta)), 3600)
         text += f", ETA {hours}:{rest // 60:02d}:{rest % 60:02d}"
     return text
+
+
+#: The words that name runs besides ids and ``--name`` labels (:func:`resolve_run`).
+LAST = "last"
+
+
+def resolve_run(db: str | Path, ref: str | int) -> int:
+    """The id of the run ``ref`` names in the warehouse ``db``.
+
+    ``ref`` is a run id (``3``), a run's ``--name`` (``"1 Mb"``), ``last`` (the newest run)
+    or ``last-<mode>`` (the newest run of that mode, such as ``last-perm``).  An id wins over
+    a name spelled as a number.  A name given to several runs names the newest of them, with a
+    warning listing the others.  Anything else is a one-line :class:`UsageError`.
+    """
+    import warnings
+
+    from . import modes
+
+    text = str(ref).strip()
+    listing = f"Fix: list the runs with 'segqtl runs --db {db}'"
+    with closing(connect(db, read_only=True)) as con:
+        if text.isdigit():
+            if fetch_one(con, "SELECT 1 FROM runs WHERE run_id = ?", [int(text)]) is not None:
+                return int(text)
+        lowered = text.lower()
+        if lowered == LAST or lowered.startswith(LAST + "-"):
+            mode = lowered.partition("-")[2] or None
+            if mode is not None:
+                modes.get(mode)  # a one-line error naming the modes
+            row = fetch_one(
+                con,
+                "SELECT max(run_id) FROM runs WHERE $mode IS NULL OR mode = $mode",
+                {"mode": mode},
+            )
+            if row is None or row[0] is None:
+                what = "no runs" if mode is None else f"no {mode} runs"
+                raise UsageError(f"the warehouse {db} has {what} ('{text}'). {listing}")
+            return int(row[0])
+        ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT run_id FROM runs WHERE name = ? ORDER BY run_id", [text]
+            ).fetchall()
+        ]
+    if not ids:
+        kind = "run" if text.isdigit() else "run named"
+        raise UsageError(
+            f"{kind} {text!r} does not exist in {db} (a run is given by its id, its --name, "
+            f"'last' or 'last-MODE'). {listing}"
+        )
+    if len(ids) > 1:
+        warnings.warn(
+            f"runs {', '.join(map(str, ids))} are all named {text!r}; using the newest, "
+            f"{ids[-1]} (give a run id to choose another)",
+            stacklevel=2,
+        )
+    return int(ids[-1])
+
+
+def input_chromosomes(inputs: CohortInputs) -> tuple[list[str], list[str]]:
+    """The chromosomes of a cohort's input files, before any ingest: those with phenotypes
+    (the quantification file's ``chr`` column) and those with genotype files, each in natural
+    order.  Errors in either file are the ingest's one-line errors."""
+    from .chromosomes import natural_order
+    from .ingest.readers import genotype_files, read_quantifications
+
+    phenotypes = read_quantifications(Path(inputs.quantifications)).table["chr"].unique()
+    genotypes = genotype_files(Path(inputs.genotypes))
+    return natural_order(phenotypes.to_list()), natural_order(genotypes)
+
+
+def check_dropin_chromosomes(
+    inputs: CohortInputs, values, parameters: dict, mode: str = "perm"
+) -> list[str]:
+    """The drop-in's ``--chromosome`` values as chromosomes, checked against the input files
+    before anything is ingested: each must have phenotypes (``--quantifications``) and
+    genotype files (``--genotypes``), and a negative control's chromosome genotype files.
+
+    ``parameters`` are the run's parameter values (``neg_control``,
+    ``neg_control_chromosome``) and ``mode`` its mode.  Returns the chromosomes in the order
+    given.
+    """
+    from . import modes
+    from .chromosomes import parse_chromosomes
+    from .modes import flag_name
+    from .modes.nominal import check_control_chromosomes
+
+    phenotypes, genotypes = input_chromosomes(inputs)
+    flag = "--chromosome"
+    chroms = parse_chromosomes(
+        values, phenotypes, flag=flag, where=f"{inputs.quantifications} (its chr column)"
+    )
+    missing = [c for c in chroms if c not in genotypes]
+    if missing:
+        raise UsageError(
+            f"{flag} {missing[0]}: {inputs.genotypes} has no genotype files for {missing[0]} "
+            f"(no {missing[0]}_ALTlr.csv / {missing[0]}_REFlr.csv). Fix: add them, or choose "
+            f"among the chromosomes with both: {', '.join(c for c in phenotypes if c in genotypes)}"
+        )
+    spec = RunSpec(mode="nominal", cohort="", chromosomes=chroms)
+    spec.neg_control = bool(parameters.get("neg_control"))
+    spec.neg_control_chromosome = parameters.get("neg_control_chromosome")
+    if spec.neg_control and modes.param("neg_control").applies_to(mode):
+        check_control_chromosomes(spec, genotypes, flag_name, where=str(inputs.genotypes))
+    return chroms
+
+
+#: The statement kinds (DuckDB's ``StatementType`` names) ``segqtl query`` runs: reads only.
+#: A PRAGMA that changes a setting is refused by the connection's locked configuration.
+QUERY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+def _query_refused(kind: str | None, detail: str | None = None) -> str:
+    """One line: ``segqtl query`` is read-only and reads the warehouse only."""
+    what = f"{kind} statements are refused" if kind else f"other files are refused ({detail})"
+    return (
+        "query is read-only and reads only the warehouse: "
+        f"{what}. Fix: use a SELECT on the warehouse's tables and views; write files with "
+        "'segqtl export' or 'segqtl fdr --out', and read other files in DuckDB itself"
+    )
+
+
+def fdr_summary(db: str | Path, run_id: int) -> dict | None:
+    """A run's stored q-value summary (its ``run_fdr`` row: fdr, method, scope, pi0 and how it
+    was estimated, n_tests, n_hits), or None when the run has no q-values."""
+    from .warehouse.fdr import load_run_fdr
+
+    with closing(connect(db, read_only=True)) as con:
+        return load_run_fdr(con, run_id)
+
+
+def check_out_dir(path: str | Path, flag: str = "--out-dir", *, of: str = "") -> None:
+    """Refuse, before any work, a folder the command cannot write into (one line naming it).
+
+    The folder may be missing (it is created) if its nearest existing ancestor is a folder
+    that can be written; an existing one must be a folder that can be written.  ``of`` names
+    the file the folder is for (``--out``'s folder), if it is one.
+    """
+    from .errors import InputError
+
+    path = Path(path)
+    what = f"the folder of {flag}" if of else flag
+    shown = Path(of) if of else path
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    if existing is None:  # (a relative path's ancestors always include the working folder)
+        return
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, a file"
+        raise InputError(
+            shown,
+            f"{what} {where}, not a folder",
+            f"give {flag} a path in a folder" if of else f"give {flag} a folder",
+        )
+    if not _can_write_in(existing):
+        where = "cannot be written" if existing == path else f"cannot be created in {existing}"
+        raise InputError(
+            shown,
+            f"{what} {where} (permission denied or a read-only file system)",
+            f"give {flag} a path you can write",
+        )
+
+
+def check_out_file(path: str | Path, flag: str = "--out", *, make_folder: bool = False) -> None:
+    """Refuse, before any work, an output file that cannot be written: not a folder, and in
+    a folder that exists (or, with ``make_folder``, can be created) and can be written."""
+    from .errors import InputError
+
+    path = Path(path)
+    folder = path.absolute().parent
+    if path.is_dir():
+        raise InputError(path, f"{flag} is a folder", f"give {flag} a file name")
+    if not make_folder and not folder.exists():
+        raise InputError(
+            path,
+            f"{flag}'s folder {folder} does not exist",
+            f"create the folder first (mkdir -p {folder}), or give {flag} a path in an "
+            "existing folder",
+        )
+    check_out_dir(folder, flag, of=str(path))
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(
+            path, f"{flag} cannot be written (permission denied)", "give a path you can write"
+        )
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: permissions mislead for root and
+    read-only mounts)."""
+    import tempfile
+
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def check_dropin_paths(out_dir: str | Path, db: str | Path | None) -> None:
+    """The drop-in's ``--out_dir`` and ``--db``, checked before anything is ingested."""
+    from .warehouse.db import check_warehouse_file
+
+    check_out_dir(out_dir, "--out_dir")
+    check_warehouse_file(Path(db) if db else Path(out_dir) / "segqtl.duckdb")
+
+
+# ------------------------------------------------------------------------- plots and reports
+def plot_figure(
+    db: str | Path,
+    kind: str,
+    run_id: int,
+    *,
+    run_b: int | None = None,
+    phenotype: str | None = None,
+    finemap_run: int | None = None,
+):
+    """The matplotlib figure of ``segqtl plot KIND`` (:data:`segqtl.plots.kinds.KINDS`).
+
+    ``kind`` is ``qq``, ``pvalues``, ``manhattan``, ``locus`` (needs ``phenotype``),
+    ``stability``, ``calibration`` or ``compare`` (needs ``run_b``, compared with ``run_id`` by
+    :func:`compare` first).  Reads the warehouse only.
+    """
+    from .plots.kinds import build
+
+    # like export: an older warehouse is upgraded first (briefly opened for writing)
+    with closing(connect_reader(db)) as con:
+        return build(
+            con,
+            kind,
+            run_id,
+            run_b=run_b,
+            phenotype=phenotype,
+            finemap_run=finemap_run,
+            db=db,
+        )
+
+
+def plot(
+    db: str | Path,
+    kind: str,
+    run_id: int,
+    out: str | Path,
+    *,
+    run_b: int | None = None,
+    phenotype: str | None = None,
+    finemap_run: int | None = None,
+) -> Path:
+    """Draw :func:`plot_figure` into ``out`` (``.png``, ``.svg`` or ``.pdf``); returns the path.
+
+    ``out`` is checked before any work and written through a temporary name in its folder,
+    then renamed: it is never left half-written.
+    """
+    from .plots.kinds import check_out, save
+
+    out = check_out(out)
+    fig = plot_figure(db, kind, run_id, run_b=run_b, phenotype=phenotype, finemap_run=finemap_run)
+    return save(fig, out)
+
+
+def report(
+    db: str | Path,
+    run_id: int,
+    out: str | Path,
+    *,
+    run_b: int | None = None,
+    top: int = 50,
+) -> Path:
+    """Write the self-contained HTML report of a run (with ``run_b``: of the stored comparison
+    of the two runs) to ``out``; returns the path.
+
+    The page holds everything (figures as inline PNG, no external files or network): the run's
+    parameters and provenance, counts by status, the mode's plots, the ``top`` strongest
+    results as a sortable table and, for runs with q-values, the eGene list
+    (:mod:`segqtl.plots.report`).
+    """
+    from .plots.kinds import check_out, write_atomically
+    from .plots.report import comparison_report, run_report
+
+    out = check_out(out, formats={".html": "html", ".htm": "html"})
+    if top < 0:
+        raise UsageError(f"--top {top}: must be at least 0. Fix: give a number such as 50")
+    connect_reader(db).close()  # like export: an older warehouse is upgraded first
+    shown = show(db, run_id)
+    shown_b = None if run_b is None else show(db, run_b)
+    with closing(connect(db, read_only=True)) as con:
+        if shown_b is None:
+            text = run_report(con, shown, run_id, db=db, top=top)
+        else:
+            text = comparison_report(con, shown, shown_b, run_id, run_b, db=db, top=top)
+    return write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def signif(
+    db: str | Path,
+    perm_run: int,
+    nominal_run: int,
+    level: float = 0.05,
+    *,
+    out: str | Path | None = None,
+) -> dict:
+    """Significant variant–phenotype pairs (tensorQTL's ``get_significant_pairs``): for every
+    phenotype of beta perm run ``perm_run`` with q-value <= ``level``, every pair of the
+    all-variants nominal run ``nominal_run`` with ``nominal_p`` <= the phenotype's nominal
+    threshold (:mod:`segqtl.warehouse.signif` states the rules and refusals).
+
+    The request is recorded (view ``significant_pairs``, ``WHERE signif_id = N``).  With
+    ``out`` the pairs are written there as CSV (under a temporary name, then renamed);
+    otherwise the summary's ``csv`` holds the CSV text.  Returns the summary: ``signif_id,
+    perm_run, nominal_run, fdr, p_threshold, n_phenotypes, n_pairs`` (and ``csv``).
+    """
+    from .warehouse import signif as _signif
+
+    with closing(connect(db, must_exist=True)) as con:
+        summary = _signif.record_significant_pairs(con, perm_run, nominal_run, level)
+        if out is not None:
+            _signif.write_csv(con, summary["signif_id"], out)
+        else:
+            text, params = _signif.pairs_sql(summary["signif_id"])
+            summary["csv"] = con.sql(text, params=params).pl().write_csv()
+    return summary
+
+
+# ------------------------------------------------------------------ issue 15: control, bundles
+def ingest_control(
+    db: str | Path, cohort: str, control: str | Path, *, replace: bool = False
+) -> IngestResult:
+    """Ingest the cohort a control file (``.yaml``/``.yml``/``.json``) or bundle (``.zip``)
+    describes (:mod:`segqtl.ingest.control`).
+
+    The files are made canonical where their conventions ask for it (in ``$TMPDIR``, removed
+    afterwards), loaded in one transaction with the control file's text
+    (``cohort_control``); every file's sha256 is of its bytes as given.  A malformed control
+    file or bundle is a one-line :class:`~segqtl.errors.InputError` and nothing is written.
+    """
+    from .ingest.control import (
+        check_cohort_name,
+        ingest_prepared,
+        open_control,
+        prepare_control,
+        workdir,
+    )
+
+    check_cohort_name(cohort)
+    parsed = open_control(Path(control))
+    with workdir() as work:
+        prepared = prepare_control(parsed, work)
+        return _with_new_db_cleanup(
+            db,
+            lambda con: ingest_prepared(
+                con,
+                cohort,
+                prepared,
+                source=str(Path(control).resolve()),
+                fmt=parsed.format,
+                text=parsed.text,
+                replace=replace,
+            ),
+        )
+
+
+def ingest_files(
+    db: str | Path,
+    cohort: str,
+    inputs: CohortInputs | None = None,
+    *,
+    sep: str | None = None,
+    na_strings: list[str] | tuple[str, ...] | None = (),
+    comment_char: str | None = None,
+    replace: bool = False,
+    **paths,
+) -> IngestResult:
+    """:func:`ingest` with file conventions given for every file (``segqtl ingest --sep ';'
+    --na-strings NA,- --comment-char '#'``); ``sep=None`` detects each file's separator.
+
+    BOM, CRLF, quoted fields, separators, leading comment lines and compression are detected
+    whether or not conventions are given: without conventions and with every file canonical
+    this is :func:`ingest` itself; otherwise the conventions are recorded in
+    ``cohort_control`` (format ``flags``).
+    """
+    import json
+
+    from .errors import SegqtlError
+    from .ingest import CohortInputs
+    from .ingest.control import (
+        check_cohort_name,
+        ingest_prepared,
+        plan_paths,
+        prepare_plan,
+        workdir,
+    )
+    from .ingest.conventions import Conventions, describe, parse_sep
+
+    check_cohort_name(cohort)
+    inputs = inputs or CohortInputs(**paths)
+    try:
+        sep = parse_sep(sep, "--sep") if sep is not None else None
+    except ValueError as exc:
+        raise UsageError(f"{exc}. Fix: pass --sep ',', ';', tab or space") from None
+    if comment_char is not None and len(comment_char) > 1:
+        raise UsageError(
+            f"--comment-char {comment_char!r} is not one character. Fix: pass e.g. "
+            "--comment-char '#' (or '' for none)"
+        )
+    conv = Conventions(sep, tuple(na_strings or ()), comment_char)
+    given = sep is not None or bool(na_strings) or comment_char is not None
+    if not given:
+        try:
+            plan = plan_paths(inputs, conv)
+            canonical = not any(describe(j.source, j.conventions) for j in plan.jobs())
+        except (OSError, SegqtlError):
+            canonical = True  # a missing/unreadable file: the plain ingest names it as ever
+        if canonical:
+            return ingest(db, cohort, inputs, replace=replace)  # the plain path, unchanged
+    else:
+        plan = plan_paths(inputs, conv)
+    flags = json.dumps(
+        {"sep": sep, "na_strings": list(na_strings or ()), "comment_char": comment_char},
+        sort_keys=True,
+    )
+    with workdir() as work:
+        prepared = prepare_plan(plan, work)
+        return _with_new_db_cleanup(
+            db,
+            lambda con: ingest_prepared(
+                con,
+                cohort,
+                prepared,
+                source="flags",
+                fmt="flags",
+                text=flags.encode(),
+                replace=replace,
+            ),
+        )
+
+
+def bundle(db: str | Path, cohort: str, out: str | Path) -> dict:
+    """Write ``cohort`` as a bundle ``out`` (zip: ``cohort.yaml`` + SegmentQTL CSVs) that
+    ``segqtl ingest --control`` reads back (:mod:`segqtl.ingest.bundle`).
+
+    Returns ``{"files": member names, "checksum": the cohort's checksum}``.
+    """
+    from .ingest.bundle import write_bundle
+
+    check_out_file(out, "--out")
+    with closing(connect_reader(db)) as con:
+        return write_bundle(con, cohort, Path(out))

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from . import __version__, modes
+from .chromosomes import parse_chromosomes, plain_chromosomes
 from .errors import SegqtlError, UsageError
 from .modes.parameters import convert_all_variants
 from .output import FORMATS, escape_control, json_value
@@ -57,6 +58,35 @@ class _Group(click.Group):
         finally:
             modes.set_cli("native", ())
 
+    def add_command(self, cmd, name=None):
+        """Register a command, holding it to the habits every command shares (issue 20):
+        its ``--db`` defaults to ``$SEGQTL_DB`` (:func:`db_option`), and an integer run flag
+        (``--run``, ``--run-b``, ``--perm-run``, ...) takes any run reference
+        (:func:`run_option`), so a command declared with plain click options behaves as one
+        declared with those helpers."""
+        runs = False
+        for p in cmd.params:
+            if not isinstance(p, click.Option):
+                continue
+            if p.name == "db" and p.envvar is None and p.required:
+                p.envvar, p.show_envvar, p.required = DB_ENV, True, False
+                p.callback = p.callback or _require_db
+            if p.type is click.INT and any(_is_run_flag(o) for o in p.opts):
+                p.type, p.metavar, runs = RUN_REF, "RUN", True
+                if (p.help or "run id").lower().startswith("run id"):
+                    p.help = f"The run: {RUN_HELP}."
+                else:
+                    p.help = f"{p.help.rstrip('.')}; RUN is {RUN_HELP}."
+        if runs and cmd.callback is not None:
+            cmd.callback = resolve_runs(cmd.callback)
+        super().add_command(cmd, name)
+
+
+def _is_run_flag(opt: str) -> bool:
+    """``--run``, ``--run-b``, ``--run_b``, ``--perm-run``, ``--finemap_run``, ..."""
+    words = opt.lstrip("-").replace("_", "-").split("-")
+    return "run" in words
+
 
 def _msg(text: str) -> None:
     click.echo(f"segqtl: {text}", err=True)
@@ -83,6 +113,135 @@ def verbose_option(f):
     return click.option(
         "--verbose", "-v", is_flag=True, help="Log every committed work unit on stderr."
     )(f)
+
+
+#: The environment variable that gives ``--db`` when the flag is left out.
+DB_ENV = "SEGQTL_DB"
+
+
+def _require_db(ctx, param, value):
+    if value is None:
+        raise click.UsageError(
+            f"no warehouse given. Fix: add --db WAREHOUSE.duckdb, or set {DB_ENV}="
+            "WAREHOUSE.duckdb in the environment",
+            ctx,
+        )
+    return value
+
+
+def db_option(help_text: str = "Warehouse file.", *, required: bool = True):
+    """``--db``, defaulting to ``$SEGQTL_DB``; missing both is a one-line error (unless not
+    ``required``: the drop-in's ``--db`` defaults to ``OUT_DIR/segqtl.duckdb``)."""
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False),
+        envvar=DB_ENV if required else None,
+        show_envvar=required,
+        callback=_require_db if required else None,
+        help=help_text,
+    )
+
+
+class RunRef(click.ParamType):
+    """A run as the user names it: its id, its ``--name``, ``last`` or ``last-<mode>``.
+
+    The text is kept as typed and resolved against the command's warehouse by
+    :func:`run_option` (:func:`segqtl.api.resolve_run`), once every flag is parsed.
+    """
+
+    name = "run"
+
+    def get_metavar(self, param, ctx=None):
+        return "RUN"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip()
+        if not text:
+            self.fail("is empty; give a run id, a run name, 'last' or 'last-MODE'", param, ctx)
+        return _Unresolved(text)
+
+
+class _Unresolved(str):
+    """A run reference not yet resolved against the warehouse."""
+
+
+RUN_REF = RunRef()
+
+#: How a run may be named, for help texts.
+RUN_HELP = "a run id, a run's --name, 'last' or 'last-MODE' (e.g. last-perm)"
+
+
+def resolve_runs(f):
+    """Resolve every run reference among a command's arguments (:class:`RunRef` values, alone
+    or in tuples) against its ``--db``, before the command runs; errors are one line.
+
+    :func:`run_option` adds it; a command with run arguments of its own (``show``,
+    ``compare``) applies it once, directly above :func:`handle_errors`.
+    """
+    if getattr(f, "_resolves_runs", False):
+        return f
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        db = kwargs.get("db")
+        todo = [
+            k
+            for k, v in kwargs.items()
+            if isinstance(v, _Unresolved)
+            or (isinstance(v, tuple) and any(isinstance(x, _Unresolved) for x in v))
+        ]
+        if todo:
+            from . import api
+
+            def one(v):
+                if not isinstance(v, _Unresolved):
+                    return v
+                # an id needs no lookup: the command says if there is no such run
+                return int(v) if v.isdigit() else api.resolve_run(db, v)
+
+            for k in todo:
+                v = kwargs[k]
+                kwargs[k] = tuple(one(x) for x in v) if isinstance(v, tuple) else one(v)
+        return f(*args, **kwargs)
+
+    wrapper._resolves_runs = True
+    return handle_errors(wrapper)
+
+
+def run_option(*decls: str, required: bool = True, help_text: str = "", **kwargs):
+    """A run option (``--run`` by default) taking :class:`RunRef`: the command receives the
+    run id (an int), resolved against its ``--db``.
+
+    ``run_option()`` gives ``--run`` as ``run_id``; ``run_option("--perm-run", "perm_run")``
+    another flag.  Put it below ``@db_option()`` and above ``@handle_errors``.
+    """
+    decls = decls or ("--run", "run_id")
+    text = help_text or "The run"
+    option = click.option(
+        *decls,
+        type=RUN_REF,
+        required=required,
+        help=f"{text}: {RUN_HELP}.",
+        **kwargs,
+    )
+
+    def decorate(f):
+        return option(resolve_runs(f))
+
+    return decorate
+
+
+def chromosome_option(help_text: str = "", **kwargs):
+    """``--chromosome``, repeatable, each value ``all``, ``8``/``chr8``, ``1,2`` or ``1-5``
+    (:func:`segqtl.chromosomes.parse_chromosomes` reads them)."""
+    return click.option(
+        "--chromosome",
+        "chromosomes",
+        multiple=True,
+        metavar="CHR",
+        help=help_text or "Chromosomes: 8 or chr8, lists (1,2), ranges (1-5) or all; repeatable.",
+        **kwargs,
+    )
 
 
 #: The cohort's input files: (name, required, help).  One declaration serves 'segqtl ingest'
@@ -148,8 +307,12 @@ def param_options(style: str):
             kwargs: dict = {"help": p.help}
             if p.type is bool:
                 kwargs["is_flag"] = True
+            elif p.multiple:  # repeatable: the values reach the RunSpec joined by commas
+                kwargs.update(multiple=True, type=str)
             elif p.optional_value is not None:
                 kwargs.update(is_flag=False, flag_value="__all__", default=None)
+            elif p.metavar == "RUN_ID" and style == "native":  # a run: id, name or last-MODE
+                kwargs.update(type=RUN_REF, metavar="RUN")
             else:
                 kwargs["type"] = {int: int, float: float}.get(p.type, str)
                 if p.default is not None:
@@ -170,6 +333,8 @@ def spec_values(kwargs: dict) -> dict:
             value = kwargs.pop(p.name)
             if p.optional_value is not None:
                 value = convert_all_variants(value)
+            if p.multiple and not isinstance(value, str | None):
+                value = ",".join(value) or None
             values[p.name] = value
     return values
 
@@ -188,9 +353,22 @@ def handle_errors(f):
         except SegqtlError as exc:
             _msg(f"error: {exc}")
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            _msg("interrupted; committed work is kept (resume with 'segqtl run --resume RUN_ID')")
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C, or SIGTERM/SIGHUP during a run (segqtl.engine.runner.Interrupted): one
+            # line, and the shell's code for the signal (130 SIGINT, 143 SIGTERM, 129 SIGHUP)
+            signum = getattr(exc, "signum", 2)
+            name = {1: "SIGHUP", 2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
+            run_id = getattr(exc, "run_id", None)
+            if run_id is None:
+                _msg(f"interrupted ({name})")
+            else:
+                db = getattr(exc, "db", None)
+                where = f"--db {db} " if db is not None else ""
+                _msg(
+                    f"interrupted ({name}): run {run_id} stopped, its committed units are kept. "
+                    f"Resume it with 'segqtl run {where}--resume {run_id}'"
+                )
+            sys.exit(128 + signum)
         except BrokenPipeError:
             # The reader of stdout went away (e.g. '| head'): stop quietly, as the Python docs
             # advise, pointing stdout at devnull so the interpreter's final flush cannot fail.
@@ -198,6 +376,15 @@ def handle_errors(f):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(1)
         except Exception as exc:  # an internal error: one line unless debugging
+            text = " ".join(str(exc).split())
+            if getattr(exc, "errno", None) == 28 or "No space left on device" in text:
+                # a full disk (ENOSPC) under a file a command writes (--out, --out-dir, --db)
+                where = getattr(exc, "filename", None)
+                _msg(
+                    f"error: no space left on the device{f' of {where}' if where else ''}: "
+                    f"{text}. Fix: free space there, or write to a folder with more room"
+                )
+                sys.exit(1)
             if os.environ.get("SEGQTL_DEBUG"):
                 raise
             _msg(f"internal error: {type(exc).__name__}: {exc} (set SEGQTL_DEBUG=1 for details)")
@@ -300,9 +487,17 @@ def simulate(
 
 # -------------------------------------------------------------------------------------- ingest
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @click.option("--cohort", required=True, help="Name for the cohort in the warehouse.")
-@input_options()
+@input_options(required=False)
+@click.option(
+    "--control",
+    type=click.Path(),
+    help="Control file (.yaml/.json) or bundle (.zip) naming the input files (instead of them).",
+)
+@click.option("--sep", help="Field separator of every input file: ',', ';', tab or space.")
+@click.option("--na-strings", "--na_strings", help="Extra missing-value spellings: NA,-")
+@click.option("--comment-char", "--comment_char", help="Lines starting with it are comments.")
 @click.option("--replace", is_flag=True, help="Replace an existing cohort of the same name.")
 @quiet_option
 @handle_errors
@@ -311,13 +506,17 @@ def ingest(
     db,
     cohort,
     inputs,
+    control,
+    sep,
+    na_strings,
+    comment_char,
     replace,
     quiet,
 ):
     """Load one cohort's input files into the warehouse (all or nothing)."""
-    from . import api
+    from .cli_ingest import run_ingest
 
-    res = api.ingest(db, cohort, inputs, replace=replace)
+    res = run_ingest(db, cohort, inputs, control, sep, na_strings, comment_char, replace)
     if not quiet:
         _msg(
             f"cohort {res.cohort}: {res.n_samples} samples, {res.n_phenotypes} phenotypes, "
@@ -334,22 +533,19 @@ def _mode_help(default: str) -> str:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @click.option("--cohort", help="Cohort to analyse (validate: the discovery cohort).")
 @click.option("--mode", default="nominal", show_default=True, help=_mode_help("nominal"))
-@click.option(
-    "--chromosome",
-    "chromosomes",
-    multiple=True,
-    help="Chromosome (repeatable; 'all' = every chromosome with phenotypes).",
+@chromosome_option(
+    "Chromosomes to analyse: 8 or chr8, lists (1,2), ranges (1-5) or all (every chromosome "
+    "with phenotypes); repeatable."
 )
 @param_options("native")
-@click.option(
+@run_option(
     "--resume",
     "resume_id",
-    type=int,
-    metavar="RUN_ID",
-    help="Finish an interrupted run instead of starting one.",
+    required=False,
+    help_text="Finish an interrupted or failed run instead of starting one",
 )
 @progress_option
 @quiet_option
@@ -362,8 +558,6 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
 
     log = (lambda s: _msg(s)) if verbose else None
     if resume_id is not None:
-        if not quiet:
-            _msg(f"run {resume_id} resumed")
         # flags typed with --resume change where the rest is computed (a new scheduler, ...)
         source = click.get_current_context().get_parameter_source
         typed = {
@@ -380,6 +574,7 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
                 log=log,
                 notify=None if quiet else _msg,
                 execution=typed,
+                started=None if quiet else (lambda r: _msg(f"run {r} resumed")),
             )
         except SegqtlError as exc:
             raise _for_run(db, resume_id, exc) from None
@@ -390,8 +585,11 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if not cohort or not chromosomes:
         raise UsageError("give --cohort and --chromosome (or --resume RUN_ID)")
     modes.get(mode)
-    if "all" in chromosomes:
-        chromosomes = api.cohort_chromosomes(db, cohort)
+    # single chromosomes are checked when the run is planned, before anything is recorded;
+    # 'all', lists and ranges need the cohort's chromosomes first
+    chromosomes = plain_chromosomes(chromosomes) or parse_chromosomes(
+        chromosomes, api.cohort_chromosomes(db, cohort), where=f"cohort {cohort!r}"
+    )
     spec = RunSpec(mode=mode, cohort=cohort, chromosomes=list(chromosomes), **spec_values(params))
     created = []
 
@@ -413,11 +611,14 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     except (SegqtlError, KeyboardInterrupt) as exc:
         if created and _lost_scheduler(exc):  # one line, with the resume command
             raise _for_run(db, created[0], exc) from None
-        if created:
-            _msg(
-                f"run {created[0]} stopped; resume it with 'segqtl run --db {db} --resume "
-                f"{created[0]}'"
+        if created and isinstance(exc, SegqtlError) and "--resume" not in str(exc):
+            # one line: the error, then how to resume (an interrupt's line says it itself)
+            folded = SegqtlError(
+                f"{exc} (run {created[0]} stopped; resume it with 'segqtl run --db {db} "
+                f"--resume {created[0]}')"
             )
+            folded.exit_code = exc.exit_code
+            raise folded from None
         raise exc
     if not quiet:
         _report(db, run_id)
@@ -452,20 +653,25 @@ def _report(db, run_id: int) -> None:
     _msg(
         f"{what} completed{merged}: {run['n_phenotypes']} phenotypes, {run['n_pairs_tested']} "
         f"{modes.get(run['mode']).tested_as}, {run['n_pairs_skipped']} skipped, "
-        f"{run['seconds']:.1f} s"
+        f"{run['seconds']:.1f} s{_fdr_text(api.fdr_summary(db, run_id))}"
     )
     if shard:
         _msg(f"join the {shard} shards with 'segqtl merge --db DB SHARD_DB...'")
 
 
+def _fdr_text(f: dict | None) -> str:
+    """The run's q-value outcome for its closing line ('' when it has none): pi0 and the hits
+    at the run's FDR (eGenes for phenotype q-values, pairs for pair q-values)."""
+    if not f:
+        return ""
+    what = "significant pairs" if f.get("scope") == "pair" else "eGenes"
+    unstable = " (unstable)" if f.get("pi0_unstable") else ""
+    return f"; pi0 {f['pi0']:.4g}{unstable}, {f['n_hits']} {what} at FDR {f['fdr']:g}"
+
+
 # --------------------------------------------------------------------------------------- merge
 @cli.command(context_settings=CONTEXT)
-@click.option(
-    "--db",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Warehouse to merge into (created if missing; the run's cohorts are copied if absent).",
-)
+@db_option("Warehouse to merge into (created if missing; the run's cohorts are copied if absent).")
 @click.argument("shards", metavar="SHARD_DB...", nargs=-1, required=True, type=click.Path())
 @quiet_option
 @handle_errors
@@ -486,8 +692,8 @@ def merge(db, shards, quiet):
 
 # -------------------------------------------------------------------------------------- export
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
-@click.option("--run", "run_id", required=True, type=int, help="Run id.")
+@db_option()
+@run_option()
 @click.option(
     "--out-dir", required=True, type=click.Path(file_okay=False), help="Folder for the files."
 )
@@ -507,34 +713,89 @@ def merge(db, shards, quiet):
     help="Start each file with '# key value' lines: run id, name, mode, parameters, versions, "
     "input checksums (parquet: key-value metadata).",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["segmentqtl", "tensorqtl"]),
+    default="segmentqtl",
+    show_default=True,
+    help="segmentqtl: SegmentQTL's files; tensorqtl: tensorQTL's <prefix>.cis_qtl.txt.gz (perm "
+    "runs) or <prefix>.cis_qtl_pairs.<chr>.parquet (all-variants runs), for coloc/SuSiE.",
+)
+@click.option("--prefix", help="File name prefix of the tensorqtl layout (default: run<RUN>).")
+@chromosome_option("Only these of the run's chromosomes: 8 or chr8, 1,2, 1-5 or all; repeatable.")
 @handle_errors
-def export(db, run_id, out_dir, fmt, gzip, metadata_header):
+def export(db, run_id, out_dir, fmt, gzip, metadata_header, layout, prefix, chromosomes):
     """Write a run's results with SegmentQTL's file names and columns (prints the paths)."""
     from . import api
 
-    paths = api.export(db, run_id, out_dir, fmt=fmt, gzip=gzip, metadata_header=metadata_header)
+    paths = api.export(
+        db,
+        run_id,
+        out_dir,
+        fmt=fmt,
+        gzip=gzip,
+        metadata_header=metadata_header,
+        layout=layout,
+        prefix=prefix,
+        chromosomes=chromosomes or None,
+    )
     for path in paths:
         click.echo(str(path))
 
 
 # ----------------------------------------------------------------------------------------- fdr
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
-@click.option("--run", "run_id", required=True, type=int, help="Run id (best-variant or perm).")
+@db_option()
+@run_option(help_text="The run (perm, or all-variants nominal)")
 @click.option("--fdr", "level", default=0.05, show_default=True, help="False discovery rate.")
+@click.option(
+    "--method",
+    type=click.Choice(["storey", "bh"]),
+    default="storey",
+    show_default=True,
+    help="storey: Storey q-values (pi0 estimated); bh: Benjamini-Hochberg (pi0 = 1).",
+)
+@click.option(
+    "--qvalue-lambda",
+    "--qvalue_lambda",
+    "qvalue_lambda",
+    type=float,
+    help="Fix lambda of Storey's pi0 = #{p >= lambda} / ((1 - lambda) m), as qvalue's "
+    "lambda= and tensorQTL's --qvalue_lambda (default: chosen by the bootstrap).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the q-values as CSV.")
 @handle_errors
-def fdr(db, run_id, level, out):
-    """Storey q-values over a run's chromosomes; prints pi0, threshold and hits (tab-separated)."""
+def fdr(db, run_id, level, method, qvalue_lambda, out):
+    """q-values over a run's chromosomes: per phenotype (perm runs) or per pair (all-variants
+    nominal runs); prints the summary (tab-separated, NA where a value does not apply)."""
     from . import api
 
-    summary = api.fdr(db, run_id, level, out)
-    click.echo("\t".join(["run_id", "fdr", "pi0", "p_threshold", "n_tests", "n_hits"]))
-    click.echo(
-        "\t".join(
-            str(summary[k]) for k in ("run_id", "fdr", "pi0", "p_threshold", "n_tests", "n_hits")
+    summary = api.fdr(db, run_id, level, out, method=method, qvalue_lambda=qvalue_lambda)
+    keys = (
+        "run_id", "fdr", "method", "scope", "pi0", "pi0_method", "pi0_lambda", "pi0_unstable",
+        "p_threshold", "n_tests", "n_hits",
+    )  # fmt: skip
+    click.echo("\t".join(keys))
+    click.echo("\t".join(_na(summary.get(k)) for k in keys))
+    if summary.get("pi0_unstable"):
+        hint = (
+            "fix lambda with --qvalue-lambda 0.5, or use --method bh (pi0 = 1, conservative)"
+            if summary["pi0_method"] == "bootstrap"
+            else "--method bh (pi0 = 1) is the conservative choice"
         )
-    )
+        _msg(
+            f"warning: the pi0 estimate {summary['pi0']:.4g} is unstable: "
+            f"{summary['pi0_unstable_reason']}. Fix: {hint}"
+        )
+
+
+def _na(value) -> str:
+    """A value in tab-separated output: NA when missing, true/false for booleans."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "NA"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # ---------------------------------------------------------------------------------------- runs
@@ -550,7 +811,7 @@ def format_option(f):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @format_option
 @handle_errors
 def runs(db, fmt):
@@ -563,7 +824,7 @@ def runs(db, fmt):
 
 # ------------------------------------------------------------------------------------- cohorts
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @format_option
 @handle_errors
 def cohorts(db, fmt):
@@ -576,7 +837,7 @@ def cohorts(db, fmt):
 
 # ------------------------------------------------------------------------------------- upgrade
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @handle_errors
 def upgrade(db):
     """Apply pending schema migrations to a warehouse (prints its schema version)."""
@@ -587,21 +848,33 @@ def upgrade(db):
 
 # ---------------------------------------------------------------------------------------- show
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
-@click.argument("run_id", metavar="RUN", type=int)
+@db_option()
+@click.argument("run_arg", metavar="[RUN]", required=False, type=RUN_REF)
+@click.option("--run", "run_opt", type=RUN_REF, help=f"The run: {RUN_HELP} (or give it as RUN).")
+@click.option(
+    "--all", "all_parameters", is_flag=True, help="Every parameter, also those of other modes."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
+@resolve_runs
 @handle_errors
-def show(db, run_id, as_json):
-    """Everything recorded about a run: status, timings, counts, parameters, checksums."""
+def show(db, run_arg, run_opt, all_parameters, as_json):
+    """Everything recorded about a run: status, outcome (hits, pi0, phenotypes by status),
+    timings, the parameters that apply to its mode, checksums.
+
+    RUN is a run id, a run's --name, 'last' or 'last-MODE' (e.g. last-perm).
+    """
     from . import api
 
-    info = api.show(db, run_id)
+    run_id = _one_run(run_arg, run_opt)
+    info = api.show(db, run_id, all_parameters=all_parameters)
     if as_json:
         click.echo(json.dumps(json_value(info), indent=1, ensure_ascii=False))
         return
     for section, values in info.items():
         click.echo(f"[{section}]")
         for key, value in values.items():
+            if value is None and section != "parameters" and not all_parameters:
+                continue  # unset columns (no error, not a shard, ...); all of them with --all
             if value is None:
                 value = ""
             elif not isinstance(value, str):
@@ -610,9 +883,19 @@ def show(db, run_id, as_json):
         click.echo("")
 
 
+def _one_run(positional, option) -> int:
+    """The run given as an argument or as ``--run`` (exactly one of them)."""
+    if (positional is None) == (option is None):
+        raise UsageError(
+            "give one run, as RUN or --run RUN. Fix: e.g. 'segqtl show --db DB last' or "
+            "'segqtl show --db DB --run 3'"
+        )
+    return positional if option is None else option
+
+
 # --------------------------------------------------------------------------------------- query
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @click.argument("sql")
 @format_option
 @handle_errors
@@ -629,29 +912,50 @@ def query(db, sql, fmt):
 
 # ------------------------------------------------------------------------------------- compare
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
-@click.argument("run_a", metavar="RUN_A", type=int)
-@click.argument("run_b", metavar="RUN_B", type=int)
+@db_option()
+@click.argument("run_args", metavar="[RUN_A RUN_B]", nargs=-1, type=RUN_REF)
+@click.option(
+    "--run",
+    "run_opts",
+    multiple=True,
+    type=RUN_REF,
+    help=f"A run to compare, given twice (or as RUN_A RUN_B): {RUN_HELP}.",
+)
 @click.option(
     "--fdr",
     default=0.05,
     show_default=True,
-    help="Hit threshold for q-values / p_adj (see the README for each mode's rule).",
+    help="Hit threshold for q-values / p_adj (docs/results.md: each mode's rule).",
 )
 @click.option("--top", default=10, show_default=True, help="Largest changes to print.")
+@resolve_runs
 @handle_errors
-def compare(db, run_a, run_b, fdr, top):
-    """Compare two runs of the same mode (also across cohorts); stores and prints the result."""
+def compare(db, run_args, run_opts, fdr, top):
+    """Compare two runs of the same mode (also across cohorts); stores and prints the result.
+
+    Each run is a run id, a run's --name, 'last' or 'last-MODE' (e.g. last-perm).
+    """
     from . import api
+
+    runs = [*run_args, *run_opts]
+    if len(runs) != 2:
+        raise UsageError(
+            f"compare takes two runs, got {len(runs)}. Fix: give RUN_A RUN_B (or --run A --run B)"
+        )
+    run_a, run_b = runs
 
     click.echo(api.format_comparison(api.compare(db, run_a, run_b, fdr=fdr, top=top)))
 
 
 # ------------------------------------------------------------------------------------- summary
 @cli.command(context_settings=CONTEXT)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Warehouse file.")
+@db_option()
 @click.option("--cohort", required=True, help="Cohort name.")
-@click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
+@chromosome_option(
+    "Chromosomes to summarise, one after the other in the file: 8 or chr8, lists (1,2), "
+    "ranges (1-5) or all (every chromosome with variants); repeatable.",
+    required=True,
+)
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="Summary file to write."
 )
@@ -663,11 +967,11 @@ def compare(db, run_a, run_b, fdr, top):
     help="d = REFlr - ALTlr, or one allele's log-ratio.",
 )
 @handle_errors
-def summary(db, cohort, chromosome, out, dosage):
+def summary(db, cohort, chromosomes, out, dosage):
     """Per-variant dosage mean and standard deviation in pyhegp's summary-file format."""
     from . import api
 
-    result = api.summary(db, cohort, chromosome, out, dosage=dosage)
+    result = api.summary(db, cohort, list(chromosomes), out, dosage=dosage)
     click.echo(str(result["path"]))
 
 
@@ -680,7 +984,11 @@ def summary(db, cohort, chromosome, out, dosage):
     "warehouse commands: 'segqtl --help'.",
 )
 @click.option("--mode", default="perm", show_default=True, help=_mode_help("perm"))
-@click.option("--chromosome", required=True, help="Chromosome, with or without 'chr'.")
+@chromosome_option(
+    "Chromosome, with or without 'chr'; also lists (1,2), ranges (1-5), all (every chromosome "
+    "of --quantifications) or repeated: one run over them, one file per chromosome.",
+    required=True,
+)
 @input_options("dropin")
 @click.option(
     "--out_dir",
@@ -699,7 +1007,7 @@ def summary(db, cohort, chromosome, out, dosage):
 @quiet_option
 @handle_errors
 @collect_inputs
-def dropin(mode, chromosome, inputs, out_dir, db, progress_every, quiet, **params):
+def dropin(mode, chromosomes, inputs, out_dir, db, progress_every, quiet, **params):
     """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse.
 
     Runs one chromosome in --mode nominal, perm, finemap or validate and writes SegmentQTL's
@@ -715,8 +1023,15 @@ def dropin(mode, chromosome, inputs, out_dir, db, progress_every, quiet, **param
     values = spec_values(params)
     if any(v is not None for v in val_paths.values()):
         values["validation_cohort"] = ""  # known after the ingest
-    spec = RunSpec(mode=mode, cohort="", chromosomes=[chromosome], **values)
+    # every argument is checked against the input files before anything is ingested
+    spec = RunSpec(
+        mode=mode,
+        cohort="",
+        chromosomes=api.check_dropin_chromosomes(inputs, chromosomes, values, mode),
+        **values,
+    )
     api.validate(spec)  # before any ingest work
+    api.check_dropin_paths(out_dir, db)
     db = db or str(Path(out_dir) / "segqtl.duckdb")
     cohort = api.ensure_cohort(db, inputs)
     if not quiet:
@@ -752,6 +1067,8 @@ def _click_error(exc: click.ClickException, style: str, args: list[str]) -> str:
         typed = next((a.split("=", 1)[0] for a in args if a.split("=", 1)[0] in spellings), None)
         flag = typed or _flags(param.opts[0].lstrip("-"), style)[0]
         text = f"invalid value for {flag}: {exc.message}"
+    if "Fix:" in text:  # the message has its own fix
+        return text
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else ""
     return f"{text.rstrip('.')}. Fix: see '{where} --help'" if where else text
@@ -782,3 +1099,7 @@ def main(argv: list[str] | None = None, prog: str = "segqtl") -> None:
         sys.exit(exc.exit_code)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+# The commands declared in their own modules register themselves on the group when imported.
+from segqtl import cli_ingest, cli_plot, cli_signif  # noqa: E402,F401

@@ -2,8 +2,9 @@
 
 pyhegp (Arun Isaac, https://github.com/encryption4genetics/pyhegp) standardises genotype
 dosages with per-SNP means and standard deviations that several parties pool before
-encrypting.  :func:`write_summary` writes one chromosome of a cohort's d (or ALTlr, REFlr)
-dosages in that format, following its specification (``doc/file-formats.md``) and its code
+encrypting.  :func:`write_summary` writes one chromosome (or several, one after the other in
+one file) of a cohort's d (or ALTlr, REFlr) dosages in that format, following its
+specification (``doc/file-formats.md``) and its code
 (``pyhegp/serialization.py``, ``pyhegp/pyhegp.py``, read in the public repository):
 
 - ASCII, ``\\n`` line ends.  Line 1 is exactly ``# pyhegp summary file version 1``; then
@@ -47,7 +48,7 @@ from pathlib import Path
 import duckdb
 
 from .. import __version__
-from ..chromosomes import normalize_chromosome
+from ..chromosomes import natural_order, normalize_chromosome, parse_chromosomes
 from ..errors import UsageError
 from .db import bind_sql, fetch_one, genotype_table
 
@@ -64,12 +65,12 @@ _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 def write_summary(
     con: duckdb.DuckDBPyConnection,
     cohort: str,
-    chromosome: str,
+    chromosome: str | list[str],
     out: str | Path,
     *,
     dosage: str = "d",
 ) -> dict:
-    """Write the pyhegp summary file of one chromosome of a cohort.
+    """Write the pyhegp summary file of one chromosome (or several) of a cohort.
 
     Parameters
     ----------
@@ -77,8 +78,10 @@ def write_summary(
         The warehouse (read-only is enough).
     cohort : str
         An ingested cohort.
-    chromosome : str
-        Chromosome, with or without the ``chr`` prefix.
+    chromosome : str or list of str
+        Chromosome, with or without the ``chr`` prefix; or ``--chromosome`` values as typed
+        (``all``, ``1,2``, ``1-5``, repeated: :func:`segqtl.chromosomes.parse_chromosomes`),
+        whose rows follow each other in the file in that order.
     out : str or Path
         The file to write (overwritten; its folder is created).
     dosage : {"d", "altlr", "reflr"}
@@ -106,35 +109,45 @@ def write_summary(
             "'segqtl ingest' (see 'segqtl cohorts --db DB' for the names)"
         )
     cohort_id, n_samples = row
-    chrom = normalize_chromosome(chromosome)
+    present = natural_order(
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT chr FROM variants WHERE cohort = ?", [cohort]
+        ).fetchall()
+    )
+    values = [chromosome] if isinstance(chromosome, str) else list(chromosome)
+    if len(values) == 1 and normalize_chromosome(values[0]) not in present and "," not in values[0]:
+        chrom = normalize_chromosome(values[0])
+        if chrom.lower() != "chrall" and "-" not in chrom:
+            raise UsageError(
+                f"cohort {cohort!r} has no variants on {chrom}. Fix: use one of its chromosomes "
+                f"({', '.join(present) or 'none'})"
+            )
+    chroms = parse_chromosomes(values, present, where=f"cohort {cohort!r} (variants)")
     n_total = fetch_one(
-        con, "SELECT count(*) FROM variants WHERE cohort = ? AND chr = ?", [cohort, chrom]
+        con,
+        "SELECT count(*) FROM variants WHERE cohort = ? AND list_contains(?, chr)",
+        [cohort, chroms],
     )[0]
-    if n_total == 0:
-        present = [
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT chr FROM variants WHERE cohort = ? ORDER BY chr", [cohort]
-            ).fetchall()
-        ]
-        raise UsageError(
-            f"cohort {cohort!r} has no variants on {chrom}. Fix: use one of its chromosomes "
-            f"({', '.join(present) or 'none'})"
-        )
 
-    text, params = bind_sql("summary_dosage", cohort=cohort, chr=chrom, dosage=dosage)
-    text = text.replace("{genotypes}", genotype_table(cohort_id))
     # The counts go into the header, which DuckDB writes before the rows: materialise the
-    # (one row per variant) result first.
+    # (one row per variant) result first, chromosome after chromosome.
     temp = f"segqtl_summary_{id(con)}_{cohort_id}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS {text.strip().rstrip(';')}", params)
+    for i, chrom in enumerate(chroms):
+        text, params = bind_sql("summary_dosage", cohort=cohort, chr=chrom, dosage=dosage)
+        text = text.replace("{genotypes}", genotype_table(cohort_id)).strip().rstrip(";")
+        select = f"SELECT {i} AS chrom_order, * FROM ({text})"
+        if i == 0:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS {select}", params)
+        else:
+            con.execute(f"INSERT INTO {temp} {select}", params)
     try:
         n_variants = fetch_one(con, f"SELECT count(*) FROM {temp}")[0]
         header = [
             ("number-of-samples", str(n_samples)),
             ("segqtl-version", __version__),
             ("segqtl-cohort", cohort),
-            ("segqtl-chromosome", chrom),
+            ("segqtl-chromosome", ",".join(chroms)),
             ("segqtl-dosage", dosage),
             ("segqtl-dosage-definition", DOSAGES[dosage]),
             ("segqtl-standard-deviation", "sample (denominator n - 1)"),
@@ -149,7 +162,8 @@ def write_summary(
         # explicit HEADER is refused with PREFIX), ends every row but the last with "\n" and
         # then writes SUFFIX: a "\n" suffix ends the file with exactly one "\n".
         con.execute(
-            f"COPY (SELECT * EXCLUDE (variant_idx) FROM {temp} ORDER BY variant_idx) "
+            f"COPY (SELECT * EXCLUDE (chrom_order, variant_idx) FROM {temp} "
+            "ORDER BY chrom_order, variant_idx) "
             f"TO {_quote(str(out))} "
             f"(DELIMITER '\t', PREFIX {_quote(prefix)}, SUFFIX {_quote(chr(10))})"
         )
