@@ -161,6 +161,10 @@ def test_interaction_run__gene_level_columns(interaction_db):
     want = np.empty(m)
     want[order] = q
     np.testing.assert_allclose(tested["qvalue_bh"], want)
+    # the run's hits at 5 % (run_fdr), as 'segqtl runs' and 'segqtl show' report them
+    fdr = api.query(db, "SELECT method, pi0, n_tests, n_hits FROM run_fdr WHERE run_id = $r",
+                    {"r": run_id})  # fmt: skip
+    assert fdr.row(0) == ("bh", 1.0, m, int(np.sum(want <= 0.05)))
 
 
 def test_interaction_run__export_and_compare(interaction_db):

@@ -112,13 +112,16 @@ class InteractionMode(Mode):
         return replace(payload, params=params)
 
     def finish(self, con, run_id: int, *, transaction: bool = True) -> None:
-        """Benjamini–Hochberg over the run's gene-level p-values (sql/interaction_bh.sql)."""
+        """Benjamini–Hochberg over the run's gene-level p-values (sql/interaction_bh.sql) and
+        the run's hits at 5 % into run_fdr (sql/interaction_run_fdr.sql)."""
         from ..warehouse.db import query
 
         if transaction:
             con.execute("BEGIN TRANSACTION")
         try:
             query(con, "interaction_bh", run_id=run_id)
+            con.execute("DELETE FROM run_fdr WHERE run_id = ?", [run_id])
+            query(con, "interaction_run_fdr", run_id=run_id, fdr=0.05)
             if transaction:
                 con.execute("COMMIT")
         except BaseException:
