@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from ..kernels.nominal import DosageBlock
+from ..kernels.normalize import normalize_rows
 from ..kernels.segments import sample_bounds
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class CohortSlice:
     pairs: pl.DataFrame | None
     bounds: pl.DataFrame | None
     variant_ids: list[str] | None
+    #: ``--normalize``: applied to each phenotype's values by the worker (UnitCohort)
+    normalize: str = "none"
 
     @property
     def covariate_names(self) -> list[str]:
@@ -320,7 +323,7 @@ class UnitCohort:
         n = self.n = cohort.n_samples
         phen = cohort.phenotypes
         self.idx = phen["phenotype_idx"].to_numpy()
-        self.y = list_matrix(phen["values"], n)
+        self.y = normalize_rows(list_matrix(phen["values"], n), cohort.normalize)
         self.cn = list_matrix(phen["cn"], n)
         self.pcov = list_matrix(phen["pcov"], n)
         self.cn_present = (~phen["cn"].is_null()).to_numpy()

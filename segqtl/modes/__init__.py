@@ -28,6 +28,7 @@ from .parameters import (
     MAX_MEMORY,
     MIN_SAMPLES,
     NAME,
+    NORMALIZE,
     NUM_CORES,
     SCHEDULER,
     SHARD,
@@ -43,7 +44,7 @@ from .parameters import (
 MODULES = ("nominal", "perm", "finemap", "validate", "interaction", "conditional")
 
 #: Parameters of every mode's model (first in RunSpec) and of how a run executes (last).
-MODEL_PARAMS = (WINDOW, MIN_SAMPLES)
+MODEL_PARAMS = (WINDOW, MIN_SAMPLES, NORMALIZE)
 EXECUTION_PARAMS = (
     NUM_CORES,
     UNIT_SIZE,

@@ -207,7 +207,7 @@ class Mode:
             payload = self.build_payload(con, spec, unit, info, covariates, export.files)
             rows = payload.main.rows
             export.ensure(-1 if rows is None else int(rows[-1]) if rows.size else 0)
-            yield payload
+            yield normalized(payload, spec)
 
     def build_payload(self, con, spec, unit, info, covariates, files):
         """One unit's payload (see :meth:`payloads`)."""
@@ -253,6 +253,21 @@ class Mode:
     def nominal_thresholds(self, spec) -> bool:
         """Whether q-values come with per-phenotype nominal thresholds (beta perm runs)."""
         return False
+
+
+def normalized(payload, spec):
+    """``payload`` with ``--normalize`` handed to its cohort slices (the workers transform each
+    phenotype's values: docs/methods.md#phenotype-normalisation)."""
+    if spec.normalize == "none":
+        return payload
+    from dataclasses import replace
+
+    parts = {
+        name: replace(part, normalize=spec.normalize)
+        for name in ("main", "val")
+        if (part := getattr(payload, name, None)) is not None
+    }
+    return replace(payload, **parts)
 
 
 def planned_chromosomes(con, run_id: int, spec) -> list[str]:

@@ -201,6 +201,15 @@ MIN_SAMPLES = Param(
     low=1,
     fix="give a number of samples such as 30",
 )
+NORMALIZE = Param(
+    "normalize",
+    str,
+    "none",
+    "Transform each phenotype over its observed samples before the scan: none, or "
+    "rank-inverse-normal (Blom).",
+    choices=("none", "rank-inverse-normal"),
+    fix="select none or rank-inverse-normal",
+)
 #: The chromosome whose variants a negative-control run tests (segqtl/modes/nominal.py adds it to
 #: the nominal and perm parameters; docs/methods.md#negative-control).
 NEG_CONTROL_CHROMOSOME = Param(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from .base import ExportFile, HitRule, planned_chromosomes
+from .base import ExportFile, HitRule, normalized, planned_chromosomes
 from .finemap import FinemapMode
 from .parameters import Param
 
@@ -292,7 +292,7 @@ class ValidateMode(FinemapMode):
                 if export is not None and part is not None:
                     rows = part.rows
                     export.ensure(int(rows[-1]) if rows.size else 0)
-            yield payload
+            yield normalized(payload, spec)
 
     def filenames(self, spec, chrom: str) -> dict[str, str]:
         """SegmentQTL's validate file names for a chromosome, keyed by the SQL that fills them
