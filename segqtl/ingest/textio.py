@@ -52,11 +52,11 @@ def check_magic(path: Path) -> str | None:
     return codec
 
 
-class HashingFile:
-    """A binary file that feeds every byte read into a sha256 (the file's checksum)."""
+class HashingStream:
+    """A binary stream that feeds every byte read into a sha256 (the source's checksum)."""
 
-    def __init__(self, path: Path):
-        self._fh = open(path, "rb")  # noqa: SIM115  (closed by close())
+    def __init__(self, raw):
+        self._fh = raw
         self.sha256 = hashlib.sha256()
         self.closed = False
 
@@ -76,11 +76,18 @@ class HashingFile:
             self._fh.close()
             self.closed = True
 
-    def __enter__(self) -> HashingFile:
+    def __enter__(self) -> HashingStream:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class HashingFile(HashingStream):
+    """A binary file that feeds every byte read into a sha256 (the file's checksum)."""
+
+    def __init__(self, path: Path):
+        super().__init__(open(path, "rb"))  # noqa: SIM115  (closed by close())
 
 
 class Stream:
