@@ -58,6 +58,13 @@ class _Run:
     def running(self) -> bool:
         return self.proc.poll() is None
 
+    def wait_started(self, timeout: float = 60) -> None:
+        """Until the run is recorded ('run N started'): before that there is nothing to show."""
+        deadline = time.monotonic() + timeout
+        while not any(line.endswith(" started") for _, line in self.lines):
+            assert self.running() and time.monotonic() < deadline, self.stderr()
+            time.sleep(0.01)
+
     def committed(self) -> int:
         return sum("committed unit" in line for _, line in self.lines)
 
@@ -106,6 +113,7 @@ def test_concurrency__read_commands_work_throughout_a_run(small_db):
     progress_seen = []
     n_cli = 0
     try:
+        run.wait_started()
         while run.running():
             units, rows, _ = _retrying(lambda: _read_only_counts(small_db))
             polls.append((units, rows))
