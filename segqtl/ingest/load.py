@@ -27,6 +27,7 @@ from ..warehouse.db import (
     genotype_table,
     has_table,
     refresh_genotypes_view,
+    rollback,
 )
 from . import readers
 
@@ -251,7 +252,7 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         refresh_genotypes_view(con)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return IngestResult(
         cohort=cohort,

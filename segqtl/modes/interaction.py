@@ -114,7 +114,7 @@ class InteractionMode(Mode):
     def finish(self, con, run_id: int, *, transaction: bool = True) -> None:
         """Benjamini–Hochberg over the run's gene-level p-values (sql/interaction_bh.sql) and
         the run's hits at 5 % into run_fdr (sql/interaction_run_fdr.sql)."""
-        from ..warehouse.db import query
+        from ..warehouse.db import query, rollback
 
         if transaction:
             con.execute("BEGIN TRANSACTION")
@@ -126,7 +126,7 @@ class InteractionMode(Mode):
                 con.execute("COMMIT")
         except BaseException:
             if transaction:
-                con.execute("ROLLBACK")
+                rollback(con)
             raise
 
     def export_files(self, con, run_id: int, spec) -> list[ExportFile]:

@@ -66,7 +66,7 @@ import polars as pl
 from .. import __version__, modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
-from .db import bind_sql, fetch_one, load_sql, query_pl
+from .db import bind_sql, fetch_one, load_sql, query_pl, rollback
 from .runs import finish_fix
 
 __all__ = ["Comparison", "compare_runs", "format_comparison", "load_comparison"]
@@ -305,7 +305,7 @@ def compare_runs(
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return load_comparison(con, comparison_id, top=top)
 

@@ -136,6 +136,18 @@ def _has_table(con, name: str) -> bool:
     )
 
 
+def rollback(con) -> None:
+    """ROLLBACK the open transaction, if there is still one.
+
+    A COMMIT that fails (a full disk) has already ended the transaction, and DuckDB refuses the
+    ROLLBACK then; that refusal would hide the error that matters, the failed COMMIT's.
+    """
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
 def has_table(con, name: str) -> bool:
     """Whether the warehouse has the base table ``name`` (older schemas lack later tables)."""
     return _has_table(con, name)
@@ -180,7 +192,7 @@ def apply_views(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
         )
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return True
 
@@ -243,7 +255,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> int:
             )
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
     apply_views(con, force=ran)
     return SCHEMA_VERSION

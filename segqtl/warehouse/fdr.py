@@ -27,7 +27,7 @@ import polars as pl
 from .. import modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
-from .db import bind_sql, fetch_one, query_pl
+from .db import bind_sql, fetch_one, query_pl, rollback
 from .runs import finish_fix, load_spec, run_status
 
 METHODS = ("storey", "bh")
@@ -128,7 +128,7 @@ def compute_run_fdr(
             con.execute("COMMIT")
     except BaseException:
         if transaction:
-            con.execute("ROLLBACK")
+            rollback(con)
         raise
     summary["pi0_unstable_reason"] = pi0.reason()
     return summary

@@ -36,6 +36,7 @@ from .db import (
     genotype_table,
     has_table,
     refresh_genotypes_view,
+    rollback,
 )
 
 
@@ -441,6 +442,6 @@ def _write(con, shards: list[Shard], first: Shard, spec, to_copy, notify) -> int
         mode.finish(con, run_id, transaction=False)  # inside this one transaction
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return run_id

@@ -13,7 +13,7 @@ from .. import __version__, modes
 from ..errors import UsageError
 from ..modes.parameters import parse_shard
 from ..spec import RunSpec
-from .db import fetch_one, query
+from .db import fetch_one, query, rollback
 
 # Columns every result table starts with, filled by write_unit rather than by the worker.
 KEY_COLUMNS = ("run_id", "unit_id", "chr")
@@ -154,18 +154,6 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
         rollback(con)
         raise
     return run_id
-
-
-def rollback(con) -> None:
-    """ROLLBACK the open transaction, if there is still one.
-
-    A COMMIT that fails (a full disk) has already ended the transaction, and DuckDB refuses the
-    ROLLBACK then; that refusal would hide the error that matters, the failed COMMIT's.
-    """
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
 
 
 def _covariate_warnings(con, spec: RunSpec) -> list[tuple[str, str]]:

@@ -30,7 +30,7 @@ import polars as pl
 from .. import modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
-from .db import bind_sql, fetch_one, query_pl
+from .db import bind_sql, fetch_one, query_pl, rollback
 from .runs import finish_fix, load_spec
 
 #: The columns of ``significant_pairs`` that ``segqtl signif`` writes, in order.
@@ -208,7 +208,7 @@ def record_significant_pairs(con, perm_run: int, nominal_run: int, fdr: float = 
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return {
         "signif_id": signif_id,
