@@ -86,26 +86,130 @@ def ingest(
     return _with_new_db_cleanup(db, lambda con: ingest_cohort(con, cohort, inputs, replace=replace))
 
 
-def ensure_cohort(db: str | Path, inputs: CohortInputs | None = None, **paths) -> IngestResult:
+def ensure_cohort(
+    db: str | Path,
+    inputs: CohortInputs | None = None,
+    *,
+    sep: str | None = None,
+    na_strings: str | list[str] | tuple[str, ...] | None = (),
+    comment_char: str | None = None,
+    **paths,
+) -> IngestResult:
     """Reuse the cohort whose input checksums equal these files', or ingest them as a new one.
 
-    The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.
+    The new cohort is named ``cohort_<first 12 hex digits of its checksum>``.  Files are read
+    as :func:`ingest_files` reads them (the drop-in's ``--sep``, ``--na_strings``,
+    ``--comment_char``): ``sep``, ``na_strings`` (a list, or one text ``"NA,-"``) and
+    ``comment_char`` apply to every file, and a byte-order mark, CRLF, quoted fields, another
+    separator, leading comment lines and compression are detected.  Checksums are of the files
+    as given, so conventions never change which cohort is reused.  Without conventions and with
+    every file canonical this is today's plain ingest; otherwise canonical copies are made in
+    ``$TMPDIR`` (removed afterwards) and the conventions are recorded in ``cohort_control``
+    (format ``flags``), as :func:`ingest_files` records them.
     """
     from .ingest import CohortInputs, IngestResult, ingest_cohort
     from .ingest.load import find_cohort_by_checksum
 
     inputs = inputs or CohortInputs(**paths)
+    conv, given = _file_conventions(sep, na_strings, comment_char)
     checksums = inputs.checksums()
     checksum = checksums[1]
+    cohort = f"cohort_{checksum[:12]}"
 
     def reuse_or_ingest(con):
         existing = find_cohort_by_checksum(con, checksum)
         if existing is not None:
             n = fetch_one(con, "SELECT n_samples FROM cohorts WHERE cohort = ?", [existing])[0]
             return IngestResult(existing, checksum, n, 0, 0, reused=True)
-        return ingest_cohort(con, f"cohort_{checksum[:12]}", inputs, checksums=checksums)
+        plan = _conversion_plan(inputs, conv, given)  # only when not reused: no reading
+        if plan is None:
+            return ingest_cohort(con, cohort, inputs, checksums=checksums)
+        return _ingest_converted(con, cohort, plan, conv, checksums)
 
     return _with_new_db_cleanup(db, reuse_or_ingest)
+
+
+def _file_conventions(sep, na_strings, comment_char):
+    """The conventions given for every input file (flags ``--sep``, ``--na-strings``,
+    ``--comment-char``) and whether any was given; a bad value is a one-line UsageError."""
+    from .ingest.conventions import Conventions, parse_sep
+
+    if isinstance(na_strings, str):  # as typed: NA,-
+        na_strings = [s.strip() for s in na_strings.split(",") if s.strip()]
+    try:
+        sep = parse_sep(sep, "--sep") if sep is not None else None
+    except ValueError as exc:
+        raise UsageError(f"{exc}. Fix: pass --sep ',', ';', tab or space") from None
+    if comment_char is not None and len(comment_char) > 1:
+        raise UsageError(
+            f"--comment-char {comment_char!r} is not one character. Fix: pass e.g. "
+            "--comment-char '#' (or '' for none)"
+        )
+    given = sep is not None or bool(na_strings) or comment_char is not None
+    return Conventions(sep, tuple(na_strings or ()), comment_char), given
+
+
+def _conversion_plan(inputs: CohortInputs, conv, given: bool):
+    """The conversion plan of ``inputs`` (:func:`.ingest.control.plan_paths`), or None when
+    no convention was given and every file is canonical (the first block of each file is
+    looked at, as :func:`ingest_files` does)."""
+    from .errors import SegqtlError
+    from .ingest.control import plan_paths
+    from .ingest.conventions import describe
+
+    if given:
+        return plan_paths(inputs, conv)
+    try:
+        plan = plan_paths(inputs, conv)
+        if not any(describe(j.source, j.conventions) for j in plan.jobs()):
+            return None
+    except (OSError, SegqtlError):
+        return None  # a missing/unreadable file: the plain ingest names it as ever
+    return plan
+
+
+def _ingest_converted(con, cohort: str, plan, conv, checksums) -> IngestResult:
+    """Ingest ``plan``'s files through canonical copies in ``$TMPDIR`` (removed afterwards),
+    recording the conventions in ``cohort_control`` as :func:`ingest_files` does."""
+    import json
+
+    from .ingest.control import ingest_prepared, prepare_plan, workdir
+
+    flags = json.dumps(
+        {"sep": conv.sep, "na_strings": list(conv.na_strings), "comment_char": conv.comment_char},
+        sort_keys=True,
+    )
+    with workdir() as work:
+        prepared = prepare_plan(plan, work)
+        # the checksums of the files as given, already computed: the cohort keeps its name
+        prepared.checksums = checksums
+        return ingest_prepared(
+            con, cohort, prepared, source="flags", fmt="flags", text=flags.encode()
+        )
+
+
+def _read_quantifications(path, conv, given: bool):
+    """The quantification file read as :func:`ensure_cohort` reads it (a canonical copy in
+    ``$TMPDIR`` if it needs one); errors name the file as given and its line."""
+    from .errors import InputError, SegqtlError
+    from .ingest.control import workdir
+    from .ingest.conventions import Source, describe, prepare
+    from .ingest.readers import read_quantifications
+
+    source = Source(path=Path(path))
+    if not given:
+        try:
+            canonical = not describe(source, conv)
+        except (OSError, SegqtlError):
+            canonical = True  # the plain reader names the file as ever
+        if canonical:
+            return read_quantifications(Path(path))
+    with workdir() as work:
+        prepared = prepare(source, "quantifications", conv, work)
+        try:
+            return read_quantifications(prepared.path)
+        except InputError as err:
+            raise prepared.explain(err) from None
 
 
 def _with_new_db_cleanup(db: str | Path, work: Callable):
@@ -794,20 +898,24 @@ def resolve_run(db: str | Path, ref: str | int) -> int:
     return int(ids[-1])
 
 
-def input_chromosomes(inputs: CohortInputs) -> tuple[list[str], list[str]]:
+def input_chromosomes(inputs: CohortInputs, **conventions) -> tuple[list[str], list[str]]:
     """The chromosomes of a cohort's input files, before any ingest: those with phenotypes
     (the quantification file's ``chr`` column) and those with genotype files, each in natural
-    order.  Errors in either file are the ingest's one-line errors."""
+    order.  Errors in either file are the ingest's one-line errors.  ``conventions``:
+    ``sep``, ``na_strings``, ``comment_char`` as :func:`ensure_cohort` takes them."""
     from .chromosomes import natural_order
-    from .ingest.readers import genotype_files, read_quantifications
+    from .ingest.readers import genotype_files
 
-    phenotypes = read_quantifications(Path(inputs.quantifications)).table["chr"].unique()
+    conv, given = _file_conventions(
+        conventions.get("sep"), conventions.get("na_strings"), conventions.get("comment_char")
+    )
+    phenotypes = _read_quantifications(inputs.quantifications, conv, given).table["chr"].unique()
     genotypes = genotype_files(Path(inputs.genotypes))
     return natural_order(phenotypes.to_list()), natural_order(genotypes)
 
 
 def check_dropin_chromosomes(
-    inputs: CohortInputs, values, parameters: dict, mode: str = "perm"
+    inputs: CohortInputs, values, parameters: dict, mode: str = "perm", **conventions
 ) -> list[str]:
     """The drop-in's ``--chromosome`` values as chromosomes, checked against the input files
     before anything is ingested: each must have phenotypes (``--quantifications``) and
@@ -815,14 +923,14 @@ def check_dropin_chromosomes(
 
     ``parameters`` are the run's parameter values (``neg_control``,
     ``neg_control_chromosome``) and ``mode`` its mode.  Returns the chromosomes in the order
-    given.
+    given.  ``conventions``: how the files are written (:func:`ensure_cohort`).
     """
     from . import modes
     from .chromosomes import parse_chromosomes
     from .modes import flag_name
     from .modes.nominal import check_control_chromosomes
 
-    phenotypes, genotypes = input_chromosomes(inputs)
+    phenotypes, genotypes = input_chromosomes(inputs, **conventions)
     flag = "--chromosome"
     chroms = parse_chromosomes(
         values, phenotypes, flag=flag, where=f"{inputs.quantifications} (its chr column)"

@@ -998,6 +998,9 @@ def summary(db, cohort, chromosomes, out, dosage):
     type=click.Path(file_okay=False),
     help="Folder for SegmentQTL's output files (created if missing).",
 )
+@click.option("--sep", help="Field separator of every input file: ',', ';', tab or space.")
+@click.option("--na_strings", "--na-strings", help="Extra missing-value spellings: NA,-")
+@click.option("--comment_char", "--comment-char", help="Lines starting with it are comments.")
 @param_options("dropin")
 @input_options("dropin", prefix="val_")
 @click.option(
@@ -1011,7 +1014,9 @@ def dropin(mode, chromosomes, inputs, out_dir, db, progress_every, quiet, **para
     """SegmentQTL-compatible command line: same flags, same output files, plus a warehouse.
 
     Runs one chromosome in --mode nominal, perm, finemap or validate and writes SegmentQTL's
-    files into --out_dir; the inputs and results are kept in a DuckDB warehouse.
+    files into --out_dir; the inputs and results are kept in a DuckDB warehouse.  Input files
+    are read as 'segqtl ingest' reads them (conventions detected, or --sep, --na_strings,
+    --comment_char).
     """
     from . import api
     from .ingest import CohortInputs
@@ -1020,6 +1025,9 @@ def dropin(mode, chromosomes, inputs, out_dir, db, progress_every, quiet, **para
     declared = modes.get(mode)
     val_paths = {name: params.pop(f"val_{name}") for name in INPUT_FIELDS}
     declared.check_dropin_inputs(inputs, val_paths, modes.flag_name)
+    # file conventions are ingest options, not run parameters: passed on only when given
+    given = {k: params.pop(k) for k in ("sep", "na_strings", "comment_char")}
+    conventions = {k: v for k, v in given.items() if v is not None}
     values = spec_values(params)
     if any(v is not None for v in val_paths.values()):
         values["validation_cohort"] = ""  # known after the ingest
@@ -1027,18 +1035,18 @@ def dropin(mode, chromosomes, inputs, out_dir, db, progress_every, quiet, **para
     spec = RunSpec(
         mode=mode,
         cohort="",
-        chromosomes=api.check_dropin_chromosomes(inputs, chromosomes, values, mode),
+        chromosomes=api.check_dropin_chromosomes(inputs, chromosomes, values, mode, **conventions),
         **values,
     )
     api.validate(spec)  # before any ingest work
     api.check_dropin_paths(out_dir, db)
     db = db or str(Path(out_dir) / "segqtl.duckdb")
-    cohort = api.ensure_cohort(db, inputs)
+    cohort = api.ensure_cohort(db, inputs, **conventions)
     if not quiet:
         _msg(f"{'reusing' if cohort.reused else 'ingested'} cohort {cohort.cohort} in {db}")
     spec.cohort = cohort.cohort
     if spec.validation_cohort is not None:
-        val = api.ensure_cohort(db, CohortInputs(**val_paths))
+        val = api.ensure_cohort(db, CohortInputs(**val_paths), **conventions)
         if not quiet:
             _msg(
                 f"{'reusing' if val.reused else 'ingested'} validation cohort {val.cohort} in {db}"
