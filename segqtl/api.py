@@ -21,9 +21,24 @@ from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .spec import RunSpec
-from .warehouse import export as _export
-from .warehouse import runs as _runs
 from .warehouse.db import WriterLease, connect, connect_reader, fetch_one, small_frame
+
+
+class _OnUse:
+    """A module imported when first used: ``warehouse.runs`` and ``.export`` load polars, which
+    ``segqtl query`` does without (issue 13: its start-up)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+_export = _OnUse("segqtl.warehouse.export")
+_runs = _OnUse("segqtl.warehouse.runs")
 
 if TYPE_CHECKING:
     from .ingest import CohortInputs, IngestResult
@@ -54,6 +69,7 @@ __all__ = [
     "validate",
     "available_modes",
     "query",
+    "query_text",
     "show",
     "compare",
     "format_comparison",
@@ -447,45 +463,83 @@ def query(db: str | Path, sql: str, params: dict | list | None = None):
     Usable while a run works: it sees the committed units (a run holds the file only while it
     commits; the open waits for that, docs/concurrency.md).
     """
-    import duckdb
     import polars as pl
+
+    return _run_query(
+        db, sql, params, lambda rel: _frame(rel) if rel is not None else pl.DataFrame()
+    )
+
+
+def query_text(
+    db: str | Path, sql: str, fmt: str = "table", params: dict | list | None = None
+) -> str:
+    """The text ``segqtl query`` prints: :func:`query`'s frame rendered in ``fmt`` by
+    :func:`segqtl.output.format_frame`, byte for byte.
+
+    A result of plain columns (numbers, text, booleans, dates: :func:`segqtl.output.
+    plain_columns`) is rendered from DuckDB's rows without polars, whose import costs more than
+    a query of one phenotype's pairs (issue 13); other results go through :func:`query`'s frame.
+    """
+    from .output import format_frame, format_rows, plain_columns
+
+    def text(rel) -> str:
+        if rel is not None:
+            columns, types = rel.columns, [str(t) for t in rel.types]
+            if plain_columns(columns, types):
+                return format_rows(columns, types, rel.fetchall(), fmt)
+        import polars as pl
+
+        return format_frame(_frame(rel) if rel is not None else pl.DataFrame(), fmt)
+
+    return _run_query(db, sql, params, text)
+
+
+def _run_query(db: str | Path, sql: str, params: dict | list | None, use: Callable):
+    """``use(relation)`` of ``sql`` (None: a statement without rows) on :func:`query`'s
+    connection, once ``sql`` is found to be one statement of a kind it runs; DuckDB's errors
+    (also those raised while ``use`` fetches the rows) as one line."""
+    import duckdb
 
     from .warehouse.db import connect_query
 
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise UsageError(_query_error(exc)) from None
-    if len(statements) != 1:
-        raise UsageError(
-            f"query takes one SQL statement, got {len(statements)}. Fix: run the statements one "
-            "at a time (or join them into one SELECT)"
-        )
-    kind = statements[0].type
-    if kind.name not in QUERY_STATEMENTS:
-        # as typed (INSTALL is DuckDB's LOAD kind, CHECKPOINT a CALL), with the kind if it differs
-        words = statements[0].query.split()
-        word = words[0].upper() if words and words[0].isalpha() else kind.name
-        raise UsageError(
-            _query_refused(word if word == kind.name else f"{word} ({kind.name.lower()})")
-        )
     with closing(connect_query(db)) as con:
         try:
-            rel = con.sql(sql, params=params)
-            if rel is None:
-                return pl.DataFrame()
-            # polars has no type for DuckDB's INTERVAL (months, days and nanoseconds): text.
-            if any(str(t) == "INTERVAL" for t in rel.types):
-                quoted = ['"' + c.replace('"', '""') + '"' for c in rel.columns]
-                rel = rel.select(
-                    ", ".join(
-                        f"{q}::VARCHAR AS {q}" if str(t) == "INTERVAL" else q
-                        for q, t in zip(quoted, rel.types, strict=True)
-                    )
-                )
-            return rel.pl()
+            # parsed by this connection: duckdb.extract_statements would start a second database
+            statements = con.extract_statements(sql)
         except duckdb.Error as exc:
             raise UsageError(_query_error(exc)) from None
+        if len(statements) != 1:
+            raise UsageError(
+                f"query takes one SQL statement, got {len(statements)}. Fix: run the statements "
+                "one at a time (or join them into one SELECT)"
+            )
+        kind = statements[0].type
+        if kind.name not in QUERY_STATEMENTS:
+            # as typed (INSTALL is DuckDB's LOAD kind, CHECKPOINT a CALL), with the kind if it
+            # differs
+            words = statements[0].query.split()
+            word = words[0].upper() if words and words[0].isalpha() else kind.name
+            raise UsageError(
+                _query_refused(word if word == kind.name else f"{word} ({kind.name.lower()})")
+            )
+        try:
+            return use(con.sql(sql, params=params))
+        except duckdb.Error as exc:
+            raise UsageError(_query_error(exc)) from None
+
+
+def _frame(rel):
+    """A query's relation as a polars frame."""
+    # polars has no type for DuckDB's INTERVAL (months, days and nanoseconds): text.
+    if any(str(t) == "INTERVAL" for t in rel.types):
+        quoted = ['"' + c.replace('"', '""') + '"' for c in rel.columns]
+        rel = rel.select(
+            ", ".join(
+                f"{q}::VARCHAR AS {q}" if str(t) == "INTERVAL" else q
+                for q, t in zip(quoted, rel.types, strict=True)
+            )
+        )
+    return rel.pl()
 
 
 def _query_error(exc) -> str:
@@ -541,14 +595,14 @@ def show(db: str | Path, run_id: int, *, all_parameters: bool = True) -> dict:
     import json
 
     with closing(connect(db, read_only=True)) as con:
-        df = small_frame(
-            con.sql("SELECT * FROM runs WHERE run_id = $run_id", params={"run_id": run_id})
-        )
-        if df.height == 0:
+        # the row as DuckDB returns it: no polars frame for one row (start-up, issue 13)
+        cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        row = cur.fetchone()
+        if row is None:
             raise UsageError(
                 f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db {db}'"
             )
-        run = df.row(0, named=True)
+        run = dict(zip([d[0] for d in cur.description], row, strict=True))
         units = con.execute(
             "SELECT count(*), count(*) FILTER (status = 'done'), sum(seconds) "
             "FROM run_units WHERE run_id = ?",

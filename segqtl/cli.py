@@ -905,9 +905,8 @@ def query(db, sql, fmt):
     Works while a run works: it sees every committed unit (docs/concurrency.md).
     """
     from . import api
-    from .output import format_frame
 
-    click.echo(format_frame(api.query(db, sql), fmt))
+    click.echo(api.query_text(db, sql, fmt))
 
 
 # ------------------------------------------------------------------------------------- compare

@@ -1,4 +1,9 @@
-"""Text renderings of result frames for stdout: an aligned table, CSV, TSV or JSON."""
+"""Text renderings of result frames for stdout: an aligned table, CSV, TSV or JSON.
+
+:func:`format_frame` renders a polars frame; :func:`format_rows` renders DuckDB's rows of plain
+columns (:func:`plain_columns`) to the same text, byte for byte, without polars, whose import
+costs more than ``segqtl query``'s whole work (issue 13).
+"""
 
 from __future__ import annotations
 
@@ -51,6 +56,54 @@ def format_frame(df: pl.DataFrame, fmt: str = "table") -> str:
     return _table(flat)
 
 
+#: DuckDB column types that :func:`format_rows` renders as :func:`format_frame` renders them
+#: after DuckDB's ``.pl()``.  The others (DECIMAL, HUGEINT: polars decimals; FLOAT; nested,
+#: INTERVAL, time zones, ...) go through polars.
+INTEGER_TYPES = frozenset(
+    ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+)
+PLAIN_TYPES = INTEGER_TYPES | {"DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP", '"NULL"'}
+
+
+def plain_columns(columns: list[str], types: list[str]) -> bool:
+    """Whether :func:`format_rows` renders a result with these column names and DuckDB types
+    (``str`` of a relation's ``types``): every type plain, and no name twice (polars renames
+    the second)."""
+    return len(set(columns)) == len(columns) and all(t in PLAIN_TYPES for t in types)
+
+
+def format_rows(columns: list[str], types: list[str], rows: list[tuple], fmt: str = "table") -> str:
+    """Render DuckDB's ``rows`` (``fetchall()``) of plain columns as :func:`format_frame` renders
+    the same result as a polars frame, byte for byte.
+
+    Parameters
+    ----------
+    columns : list of str, length n_columns
+        Column names.
+    types : list of str, length n_columns
+        DuckDB types, each in :data:`PLAIN_TYPES` (:func:`plain_columns`).
+    rows : list of tuple, n_rows tuples of n_columns values
+        The rows as DuckDB returns them (None for NULL).
+    fmt : {"table", "csv", "tsv", "json"}
+        As in :func:`format_frame`.
+    """
+    if fmt == "json":
+        out = [{k: json_value(v) for k, v in zip(columns, row, strict=True)} for row in rows]
+        return json.dumps(out, indent=1, ensure_ascii=False, allow_nan=False)
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    if fmt in ("csv", "tsv"):
+        sep = "," if fmt == "csv" else "\t"
+        cells = [_csv_column(col, t, sep) for col, t in zip(values, types, strict=True)]
+        header = sep.join(_csv_text(c, sep) for c in columns)
+        text = "\n".join([header, *map(sep.join, zip(*cells, strict=True))]) + "\n"
+        return text.rstrip("\n")
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    numeric = [t in INTEGER_TYPES or t == "DOUBLE" for t in types]
+    cells = [_table_column(col, t) for col, t in zip(values, types, strict=True)]
+    return _aligned([escape_control(c) for c in columns], cells, numeric)
+
+
 def json_value(v):
     """A Python value from a frame or the database as something :func:`json.dumps` accepts."""
     if isinstance(v, float):
@@ -91,19 +144,67 @@ def _cell(v) -> str:
     return escape_control(str(v))
 
 
+def _table_column(values: tuple, dtype: str) -> list[str]:
+    """:func:`_cell` of each value of one column, a column at a time (the same text)."""
+    if dtype in ("DOUBLE", "BOOLEAN") or dtype in INTEGER_TYPES:
+        text = repr if dtype == "DOUBLE" else str
+        if None not in values:
+            return list(map(text, values))
+        return ["" if v is None else text(v) for v in values]
+    if dtype == "VARCHAR":
+        texts = ["" if v is None else v for v in values]
+        return [escape_control(v) for v in texts] if _CONTROL.search("".join(texts)) else texts
+    return [_cell(v) for v in values]
+
+
+def _csv_column(values: tuple, dtype: str, sep: str) -> list[str]:
+    """One column's CSV fields as polars' ``write_csv`` writes them (NULL empty)."""
+    if dtype == "DOUBLE":
+        return ["" if v is None else _csv_float(v) for v in values]
+    if dtype in INTEGER_TYPES:
+        return ["" if v is None else str(v) for v in values]
+    if dtype == "BOOLEAN":
+        return ["" if v is None else "true" if v else "false" for v in values]
+    if dtype == "VARCHAR":
+        return ["" if v is None else _csv_text(v, sep) for v in values]
+    if dtype == "TIMESTAMP":  # polars' microsecond datetimes: ISO with six decimals
+        return ["" if v is None else v.isoformat(timespec="microseconds") for v in values]
+    return ["" if v is None else str(v) for v in values]  # DATE (ISO), NULL
+
+
+def _csv_text(v: str, sep: str) -> str:
+    """A text field quoted as polars quotes it: when it is empty or holds the separator, a
+    quote or a line break."""
+    if v == "" or sep in v or '"' in v or "\n" in v or "\r" in v:
+        return '"' + v.replace('"', '""') + '"'
+    return v
+
+
+def _csv_float(v: float) -> str:
+    """A double as polars writes it: Python's shortest round-trip digits, but positional from
+    1e-5 (Python: 1e-05) and without a leading zero in negative exponents (1e-7, not 1e-07)."""
+    text = repr(v)
+    if "e-" in text:
+        mantissa, exponent = text.split("e-")
+        if exponent == "05":
+            sign = "-" if mantissa.startswith("-") else ""
+            return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+        return f"{mantissa}e-{exponent.lstrip('0')}"
+    return "NaN" if v != v else text
+
+
 def _table(df: pl.DataFrame) -> str:
     numeric = [t.is_numeric() for t in df.schema.values()]
-    cells = [[_cell(v) for v in row] for row in df.iter_rows()]
-    header = [escape_control(h) for h in df.columns]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
+    cells = [[_cell(v) for v in df[c].to_list()] for c in df.columns]
+    return _aligned([escape_control(h) for h in df.columns], cells, numeric)
 
-    def line(values, is_header=False):
-        out = [
-            v.rjust(w) if (num and not is_header) else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(out).rstrip()
 
-    lines = [line(header, True), "  ".join("-" * w for w in widths)]
-    lines += [line(r) for r in cells]
+def _aligned(header: list[str], cells: list[list[str]], numeric: list[bool]) -> str:
+    """The aligned table: ``cells`` holds one list of texts per column; numbers right-aligned."""
+    widths = [max([len(h), *map(len, col)]) for h, col in zip(header, cells, strict=True)]
+    # one printf-style template pads a whole row ('%5s' right-aligns, '%-5s' left-aligns)
+    row = "  ".join(f"%{'' if num else '-'}{w}s" for w, num in zip(widths, numeric, strict=True))
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [(row % values).rstrip() for values in zip(*cells, strict=True)]
     return "\n".join(lines)

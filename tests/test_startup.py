@@ -2,7 +2,9 @@
 
 The command line starts in well under a second only if it does not load what it does not use:
 ``--help`` and ``--version`` need neither DuckDB nor the numerical stack, the read commands need
-DuckDB and polars but not the engine, and a nominal run never compiles finemap's kernels.
+DuckDB and polars but not the engine, ``segqtl query`` of plain columns needs DuckDB alone (it
+prints DuckDB's rows as polars would, byte for byte), and a nominal run never compiles finemap's
+kernels.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import pytest
 
 from segqtl import api
+from segqtl.output import FORMATS, format_frame
 from segqtl.spec import RunSpec
 
 from .conftest import golden_inputs
@@ -33,11 +36,16 @@ HEAVY = {"duckdb", "polars", "numpy", "scipy", "numba", "llvmlite", "pyarrow", "
 COMPUTE = {"scipy", "numba", "llvmlite", "sklearn", "multiprocess"}
 
 
-def _loaded(*args: str) -> set[str]:
+def _probe(*args: str) -> tuple[set[str], str]:
+    """The modules loaded by ``segqtl ARGS``, and what it printed on stdout."""
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True
     )
-    return set(json.loads(result.stderr.strip().splitlines()[-1]))
+    return set(json.loads(result.stderr.strip().splitlines()[-1])), result.stdout
+
+
+def _loaded(*args: str) -> set[str]:
+    return _probe(*args)[0]
 
 
 def _top(modules: set[str]) -> set[str]:
@@ -65,8 +73,52 @@ def test_startup__read_commands_import_no_engine_or_compiled_kernels(golden_db, 
     loaded = _loaded(args[0], "--db", str(golden_db), *args[1:])
     assert _top(loaded) & COMPUTE == set()
     assert not any(m.startswith(("segqtl.engine", "segqtl.kernels")) for m in loaded)
-    if args[0] != "query":  # small fixed tables are built without Arrow (and numpy)
-        assert _top(loaded) & {"pyarrow", "numpy"} == set()
+    # small fixed tables are built without Arrow (and numpy); query prints DuckDB's rows
+    assert _top(loaded) & {"pyarrow", "numpy"} == set()
+
+
+#: Plain columns of every kind, with the values whose text is easy to get wrong: doubles
+#: around 1e-5 and 1e16 (where Python and polars switch to exponents), NaN, infinities, -0.0;
+#: text with separators, quotes, line breaks, control characters, empty; NULLs; dates.
+PLAIN_SQL = r"""
+SELECT i::TINYINT AS "tiny", (i * 1000003)::BIGINT AS big, (i + 7)::UINTEGER AS u,
+       i % 3 = 0 AS flag, NULL AS nothing,
+       [0.1, '-0.0'::DOUBLE, 1e-5, -1.5e-5, 9.5e-6, 1.25e-7, 1e15, 1e16, 1.5e300, 5e-324,
+        'nan'::DOUBLE, 'inf'::DOUBLE, '-inf'::DOUBLE, NULL][i % 14 + 1]::DOUBLE AS "x,y",
+       ['', 'a,b', 'q"x', E'two\nlines', E'tab\there', E'bell\x07', ' pad ', 'é中', NULL]
+           [i % 9 + 1] AS "text ""q"" t",
+       DATE '2024-02-28' + i::INTEGER AS day,
+       TIMESTAMP '2024-02-28 23:59:58.5' + to_seconds(i) AS at
+FROM range(30) t(i)
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_startup__query_of_plain_columns_imports_no_polars_numpy_or_arrow(golden_db, fmt):
+    sql = "SELECT * FROM nominal_results ORDER BY phenotype LIMIT 20"  # the best pairs
+    loaded, printed = _probe("query", "--db", str(golden_db), "--format", fmt, sql)
+    assert _top(loaded) & {"polars", "numpy", "pyarrow", "pandas"} == set()
+    # the query did run, in this process: it printed the pairs
+    assert printed.rstrip("\n") == api.query_text(golden_db, sql, fmt)
+    assert "nominal_p" in printed and printed.count("chr1") >= 20
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        PLAIN_SQL,
+        "SELECT * FROM nominal_results ORDER BY phenotype, variant LIMIT 200",
+        "SELECT * FROM runs",
+        "SELECT * FROM nominal_results WHERE false",
+        # polars' path: decimals, HUGEINT sums, lists, intervals, a name twice
+        "SELECT 1.50 AS d, sum(run_id) AS s, [1, 2] AS l, INTERVAL 3 DAY AS i, 1 AS a, 2 AS a "
+        "FROM runs",
+    ],
+    ids=["plain-values", "nominal-results", "runs", "no-rows", "polars-path"],
+)
+def test_startup__query_text_is_the_frame_as_format_frame_renders_it(golden_db, sql, fmt):
+    assert api.query_text(golden_db, sql, fmt) == format_frame(api.query(golden_db, sql), fmt)
 
 
 def test_startup__a_nominal_run_does_not_load_numba_or_finemap(golden_db):

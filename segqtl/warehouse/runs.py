@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
 from .. import __version__, modes
 from ..errors import UsageError
 from ..modes.parameters import parse_shard
 from ..spec import RunSpec
-from .db import fetch_one, query, rollback
+from .db import fetch_one, has_table, query, rollback
+
+if TYPE_CHECKING:  # polars is imported where frames are written: read commands do without it
+    import polars as pl
 
 # Columns every result table starts with, filled by write_unit rather than by the worker.
 KEY_COLUMNS = ("run_id", "unit_id", "chr")
@@ -354,6 +357,8 @@ def _frame_insert(con, table: str, frame: pl.DataFrame) -> tuple[str, object]:
         extra = sorted(set(frame.columns) - set(wanted))
         raise ValueError(f"{table} frame: missing columns {missing}, unexpected columns {extra}")
     # NaN and NULL both mean "missing" in SegmentQTL's files; store one of them.
+    import polars as pl
+
     frame = frame.with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))
     names = ", ".join(f'"{c}"' for c in wanted)  # checked against the schema above
     sql = (
