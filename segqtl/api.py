@@ -271,6 +271,10 @@ def run(
     with runner.stop_on_signals():
         with closing(connect(db, must_exist=True)) as con:
             start = time.perf_counter()
+            if _selects(spec):  # exclusions, ranges, PCs: the run's derived cohort
+                from .warehouse.derive import derived_cohort
+
+                spec = derived_cohort(con, spec, notify=notify)
             run_id = _runs.create_run(con, spec)
             _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
         if on_created is not None:
@@ -286,6 +290,17 @@ def run(
                 notify=notify,
             )
     return run_id
+
+
+def _selects(spec) -> bool:
+    """Whether ``spec`` selects rows or adds PCs (segqtl/warehouse/derive.py)."""
+    from .modes.parameters import SELECTION_PARAMS
+
+    return any(
+        getattr(spec, p.name) not in (None, 0)
+        for p in SELECTION_PARAMS
+        if p.name != "min_samples_observed"
+    )
 
 
 def resume(

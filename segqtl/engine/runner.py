@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,9 @@ from ..warehouse import reads, runs
 from ..warehouse.db import HeldConnection, LeasedConnection, WriterLease, fetch_one
 from . import pool
 from .executors import map_units
+
+#: The worker that applies --min-samples-observed before the mode's own (engine/observed.py).
+OBSERVED_WORKER = "segqtl.engine.observed:compute_unit"
 
 
 def _timed(items: Iterator, phases: dict, key: str, lease) -> Iterator:
@@ -257,6 +261,9 @@ def _execute(lease, con, run_id, progress, progress_every, log, notify) -> dict:
         spec = runs.load_spec(con, run_id)
         mode = modes.get(spec.mode)
         info = reads.cohort_info(con, spec.cohort)
+        # a conditional run takes the rule from its perm run (modes/conditional.py)
+        model = getattr(mode, "model_spec", None)
+        minimum = (model(con, spec) if model else spec).min_samples_observed
         mode.before_execute(con, run_id, spec)
         units = runs.pending_units(con, run_id)
         done = fetch_one(
@@ -308,25 +315,41 @@ def _execute(lease, con, run_id, progress, progress_every, log, notify) -> dict:
             payloads = _timed(
                 mode.payloads(con, spec, units, info, exports, scratch), phases, "read", lease
             )
+            target, preload = mode.worker, list(mode.preload)
+            if minimum and modes.param("min_samples_observed").applies_to(spec.mode):
+                # pairs observed in too few samples leave the windows first (engine/observed.py)
+                target, preload = OBSERVED_WORKER, [*preload, OBSERVED_WORKER.split(":")[0]]
+                payloads = (replace(p, min_observed=minimum, worker=mode.worker) for p in payloads)
             results = (
                 map_units(
-                    mode.worker,
+                    target,
                     payloads,
                     spec,
-                    preload=list(mode.preload),
+                    preload=preload,
                     notify=None if notify is None else lambda text: notify(f"run {run_id}: {text}"),
                 )
                 if units
                 else iter(())
             )
-            for unit, ((frame, counts), seconds) in zip(units, results, strict=True):
+            for unit, (result, seconds) in zip(units, results, strict=True):
+                frame, counts = result[0], result[1]
+                excluded = result[2] if len(result) > 2 else None
                 now = time.perf_counter()
                 phases["compute"] += seconds
                 n_ph = mode.unit_phenotypes(spec, unit)
                 variant_chr = mode.variant_chromosome(spec, unit.chr)
                 with lease.hold():
                     runs.write_unit(
-                        con, run_id, mode, unit, frame, counts, n_ph, now - t_last, variant_chr
+                        con,
+                        run_id,
+                        mode,
+                        unit,
+                        frame,
+                        counts,
+                        n_ph,
+                        now - t_last,
+                        variant_chr,
+                        excluded=excluded,
                     )
                     committed += 1
                     phases["commit"] += time.perf_counter() - now

@@ -164,6 +164,9 @@ class UnitPayload:
         validate's source of β/λ/π: ``phenotype_idx``, ``variant``, ``mean_d``, ``sd_d``,
         ``stability_score``, ``lambda_selected``, ``beta_full`` (a stored finemap run's or a
         ``finemap_<C>.csv``'s rows, in their order); None = re-fit in the worker.
+    min_observed : int
+        ``--min-samples-observed`` (0: no rule); with ``worker``, the mode's worker that
+        :func:`segqtl.engine.observed.compute_unit` calls on the remaining pairs.
     """
 
     main: CohortSlice
@@ -171,6 +174,10 @@ class UnitPayload:
     val: CohortSlice | None = None
     options: ValidateOptions | None = None
     finemap_rows: pl.DataFrame | None = None
+    #: ``--min-samples-observed`` (segqtl/engine/observed.py): pairs with fewer samples whose
+    #: phenotype and genotype are both observed are left out before ``worker`` computes
+    min_observed: int = 0
+    worker: str | None = None
 
 
 def params_from_spec(cls, spec, **computed):

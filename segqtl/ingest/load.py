@@ -217,7 +217,9 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
             checksums = checksum_files(inputs.files(), digests)
         file_rows, checksum = checksums
         con.execute(
-            "INSERT INTO cohorts VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            "INSERT INTO cohorts (cohort, cohort_id, n_samples, checksum, has_copynumber, "
+            "has_phenotype_covariate, segqtl_version, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [
                 cohort,
                 cohort_id,

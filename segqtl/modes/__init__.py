@@ -31,6 +31,7 @@ from .parameters import (
     NORMALIZE,
     NUM_CORES,
     SCHEDULER,
+    SELECTION_PARAMS,
     SHARD,
     SHARED_SCRATCH,
     UNIT_SIZE,
@@ -44,7 +45,7 @@ from .parameters import (
 MODULES = ("nominal", "perm", "finemap", "validate", "interaction", "conditional")
 
 #: Parameters of every mode's model (first in RunSpec) and of how a run executes (last).
-MODEL_PARAMS = (WINDOW, MIN_SAMPLES, NORMALIZE)
+MODEL_PARAMS = (WINDOW, MIN_SAMPLES, NORMALIZE, *SELECTION_PARAMS)
 EXECUTION_PARAMS = (
     NUM_CORES,
     UNIT_SIZE,
@@ -182,6 +183,9 @@ def check_spec(spec) -> None:
     for p in params().values():
         p.check(getattr(spec, p.name), flag_name)
     check_execution(spec, flag_name)
+    from ..warehouse.derive import check_selection  # reads the lists: only when checking
+
+    check_selection(spec, flag_name)
     mode.check(spec, flag_name)
     for p in params().values():
         if p.applies_to(spec.mode) or getattr(spec, p.name) == p.default:

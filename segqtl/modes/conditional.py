@@ -144,7 +144,14 @@ def condition_on_provenance(spec) -> list[tuple[str, str]]:
 
 
 #: Model parameters a conditional run takes from its perm run.
-FROM_PERM_RUN = ("window", "min_samples", "num_permutations", "perm_method", "seed")
+FROM_PERM_RUN = (
+    "window",
+    "min_samples",
+    "min_samples_observed",
+    "num_permutations",
+    "perm_method",
+    "seed",
+)
 
 
 def _perm_run(con, spec) -> tuple[object, tuple]:

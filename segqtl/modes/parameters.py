@@ -210,6 +210,86 @@ NORMALIZE = Param(
     choices=("none", "rank-inverse-normal"),
     fix="select none or rank-inverse-normal",
 )
+
+
+def _list_param(action: str, kind: str, ids: str) -> Param:
+    """``--include-<kind>`` / ``--exclude-<kind>`` FILE (docs/inputs.md#exclusions-and-ranges)."""
+    keep = "Analyse only the" if action == "include" else "Leave out the"
+    return Param(
+        f"{action}_{kind}",
+        str,
+        None,
+        f"{keep} {kind} whose {ids} FILE lists (whitespace-separated; '#' starts a comment); "
+        "recorded in run_exclusions.",
+        nullable=True,
+        metavar="FILE",
+    )
+
+
+#: Per-run selection of the cohort's rows (SNPTEST's -include/-exclude lists and -range;
+#: segqtl/warehouse/derive.py): a run given any of these analyses the cohort with those rows
+#: removed, and the view run_exclusions lists each one and why.
+INCLUDE_SAMPLES = _list_param("include", "samples", "sample IDs")
+EXCLUDE_SAMPLES = _list_param("exclude", "samples", "sample IDs")
+INCLUDE_VARIANTS = _list_param("include", "variants", "variant IDs")
+EXCLUDE_VARIANTS = _list_param("exclude", "variants", "variant IDs")
+INCLUDE_PHENOTYPES = _list_param("include", "phenotypes", "gene IDs")
+EXCLUDE_PHENOTYPES = _list_param("exclude", "phenotypes", "gene IDs")
+RANGES = Param(
+    "ranges",
+    str,
+    None,
+    "Analyse only the variants in CHR:START-END (1-based, inclusive; CHR alone: the whole "
+    "chromosome) and the phenotypes whose cis window overlaps it; repeatable.",
+    nullable=True,
+    metavar="CHR:START-END",
+    cli_name="range",
+    multiple=True,
+)
+MIN_SAMPLES_OBSERVED = Param(
+    "min_samples_observed",
+    int,
+    0,
+    "Leave untested each pair with fewer samples whose phenotype and genotype are both "
+    "observed (0: no such rule); recorded in run_exclusions.",
+    modes=("nominal", "perm", "finemap", "interaction", "conditional"),
+    low=0,
+    fix="give a number of samples such as 50, or 0",
+)
+PHENOTYPE_PCS = Param(
+    "phenotype_pcs",
+    int,
+    0,
+    "Add the first K principal components of the phenotypes (after --normalize) as "
+    "covariates; stored in the table cohort_pcs.",
+    low=0,
+    high=1000,
+    fix="give a number of components such as 10, or 0",
+)
+GENOTYPE_PCS = Param(
+    "genotype_pcs",
+    int,
+    0,
+    "Add the first K principal components of the genotypes (REF - ALT log ratios of every "
+    "variant) as covariates; stored in the table cohort_pcs.",
+    low=0,
+    high=1000,
+    fix="give a number of components such as 5, or 0",
+)
+#: The parameters that make a run analyse a derived cohort, in RunSpec order.
+SELECTION_PARAMS = (
+    INCLUDE_SAMPLES,
+    EXCLUDE_SAMPLES,
+    INCLUDE_VARIANTS,
+    EXCLUDE_VARIANTS,
+    INCLUDE_PHENOTYPES,
+    EXCLUDE_PHENOTYPES,
+    RANGES,
+    MIN_SAMPLES_OBSERVED,
+    PHENOTYPE_PCS,
+    GENOTYPE_PCS,
+)
+
 #: The chromosome whose variants a negative-control run tests (segqtl/modes/nominal.py adds it to
 #: the nominal and perm parameters; docs/methods.md#negative-control).
 NEG_CONTROL_CHROMOSOME = Param(

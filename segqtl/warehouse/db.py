@@ -943,6 +943,8 @@ COHORT_TABLES = (
     "segments",
     "cohort_control",
     "cohort_file_headers",
+    "cohort_exclusions",
+    "cohort_pcs",
 )
 
 

@@ -195,6 +195,13 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
         "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [spec.cohort]
     ).fetchall()
     rows = [(f"input:{role}", json.dumps(sha)) for role, sha in files]
+    source = None
+    if has_table(con, "cohort_exclusions"):  # schema 15 (older ones: the migration tests)
+        source = fetch_one(con, "SELECT source_cohort FROM cohorts WHERE cohort = ?", [spec.cohort])
+    if source is not None and source[0] is not None:  # a derived cohort (warehouse/derive.py)
+        from .derive import selection_provenance
+
+        rows += [("cohort:source", json.dumps(source[0]))] + selection_provenance(spec)
     rows += modes.get(spec.mode).provenance(con, spec)
     rows += _covariate_warnings(con, spec)
     for name, module in (
@@ -244,6 +251,8 @@ def write_unit(
     n_phenotypes: int,
     seconds: float,
     variant_chr: str,
+    *,
+    excluded: pl.DataFrame | None = None,
 ) -> None:
     """Commit a unit's results and its 'done' record in one transaction.
 
@@ -273,6 +282,9 @@ def write_unit(
         Wall time attributed to the unit.
     variant_chr : str
         Chromosome of the unit's variants (used for a single DataFrame only).
+    excluded : polars.DataFrame, optional
+        Pairs left out by ``--min-samples-observed`` (``phenotype_idx``, ``variant_idx``,
+        ``n_observed``; engine/observed.py), stored in ``run_pair_exclusions``.
 
     Notes
     -----
@@ -299,6 +311,15 @@ def write_unit(
             )
         ]
         n_rows = frame.height
+    if excluded is not None and excluded.height:
+        inserts.append(
+            (
+                "INSERT INTO run_pair_exclusions SELECT ?, ?, ?, phenotype_idx, variant_idx, "
+                "n_observed FROM unit_rows",
+                excluded.to_arrow(),
+                [run_id, unit.unit_id, unit.chr],
+            )
+        )
     n_pairs = int(sum(counts.values()))
     tested = int(counts.get("tested", 0))
     skipped = {k: v for k, v in counts.items() if k != "tested" and v}

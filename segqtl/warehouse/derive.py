@@ -1,0 +1,462 @@
+"""Derived cohorts: a run's exclusions, ranges and principal components (issue 15).
+
+A run given ``--include-/--exclude-samples|variants|phenotypes FILE``, ``--range``,
+``--phenotype-pcs K`` or ``--genotype-pcs K`` analyses a *derived cohort*: the source cohort's
+rows minus those left out, renumbered as if they had been removed from the input files, with
+the principal components added as covariates.  Its results therefore equal those of a run on
+inputs with those rows removed (and the PCs written into the covariates file), in every mode,
+with the same seeds.  The derived cohort is content-addressed (its checksum covers the
+source's checksum, the IDs of each list, the ranges, the window they were applied with and the
+PC settings) and made once: later runs with the same selection reuse it, and its name
+``<source>-x<10 hex digits>`` is what ``runs``, ``show`` and the views report.
+
+Left-out rows are listed in ``cohort_exclusions`` (the view ``run_exclusions`` joins them to
+each run that used the cohort), the PCs in ``cohort_pcs``.  Everything is written in one
+transaction: a refused or interrupted derivation leaves the warehouse as it was.
+(docs/inputs.md#exclusions-and-ranges, docs/methods.md#principal-components)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .. import __version__, modes
+from ..errors import UsageError
+from ..ingest.lists import IdList, Range, parse_ranges, read_id_list
+from .db import fetch_one, genotype_table, load_sql, refresh_genotypes_view, rollback
+
+#: (kind, parameter suffix, what the IDs are) of the ID lists.
+KINDS = (("samples", "sample IDs"), ("variants", "variant IDs"), ("phenotypes", "gene IDs"))
+#: Version of the derivation rules, part of every derived cohort's checksum.
+DERIVATION_VERSION = 1
+#: Genotype rows read at once while accumulating genotype PCs.
+PC_BLOCK = 20_000
+
+
+@dataclass
+class Selection:
+    """A run's selection parameters, read (lists) and parsed (ranges).
+
+    Attributes
+    ----------
+    lists : dict
+        ``(action, kind)`` -> :class:`~segqtl.ingest.lists.IdList` for the lists given.
+    ranges : list of Range
+        ``--range``, sorted.
+    phenotype_pcs, genotype_pcs : int
+        Components to add as covariates.
+    """
+
+    lists: dict = field(default_factory=dict)
+    ranges: list[Range] = field(default_factory=list)
+    phenotype_pcs: int = 0
+    genotype_pcs: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """Whether the run analyses its cohort as ingested."""
+        return not (self.lists or self.ranges or self.phenotype_pcs or self.genotype_pcs)
+
+
+def selection_of(spec, flag: Callable[[str], str] = modes.flag_name) -> Selection:
+    """The selection a spec asks for; one-line errors for unreadable lists or bad ranges."""
+    sel = Selection(
+        ranges=parse_ranges(getattr(spec, "ranges", None), flag("ranges")),
+        phenotype_pcs=getattr(spec, "phenotype_pcs", 0) or 0,
+        genotype_pcs=getattr(spec, "genotype_pcs", 0) or 0,
+    )
+    for kind, _ in KINDS:
+        for action in ("include", "exclude"):
+            path = getattr(spec, f"{action}_{kind}", None)
+            if path is not None:
+                sel.lists[(action, kind)] = read_id_list(path, flag(f"{action}_{kind}"))
+    return sel
+
+
+def check_selection(spec, flag: Callable[[str], str]) -> None:
+    """The checks that need no warehouse: the lists can be read, the ranges parse and fit the
+    run's chromosomes, and ``--min-samples-observed`` has cis windows to act on."""
+    sel = selection_of(spec, flag)
+    if sel.ranges:
+        ranged = {r.chr for r in sel.ranges}
+        outside = [r for r in sel.ranges if r.chr not in spec.chromosomes]
+        if outside:
+            raise UsageError(
+                f"{flag('ranges')} {outside[0]} is not on the run's chromosomes "
+                f"({', '.join(spec.chromosomes)}). Fix: add --chromosome {outside[0].chr}, or "
+                f"drop that {flag('ranges')}"
+            )
+        bare = [c for c in spec.chromosomes if c not in ranged]
+        if bare:
+            raise UsageError(
+                f"{flag('ranges')} leaves no variant on {bare[0]}: no range is on it. Fix: add "
+                f"{flag('ranges')} {bare[0]}:START-END (or {flag('ranges')} {bare[0]} for all "
+                f"of it), or drop {bare[0]} from --chromosome"
+            )
+    if getattr(spec, "min_samples_observed", 0) and getattr(spec, "neg_control", False):
+        raise UsageError(
+            f"{flag('min_samples_observed')} acts on cis pairs; a negative control tests trans "
+            f"variants. Fix: drop {flag('min_samples_observed')} or {flag('neg_control')}"
+        )
+
+
+def selection_provenance(spec) -> list[tuple[str, str]]:
+    """``(key, JSON)`` rows stored with the run: each list file's sha256
+    (``input:exclude_samples``, ...) and the cohort the run's derived cohort came from."""
+    rows = []
+    for kind, _ in KINDS:
+        for action in ("include", "exclude"):
+            path = getattr(spec, f"{action}_{kind}", None)
+            if path is not None and Path(path).is_file():
+                from ..ingest.readers import sha256_file
+
+                rows.append((f"input:{action}_{kind}", json.dumps(sha256_file(Path(path)))))
+    return rows
+
+
+def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
+    """``spec`` with its cohort replaced by the derived cohort its selection asks for (made now
+    unless the warehouse has it), or ``spec`` itself when it selects nothing.
+
+    The returned spec's ``source_cohort`` attribute is not a field: the source's name is
+    recorded with the derived cohort (``cohorts.source_cohort``).
+    """
+    sel = selection_of(spec)
+    if sel.empty:
+        return spec
+    source = fetch_one(
+        con,
+        "SELECT checksum, n_samples, cohort_id FROM cohorts WHERE cohort = ?",
+        [spec.cohort],
+    )
+    if source is None:
+        raise UsageError(
+            f"cohort {spec.cohort!r} is not in the warehouse. Fix: ingest it first "
+            "with 'segqtl ingest' (see 'segqtl cohorts --db DB' for the names)"
+        )
+    derivation = _derivation(spec, sel, source[0])
+    digest = hashlib.sha256(json.dumps(derivation, sort_keys=True).encode()).hexdigest()
+    name = f"{spec.cohort}-x{digest[:10]}"
+    existing = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [name])
+    if existing is not None:
+        if existing[0] != digest:
+            raise UsageError(
+                f"cohort {name!r} exists but is not this selection of {spec.cohort!r}. Fix: "
+                "rename that cohort (ingest it under another name)"
+            )
+        _warn_unmatched(con, spec.cohort, sel)
+        return replace(spec, cohort=name)
+    _warn_unmatched(con, spec.cohort, sel)
+    if notify is not None:
+        notify(f"making cohort {name}: {spec.cohort} with the run's selection")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _make(con, spec, sel, name, digest, derivation, source)
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+    finally:
+        for table in _TEMP_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    return replace(spec, cohort=name)
+
+
+_TEMP_TABLES = (
+    "derive_lists",
+    "derive_ranges",
+    "derive_sample_map",
+    "derive_x_phenotypes",
+    "derive_x_variants",
+)
+
+
+def _derivation(spec, sel: Selection, source_checksum: str) -> dict:
+    """What makes a derived cohort, as stored (``cohorts.derivation``) and hashed: lists by
+    their IDs' sha256 (the same IDs in another file give the same cohort)."""
+    lists = {
+        f"{action}_{kind}": hashlib.sha256("\n".join(sorted(lst.ids)).encode()).hexdigest()
+        for (action, kind), lst in sorted(sel.lists.items())
+    }
+    out: dict = {
+        "version": DERIVATION_VERSION,
+        "source_checksum": source_checksum,
+        "lists": lists,
+        "ranges": [str(r) for r in sel.ranges],
+    }
+    if sel.ranges and any(r.chr for r in sel.ranges):
+        out["window"] = spec.window  # decides which phenotypes a range keeps
+    if sel.phenotype_pcs:
+        out["phenotype_pcs"] = sel.phenotype_pcs
+        out["normalize"] = spec.normalize
+    if sel.genotype_pcs:
+        out["genotype_pcs"] = sel.genotype_pcs
+    return out
+
+
+def _sql_statements(name: str, params: dict, **template) -> list[tuple[str, dict]]:
+    """The statements of ``sql/<name>.sql`` (separated by ``-- next`` lines), each with the
+    parameters it uses."""
+    text = load_sql(name)
+    for key, value in template.items():
+        text = text.replace("{" + key + "}", str(value))
+    out = []
+    for part in text.split("\n-- next\n"):
+        code = re.sub(r"--[^\n]*", "", part)  # the header's words are not parameters
+        used = set(re.findall(r"\$([A-Za-z_]\w*)", code))
+        out.append((part, {k: v for k, v in params.items() if k in used}))
+    return out
+
+
+def _unmatched(con, cohort: str, sel: Selection) -> list[str]:
+    """Warnings for list IDs that are not in the source cohort."""
+    column = {"samples": "sample_id", "variants": "variant_id", "phenotypes": "gene_id"}
+    table = {"samples": "samples", "variants": "variants", "phenotypes": "phenotypes"}
+    texts = []
+    for (action, kind), lst in sorted(sel.lists.items()):
+        known = {
+            r[0]
+            for r in con.execute(
+                f"SELECT {column[kind]} FROM {table[kind]} WHERE cohort = ? AND "
+                f"list_contains(?, {column[kind]})",
+                [cohort, list(lst.ids)],
+            ).fetchall()
+        }
+        missing = [i for i in lst.ids if i not in known]
+        if not known:  # a list matching nothing is the wrong file, not a list to ignore
+            raise UsageError(
+                f"--{action}-{kind} {lst.path}: none of its {len(lst.ids)} IDs are {kind} of "
+                f"cohort {cohort!r} (first: {lst.ids[0]!r}). Fix: list {dict(KINDS)[kind]} as "
+                "the input files write them"
+            )
+        if missing:
+            texts.append(
+                f"--{action}-{kind} {lst.path}: {len(missing)} of {len(lst.ids)} IDs are not "
+                f"{kind} of cohort {cohort!r} (first: {missing[0]!r}); they are ignored"
+            )
+    return texts
+
+
+def _warn_unmatched(con, cohort: str, sel: Selection) -> None:
+    for text in _unmatched(con, cohort, sel):
+        warnings.warn(text, stacklevel=3)
+
+
+def _detail(sel: Selection, action: str, kind: str) -> str | None:
+    lst = sel.lists.get((action, kind))
+    return None if lst is None else Path(lst.path).name
+
+
+def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, source) -> None:
+    """Write the derived cohort ``name`` (inside the caller's transaction)."""
+    import numpy as np
+
+    checksum, n_source, source_id = source
+    flag = modes.flag_name
+    con.execute("CREATE TEMP TABLE derive_lists (kind VARCHAR, action VARCHAR, id VARCHAR)")
+    rows = [[k, a, i] for (a, k), lst in sel.lists.items() for i in lst.ids]
+    if rows:
+        con.executemany("INSERT INTO derive_lists VALUES (?, ?, ?)", rows)
+    con.execute('CREATE TEMP TABLE derive_ranges (chr VARCHAR, start BIGINT, "end" BIGINT)')
+    if sel.ranges:
+        con.executemany(
+            "INSERT INTO derive_ranges VALUES (?, ?, ?)",
+            [[r.chr, r.start, r.end] for r in sel.ranges],
+        )
+    range_detail = " ".join(str(r) for r in sel.ranges) or None
+
+    # samples: in Python (a few hundred), then a map old -> new index
+    samples = con.execute(
+        "SELECT sample_idx, sample_id FROM samples WHERE cohort = ? ORDER BY sample_idx",
+        [spec.cohort],
+    ).fetchall()
+    include = sel.lists.get(("include", "samples"))
+    exclude = sel.lists.get(("exclude", "samples"))
+    dropped = []
+    kept = []
+    for idx, sid in samples:
+        if exclude is not None and sid in set(exclude.ids):
+            dropped.append(["sample", sid, "excluded", _detail(sel, "exclude", "samples")])
+        elif include is not None and sid not in set(include.ids):
+            dropped.append(["sample", sid, "not_included", _detail(sel, "include", "samples")])
+        else:
+            kept.append(idx)
+    if len(kept) < 3:
+        raise UsageError(
+            f"the sample lists leave {len(kept)} of cohort {spec.cohort!r}'s {n_source} samples; "
+            f"a run needs at least 3. Fix: check {flag('include_samples')} / "
+            f"{flag('exclude_samples')} (IDs as in the quantification file's header)"
+        )
+    con.execute("CREATE TEMP TABLE derive_sample_map (old_idx INTEGER, new_idx INTEGER)")
+    con.executemany(
+        "INSERT INTO derive_sample_map VALUES (?, ?)", [[o, i] for i, o in enumerate(kept)]
+    )
+    keep = [i + 1 for i in kept]
+
+    def left_out(kind: str) -> None:
+        sql_name = f"derive_{kind[:-1]}_exclusions"
+        text = load_sql(sql_name).strip().rstrip(";")
+        params = {
+            "source": spec.cohort,
+            "window": spec.window,
+            "has_include": ("include", kind) in sel.lists,
+            "has_ranges": bool(sel.ranges),
+            "exclude_detail": _detail(sel, "exclude", kind),
+            "include_detail": _detail(sel, "include", kind),
+            "range_detail": range_detail,
+        }
+        used = set(re.findall(r"\$([A-Za-z_]\w*)", re.sub(r"--[^\n]*", "", text)))
+        con.execute(
+            f"CREATE TEMP TABLE derive_x_{kind} AS {text}",
+            {k: v for k, v in params.items() if k in used},
+        )
+
+    left_out("phenotypes")
+    left_out("variants")
+    for chrom in spec.chromosomes:
+        n_kept = fetch_one(
+            con,
+            "SELECT count(*) FROM phenotypes AS p WHERE p.cohort = ? AND p.chr = ? AND NOT "
+            "EXISTS (SELECT 1 FROM derive_x_phenotypes AS x WHERE x.chr = p.chr AND "
+            "x.phenotype_idx = p.phenotype_idx)",
+            [spec.cohort, chrom],
+        )[0]
+        if n_kept == 0:
+            raise UsageError(
+                f"the run's selection leaves no phenotype of cohort {spec.cohort!r} on {chrom}. "
+                f"Fix: check {flag('include_phenotypes')} / {flag('exclude_phenotypes')} and "
+                f"{flag('ranges')}, or drop {chrom} from --chromosome"
+            )
+
+    mode = modes.get(spec.mode)
+    for chrom in dict.fromkeys(mode.variant_chromosome(spec, c) for c in spec.chromosomes):
+        n_kept = fetch_one(
+            con,
+            "SELECT count(*) FROM variants AS v WHERE v.cohort = ? AND v.chr = ? AND NOT "
+            "EXISTS (SELECT 1 FROM derive_x_variants AS x WHERE x.chr = v.chr AND "
+            "x.variant_idx = v.variant_idx)",
+            [spec.cohort, chrom],
+        )[0]
+        if n_kept == 0:
+            raise UsageError(
+                f"the run's selection leaves no variant of cohort {spec.cohort!r} on {chrom}. "
+                f"Fix: check {flag('include_variants')} / {flag('exclude_variants')} and "
+                f"{flag('ranges')}"
+            )
+
+    cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
+    m = len(kept)
+    con.execute(
+        f"CREATE TABLE {genotype_table(cohort_id)} (chr VARCHAR NOT NULL, variant_idx INTEGER "
+        f"NOT NULL, variant_id VARCHAR NOT NULL, pos BIGINT NOT NULL, altlr DOUBLE[{m}] NOT "
+        f"NULL, reflr DOUBLE[{m}] NOT NULL)"
+    )
+    params = {"source": spec.cohort, "target": name, "keep": keep}
+    statements = _sql_statements("derive_tables", params)
+    statements += _sql_statements(
+        "derive_genotypes",
+        params,
+        source_table=genotype_table(source_id),
+        target_table=genotype_table(cohort_id),
+        n=m,
+    )
+    for text, used in statements:
+        con.execute(text, used)
+    con.execute(
+        "INSERT INTO cohorts (cohort, cohort_id, n_samples, checksum, has_copynumber, "
+        "has_phenotype_covariate, segqtl_version, created_at, source_cohort, derivation) "
+        "SELECT ?, ?, ?, ?, has_copynumber, has_phenotype_covariate, ?, current_timestamp, "
+        "cohort, ? FROM cohorts WHERE cohort = ?",
+        [name, cohort_id, m, digest, __version__, json.dumps(derivation), spec.cohort],
+    )
+    # what was left out: this selection's rows, after those of the source (if derived itself)
+    con.execute(
+        "INSERT INTO cohort_exclusions SELECT ?, kind, id, reason, detail FROM "
+        "cohort_exclusions WHERE cohort = ? ORDER BY rowid",
+        [name, spec.cohort],
+    )
+    if dropped:
+        con.executemany(
+            "INSERT INTO cohort_exclusions VALUES (?, ?, ?, ?, ?)", [[name, *d] for d in dropped]
+        )
+    for kind in ("variants", "phenotypes"):
+        con.execute(
+            f"INSERT INTO cohort_exclusions SELECT ?, '{kind[:-1]}', id, reason, detail "
+            f"FROM derive_x_{kind} ORDER BY chr, {kind[:-1]}_idx",
+            [name],
+        )
+    if sel.phenotype_pcs or sel.genotype_pcs:
+        _add_pcs(con, spec, sel, name, cohort_id, m, np)
+    refresh_genotypes_view(con)
+
+
+def _add_pcs(con, spec, sel: Selection, name: str, cohort_id: int, n: int, np) -> None:
+    """Compute the PCs of the derived cohort ``name`` and add them to its covariates."""
+    from ..kernels.normalize import normalize_rows
+    from ..kernels.pcs import GramAccumulator, gram_pcs, phenotype_pcs
+
+    flag = modes.flag_name
+    names = {
+        r[0] for r in con.execute("SELECT name FROM covariates WHERE cohort = ?", [name]).fetchall()
+    }
+    next_idx = fetch_one(
+        con, "SELECT coalesce(max(cov_idx) + 1, 0) FROM covariates WHERE cohort = ?", [name]
+    )[0]
+    components = []
+    try:
+        if sel.phenotype_pcs:
+            rows = con.execute(
+                'SELECT "values" FROM phenotypes WHERE cohort = ? ORDER BY chr, phenotype_idx',
+                [name],
+            ).fetchall()
+            y = np.array([[np.nan if v is None else v for v in r[0]] for r in rows], dtype=float)
+            y = normalize_rows(y.reshape(len(rows), n), spec.normalize)
+            scores, ratio = phenotype_pcs(y, sel.phenotype_pcs)
+            components.append(("phenotype", "phenotype_pcs", scores, ratio))
+        if sel.genotype_pcs:
+            acc = GramAccumulator(n)
+            reader = con.sql(
+                f"SELECT altlr, reflr FROM {genotype_table(cohort_id)} ORDER BY chr, variant_idx"
+            ).to_arrow_reader(PC_BLOCK)
+            for batch in reader:
+                alt = batch.column(0).flatten().to_numpy(zero_copy_only=False).reshape(-1, n)
+                ref = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(-1, n)
+                acc.add(ref - alt)
+            scores, ratio = gram_pcs(acc, sel.genotype_pcs)
+            components.append(("genotype", "genotype_pcs", scores, ratio))
+    except ValueError as exc:  # too many components for the data
+        param = "phenotype_pcs" if "phenotype" in str(exc) else "genotype_pcs"
+        raise UsageError(f"{flag(param)}: {exc}. Fix: ask for fewer components") from None
+    for kind, _param, scores, ratio in components:
+        for k in range(scores.shape[0]):
+            covariate = f"{kind}_PC{k + 1}"
+            if covariate in names:
+                raise UsageError(
+                    f"cohort {spec.cohort!r} already has a covariate named {covariate}. Fix: "
+                    f"rename it in the covariates file, or drop {flag(_param)}"
+                )
+            values = [float(v) for v in scores[k]]
+            con.execute(
+                "INSERT INTO covariates VALUES (?, ?, ?, ?)", [name, next_idx, covariate, values]
+            )
+            con.execute(
+                "INSERT INTO cohort_pcs VALUES (?, ?, ?, ?, ?, ?)",
+                [name, kind, k + 1, covariate, float(ratio[k]), values],
+            )
+            next_idx += 1
+
+
+__all__ = [
+    "IdList",
+    "Selection",
+    "check_selection",
+    "derived_cohort",
+    "selection_of",
+    "selection_provenance",
+]

@@ -1,0 +1,466 @@
+"""Per-run exclusions, ranges, --min-samples-observed and PCs (issue 15): every run equals a run
+on input files with the listed rows removed, every exclusion is recorded, bad lists are one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from segqtl import api
+from segqtl.cli import cli, dropin
+from segqtl.errors import SegqtlError, UsageError
+from segqtl.ingest.lists import parse_ranges, read_id_list
+from segqtl.spec import RunSpec
+
+from .conftest import cohort_kwargs
+
+NOMINAL_SQL = (
+    "SELECT chr, phenotype, variant, status, number_of_samples, beta_s, se_s, beta_d, se_d, "
+    "t_stat_d, nominal_p, p_adj FROM nominal_results WHERE run_id = $r "
+    "ORDER BY chr, phenotype, variant"
+)
+
+
+def _read(path: Path) -> list[list[str]]:
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def _write(path: Path, rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def _cut_cohort(cohort, out: Path, samples=(), variants=(), phenotypes=()) -> dict:
+    """The cohort's input files with those samples (columns; segment rows), variants (genotype
+    rows) and phenotypes (quantification rows) removed: what a user would do by hand."""
+    samples, variants, phenotypes = set(samples), set(variants), set(phenotypes)
+
+    def columns(rows, first_data: int):
+        keep = [i for i, name in enumerate(rows[0]) if i < first_data or name not in samples]
+        return [[row[i] for i in keep] for row in rows]
+
+    quant = columns(_read(cohort.quantifications), 4)
+    quant = [quant[0]] + [r for r in quant[1:] if r[3] not in phenotypes]
+    cov = _read(cohort.covariates)
+    keep = [i for i, name in enumerate(cov[0]) if name not in samples]
+    # the covariates file has a row label column without a header: one more field per row
+    cov = [[cov[0][i] for i in keep]] + [[r[0]] + [r[i + 1] for i in keep] for r in cov[1:]]
+    files = {
+        "quantifications": _write(out / "quantifications.csv", quant),
+        "covariates": _write(out / "covariates.csv", cov),
+        "copynumber": _write(out / "copynumbers.csv", columns(_read(cohort.copynumber), 1)),
+        "phenotype_covariate": _write(
+            out / "phenotype_covariate.csv", columns(_read(cohort.phenotype_covariate), 1)
+        ),
+        "segmentation": _write(
+            out / "segments.csv",
+            [r for r in _read(cohort.segmentation) if r[0] not in samples],
+        ),
+    }
+    for path in Path(cohort.genotypes).glob("*.csv"):
+        rows = columns(_read(path), 1)
+        if all(r[0] in variants for r in rows[1:]):
+            continue  # a chromosome left without variants: no files, as a user would do
+        _write(
+            out / "genotypes" / path.name, [rows[0]] + [r for r in rows[1:] if r[0] not in variants]
+        )
+    files["genotypes"] = out / "genotypes"
+    return files
+
+
+@pytest.fixture(scope="module")
+def picks(small_cohort):
+    """Samples, variants and phenotypes to leave out of the small cohort."""
+    header = _read(small_cohort.quantifications)[0]
+    samples = header[4:][3:60:7]  # 9 of 60
+    variants = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr1_ALTlr.csv")[1:]][5:80:9]
+    genes = [r[3] for r in _read(small_cohort.quantifications)[1:]]
+    return {"samples": samples, "variants": variants, "phenotypes": [genes[2], genes[15]]}
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, small_cohort, picks):
+    """'full' as simulated; 'cut' from files with the picks removed; the lists as files."""
+    out = tmp_path_factory.mktemp("exclusions")
+    db = out / "wh.duckdb"
+    api.ingest(db, "full", **cohort_kwargs(small_cohort))
+    cut = _cut_cohort(
+        small_cohort, out / "cut", picks["samples"], picks["variants"], picks["phenotypes"]
+    )
+    api.ingest(db, "cut", **cut)
+    lists = {}
+    for kind, ids in picks.items():
+        path = out / f"{kind}.txt"
+        path.write_text("# left out\n" + "\n".join(ids) + "\n")
+        lists[kind] = path
+    return db, lists, out
+
+
+def _rows(db, run_id):
+    return api.query(db, NOMINAL_SQL, {"r": run_id})
+
+
+@pytest.mark.parametrize(
+    "mode,extra",
+    [
+        ("nominal", {"all_variants": True}),
+        ("perm", {"num_permutations": 40}),
+        ("finemap", {"n_bootstrap": 8}),
+    ],
+)
+def test_exclusions__run_equals_a_run_on_files_without_the_rows(warehouse, mode, extra):
+    db, lists, _ = warehouse
+    common = dict(mode=mode, chromosomes=["1", "2"], **extra)
+    a = api.run(
+        db,
+        RunSpec(
+            cohort="full",
+            exclude_samples=str(lists["samples"]),
+            exclude_variants=str(lists["variants"]),
+            exclude_phenotypes=str(lists["phenotypes"]),
+            **common,
+        ),
+    )
+    b = api.run(db, RunSpec(cohort="cut", **common))
+    if mode == "finemap":
+        sql = (
+            "SELECT * EXCLUDE (run_id, run_name, cohort) FROM finemap_results WHERE run_id = $r "
+            "ORDER BY ALL"
+        )
+        got, want = api.query(db, sql, {"r": a}), api.query(db, sql, {"r": b})
+    else:
+        got, want = _rows(db, a), _rows(db, b)
+    assert got.height == want.height > 10
+    assert got.equals(want)  # bit for bit: the same numbers reach the same kernels
+    counts = dict(
+        api.query(
+            db,
+            "SELECT kind || ':' || reason, count(*) FROM run_exclusions WHERE run_id = $r "
+            "GROUP BY ALL",
+            {"r": a},
+        ).rows()
+    )
+    assert counts == {"sample:excluded": 9, "variant:excluded": 9, "phenotype:excluded": 2}
+    params = dict(
+        api.query(db, "SELECT key, value FROM run_parameters WHERE run_id = $r", {"r": a}).rows()
+    )
+    sha = read_id_list(lists["samples"], "--exclude-samples").sha256
+    assert json.loads(params["input:exclude_samples"]) == sha
+    assert json.loads(params["exclude_samples"]) == str(lists["samples"])
+    assert json.loads(params["cohort:source"]) == "full"
+
+
+def test_exclusions__include_lists_equal_excluding_the_rest(warehouse, picks, small_cohort):
+    db, _, out = warehouse
+    header = _read(small_cohort.quantifications)[0][4:]
+    kept = out / "kept_samples.txt"
+    kept.write_text(" ".join(s for s in header if s not in picks["samples"]) + "\n")
+    genes = [r[3] for r in _read(small_cohort.quantifications)[1:]]
+    keep_genes = out / "kept_genes.txt.gz"
+    import gzip
+
+    keep_genes.write_bytes(
+        gzip.compress("\n".join(g for g in genes if g not in picks["phenotypes"]).encode())
+    )
+    common = dict(mode="nominal", chromosomes=["1", "2"], all_variants=True)
+    a = api.run(
+        db,
+        RunSpec(
+            cohort="full",
+            include_samples=str(kept),
+            include_phenotypes=str(keep_genes),
+            exclude_variants=str(out / "variants.txt"),
+            **common,
+        ),
+    )
+    b = api.run(db, RunSpec(cohort="cut", **common))
+    assert _rows(db, a).equals(_rows(db, b))
+    reasons = api.query(
+        db,
+        "SELECT DISTINCT kind, reason FROM run_exclusions WHERE run_id = $r ORDER BY ALL",
+        {"r": a},
+    ).rows()
+    assert reasons == [
+        ("phenotype", "not_included"),
+        ("sample", "not_included"),
+        ("variant", "excluded"),
+    ]
+
+
+def test_exclusions__same_selection_reuses_the_derived_cohort(warehouse):
+    db, lists, _ = warehouse
+    spec = dict(cohort="full", mode="nominal", chromosomes=["1"])
+    a = api.run(db, RunSpec(exclude_samples=str(lists["samples"]), **spec))
+    b = api.run(db, RunSpec(exclude_samples=str(lists["samples"]), **spec))
+    cohorts = api.query(db, "SELECT cohort FROM runs WHERE run_id IN ($a, $b)", {"a": a, "b": b})[
+        "cohort"
+    ].to_list()
+    assert len(set(cohorts)) == 1 and cohorts[0].startswith("full-x")
+    record = api.query(
+        db, "SELECT source_cohort, derivation FROM cohorts WHERE cohort = $c", {"c": cohorts[0]}
+    ).row(0)
+    assert record[0] == "full"
+    assert set(json.loads(record[1])["lists"]) == {"exclude_samples"}
+
+
+def test_range__keeps_variants_in_range_and_phenotypes_whose_window_overlaps(
+    warehouse, small_cohort
+):
+    db, _, out = warehouse
+    start, end, window = 1_500_000, 3_000_000, 200_000
+    genes = _read(small_cohort.quantifications)
+    drop_genes = [
+        r[3]
+        for r in genes[1:]
+        if r[0] != "chr1" or int(r[1]) - window > end or int(r[2]) + window < start
+    ]
+    drop_variants = []
+    for path in Path(small_cohort.genotypes).glob("*_ALTlr.csv"):
+        for r in _read(path)[1:]:
+            chrom, pos = r[0].split(":")[:2]
+            if chrom != "chr1" or not start <= int(pos) <= end:
+                drop_variants.append(r[0])
+    cut = _cut_cohort(small_cohort, out / "cut_range", (), drop_variants, drop_genes)
+    api.ingest(db, "cut_range", **cut)
+    common = dict(mode="nominal", chromosomes=["1"], all_variants=True, window=window)
+    a = api.run(db, RunSpec(cohort="full", ranges=f"chr1:{start}-{end}", **common))
+    b = api.run(db, RunSpec(cohort="cut_range", **common))
+    got = _rows(db, a)
+    assert got.height > 0 and got.equals(_rows(db, b))
+    n_outside = api.query(
+        db,
+        "SELECT count(*) AS n FROM run_exclusions WHERE run_id = $r AND reason = 'outside_range'",
+        {"r": a},
+    )["n"].item()
+    assert n_outside == len(drop_genes) + len(drop_variants)
+
+
+def test_range__parsing_and_errors():
+    assert [str(r) for r in parse_ranges("5:10-20,chrX,chr5:1-4")] == [
+        "chr5:1-4",
+        "chr5:10-20",
+        "chrX",
+    ]
+    for bad in ("chr5:20-10", "chr5:0-10", "chr5:1,000-2,000", "chr5:a-b", ""):
+        with pytest.raises(UsageError, match="--range"):
+            parse_ranges(bad)
+
+
+def test_range__chromosome_without_a_range_is_refused(warehouse):
+    db, _, _ = warehouse
+    with pytest.raises(UsageError, match="no range is on it"):
+        api.run(db, RunSpec(cohort="full", mode="nominal", chromosomes=["1", "2"], ranges="1"))
+
+
+def test_min_samples_observed__pairs_left_out_and_recorded(warehouse, small_cohort):
+    db, _, _ = warehouse
+    common = dict(cohort="full", mode="nominal", chromosomes=["1", "2"], all_variants=True)
+    base = api.run(db, RunSpec(**common))
+    # the small cohort has 3% missing genotypes: 59 of 60 drops the pairs missing any sample
+    # whose phenotype is observed
+    a = api.run(db, RunSpec(min_samples_observed=59, **common))
+    excluded = api.query(
+        db, "SELECT id, detail FROM run_exclusions WHERE run_id = $r AND kind = 'pair'", {"r": a}
+    )
+    assert excluded.height > 0
+    assert all(int(d.split()[0]) < 59 for d in excluded["detail"])
+    full, kept = _rows(db, base), _rows(db, a)
+    assert kept.height + excluded.height == full.height
+    dropped = set(excluded["id"])
+    expected = full.filter(
+        [f"{p} {v}" not in dropped for p, v in zip(full["phenotype"], full["variant"], strict=True)]
+    )
+    assert kept.equals(expected)  # nominal pairs are independent: the rest is unchanged
+    # the count is that of the input files: phenotype and both genotype values present
+    quant = {r[3]: r[4:] for r in _read(small_cohort.quantifications)[1:]}
+    header = _read(small_cohort.quantifications)[0][4:]
+    pid, detail = excluded["id"][0], excluded["detail"][0]
+    gene, variant = pid.split(" ")
+    chrom = variant.split(":")[0]
+    alt = {r[0]: r[1:] for r in _read(Path(small_cohort.genotypes) / f"{chrom}_ALTlr.csv")[1:]}
+    ref = {r[0]: r[1:] for r in _read(Path(small_cohort.genotypes) / f"{chrom}_REFlr.csv")[1:]}
+    n = sum(
+        quant[gene][i] not in ("", "NA")
+        and alt[variant][i] not in ("", "NA")
+        and ref[variant][i] not in ("", "NA")
+        for i in range(len(header))
+    )
+    assert detail == f"{n} observed"
+
+
+def test_min_samples_observed__perm_killed_resumes_to_identical_rows(warehouse, tmp_path):
+    db, _, _ = warehouse
+    args = ["--cohort", "full", "--mode", "perm", "--chromosome", "1,2", "--num-permutations",
+            "30", "--min-samples-observed", "59", "--unit-size", "4", "--quiet"]  # fmt: skip
+    whole = api.run(
+        db,
+        RunSpec(
+            cohort="full",
+            mode="perm",
+            chromosomes=["1", "2"],
+            num_permutations=30,
+            min_samples_observed=59,
+            phenotypes_per_unit=4,
+        ),  # fmt: skip
+    )
+    env = {**os.environ, "SEGQTL_TEST_KILL_AT": "unit-committed"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "segqtl", "run", "--db", str(db), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,  # fmt: skip
+    )
+    assert killed.returncode == -9, killed.stderr
+    stopped = api.query(db, "SELECT max(run_id) AS r FROM runs")["r"].item()
+    api.resume(db, stopped)
+    assert _rows(db, stopped).equals(_rows(db, whole))
+    count = "SELECT count(*) AS n FROM run_exclusions WHERE run_id = $r"
+    n_whole = api.query(db, count, {"r": whole})["n"].item()
+    assert n_whole > 0 and api.query(db, count, {"r": stopped})["n"].item() == n_whole
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"", "lists no IDs"),
+        (b"# only a comment\n", "lists no IDs"),
+        (b"S001,S002\n", "line 1"),
+        (b"S001\n\xff\xfe\n", "line 2"),
+    ],
+)
+def test_id_list__malformed_is_one_line_naming_the_file(tmp_path, content, match):
+    path = tmp_path / "ids.txt"
+    path.write_bytes(content)
+    with pytest.raises(SegqtlError, match=match) as err:
+        read_id_list(path, "--exclude-samples")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_exclusions__cli_errors_write_nothing(warehouse, tmp_path, small_cohort):
+    db, lists, _ = warehouse
+    before = api.query(db, "SELECT count(*) AS n FROM runs")["n"].item()
+    header = _read(small_cohort.quantifications)[0][4:]
+    (tmp_path / "all.txt").write_text("\n".join(header))
+    chr2 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr2_ALTlr.csv")[1:]]
+    (tmp_path / "chr2.txt").write_text("\n".join(chr2))
+    runner = CliRunner()
+    cases = [
+        (["--exclude-samples", str(tmp_path / "missing.txt")], "no such file"),
+        (["--include-samples", str(lists["variants"])], "none of its 9 IDs are samples"),
+        (["--exclude-samples", str(tmp_path / "all.txt")], "at least 3"),
+        (["--range", "chr1:9-3"], "START must be"),
+        (["--phenotype-pcs", "100"], "at most"),
+        (["--include-variants", str(tmp_path / "chr2.txt")], "leaves no variant"),
+    ]
+    for extra, match in cases:
+        res = runner.invoke(
+            cli,
+            [
+                "run",
+                "--db",
+                str(db),
+                "--cohort",
+                "full",
+                "--mode",
+                "nominal",
+                "--chromosome",
+                "1",
+                *extra,
+            ],
+        )
+        assert res.exit_code != 0, extra
+        errors = [line for line in res.output.splitlines() if "error" in line]
+        assert len(errors) == 1 and match in errors[0], res.output
+    assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
+    assert (
+        api.query(
+            db, "SELECT count(*) AS n FROM cohorts WHERE cohort LIKE 'full-x%' AND n_samples < 9"
+        )["n"].item()
+        == 0
+    )
+
+
+def test_exclusions__shards_merge_to_the_unsharded_run(tmp_path, small_cohort, picks):
+    base = tmp_path / "base.duckdb"
+    api.ingest(base, "full", **cohort_kwargs(small_cohort))
+    lists = tmp_path / "samples.txt"
+    lists.write_text("\n".join(picks["samples"]))
+    spec = dict(
+        cohort="full", mode="perm", chromosomes=["1", "2"], num_permutations=30,
+        exclude_samples=str(lists), phenotype_pcs=2, phenotypes_per_unit=5,
+    )  # fmt: skip
+    shards = []
+    for k in (1, 2):
+        shard = tmp_path / f"shard_{k}.duckdb"
+        shutil.copy(base, shard)
+        api.run(shard, RunSpec(shard=f"{k}/2", **spec))
+        shards.append(shard)
+    merged_db = tmp_path / "merged.duckdb"
+    merged = api.merge(merged_db, shards)
+    whole = api.run(base, RunSpec(**spec))
+    sql = (
+        "SELECT phenotype, variant, number_of_samples, beta_d, nominal_p, p_adj FROM "
+        "perm_results WHERE run_id = $r ORDER BY chr, phenotype_idx"
+    )
+    assert api.query(merged_db, sql, {"r": merged}).equals(api.query(base, sql, {"r": whole}))
+    count = "SELECT count(*) AS n FROM run_exclusions WHERE run_id = $r"
+    assert api.query(merged_db, count, {"r": merged})["n"].item() == 9
+
+
+def test_exclusions__dropin_takes_the_flags_in_both_spellings(tmp_path):
+    from .conftest import dropin_input_args, golden_inputs
+
+    header = _read(golden_inputs()["quantifications"])[0][4:]
+    lst = tmp_path / "drop.txt"
+    lst.write_text("\n".join(header[:5]))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        dropin,
+        ["--mode", "nominal", "--chromosome", "chr1", *dropin_input_args(), "--out_dir",
+         str(out), "--exclude_samples", str(lst), "--phenotype-pcs", "2", "--quiet"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    db = out / "segqtl.duckdb"
+    rows = api.query(db, "SELECT kind, reason, count(*) AS n FROM run_exclusions GROUP BY ALL")
+    assert rows.rows() == [("sample", "excluded", 5)]
+    n = api.query(db, "SELECT max(number_of_samples) AS n FROM nominal_results")["n"].item()
+    assert n <= len(header) - 5
+
+
+def test_min_samples_observed__finemap_designs_leave_the_pairs_out(warehouse):
+    db, _, _ = warehouse
+    run = api.run(
+        db,
+        RunSpec(
+            cohort="full",
+            mode="finemap",
+            chromosomes=["1", "2"],
+            n_bootstrap=6,
+            min_samples_observed=59,
+        ),  # fmt: skip
+    )
+    excluded = set(
+        api.query(
+            db, "SELECT id FROM run_exclusions WHERE run_id = $r AND kind = 'pair'", {"r": run}
+        )["id"]
+    )
+    tested = api.query(
+        db,
+        "SELECT phenotype || ' ' || variant AS id FROM finemap_results WHERE run_id = $r "
+        "AND variant IS NOT NULL",
+        {"r": run},
+    )["id"]
+    assert excluded and tested.len() > 0 and not excluded & set(tested)
