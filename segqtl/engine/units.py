@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from ..kernels.nominal import DosageBlock
 from ..kernels.normalize import normalize_rows
 from ..kernels.segments import sample_bounds
 
 if TYPE_CHECKING:
+    # the kernels load scipy: imported where a worker decodes genotypes, not by the run's parent
+    from ..kernels.nominal import DosageBlock
     from ..kernels.options import FinemapParams, ValidateOptions
 
 
@@ -257,6 +258,8 @@ def load_block(
         vidx = np.arange(genotypes.n_variants) if rows is None else rows
     else:
         alt, ref, pos, vidx = read_rows(genotypes, rows)
+    from ..kernels.nominal import DosageBlock
+
     return DosageBlock.from_dosages(alt, ref), vidx, np.asarray(pos)
 
 

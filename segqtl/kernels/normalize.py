@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import rankdata
 
 #: The ``--normalize`` choices.
 METHODS = ("none", "rank-inverse-normal")
@@ -24,6 +22,11 @@ def rank_inverse_normal(y: np.ndarray) -> np.ndarray:
     -------
     (n_samples,) float
     """
+    # here, not at the top: the run's parent imports this module and never transforms (scipy.stats
+    # alone costs it half a second of start-up)
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
     y = np.asarray(y, dtype=np.float64)
     out = np.full(y.shape, np.nan)
     seen = np.isfinite(y)
