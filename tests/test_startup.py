@@ -129,3 +129,14 @@ def test_startup__a_nominal_run_does_not_load_numba_or_finemap(golden_db):
     assert _top(loaded) & {"numba", "llvmlite", "sklearn"} == set()
     assert not any("finemap" in m or "validate" in m.split(".")[-1] for m in loaded
                    if m.startswith(("segqtl.engine", "segqtl.kernels")))  # fmt: skip
+
+
+def test_startup__a_pool_run_parent_does_not_load_scipy(golden_db):
+    # with worker processes the parent only reads, commits and waits: the kernels' scipy (half
+    # a second of start-up) is the workers' to load
+    loaded = _loaded(
+        "run", "--db", str(golden_db), "--cohort", "main", "--chromosome", "1",
+        "--num-cores", "2", "--quiet",
+    )  # fmt: skip
+    assert "segqtl.engine.runner" in loaded and "duckdb" in _top(loaded)
+    assert _top(loaded) & {"scipy", "numba", "sklearn"} == set()

@@ -187,9 +187,10 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
 
     The mode may add its own (validate: the validation cohort's inputs, ``input:val:<role>``).
     """
+    from importlib.metadata import version as installed
+
     import numpy
     import polars
-    import scipy
 
     files = con.execute(
         "SELECT role, sha256 FROM cohort_files WHERE cohort = ? ORDER BY role", [spec.cohort]
@@ -209,9 +210,14 @@ def _provenance(con, spec: RunSpec) -> list[tuple[str, str]]:
         ("duckdb", duckdb),
         ("numpy", numpy),
         ("polars", polars),
-        ("scipy", scipy),
+        ("scipy", "scipy"),  # by its metadata: the parent need not import scipy (0.5 s)
     ):
-        version = __version__ if module is None else module.__version__
+        if module is None:
+            version = __version__
+        elif isinstance(module, str):
+            version = installed(module)
+        else:
+            version = module.__version__
         rows.append((f"version:{name}", json.dumps(version)))
     return rows
 
