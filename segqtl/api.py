@@ -267,6 +267,7 @@ def run(
     from .engine import runner
 
     validate(spec)
+    _prestart_pool(spec)
     # SIGINT, SIGTERM and SIGHUP stop the run as Ctrl-C does: status 'interrupted', resumable
     with runner.stop_on_signals():
         with closing(connect(db, must_exist=True)) as con:
@@ -290,6 +291,16 @@ def run(
                 notify=notify,
             )
     return run_id
+
+
+def _prestart_pool(spec) -> None:
+    """Start the worker pool's fork server now when the run will use one, so that its imports
+    overlap the run's planning and reads (segqtl/engine/pool.py: prestart)."""
+    if spec.executor == "pool" and spec.num_cores > 1:
+        from . import modes
+        from .engine import pool
+
+        pool.prestart(list(modes.get(spec.mode).preload))
 
 
 def _selects(spec) -> bool:
@@ -337,6 +348,8 @@ def _resume(db, run_id, progress, progress_every, log, notify, execution, starte
     check_scratch_env()  # before the run is marked running again
     with closing(connect(db, must_exist=True)) as con:
         status = _runs.run_status(con, run_id)
+        if status not in ("completed", _runs.SHARD_COMPLETED) and not execution:
+            _prestart_pool(_runs.load_spec(con, run_id))
         if status in ("completed", _runs.SHARD_COMPLETED):
             raise UsageError(f"run {run_id} is already {status}")
         if execution:

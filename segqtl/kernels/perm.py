@@ -43,7 +43,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from scipy import stats
 from scipy.special import stdtr
 
 from .nominal import (
@@ -421,6 +420,10 @@ def beta_pvalue(p_nominal: float, p_perm: np.ndarray) -> tuple[float, float, flo
     The beta distribution is fitted by maximum likelihood on [0, 1] to the finite p*_b clipped
     to [1e-15, 1 - 1e-15] (fallback a = b = 1); returns ``(p_adj, a, b)``.
     """
+    # here, not at the top: scipy.stats takes half a second to import, and nominal workers
+    # (which import this module) never fit a beta
+    from scipy import stats
+
     finite = p_perm[np.isfinite(p_perm)]
     if not np.isfinite(p_nominal) or finite.size == 0:
         return np.nan, np.nan, np.nan
