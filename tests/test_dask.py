@@ -358,6 +358,22 @@ def test_dask_map__units_run_with_one_blas_thread(cluster):
     assert [threads for threads, _ in results] == [1, 1]
 
 
+def malloc_kept(_payload) -> tuple[str | None, bool]:
+    """A Dask worker's MALLOC_TRIM_THRESHOLD_ and whether segqtl set its allocator's
+    thresholds (test target)."""
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), bool(executors._MALLOC_SET)
+
+
+def test_dask_map__workers_keep_freed_memory_despite_the_nannys_trim_setting(cluster):
+    address = cluster.scheduler_address
+    results = list(executors.dask_map(f"{__name__}:malloc_kept", [0, 1], scheduler=address))
+    # the nanny's setting is there (it disables glibc's adaptive thresholds), and each worker
+    # that ran a unit has set fixed ones (executors._keep_freed_memory)
+    assert all(env is not None and kept for (env, kept), _ in results)
+
+
 def test_dask_map__worker_error_reaches_the_parent(cluster):
     with pytest.raises(TypeError):
         list(executors.dask_map("math:sqrt", ["four"], scheduler=cluster.scheduler_address))

@@ -324,12 +324,40 @@ def _task(target: str, payload):
     they are limited; one thread per unit keeps N single-threaded workers on N cores, as the
     pool's workers are (Dask only limits its own task threads).
     """
+    _keep_freed_memory()
     func = resolve(target)
     pause = float(os.environ.get("SEGQTL_TASK_PAUSE", "0") or 0)
     if pause:  # test hook: a unit that takes a while, to kill its worker in the middle
         time.sleep(pause)
     with threadpool_limits(1):
         return _call(func, payload)
+
+
+_MALLOC_SET: list[bool] = []
+
+
+def _keep_freed_memory() -> None:
+    """Let this Dask worker's C allocator keep and reuse freed memory, as a pool worker does.
+
+    A Dask nanny starts its worker with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``), which also switches off glibc's adaptive mmap
+    threshold: every array above 128 KB is then a fresh ``mmap`` whose pages fault in one by
+    one, and the scans allocate megabyte-sized temporaries per phenotype (units took 13-18%
+    longer on Dask workers than on the pool's; docs/benchmarks.md).  Fixed thresholds of
+    32 MB (mmap, glibc's largest) and 512 MB (trim) restore the reuse on every Dask worker,
+    whatever its configuration.  Set once per worker process; a no-op without glibc.
+    """
+    if _MALLOC_SET:
+        return
+    _MALLOC_SET.append(True)
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameters
+        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        libc.mallopt(m_trim_threshold, 512 * 1024 * 1024)
 
 
 def local_cluster(workers: int):
