@@ -374,6 +374,21 @@ def test_dask_map__workers_keep_freed_memory_despite_the_nannys_trim_setting(clu
     assert all(env is not None and kept for (env, kept), _ in results)
 
 
+def test_local_cluster__workers_run_without_profiler_or_gil_monitor():
+    import dask
+    import distributed
+
+    with executors.local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        got = client.run(
+            lambda: (
+                dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.admin.system-monitor.gil.enabled"),
+            )
+        )
+    assert list(got.values()) == [(False, False)]
+    assert dask.config.get("distributed.worker.profile.enabled")  # this process: unchanged
+
+
 def test_dask_map__worker_error_reaches_the_parent(cluster):
     with pytest.raises(TypeError):
         list(executors.dask_map("math:sqrt", ["four"], scheduler=cluster.scheduler_address))

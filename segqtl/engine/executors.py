@@ -364,18 +364,28 @@ def local_cluster(workers: int):
     """The ``distributed.LocalCluster`` of ``--cluster local``: ``workers`` single-threaded
     worker processes (each with its nanny, which restarts a killed worker)."""
     distributed = require_dask()
-    return distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        # any free local port: the scheduler serves HTTP even without a dashboard, and the
-        # default port 8787 is taken by any other cluster on the machine (a warning per run)
-        dashboard_address="127.0.0.1:0",
-        # the units hold their own memory, as the pool's do; Dask's limit would spill and
-        # pause for data it does not manage
-        memory_limit=0,
-        silence_logs=logging.ERROR,
-    )
+    import dask
+
+    # The statistical profiler (a stack sample every 10 ms) and the GIL monitor run beside
+    # each worker's unit and compete with it for the machine's cores; the run's own cluster
+    # does without them (the workers take this config from their nanny).
+    quiet = {
+        "distributed.worker.profile.enabled": False,
+        "distributed.admin.system-monitor.gil.enabled": False,
+    }
+    with dask.config.set(quiet):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            # any free local port: the scheduler serves HTTP even without a dashboard, and the
+            # default port 8787 is taken by any other cluster on the machine (a warning per run)
+            dashboard_address="127.0.0.1:0",
+            # the units hold their own memory, as the pool's do; Dask's limit would spill and
+            # pause for data it does not manage
+            memory_limit=0,
+            silence_logs=logging.ERROR,
+        )
 
 
 @contextlib.contextmanager
