@@ -184,17 +184,23 @@ def _conversion_plan(inputs: CohortInputs, conv, given: bool):
     return plan
 
 
-def _ingest_converted(con, cohort: str, plan, conv, checksums) -> IngestResult:
-    """Ingest ``plan``'s files through canonical copies in ``$TMPDIR`` (removed afterwards),
-    recording the conventions in ``cohort_control`` as :func:`ingest_files` does."""
+def _flags_json(conv) -> str:
+    """The conventions given by flags, as ``cohort_control`` stores them (format ``flags``)."""
     import json
 
-    from .ingest.control import ingest_prepared, prepare_plan, workdir
-
-    flags = json.dumps(
+    return json.dumps(
         {"sep": conv.sep, "na_strings": list(conv.na_strings), "comment_char": conv.comment_char},
         sort_keys=True,
     )
+
+
+def _ingest_converted(con, cohort: str, plan, conv, checksums) -> IngestResult:
+    """Ingest ``plan``'s files through canonical copies in ``$TMPDIR`` (removed afterwards),
+    recording the conventions in ``cohort_control`` as :func:`ingest_files` does."""
+
+    from .ingest.control import ingest_prepared, prepare_plan, workdir
+
+    flags = _flags_json(conv)
     with workdir() as work:
         prepared = prepare_plan(plan, work)
         # the checksums of the files as given, already computed: the cohort keeps its name
@@ -1303,46 +1309,16 @@ def ingest_files(
     this is :func:`ingest` itself; otherwise the conventions are recorded in
     ``cohort_control`` (format ``flags``).
     """
-    import json
-
-    from .errors import SegqtlError
     from .ingest import CohortInputs
-    from .ingest.control import (
-        check_cohort_name,
-        ingest_prepared,
-        plan_paths,
-        prepare_plan,
-        workdir,
-    )
-    from .ingest.conventions import Conventions, describe, parse_sep
+    from .ingest.control import check_cohort_name, ingest_prepared, prepare_plan, workdir
 
     check_cohort_name(cohort)
     inputs = inputs or CohortInputs(**paths)
-    try:
-        sep = parse_sep(sep, "--sep") if sep is not None else None
-    except ValueError as exc:
-        raise UsageError(f"{exc}. Fix: pass --sep ',', ';', tab or space") from None
-    if comment_char is not None and len(comment_char) > 1:
-        raise UsageError(
-            f"--comment-char {comment_char!r} is not one character. Fix: pass e.g. "
-            "--comment-char '#' (or '' for none)"
-        )
-    conv = Conventions(sep, tuple(na_strings or ()), comment_char)
-    given = sep is not None or bool(na_strings) or comment_char is not None
-    if not given:
-        try:
-            plan = plan_paths(inputs, conv)
-            canonical = not any(describe(j.source, j.conventions) for j in plan.jobs())
-        except (OSError, SegqtlError):
-            canonical = True  # a missing/unreadable file: the plain ingest names it as ever
-        if canonical:
-            return ingest(db, cohort, inputs, replace=replace)  # the plain path, unchanged
-    else:
-        plan = plan_paths(inputs, conv)
-    flags = json.dumps(
-        {"sep": sep, "na_strings": list(na_strings or ()), "comment_char": comment_char},
-        sort_keys=True,
-    )
+    conv, given = _file_conventions(sep, na_strings, comment_char)
+    plan = _conversion_plan(inputs, conv, given)
+    if plan is None:
+        return ingest(db, cohort, inputs, replace=replace)  # the plain path, unchanged
+    flags = _flags_json(conv)
     with workdir() as work:
         prepared = prepare_plan(plan, work)
         return _with_new_db_cleanup(

@@ -319,36 +319,27 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
 
     left_out("phenotypes")
     left_out("variants")
-    for chrom in spec.chromosomes:
-        n_kept = fetch_one(
-            con,
-            "SELECT count(*) FROM phenotypes AS p WHERE p.cohort = ? AND p.chr = ? AND NOT "
-            "EXISTS (SELECT 1 FROM derive_x_phenotypes AS x WHERE x.chr = p.chr AND "
-            "x.phenotype_idx = p.phenotype_idx)",
-            [spec.cohort, chrom],
-        )[0]
-        if n_kept == 0:
-            raise UsageError(
-                f"the run's selection leaves no phenotype of cohort {spec.cohort!r} on {chrom}. "
-                f"Fix: check {flag('include_phenotypes')} / {flag('exclude_phenotypes')} and "
-                f"{flag('ranges')}, or drop {chrom} from --chromosome"
-            )
-
     mode = modes.get(spec.mode)
-    for chrom in dict.fromkeys(mode.variant_chromosome(spec, c) for c in spec.chromosomes):
-        n_kept = fetch_one(
-            con,
-            "SELECT count(*) FROM variants AS v WHERE v.cohort = ? AND v.chr = ? AND NOT "
-            "EXISTS (SELECT 1 FROM derive_x_variants AS x WHERE x.chr = v.chr AND "
-            "x.variant_idx = v.variant_idx)",
-            [spec.cohort, chrom],
-        )[0]
-        if n_kept == 0:
-            raise UsageError(
-                f"the run's selection leaves no variant of cohort {spec.cohort!r} on {chrom}. "
-                f"Fix: check {flag('include_variants')} / {flag('exclude_variants')} and "
-                f"{flag('ranges')}"
-            )
+    variant_chromosomes = dict.fromkeys(mode.variant_chromosome(spec, c) for c in spec.chromosomes)
+    for kind, chromosomes, lists in (
+        ("phenotype", spec.chromosomes, "phenotypes"),
+        ("variant", variant_chromosomes, "variants"),
+    ):
+        for chrom in chromosomes:
+            # table names from this code, never user text
+            n_kept = fetch_one(
+                con,
+                f"SELECT count(*) FROM {kind}s AS t WHERE t.cohort = ? AND t.chr = ? AND NOT "
+                f"EXISTS (SELECT 1 FROM derive_x_{kind}s AS x WHERE x.chr = t.chr AND "
+                f"x.{kind}_idx = t.{kind}_idx)",
+                [spec.cohort, chrom],
+            )[0]
+            if n_kept == 0:
+                raise UsageError(
+                    f"the run's selection leaves no {kind} of cohort {spec.cohort!r} on "
+                    f"{chrom}. Fix: check {flag(f'include_{lists}')} / "
+                    f"{flag(f'exclude_{lists}')} and {flag('ranges')}"
+                )
 
     cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
     m = len(kept)
