@@ -77,7 +77,8 @@ def table_contents(db: Path) -> dict[str, list[tuple]]:
     """The cohort's rows (genotype table included), without its inputs' checksums."""
     snap = snapshot(db)
     out = {t: rows for t, rows in snap.items() if t in COMPARED or t.startswith("genotypes_")}
-    out["cohorts"] = [row[:3] + row[4:-1] for row in snap["cohorts"]]  # checksum, created_at
+    # without checksum (column 4) and created_at (column 8; migration 015 added two after it)
+    out["cohorts"] = [row[:3] + row[4:7] + row[8:] for row in snap["cohorts"]]
     assert any(t.startswith("genotypes_") for t in out)
     return out
 

@@ -3,8 +3,9 @@
 Every reader returns polars frames; numbers are parsed by polars (exact decimal -> double
 conversion), empty cells and the usual NA spellings become nulls.  Empty lines are skipped.
 Any file may be gzip- or zstd-compressed (``.csv.gz``, ``.csv.zst``; see :mod:`.textio`).
-Genotype files are read in blocks of lines (:func:`iter_genotypes`), so their size does not
-bound memory; the small tables are read whole.
+Genotype files are read in blocks of lines (:class:`GenotypeReader`), so their size does not
+bound memory, the ALTlr and REFlr files each parsed ahead in a thread of its own; the small
+tables are read whole.
 
 Validation is vectorised; the slower diagnostics (a scan of the file's lines) only run when
 the fast parse failed or a row may be short (a null in the header's last column).
@@ -12,16 +13,20 @@ the fast parse failed or a row may be short (a null in the header's last column)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from ..chromosomes import normalize_chromosome
 from ..errors import InputError
@@ -45,8 +50,10 @@ def _normalize_chromosome_expr(column: str) -> pl.Expr:
 
 
 #: Text bytes per genotype block: large enough to amortise the per-block work, small enough
-#: that a block's frames (~3x its text) stay far below the ingest's memory budget.
-GENOTYPE_BLOCK_BYTES = 16 << 20
+#: that the blocks in flight (two files parsed at once, one block waiting for each, frames
+#: ~3x their text) stay far below the ingest's memory budget.  16 MB was as fast and
+#: ~130 MB larger at peak (issue 13, 250,000 variants x 400 samples).
+GENOTYPE_BLOCK_BYTES = 8 << 20
 
 
 def sha256_file(path: Path) -> str:
@@ -276,6 +283,7 @@ def read_numeric_table(
     raw_header: list[str] | None = None,
     first_line: int = 2,
     require_rows: bool = True,
+    array: str | None = None,
 ) -> pl.DataFrame:
     """Read ``id_columns`` as text and ``value_columns`` as Float64 (nulls for missing).
 
@@ -285,7 +293,10 @@ def read_numeric_table(
 
     ``source`` is the text to parse (default: the file): a header line then data rows, the
     first of which is line ``first_line`` of ``path``.  ``raw_header`` is its header's fields
-    if already read.  ``require_rows=False`` accepts a block without data rows.
+    if already read.  ``require_rows=False`` accepts a block without data rows.  With
+    ``array``, the value columns come back as one column of that name, ``Array(Float64, n)``
+    with n = ``len(value_columns)`` (row-major, as the warehouse stores genotypes), instead of
+    one column each.
     """
     source = _source(path) if source is None else source
     if raw_header is None:
@@ -299,7 +310,19 @@ def read_numeric_table(
         raw_of[c]: pl.Float64 for c in value_columns
     }
 
+    # When every column is read, a full schema spares polars the projection (a quarter of
+    # the parse of a wide genotype block); the parse is the same either way.
+    every = len(set(raw_header)) == len(raw_header) == len(schema)
+
     def parse(null_values):
+        if every:
+            return pl.read_csv(
+                source,
+                schema={c: schema[c] for c in raw_header},
+                null_values=null_values,
+                row_index_name=_LINE,
+                row_index_offset=first_line,
+            )
         return pl.read_csv(
             source,
             columns=[raw_of[c] for c in wanted + extra],
@@ -338,8 +361,8 @@ def read_numeric_table(
         raise InputError(path, f"the {what} file has a header but no data rows", "add data rows")
     df = df.with_columns(
         [pl.col(c).str.strip_chars().replace("", None) for c in id_columns]
-        # NaN spelled as a number is a missing value too.
-        + [pl.col(value_columns).fill_nan(None)]
+        # NaN spelled as a number is a missing value too (for ``array``: below).
+        + ([] if array else [pl.col(value_columns).fill_nan(None)])
     )
     for c in id_columns:
         empty = df[c].is_null()
@@ -352,8 +375,42 @@ def read_numeric_table(
                 line=df[_LINE][row],
                 column=_column(header, c),
             )
+    if array:
+        values = _values_array(path, df, value_columns, header).alias(array)
+        return df.select(_LINE, *id_columns).with_columns(values)
     _check_finite(path, df, value_columns, header)
     return df.drop(extra)
+
+
+def _values_array(path: Path, df: pl.DataFrame, columns: list[str], header: list[str]):
+    """``columns`` of ``df`` as one ``Array(Float64, len(columns))`` series, NaN as null.
+
+    Refuses an infinite value as :func:`_check_finite` does (same cell, same message).  Built
+    with numpy and Arrow: ``pl.concat_arr`` over hundreds of columns runs on one core and
+    costs as much as the parse.
+
+    Returns
+    -------
+    pl.Series, shape (rows,) of arrays of shape (len(columns),)
+    """
+    # (rows, columns), row-major as DOUBLE[n] stores them, nulls as NaN
+    values = df.select(columns).to_numpy(order="c")
+    infinite = np.isinf(values)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite.any(axis=1))[0])
+        j = int(np.flatnonzero(infinite[row])[0])
+        raise InputError(
+            path,
+            f"infinite value '{float(values[row, j])}'",
+            "write a finite number, or leave the cell empty (or NA) for a missing value",
+            line=df[_LINE][row],
+            column=_column(header, columns[j]),
+        )
+    del infinite
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)  # a view, no copy
+    nulls = np.isnan(flat)
+    child = pa.array(flat, mask=nulls) if nulls.any() else pa.array(flat)
+    return pl.Series(pa.FixedSizeListArray.from_arrays(child, len(columns)))
 
 
 def _check_finite(path: Path, df: pl.DataFrame, columns: list[str], header: list[str]) -> None:
@@ -682,7 +739,11 @@ def genotype_files(directory: Path) -> dict[str, tuple[Path, Path]]:
 
 @dataclass
 class _GenotypeFile:
-    """One open genotype file: its blocks, parsed header, and the parsed rows not yet used."""
+    """One open genotype file: its blocks, parsed header, and the parsed rows not yet used.
+
+    ``parsed`` (set by :meth:`GenotypeReader.__iter__`) parses the blocks ahead in a thread
+    of its own, so that the ALTlr and REFlr files are parsed at the same time.
+    """
 
     path: Path
     stream: textio.Stream
@@ -692,10 +753,19 @@ class _GenotypeFile:
     pending: pl.DataFrame | None = None
     done: bool = False
     last_line: int = 1  # line of the last data row parsed so far
+    parsed: Prefetched | None = None
 
     @property
     def n_pending(self) -> int:
         return 0 if self.pending is None else self.pending.height
+
+    def close(self) -> None:
+        """Stop the parsing thread, then close the file (in this order: it reads the file)."""
+        try:
+            if self.parsed is not None:
+                self.parsed.close()
+        finally:
+            self.stream.close()
 
 
 def _open_genotype_file(path: Path, samples: list[str], block_bytes: int) -> _GenotypeFile:
@@ -717,33 +787,102 @@ def _open_genotype_file(path: Path, samples: list[str], block_bytes: int) -> _Ge
     except BaseException:
         stream.close()
         raise
+    # Every block starts with a copy of the header, so that it parses as a CSV file of its own.
+    prefix = blocks.header.removeprefix(b"\xef\xbb\xbf")
+    blocks.prefix = prefix if prefix.endswith(b"\n") else prefix + b"\n"
     return _GenotypeFile(path, stream, blocks, raw_header, header)
 
 
-def _read_block(f: _GenotypeFile, samples: list[str]) -> None:
-    """Parse the file's next block of lines and append its rows to ``f.pending``."""
-    try:
-        first, data = next(f.blocks)
-    except StopIteration:
+def _parse_blocks(f: _GenotypeFile, samples: list[str]) -> Iterator[pl.DataFrame]:
+    """The file's blocks of lines, parsed and checked: ``ID, <line>, values`` frames
+    (``values``: ``Array(Float64, len(samples))`` in ``samples`` order)."""
+    for first, data in f.blocks:
+        frame = read_numeric_table(
+            f.path,
+            ["ID"],
+            samples,
+            "genotype",
+            source=data,
+            raw_header=f.raw_header,
+            first_line=first,
+            require_rows=False,
+            array="values",
+        )
+        yield frame.select("ID", pl.col(_LINE).cast(pl.Int64), "values")
+
+
+def _read_block(f: _GenotypeFile) -> None:
+    """Take the file's next parsed block and append its rows to ``f.pending``."""
+    frame = next(f.parsed, None)
+    if frame is None:
         f.done = True
         return
-    header = f.blocks.header.removeprefix(b"\xef\xbb\xbf")
-    if not header.endswith(b"\n"):
-        header += b"\n"
-    frame = read_numeric_table(
-        f.path,
-        ["ID"],
-        samples,
-        "genotype",
-        source=header + data,
-        raw_header=f.raw_header,
-        first_line=first,
-        require_rows=False,
-    )
-    frame = frame.select("ID", pl.col(_LINE).cast(pl.Int64), pl.concat_arr(samples).alias("values"))
     if frame.height:
         f.last_line = int(frame[_LINE][-1])
     f.pending = frame if f.pending is None else pl.concat([f.pending, frame], rechunk=False)
+
+
+class Prefetched:
+    """The items of ``iterable``, produced ahead in a thread of their own.
+
+    At most ``depth`` items wait, done, for the consumer.  An error raised while producing an
+    item is raised by ``next`` in the consumer's thread, in the item's place, so the consumer
+    sees items and errors in the order it would have made them itself.  ``close`` stops the
+    thread (after the item in hand) and waits for it.  Parsing (polars), hashing, reading and
+    DuckDB's appends all release the GIL, so the threads share both cores.
+    """
+
+    def __init__(self, iterable, depth: int = 1, name: str = "segqtl-prefetch"):
+        self._slot: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, args=(iterable,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, iterable) -> None:
+        source = iter(iterable)
+        try:
+            for item in source:
+                if not self._put(("item", item)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the consumer's thread
+            self._put(("error", exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._slot.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Prefetched:
+        return self
+
+    def __next__(self):
+        if self._finished:
+            raise StopIteration
+        kind, item = self._slot.get()
+        if kind == "item":
+            return item
+        self._finished = True
+        if kind == "error":
+            raise item
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        self._finished = True
+        with contextlib.suppress(queue.Empty):
+            while True:  # drop what waits, unblocking the producer
+                self._slot.get_nowait()
+        self._thread.join()
 
 
 def _ids_differ(alt: _GenotypeFile, ref: _GenotypeFile, got: str, want: str, line: int):
@@ -772,7 +911,9 @@ class GenotypeReader:
     check of the whole-file reader is applied block by block (header, samples, field counts,
     numeric cells, ID format, same IDs in ALT and REF); unique IDs are checked when the last
     block has been read, which is when ``n_variants`` and ``checksums`` (sha256 of each
-    file's stored bytes, computed while reading) become available.
+    file's stored bytes, computed while reading) become available.  Each file is read and
+    parsed one block ahead in a thread of its own (:class:`Prefetched`); errors still surface
+    in the order of a one-thread read, in the iterating thread.
 
     Parameters
     ----------
@@ -811,6 +952,9 @@ class GenotypeReader:
             raise
         ids, lines = [], []
         try:
+            for f, kind in ((alt, "alt"), (ref, "ref")):
+                name = f"segqtl-parse-{kind}-{self.chrom}"
+                f.parsed = Prefetched(_parse_blocks(f, samples), name=name)
             while True:
                 # Read on the side that has fewer rows waiting, so the two stay in step
                 # whatever their line lengths.
@@ -819,7 +963,7 @@ class GenotypeReader:
                     lagging = ref if lagging is alt else alt
                 if lagging.done:
                     break
-                _read_block(lagging, samples)
+                _read_block(lagging)
                 n = min(alt.n_pending, ref.n_pending)
                 if n == 0:
                     continue
@@ -847,10 +991,14 @@ class GenotypeReader:
                 "variant ID",
                 alt.header,
             )
+            for f in (alt, ref):  # the parsing threads have read to the end: stop them
+                f.parsed.close()
             self.checksums = {f.path: f.stream.digest() for f in (alt, ref)}
         finally:
-            alt.stream.close()
-            ref.stream.close()
+            try:
+                alt.close()
+            finally:
+                ref.close()
 
     def _check(self, alt: _GenotypeFile, ref: _GenotypeFile, a, r) -> GenotypeBlock:
         same = (a["ID"] == r["ID"]).fill_null(False)
