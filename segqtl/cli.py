@@ -553,6 +553,8 @@ def _mode_help(default: str) -> str:
 @handle_errors
 def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose, **params):
     """Record and execute a run; prints its run id on stdout."""
+    if resume_id is None:
+        _prestart_pool(mode, params)  # first: the workers' imports overlap the parent's
     from . import api
     from .spec import RunSpec
 
@@ -623,6 +625,20 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if not quiet:
         _report(db, run_id)
     click.echo(run_id)
+
+
+def _prestart_pool(mode: str, params: dict) -> None:
+    """Start the worker pool's fork server before anything else when the run will use one
+    (pool executor, several cores): its imports then overlap the parent's own imports and
+    planning (segqtl/engine/pool.py: prestart).  A wrong value is left to the checks."""
+    cores = params.get("num_cores") or 1
+    if params.get("executor", "pool") != "pool" or not isinstance(cores, int) or cores < 2:
+        return
+    if mode not in modes.modes():
+        return
+    from .engine import pool
+
+    pool.prestart(list(modes.get(mode).preload))
 
 
 def _lost_scheduler(exc: BaseException) -> bool:
@@ -1017,6 +1033,7 @@ def dropin(mode, chromosomes, inputs, out_dir, db, progress_every, quiet, **para
     are read as 'segqtl ingest' reads them (conventions detected, or --sep, --na_strings,
     --comment_char).
     """
+    _prestart_pool(mode, params)  # first: the workers' imports overlap the ingest checks
     from . import api
     from .ingest import CohortInputs
     from .spec import RunSpec
