@@ -61,6 +61,13 @@ def build() -> float:
         "has_phenotype_covariate, segqtl_version, created_at) "
         "VALUES ('big', 1, 400, 'synthetic', true, false, 'bench', now())"
     )
+    # an empty genotype table: the genotypes view (and so 'segqtl upgrade') reads every
+    # cohort's; the results are synthetic, no unit reads a dosage
+    con.execute(
+        "CREATE TABLE genotypes_1 (chr VARCHAR NOT NULL, variant_idx INTEGER NOT NULL, "
+        "variant_id VARCHAR NOT NULL, pos BIGINT NOT NULL, altlr DOUBLE[400] NOT NULL, "
+        "reflr DOUBLE[400] NOT NULL)"
+    )
     con.execute(
         "INSERT INTO phenotypes SELECT 'big', 'chr1', i, i, 'G' || i, i * 40000, "
         "i * 40000 + 1000, [0.0] FROM range(?) t(i)",
