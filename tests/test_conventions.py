@@ -122,7 +122,7 @@ def variant(
 def _compress(path: Path, codec: str) -> Path:
     data = path.read_bytes()
     if codec == "gz":
-        packed = gzip.compress(data)
+        packed = gzip.compress(data, mtime=0)  # the same bytes every time
     else:
         import pyarrow as pa
 

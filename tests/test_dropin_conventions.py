@@ -6,7 +6,6 @@ drop-in's on the plain CSVs."""
 from __future__ import annotations
 
 import csv
-import gzip
 import tempfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from segqtl.cli import dropin
 from segqtl.ingest import CohortInputs
 
 from .conftest import GOLDEN_MAIN
+from .test_conventions import _compress as compress
 
 #: The golden cohort's files (paths under GOLDEN_MAIN) by drop-in flag.
 FILES = {
@@ -51,24 +51,6 @@ def write_rows(path: Path, rows, *, sep=",", quote=False, newline="\n", bom=Fals
 
     text = head + "".join(sep.join(cell(v) for v in row) + "\n" for row in rows)
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.replace("\n", newline).encode())
-
-
-def compress(path: Path, codec: str) -> Path:
-    data = path.read_bytes()
-    if codec == "gz":
-        packed = gzip.compress(data, mtime=0)
-    else:
-        import pyarrow as pa
-
-        sink = pa.BufferOutputStream()
-        stream = pa.CompressedOutputStream(sink, "zstd")
-        stream.write(data)
-        stream.close()
-        packed = sink.getvalue().to_pybytes()
-    target = path.with_name(f"{path.name}.{codec}")
-    target.write_bytes(packed)
-    path.unlink()
-    return target
 
 
 def write_cohort(
