@@ -9,7 +9,6 @@ genotype files, gene_id).  A range is ``CHR:START-END`` (1-based, both ends incl
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ class IdList:
 def read_id_list(path: str | Path, flag: str) -> IdList:
     """Read an ID list named by ``flag``; a one-line error naming the file (and line) if it
     cannot be used."""
+    from .readers import sha256_file
     from .textio import check_magic, read_all
 
     p = Path(path)
@@ -53,7 +53,7 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
     try:
         check_magic(p)
         data = read_all(p)
-        stored = p.read_bytes()
+        sha256 = sha256_file(p)
     except OSError as exc:
         raise UsageError(
             f"{flag} {path}: cannot read it ({exc.strerror or exc}). Fix: check the path and "
@@ -83,7 +83,7 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
             ids.setdefault(token, None)
     if not ids:
         raise InputError(path, "lists no IDs", f"write one ID per line, or drop {flag}")
-    return IdList(str(path), tuple(ids), hashlib.sha256(stored).hexdigest())
+    return IdList(str(path), tuple(ids), sha256)
 
 
 @dataclass(frozen=True, order=True)

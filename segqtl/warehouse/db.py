@@ -909,11 +909,17 @@ def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):
     return con.sql(text, params=used).pl()
 
 
+def sql_parameters(text: str) -> set[str]:
+    """The ``$name`` parameters an SQL text uses; those its ``--`` comments (the files'
+    headers) only mention are not parameters."""
+    return set(re.findall(r"\$([A-Za-z_]\w*)", re.sub(r"--[^\n]*", "", text)))
+
+
 def bind_sql(name: str, params: dict | None = None, **kw) -> tuple[str, dict]:
     """Text of ``sql/<name>.sql`` and the subset of parameters it uses (all must be given)."""
     params = {**(params or {}), **kw}
     text = load_sql(name)
-    used = set(re.findall(r"\$([A-Za-z_]\w*)", text))
+    used = sql_parameters(text)
     missing = used - params.keys()
     if missing:
         raise TypeError(f"sql/{name}.sql needs parameters {sorted(missing)}")

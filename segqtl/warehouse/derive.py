@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,15 @@ from pathlib import Path
 from .. import __version__, modes
 from ..errors import UsageError
 from ..ingest.lists import IdList, Range, parse_ranges, read_id_list
-from .db import fetch_one, genotype_table, load_sql, refresh_genotypes_view, rollback
+from .db import (
+    bind_sql,
+    fetch_one,
+    genotype_table,
+    load_sql,
+    refresh_genotypes_view,
+    rollback,
+    sql_parameters,
+)
 
 #: (kind, parameter suffix, what the IDs are) of the ID lists.
 KINDS = (("samples", "sample IDs"), ("variants", "variant IDs"), ("phenotypes", "gene IDs"))
@@ -190,7 +197,7 @@ def _derivation(spec, sel: Selection, source_checksum: str) -> dict:
         "lists": lists,
         "ranges": [str(r) for r in sel.ranges],
     }
-    if sel.ranges and any(r.chr for r in sel.ranges):
+    if sel.ranges:
         out["window"] = spec.window  # decides which phenotypes a range keeps
     if sel.phenotype_pcs:
         out["phenotype_pcs"] = sel.phenotype_pcs
@@ -208,8 +215,7 @@ def _sql_statements(name: str, params: dict, **template) -> list[tuple[str, dict
         text = text.replace("{" + key + "}", str(value))
     out = []
     for part in text.split("\n-- next\n"):
-        code = re.sub(r"--[^\n]*", "", part)  # the header's words are not parameters
-        used = set(re.findall(r"\$([A-Za-z_]\w*)", code))
+        used = sql_parameters(part)
         out.append((part, {k: v for k, v in params.items() if k in used}))
     return out
 
@@ -255,8 +261,6 @@ def _detail(sel: Selection, action: str, kind: str) -> str | None:
 
 def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, source) -> None:
     """Write the derived cohort ``name`` (inside the caller's transaction)."""
-    import numpy as np
-
     checksum, n_source, source_id = source
     flag = modes.flag_name
     con.execute("CREATE TEMP TABLE derive_lists (kind VARCHAR, action VARCHAR, id VARCHAR)")
@@ -278,12 +282,14 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
     ).fetchall()
     include = sel.lists.get(("include", "samples"))
     exclude = sel.lists.get(("exclude", "samples"))
+    excluded = set(exclude.ids) if exclude is not None else set()
+    included = set(include.ids) if include is not None else None
     dropped = []
     kept = []
     for idx, sid in samples:
-        if exclude is not None and sid in set(exclude.ids):
+        if sid in excluded:
             dropped.append(["sample", sid, "excluded", _detail(sel, "exclude", "samples")])
-        elif include is not None and sid not in set(include.ids):
+        elif included is not None and sid not in included:
             dropped.append(["sample", sid, "not_included", _detail(sel, "include", "samples")])
         else:
             kept.append(idx)
@@ -300,22 +306,17 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
     keep = [i + 1 for i in kept]
 
     def left_out(kind: str) -> None:
-        sql_name = f"derive_{kind[:-1]}_exclusions"
-        text = load_sql(sql_name).strip().rstrip(";")
-        params = {
-            "source": spec.cohort,
-            "window": spec.window,
-            "has_include": ("include", kind) in sel.lists,
-            "has_ranges": bool(sel.ranges),
-            "exclude_detail": _detail(sel, "exclude", kind),
-            "include_detail": _detail(sel, "include", kind),
-            "range_detail": range_detail,
-        }
-        used = set(re.findall(r"\$([A-Za-z_]\w*)", re.sub(r"--[^\n]*", "", text)))
-        con.execute(
-            f"CREATE TEMP TABLE derive_x_{kind} AS {text}",
-            {k: v for k, v in params.items() if k in used},
+        text, used = bind_sql(
+            f"derive_{kind[:-1]}_exclusions",
+            source=spec.cohort,
+            window=spec.window,
+            has_include=("include", kind) in sel.lists,
+            has_ranges=bool(sel.ranges),
+            exclude_detail=_detail(sel, "exclude", kind),
+            include_detail=_detail(sel, "include", kind),
+            range_detail=range_detail,
         )
+        con.execute(f"CREATE TEMP TABLE derive_x_{kind} AS {text.strip().rstrip(';')}", used)
 
     left_out("phenotypes")
     left_out("variants")
@@ -383,12 +384,14 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
             [name],
         )
     if sel.phenotype_pcs or sel.genotype_pcs:
-        _add_pcs(con, spec, sel, name, cohort_id, m, np)
+        _add_pcs(con, spec, sel, name, cohort_id, m)
     refresh_genotypes_view(con)
 
 
-def _add_pcs(con, spec, sel: Selection, name: str, cohort_id: int, n: int, np) -> None:
+def _add_pcs(con, spec, sel: Selection, name: str, cohort_id: int, n: int) -> None:
     """Compute the PCs of the derived cohort ``name`` and add them to its covariates."""
+    import numpy as np
+
     from ..kernels.normalize import normalize_rows
     from ..kernels.pcs import GramAccumulator, gram_pcs, phenotype_pcs
 
