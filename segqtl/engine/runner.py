@@ -261,9 +261,8 @@ def _execute(lease, con, run_id, progress, progress_every, log, notify) -> dict:
         spec = runs.load_spec(con, run_id)
         mode = modes.get(spec.mode)
         info = reads.cohort_info(con, spec.cohort)
-        # a conditional run takes the rule from its perm run (modes/conditional.py)
-        model = getattr(mode, "model_spec", None)
-        minimum = (model(con, spec) if model else spec).min_samples_observed
+        # a conditional run takes the rule from its perm run (Mode.model_spec)
+        minimum = mode.model_spec(con, spec).min_samples_observed
         mode.before_execute(con, run_id, spec)
         units = runs.pending_units(con, run_id)
         done = fetch_one(

@@ -166,6 +166,11 @@ class Mode:
             return 1
         return unit.last_idx - unit.first_idx + 1
 
+    def model_spec(self, con, spec):
+        """``spec`` with the model parameters the run takes from elsewhere (a conditional
+        run's from its perm run); ``spec`` itself by default."""
+        return spec
+
     def variant_chromosome(self, spec, chrom: str) -> str:
         """The chromosome of the variants a unit of ``chrom`` tests."""
         return chrom

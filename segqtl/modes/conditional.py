@@ -363,8 +363,7 @@ class ConditionalMode(Mode):
                 f"{run_id} started. Fix: restore them, or start a new run"
             )
 
-    @staticmethod
-    def model_spec(con, spec):
+    def model_spec(self, con, spec):
         """``spec`` with the model parameters of its perm run (:data:`FROM_PERM_RUN`)."""
         from dataclasses import replace
 
