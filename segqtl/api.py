@@ -300,13 +300,12 @@ def run(
 
 
 def _prestart_pool(spec) -> None:
-    """Start the worker pool's fork server now when the run will use one, so that its imports
+    """Start the worker pool's fork server now if the run uses one, so that its imports
     overlap the run's planning and reads (segqtl/engine/pool.py: prestart)."""
-    if spec.executor == "pool" and spec.num_cores > 1:
-        from . import modes
-        from .engine import pool
+    from . import modes
+    from .engine import pool
 
-        pool.prestart(list(modes.get(spec.mode).preload))
+    pool.prestart(list(modes.get(spec.mode).preload), cores=spec.num_cores, executor=spec.executor)
 
 
 def _selects(spec) -> bool:

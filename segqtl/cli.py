@@ -631,14 +631,15 @@ def _prestart_pool(mode: str, params: dict) -> None:
     """Start the worker pool's fork server before anything else when the run will use one
     (pool executor, several cores): its imports then overlap the parent's own imports and
     planning (segqtl/engine/pool.py: prestart).  A wrong value is left to the checks."""
-    cores = params.get("num_cores") or 1
-    if params.get("executor", "pool") != "pool" or not isinstance(cores, int) or cores < 2:
-        return
     if mode not in modes.modes():
         return
     from .engine import pool
 
-    pool.prestart(list(modes.get(mode).preload))
+    pool.prestart(
+        list(modes.get(mode).preload),
+        cores=params.get("num_cores"),
+        executor=params.get("executor", "pool"),
+    )
 
 
 def _lost_scheduler(exc: BaseException) -> bool:

@@ -482,14 +482,18 @@ class _Pool:
             worker.stop(max(0.0, deadline - time.monotonic()))
 
 
-def prestart(preload: list[str] | None = None) -> None:
+def prestart(preload: list[str] | None, *, cores: object, executor: object = "pool") -> None:
     """Start the fork server now, in the background, so that the workers of a later
     :func:`ordered_map` fork from an interpreter that has already imported ``preload``.
 
     The server's imports (numpy, scipy, polars, the kernels: about a second) then overlap the
     caller's own start-up and planning instead of delaying the first unit.  Only the pool's
-    fork server is started, no worker; a server already running is kept.
+    fork server is started, no worker; a server already running is kept.  Nothing is done
+    unless the run will use the pool's workers (``executor`` pool, ``cores`` an integer of at
+    least 2; other values are left to the parameter checks).
     """
+    if executor != "pool" or not isinstance(cores, int) or cores < 2:
+        return
 
     def start() -> None:
         import multiprocess
