@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import logging
 import os
@@ -333,9 +334,7 @@ def _task(target: str, payload):
         return _call(func, payload)
 
 
-_MALLOC_SET: list[bool] = []
-
-
+@functools.cache  # once per worker process
 def _keep_freed_memory() -> None:
     """Let this Dask worker's C allocator keep and reuse freed memory, as a pool worker does.
 
@@ -345,11 +344,8 @@ def _keep_freed_memory() -> None:
     one, and the scans allocate megabyte-sized temporaries per phenotype (units took 13-18%
     longer on Dask workers than on the pool's; docs/benchmarks.md).  Fixed thresholds of
     32 MB (mmap, glibc's largest) and 512 MB (trim) restore the reuse on every Dask worker,
-    whatever its configuration.  Set once per worker process; a no-op without glibc.
+    whatever its configuration.  A no-op without glibc.
     """
-    if _MALLOC_SET:
-        return
-    _MALLOC_SET.append(True)
     import ctypes
     import ctypes.util
 
