@@ -19,7 +19,13 @@ import duckdb
 from .. import modes
 from ..errors import SegqtlError, UsageError
 from ..warehouse import reads, runs
-from ..warehouse.db import HeldConnection, LeasedConnection, WriterLease, fetch_one
+from ..warehouse.db import (
+    HeldConnection,
+    LeasedConnection,
+    WriterLease,
+    fetch_one,
+    transaction,
+)
 from . import pool
 from .executors import map_units
 
@@ -419,8 +425,7 @@ def _finish(lease, con, run_id: int, mode, phases: dict) -> dict:
     times commit together, so a ``completed`` run always has all of them."""
     start = time.perf_counter()
     with lease.hold():
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             totals = runs.finish_run(con, run_id, transaction=False)
             kill_point("finish-status")
             if runs.run_status(con, run_id) == "completed":  # a shard's wait for the merge
@@ -428,10 +433,6 @@ def _finish(lease, con, run_id: int, mode, phases: dict) -> dict:
             kill_point("finish-results")
             phases["commit"] += time.perf_counter() - start
             runs.add_phase_seconds(con, run_id, phases)
-            con.execute("COMMIT")
-        except BaseException:
-            runs.rollback(con)
-            raise
         kill_point("finish-committed")
         # The run is complete (its commit is in the WAL): a checkpoint that fails (a full disk)
         # is left to the next open, which replays the WAL.

@@ -27,7 +27,7 @@ from ..warehouse.db import (
     genotype_table,
     has_table,
     refresh_genotypes_view,
-    rollback,
+    transaction,
 )
 from . import readers
 
@@ -216,8 +216,7 @@ def _bounded_memory(con: duckdb.DuckDBPyConnection):
 def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksums, extra=None):
     """The write half of :func:`ingest_cohort`: one transaction, rolled back on any error."""
     samples = quant.samples
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if exists:
             old_id = fetch_one(con, "SELECT cohort_id FROM cohorts WHERE cohort = ?", [cohort])[0]
             con.execute(f"DROP TABLE IF EXISTS {genotype_table(old_id)}")
@@ -267,10 +266,6 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         if extra is not None:  # issue 15: the control file, in the same transaction
             extra(con)
         refresh_genotypes_view(con)
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
     return IngestResult(
         cohort=cohort,
         checksum=checksum,

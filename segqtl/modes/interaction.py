@@ -114,20 +114,12 @@ class InteractionMode(Mode):
     def finish(self, con, run_id: int, *, transaction: bool = True) -> None:
         """Benjamini–Hochberg over the run's gene-level p-values (sql/interaction_bh.sql) and
         the run's hits at 5 % into run_fdr (sql/interaction_run_fdr.sql)."""
-        from ..warehouse.db import query, rollback
+        from ..warehouse import db
 
-        if transaction:
-            con.execute("BEGIN TRANSACTION")
-        try:
-            query(con, "interaction_bh", run_id=run_id)
+        with db.transaction(con, own=transaction):
+            db.query(con, "interaction_bh", run_id=run_id)
             con.execute("DELETE FROM run_fdr WHERE run_id = ?", [run_id])
-            query(con, "interaction_run_fdr", run_id=run_id, fdr=0.05)
-            if transaction:
-                con.execute("COMMIT")
-        except BaseException:
-            if transaction:
-                rollback(con)
-            raise
+            db.query(con, "interaction_run_fdr", run_id=run_id, fdr=0.05)
 
     def export_files(self, con, run_id: int, spec) -> list[ExportFile]:
         from ..warehouse.db import load_sql

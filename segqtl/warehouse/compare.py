@@ -66,7 +66,7 @@ import polars as pl
 from .. import __version__, modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
-from .db import bind_sql, fetch_one, load_sql, query_pl, rollback
+from .db import bind_sql, fetch_one, load_sql, query_pl, transaction
 from .runs import finish_fix
 
 __all__ = ["Comparison", "compare_runs", "format_comparison", "load_comparison"]
@@ -269,8 +269,7 @@ def compare_runs(
     )
     # The mode's result source is a file of sql/ (never user text); it uses $run_a and $run_b.
     pairs_sql = template.replace("{results}", load_sql(mode.compare_source).strip().rstrip(";"))
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         comparison_id = fetch_one(con, "SELECT nextval('comparison_id_seq')")[0]
         # BY NAME: the SELECT's column names are checked against the table's.
         con.execute(
@@ -303,10 +302,6 @@ def compare_runs(
             f"VALUES ({', '.join('$' + k for k in row)}, current_timestamp)",
             row,
         )
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
     return load_comparison(con, comparison_id, top=top)
 
 

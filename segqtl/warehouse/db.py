@@ -148,6 +148,26 @@ def rollback(con) -> None:
         pass
 
 
+@contextmanager
+def transaction(con, *, own: bool = True) -> Iterator[None]:
+    """``BEGIN`` ... ``COMMIT`` around the block, :func:`rollback` if it raises (anything,
+    interrupts included); the error goes on.
+
+    ``own=False``: the caller already holds a transaction (``transaction=False`` of the
+    run-level steps), and the block simply runs inside it.
+    """
+    if not own:
+        yield
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+
+
 def has_table(con, name: str) -> bool:
     """Whether the warehouse has the base table ``name`` (older schemas lack later tables)."""
     return _has_table(con, name)
@@ -178,8 +198,7 @@ def apply_views(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
     """
     if not _has_table(con, "schema_views") or not (force or _views_stale(con)):
         return False
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for view in view_files():
             if view.name == "genotypes":
                 refresh_genotypes_view(con, view.sql)  # one SELECT per cohort
@@ -190,10 +209,6 @@ def apply_views(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
             "INSERT INTO schema_views VALUES (?, ?, current_timestamp)",
             [[v.name, v.sha256] for v in view_files()],
         )
-        con.execute("COMMIT")
-    except Exception:
-        rollback(con)
-        raise
     return True
 
 
@@ -247,16 +262,11 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> int:
         if version <= current:
             continue
         ran = True
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(text)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)", [version, name]
             )
-            con.execute("COMMIT")
-        except Exception:
-            rollback(con)
-            raise
     apply_views(con, force=ran)
     return SCHEMA_VERSION
 

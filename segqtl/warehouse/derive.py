@@ -34,8 +34,8 @@ from .db import (
     genotype_table,
     load_sql,
     refresh_genotypes_view,
-    rollback,
     sql_parameters,
+    transaction,
 )
 
 #: (kind, parameter suffix, what the IDs are) of the ID lists.
@@ -162,13 +162,9 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
     _warn_unmatched(con, spec.cohort, sel)
     if notify is not None:
         notify(f"making cohort {name}: {spec.cohort} with the run's selection")
-    con.execute("BEGIN TRANSACTION")
     try:
-        _make(con, spec, sel, name, digest, derivation, source)
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
+        with transaction(con):
+            _make(con, spec, sel, name, digest, derivation, source)
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")

@@ -27,7 +27,8 @@ import polars as pl
 from .. import modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
-from .db import bind_sql, fetch_one, query_pl, rollback
+from . import db
+from .db import bind_sql, fetch_one, query_pl
 from .runs import finish_fix, load_spec, run_status
 
 METHODS = ("storey", "bh")
@@ -110,9 +111,7 @@ def compute_run_fdr(
         "n_tests": pi0.m,
         "n_hits": None,  # counted from the stored q-values
     }
-    if transaction:
-        con.execute("BEGIN TRANSACTION")
-    try:
+    with db.transaction(con, own=transaction):
         con.execute("DELETE FROM qvalue_stats WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM run_fdr WHERE run_id = ?", [run_id])
         columns = _columns(con, "run_fdr")
@@ -124,12 +123,6 @@ def compute_run_fdr(
             con, f"SELECT count(*) FROM {table} WHERE run_id = ? AND qvalue <= ?", [run_id, fdr]
         )[0]
         _insert_run_fdr(con, summary, columns)
-        if transaction:
-            con.execute("COMMIT")
-    except BaseException:
-        if transaction:
-            rollback(con)
-        raise
     summary["pi0_unstable_reason"] = pi0.reason()
     return summary
 

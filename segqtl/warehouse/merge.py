@@ -36,7 +36,7 @@ from .db import (
     genotype_table,
     has_table,
     refresh_genotypes_view,
-    rollback,
+    transaction,
 )
 
 
@@ -402,8 +402,7 @@ def _write(con, shards: list[Shard], first: Shard, spec, to_copy, notify) -> int
         {"shard": f"{s.k}/{s.n}", "file": str(s.path.resolve()), "run_id": s.run_id}
         for s in sorted(shards, key=lambda s: s.k)
     ]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for cohort in to_copy:
             if notify is not None:
                 notify(f"copying cohort {cohort} from {first.path}")
@@ -440,8 +439,4 @@ def _write(con, shards: list[Shard], first: Shard, spec, to_copy, notify) -> int
                 con.execute(*_sql("merge_rows", params, shard=s.alias, table=table))
         runs.finish_run(con, run_id, transaction=False)
         mode.finish(con, run_id, transaction=False)  # inside this one transaction
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
     return run_id

@@ -13,7 +13,8 @@ from .. import __version__, modes
 from ..errors import UsageError
 from ..modes.parameters import parse_shard
 from ..spec import RunSpec
-from .db import fetch_one, has_table, query, rollback
+from . import db
+from .db import fetch_one, has_table, query, transaction
 
 if TYPE_CHECKING:  # polars is imported where frames are written: read commands do without it
     import polars as pl
@@ -108,8 +109,7 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             f"{spec.cohort!r}. Fix: check the gene_id and --chromosome"
         )
 
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         run_id = fetch_one(con, "SELECT nextval('run_id_seq')")[0]
         con.execute(
             "INSERT INTO runs (run_id, name, mode, cohort, chromosomes, status, segqtl_version, "
@@ -152,10 +152,6 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
             "status) VALUES (?, ?, ?, ?, ?, ?)",
             [[run_id, u.unit_id, u.chr, u.first_idx, u.last_idx, status(u)] for u in units],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
     return run_id
 
 
@@ -316,34 +312,30 @@ def write_unit(
     n_pairs = int(sum(counts.values()))
     tested = int(counts.get("tested", 0))
     skipped = {k: v for k, v in counts.items() if k != "tested" and v}
-    con.execute("BEGIN TRANSACTION")
     try:
-        for sql, rows, params in inserts:
-            # The INSERT reads the frame as the view unit_rows.  It is unregistered only after
-            # COMMIT/ROLLBACK, because an aborted transaction refuses to unregister it.
-            con.register("unit_rows", rows)
-            con.execute(sql, params)
-        for name in mode.unit_sql:  # rows derived from the unit's (e.g. its top hits)
-            query(con, name, run_id=run_id, unit_id=unit.unit_id)
-        con.execute(
-            "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
-            "n_pairs_tested = ?, skipped = ?, n_rows = ?, seconds = ?, "
-            "finished_at = current_timestamp WHERE run_id = ? AND unit_id = ?",
-            [
-                n_phenotypes,
-                n_pairs,
-                tested,
-                json.dumps(skipped),
-                n_rows,
-                seconds,
-                run_id,
-                unit.unit_id,
-            ],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
+        with transaction(con):
+            for sql, rows, params in inserts:
+                # The INSERT reads the frame as the view unit_rows.  It is unregistered only after
+                # COMMIT/ROLLBACK, because an aborted transaction refuses to unregister it.
+                con.register("unit_rows", rows)
+                con.execute(sql, params)
+            for name in mode.unit_sql:  # rows derived from the unit's (e.g. its top hits)
+                query(con, name, run_id=run_id, unit_id=unit.unit_id)
+            con.execute(
+                "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
+                "n_pairs_tested = ?, skipped = ?, n_rows = ?, seconds = ?, "
+                "finished_at = current_timestamp WHERE run_id = ? AND unit_id = ?",
+                [
+                    n_phenotypes,
+                    n_pairs,
+                    tested,
+                    json.dumps(skipped),
+                    n_rows,
+                    seconds,
+                    run_id,
+                    unit.unit_id,
+                ],
+            )
     finally:
         with contextlib.suppress(duckdb.Error):  # a connection a failed commit invalidated
             con.unregister("unit_rows")
@@ -407,32 +399,30 @@ def finish_run(con, run_id: int, *, transaction: bool = True) -> dict:
         "n_rows": sum(u[4] for u in units),
         "skipped_by_reason": skipped,
     }
-    if transaction:
-        con.execute("BEGIN TRANSACTION")
-    con.execute(
-        "UPDATE runs SET status = ?, finished_at = current_timestamp, "
-        "seconds = epoch(current_timestamp::TIMESTAMP - started_at), error = NULL, "
-        "n_phenotypes = ?, n_pairs = ?, n_pairs_tested = ?, n_pairs_skipped = ?, n_rows = ? "
-        "WHERE run_id = ?",
-        [
-            SHARD_COMPLETED if run_shard(con, run_id) is not None else "completed",
-            totals["n_phenotypes"],
-            totals["n_pairs"],
-            totals["n_pairs_tested"],
-            totals["n_pairs_skipped"],
-            totals["n_rows"],
-            run_id,
-        ],
-    )
-    con.execute(
-        "DELETE FROM run_parameters WHERE run_id = ? AND key = 'skipped_by_reason'", [run_id]
-    )
-    con.execute(
-        "INSERT INTO run_parameters VALUES (?, 'skipped_by_reason', ?)",
-        [run_id, json.dumps(skipped)],
-    )
-    if transaction:
-        con.execute("COMMIT")
+    # (the parameter hides the module's transaction(): reached through db)
+    with db.transaction(con, own=transaction):
+        con.execute(
+            "UPDATE runs SET status = ?, finished_at = current_timestamp, "
+            "seconds = epoch(current_timestamp::TIMESTAMP - started_at), error = NULL, "
+            "n_phenotypes = ?, n_pairs = ?, n_pairs_tested = ?, n_pairs_skipped = ?, n_rows = ? "
+            "WHERE run_id = ?",
+            [
+                SHARD_COMPLETED if run_shard(con, run_id) is not None else "completed",
+                totals["n_phenotypes"],
+                totals["n_pairs"],
+                totals["n_pairs_tested"],
+                totals["n_pairs_skipped"],
+                totals["n_rows"],
+                run_id,
+            ],
+        )
+        con.execute(
+            "DELETE FROM run_parameters WHERE run_id = ? AND key = 'skipped_by_reason'", [run_id]
+        )
+        con.execute(
+            "INSERT INTO run_parameters VALUES (?, 'skipped_by_reason', ?)",
+            [run_id, json.dumps(skipped)],
+        )
     return totals
 
 

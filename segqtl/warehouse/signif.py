@@ -30,7 +30,7 @@ import polars as pl
 from .. import modes
 from ..errors import UsageError
 from ..kernels import fdr as fdr_kernel
-from .db import bind_sql, fetch_one, query_pl, rollback
+from .db import bind_sql, fetch_one, query_pl, transaction
 from .runs import finish_fix, load_spec
 
 #: The columns of ``significant_pairs`` that ``segqtl signif`` writes, in order.
@@ -183,8 +183,7 @@ def record_significant_pairs(con, perm_run: int, nominal_run: int, fdr: float = 
         (pl.col("qvalue") <= fdr) & pl.col("pval_nominal_threshold").is_finite()
     )
     rows = hits.select("chr", "phenotype_idx", "qvalue", "pval_nominal_threshold")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         signif_id = fetch_one(con, "SELECT nextval('signif_id_seq')")[0]
         con.execute(
             "INSERT INTO signif_requests VALUES (?, ?, ?, ?, ?, ?, 0, current_timestamp)",
@@ -206,10 +205,6 @@ def record_significant_pairs(con, perm_run: int, nominal_run: int, fdr: float = 
         con.execute(
             "UPDATE signif_requests SET n_pairs = ? WHERE signif_id = ?", [n_pairs, signif_id]
         )
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
     return {
         "signif_id": signif_id,
         "perm_run": perm_run,
