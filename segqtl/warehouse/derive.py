@@ -115,24 +115,17 @@ def check_selection(spec, flag: Callable[[str], str]) -> None:
 
 def selection_provenance(spec) -> list[tuple[str, str]]:
     """``(key, JSON)`` rows stored with the run: each list file's sha256
-    (``input:exclude_samples``, ...) and the cohort the run's derived cohort came from."""
-    rows = []
-    for kind, _ in KINDS:
-        for action in ("include", "exclude"):
-            path = getattr(spec, f"{action}_{kind}", None)
-            if path is not None and Path(path).is_file():
-                from ..ingest.readers import sha256_file
-
-                rows.append((f"input:{action}_{kind}", json.dumps(sha256_file(Path(path)))))
-    return rows
+    (``input:exclude_samples``, ...)."""
+    return [
+        (f"input:{action}_{kind}", json.dumps(lst.sha256))
+        for (action, kind), lst in sorted(selection_of(spec).lists.items())
+    ]
 
 
 def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
     """``spec`` with its cohort replaced by the derived cohort its selection asks for (made now
-    unless the warehouse has it), or ``spec`` itself when it selects nothing.
-
-    The returned spec's ``source_cohort`` attribute is not a field: the source's name is
-    recorded with the derived cohort (``cohorts.source_cohort``).
+    unless the warehouse has it), or ``spec`` itself when it selects nothing.  The source's
+    name is recorded with the derived cohort (``cohorts.source_cohort``).
     """
     sel = selection_of(spec)
     if sel.empty:
@@ -151,15 +144,14 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
     digest = hashlib.sha256(json.dumps(derivation, sort_keys=True).encode()).hexdigest()
     name = f"{spec.cohort}-x{digest[:10]}"
     existing = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [name])
-    if existing is not None:
-        if existing[0] != digest:
-            raise UsageError(
-                f"cohort {name!r} exists but is not this selection of {spec.cohort!r}. Fix: "
-                "rename that cohort (ingest it under another name)"
-            )
-        _warn_unmatched(con, spec.cohort, sel)
-        return replace(spec, cohort=name)
+    if existing is not None and existing[0] != digest:
+        raise UsageError(
+            f"cohort {name!r} exists but is not this selection of {spec.cohort!r}. Fix: "
+            "rename that cohort (ingest it under another name)"
+        )
     _warn_unmatched(con, spec.cohort, sel)
+    if existing is not None:
+        return replace(spec, cohort=name)
     if notify is not None:
         notify(f"making cohort {name}: {spec.cohort} with the run's selection")
     try:
