@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -465,6 +466,27 @@ def test_pool__results_come_in_order_and_a_units_error_is_raised_here():
     assert got == [x * x for x in range(7)]
     with pytest.raises(ValueError, match="payload 7 is bad"):
         list(pool.ordered_map("tests.test_faults:slow_square", range(10), 2))
+
+
+def test_pool__while_starting_is_called_once_here_before_the_first_result():
+    calls = []
+
+    def payloads():
+        for x in range(6):
+            calls.append(("read", x))
+            yield x
+
+    results = pool.ordered_map(
+        "tests.test_faults:slow_square",
+        payloads(),
+        2,
+        while_starting=lambda: calls.append(("starting", threading.get_ident())),
+    )
+    first = next(results)
+    # after the first payloads (2 per core), before any result, in this thread
+    assert calls[:5] == [("read", x) for x in range(4)] + [("starting", threading.get_ident())]
+    assert [first[0], *(r for r, _ in results)] == [x * x for x in range(6)]
+    assert [c for c in calls if c[0] == "starting"] == [calls[4]]
 
 
 def test_pool__workers_are_gone_after_a_stopped_iteration():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -140,3 +141,34 @@ def test_startup__a_pool_run_parent_does_not_load_scipy(golden_db):
     )  # fmt: skip
     assert "segqtl.engine.runner" in loaded and "duckdb" in _top(loaded)
     assert _top(loaded) & {"scipy", "numba", "sklearn"} == set()
+
+
+def test_startup__a_perm_pool_run_imports_its_finish_while_the_workers_start(
+    golden_db, monkeypatch
+):
+    # perm's last step (q-values) needs scipy.stats, half a second to import: the parent imports
+    # it while it waits for the workers, not after the last unit
+    import importlib
+
+    from segqtl.engine import runner
+    from segqtl.modes import get
+    from segqtl.warehouse import runs
+
+    events = []
+    real_import, real_write = importlib.import_module, runs.write_unit
+
+    def import_module(name, *args):
+        events.append(("import", name))
+        return real_import(name, *args)
+
+    def write_unit(*args, **kwargs):
+        events.append(("commit", args[3].unit_id))
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "importlib", SimpleNamespace(import_module=import_module))
+    monkeypatch.setattr(runs, "write_unit", write_unit)
+    spec = RunSpec(mode="perm", cohort="main", chromosomes=["1"], num_cores=2, num_permutations=20)
+    api.run(golden_db, spec)
+    assert get("perm").finish_preload == ("segqtl.warehouse.fdr",)
+    assert events[0] == ("import", "segqtl.warehouse.fdr")
+    assert events[1:] and all(e[0] == "commit" for e in events[1:])

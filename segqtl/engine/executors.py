@@ -281,6 +281,7 @@ def map_units(
     *,
     preload: list[str] | None = None,
     notify: Callable[[str], None] | None = None,
+    while_starting: Callable[[], None] | None = None,
 ):
     """Yield ``(target(p), seconds)`` for each payload, in order, on the run's executor.
 
@@ -297,6 +298,9 @@ def map_units(
         Modules the pool's fork server imports once (the mode's ``preload``).
     notify : callable, optional
         Told when the pool computes a unit again because its worker died.
+    while_starting : callable, optional
+        Called while the pool's workers start (:func:`~segqtl.engine.pool.ordered_map`); not
+        on Dask or one core.
 
     Returns
     -------
@@ -315,7 +319,14 @@ def map_units(
             spec=spec if batch else None,
             shared_scratch=spec.shared_scratch,
         )
-    return ordered_map(target, payloads, spec.num_cores, preload=preload, notify=notify)
+    return ordered_map(
+        target,
+        payloads,
+        spec.num_cores,
+        preload=preload,
+        notify=notify,
+        while_starting=while_starting,
+    )
 
 
 def _task(target: str, payload):

@@ -522,6 +522,7 @@ def ordered_map(
     max_in_flight: int | None = None,
     preload: list[str] | None = None,
     notify: Callable[[str], None] | None = None,
+    while_starting: Callable[[], None] | None = None,
 ) -> Iterator:
     """Yield ``(func(p), seconds)`` for each payload, in order, computed by ``num_cores``
     workers (``seconds``: the time the computation took in its worker).
@@ -533,7 +534,9 @@ def ordered_map(
     held at once, so memory stays bounded whatever the number of units.  ``preload`` names
     modules the fork server imports once, so that every worker starts with them loaded
     (default: the nominal engine).  ``notify`` is told when a unit is computed again because
-    its worker died.
+    its worker died.  ``while_starting`` is called in the caller's thread once the first
+    payloads are read, while the workers still start (with several cores only): time the
+    caller would otherwise spend waiting.
 
     Raises
     ------
@@ -575,6 +578,8 @@ def ordered_map(
             first.append(p)
             if len(first) >= limit:
                 break
+        if while_starting is not None:
+            while_starting()
         starter.join()
         if "error" in holder:
             raise holder["error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import os
 import shutil
 import signal
@@ -321,6 +322,7 @@ def _execute(lease, con, run_id, progress, progress_every, log, notify) -> dict:
                 mode.payloads(con, spec, units, info, exports, scratch), phases, "read", lease
             )
             target, preload = mode.worker, list(mode.preload)
+            finish_imports = mode.finish_preload
             if minimum and modes.param("min_samples_observed").applies_to(spec.mode):
                 # pairs observed in too few samples leave the windows first (engine/observed.py)
                 target, preload = OBSERVED_WORKER, [*preload, OBSERVED_WORKER.split(":")[0]]
@@ -332,6 +334,8 @@ def _execute(lease, con, run_id, progress, progress_every, log, notify) -> dict:
                     spec,
                     preload=preload,
                     notify=None if notify is None else lambda text: notify(f"run {run_id}: {text}"),
+                    # the last step's imports, while the workers start rather than at the end
+                    while_starting=lambda: [importlib.import_module(m) for m in finish_imports],
                 )
                 if units
                 else iter(())

@@ -105,6 +105,10 @@ class Mode:
     compare_source : str
         The ``sql/`` file selecting a run's results for ``segqtl compare`` (columns run_id,
         chr, phenotype, variant, effect, p, q, hit_value; see ``sql/compare_pairs.sql``).
+    finish_preload : tuple of str
+        Modules :meth:`finish` imports (perm: the q-values' scipy.stats, half a second).  The
+        run's parent imports them while it waits for the worker pool to start, when it has
+        nothing else to do, instead of after the last unit.
     unit_sql : tuple of str
         ``sql/`` files run after a unit's rows are inserted, in the same transaction, with
         parameters ``$run_id`` and ``$unit_id`` (rows derived from the unit's, such as
@@ -135,6 +139,7 @@ class Mode:
     p_column: str
     compare_source: str
     preload: tuple[str, ...] = ()
+    finish_preload: tuple[str, ...] = ()
     unit_sql: tuple[str, ...] = ()
     p_is_pvalue: bool = True
     has_variant: bool = True

@@ -97,6 +97,7 @@ MODE = PermMode(
     unit_size=25,
     worker="segqtl.engine.nominal:compute_unit",
     preload=("segqtl.engine.perm_warm",),
+    finish_preload=("segqtl.warehouse.fdr",),
     result_table="nominal_stats",
     tables=("nominal_stats", "nominal_top_stats"),
     unit_sql=("unit_top_rows",),
