@@ -1,7 +1,8 @@
 -- merge_rows: copy one shard's result rows of one table into the merged run.
 --
 -- Inputs (template): {shard} = the attached shard warehouse's alias; {table} = a result table of
---          the run's mode (Mode.tables: nominal_stats, finemap_stats, ...; never user text).
+--          the run's mode (Mode.tables: nominal_stats, finemap_stats, ...) or
+--          run_pair_exclusions (never user text).
 -- Inputs (parameters): $run_id (the merged run), $shard_run (the shard's run id there).
 -- Reads : {shard}.{table}, {shard}.run_units.
 -- Writes: {table} rows of the merged run: every row of the shard's own units (status 'done'),

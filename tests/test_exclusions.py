@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -401,6 +402,7 @@ def test_exclusions__shards_merge_to_the_unsharded_run(tmp_path, small_cohort, p
     spec = dict(
         cohort="full", mode="perm", chromosomes=["1", "2"], num_permutations=30,
         exclude_samples=str(lists), phenotype_pcs=2, phenotypes_per_unit=5,
+        min_samples_observed=59,
     )  # fmt: skip
     shards = []
     for k in (1, 2):
@@ -416,8 +418,12 @@ def test_exclusions__shards_merge_to_the_unsharded_run(tmp_path, small_cohort, p
         "perm_results WHERE run_id = $r ORDER BY chr, phenotype_idx"
     )
     assert api.query(merged_db, sql, {"r": merged}).equals(api.query(base, sql, {"r": whole}))
-    count = "SELECT count(*) AS n FROM run_exclusions WHERE run_id = $r"
-    assert api.query(merged_db, count, {"r": merged})["n"].item() == 9
+    # every exclusion of the unsharded run, the pairs --min-samples-observed left out included
+    records = "SELECT kind, id, reason, detail FROM run_exclusions WHERE run_id = $r ORDER BY ALL"
+    merged_records = api.query(merged_db, records, {"r": merged})
+    assert merged_records.equals(api.query(base, records, {"r": whole}))
+    assert merged_records.filter(pl.col("kind") == "pair").height > 0
+    assert merged_records.filter(pl.col("kind") == "sample").height == 9
 
 
 def test_exclusions__dropin_takes_the_flags_in_both_spellings(tmp_path):

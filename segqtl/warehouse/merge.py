@@ -435,7 +435,8 @@ def _write(con, shards: list[Shard], first: Shard, spec, to_copy, notify) -> int
         for s in shards:
             params = {"run_id": run_id, "shard_run": s.run_id}
             con.execute(*_sql("merge_units", params, shard=s.alias))
-            for table in mode.tables:
+            # the results, and the pairs --min-samples-observed left out of them
+            for table in (*mode.tables, "run_pair_exclusions"):
                 con.execute(*_sql("merge_rows", params, shard=s.alias, table=table))
         runs.finish_run(con, run_id, transaction=False)
         mode.finish(con, run_id, transaction=False)  # inside this one transaction
