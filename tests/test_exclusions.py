@@ -363,7 +363,10 @@ def test_exclusions__cli_errors_write_nothing(warehouse, tmp_path, small_cohort)
         (["--include-samples", str(lists["variants"])], "none of its 9 IDs are samples"),
         (["--exclude-samples", str(tmp_path / "all.txt")], "at least 3"),
         (["--range", "chr1:9-3"], "START must be"),
-        (["--phenotype-pcs", "100"], "at most"),
+        # 24 phenotypes: 24 components would fit each one exactly
+        (["--phenotype-pcs", "24"], "give at most 23"),
+        # 5 covariates + 55 PCs + intercept, s, d: 63 terms for 60 samples
+        (["--genotype-pcs", "55"], "has 63 terms and needs more samples"),
         (["--include-variants", str(tmp_path / "chr2.txt")], "leaves no variant"),
     ]
     for extra, match in cases:

@@ -280,6 +280,37 @@ def test_nominal_scan__min_samples_boundary():
     _assert_skipped(got, 3, TOO_FEW_SAMPLES)
 
 
+def test_nominal_scan__fewer_samples_than_terms_is_too_few_whatever_min_samples():
+    # 8 covariates + intercept + s + d = 11 terms: a fit needs at least 12 samples (one residual
+    # degree of freedom), even where --min-samples allows fewer (a run with few samples kept)
+    y, alt, ref, cov = _simulate(4, 20, 3, 8)
+    for n_kept, expect_fit in ((6, False), (11, False), (12, True), (20, True)):
+        got = nominal_scan(
+            y[:n_kept], alt[:, :n_kept], ref[:, :n_kept], cov[:n_kept], min_samples=3
+        )
+        if expect_fit:
+            assert (got.status == OK).all()
+            ref_fit = _check_against_statsmodels(
+                y[:n_kept], alt[:, :n_kept], ref[:, :n_kept], cov[:n_kept], min_samples=3
+            )
+            assert (ref_fit.number_of_samples == n_kept).all()
+        else:
+            assert (got.status == TOO_FEW_SAMPLES).all()
+            assert np.isnan(got.nominal_p).all()
+
+
+def test_max_t_null__fewer_samples_than_terms_gives_no_null():
+    from segqtl.kernels.nominal import DosageBlock
+    from segqtl.kernels.perm import max_t_null
+
+    y, alt, ref, cov = _simulate(5, 8, 3, 8)
+    out = max_t_null(
+        y, np.ones(8), cov, DosageBlock.from_dosages(alt, ref), None, None, None, None,
+        n_perm=10, seed=1, min_samples=3,
+    )  # fmt: skip
+    assert out.shape == (10,) and np.isnan(out).all()
+
+
 def test_nominal_scan__min_samples_boundary_via_segments_and_missing_phenotype():
     n = 40
     y, alt, ref, cov = _simulate(10, n, 2, 1)

@@ -66,7 +66,7 @@ def test_gram_pcs__equal_phenotype_pcs_whatever_the_blocks(n, f, k, seed):
     x = rng.normal(size=(f, n))
     x[rng.random(x.shape) < 0.1] = np.nan
     usable = standardize(x).shape[0]
-    k = min(k, n - 1, usable)
+    k = min(k, n - 1, usable - 1)  # check_components: at most n - 1 and features - 1
     if k < 1:
         return
     acc = GramAccumulator(n)
@@ -87,6 +87,29 @@ def test_gram_pcs__equal_phenotype_pcs_whatever_the_blocks(n, f, k, seed):
 def test_pcs__too_many_components_is_refused():
     with pytest.raises(ValueError, match="at most 4"):
         phenotype_pcs(np.random.default_rng(0).normal(size=(10, 5)), 5)
+    # as many components as phenotypes would fit every phenotype exactly by its own PCs
+    with pytest.raises(ValueError, match="at most 2"):
+        phenotype_pcs(np.random.default_rng(0).normal(size=(3, 10)), 3)
+
+
+def test_pcs__computed_with_one_blas_thread(warehouse, monkeypatch):
+    # the components must not depend on the core count: shards on other machines make the same
+    # derived cohort (same name and checksum) and must get the same covariates
+    from threadpoolctl import threadpool_info
+
+    from segqtl.warehouse import derive
+
+    seen = []
+    real = derive._pc_components
+
+    def spy(*args, **kwargs):
+        seen.append({lib["internal_api"]: lib["num_threads"] for lib in threadpool_info()})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(derive, "_pc_components", spy)
+    db, _ = warehouse
+    api.run(db, RunSpec(cohort="small", mode="nominal", chromosomes=["1"], genotype_pcs=2))
+    assert len(seen) == 1 and seen[0] and set(seen[0].values()) == {1}
 
 
 @pytest.fixture(scope="module")

@@ -215,6 +215,8 @@ def _fit(y, design0, term, mv, with_s, min_samples, min_term_sd, out: Interactio
     """
     cols = mv.cols
     n, k = design0.shape
+    if cols.size <= k:  # fewer samples than covariate terms: every variant too_few_samples
+        return
     qb, rr = np.linalg.qr(design0[cols])
     if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
         out.status[:] = SINGULAR

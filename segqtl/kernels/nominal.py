@@ -381,6 +381,8 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     cols, s0, d0 = mv.cols, mv.s, mv.d
     n, k = design0.shape
     p_alt = k + 2
+    if cols.size <= p_alt:  # no variant has more samples than model terms: too_few_samples
+        return
     qb, rr = np.linalg.qr(design0[cols])
     if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
         out.status[:] = SINGULAR
@@ -423,7 +425,9 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
                 tss[v] = ((vals - vals.mean()) ** 2).sum()
 
     status = np.where(
-        n_v < min_samples,
+        # a fit needs more samples than terms (a residual degree of freedom), whatever
+        # --min-samples allows
+        (n_v < min_samples) | (n_v <= p_alt),
         TOO_FEW_SAMPLES,
         np.where(const_y, CONSTANT_PHENOTYPE, np.where(const_d, CONSTANT_D, OK)),
     ).astype(np.int8)

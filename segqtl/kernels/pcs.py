@@ -54,8 +54,12 @@ def _fix_signs(scores: np.ndarray) -> np.ndarray:
 
 
 def check_components(k: int, n_samples: int, n_features: int, what: str) -> None:
-    """Raise ``ValueError`` (worded for the user) unless ``k`` components can be computed."""
-    limit = min(n_samples - 1, n_features)
+    """Raise ``ValueError`` (worded for the user) unless ``k`` components can be computed.
+
+    At most ``n_features - 1``: ``n_features`` components span every feature, so each phenotype
+    would be fitted exactly by its own PCs (residuals of rounding noise only).
+    """
+    limit = min(n_samples - 1, n_features - 1)
     if k > limit:
         raise ValueError(
             f"{k} {what} principal components asked for, but {n_samples} samples and "

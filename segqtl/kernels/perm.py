@@ -221,6 +221,8 @@ def max_t_null(
     design0 = np.column_stack([np.ones(n), covariates])
     k = design0.shape[1]
     p = k + 2
+    if cols.size <= p:  # no variant has a residual degree of freedom (df2 below)
+        return out
     qb, rr = np.linalg.qr(design0[cols])
     if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
         return out

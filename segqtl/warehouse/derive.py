@@ -378,40 +378,30 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
 
 def _add_pcs(con, spec, sel: Selection, name: str, cohort_id: int, n: int) -> None:
     """Compute the PCs of the derived cohort ``name`` and add them to its covariates."""
-    import numpy as np
-
-    from ..kernels.normalize import normalize_rows
-    from ..kernels.pcs import GramAccumulator, gram_pcs, phenotype_pcs
-
     flag = modes.flag_name
     names = {
         r[0] for r in con.execute("SELECT name FROM covariates WHERE cohort = ?", [name]).fetchall()
     }
+    # a fit of y ~ 1 + s + d + covariates + PCs needs more samples than terms (a residual degree
+    # of freedom); the kernels would report every pair too_few_samples
+    terms = len(names) + sel.phenotype_pcs + sel.genotype_pcs + 3
+    if terms >= n:
+        given = [f"{flag(p)} {getattr(sel, p)}" for p in ("phenotype_pcs", "genotype_pcs")]
+        raise UsageError(
+            f"{' and '.join(g for g in given if not g.endswith(' 0'))}: a model of the intercept, "
+            f"s, d, the cohort's {len(names)} covariates and the PCs has {terms} terms and needs "
+            f"more samples than that; the selection keeps {n}. Fix: ask for fewer components"
+        )
     next_idx = fetch_one(
         con, "SELECT coalesce(max(cov_idx) + 1, 0) FROM covariates WHERE cohort = ?", [name]
     )[0]
-    components = []
+    # one BLAS thread: the components must not depend on the machine's core count (shards on
+    # other nodes make the same derived cohort, whose checksum does not cover the values)
+    from threadpoolctl import threadpool_limits
+
     try:
-        if sel.phenotype_pcs:
-            rows = con.execute(
-                'SELECT "values" FROM phenotypes WHERE cohort = ? ORDER BY chr, phenotype_idx',
-                [name],
-            ).fetchall()
-            y = np.array([[np.nan if v is None else v for v in r[0]] for r in rows], dtype=float)
-            y = normalize_rows(y.reshape(len(rows), n), spec.normalize)
-            scores, ratio = phenotype_pcs(y, sel.phenotype_pcs)
-            components.append(("phenotype", "phenotype_pcs", scores, ratio))
-        if sel.genotype_pcs:
-            acc = GramAccumulator(n)
-            reader = con.sql(
-                f"SELECT altlr, reflr FROM {genotype_table(cohort_id)} ORDER BY chr, variant_idx"
-            ).to_arrow_reader(PC_BLOCK)
-            for batch in reader:
-                alt = batch.column(0).flatten().to_numpy(zero_copy_only=False).reshape(-1, n)
-                ref = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(-1, n)
-                acc.add(ref - alt)
-            scores, ratio = gram_pcs(acc, sel.genotype_pcs)
-            components.append(("genotype", "genotype_pcs", scores, ratio))
+        with threadpool_limits(1):
+            components = _pc_components(con, spec, sel, name, cohort_id, n)
     except ValueError as exc:  # too many components for the data
         param = "phenotype_pcs" if "phenotype" in str(exc) else "genotype_pcs"
         raise UsageError(f"{flag(param)}: {exc}. Fix: ask for fewer components") from None
@@ -432,6 +422,37 @@ def _add_pcs(con, spec, sel: Selection, name: str, cohort_id: int, n: int) -> No
                 [name, kind, k + 1, covariate, float(ratio[k]), values],
             )
             next_idx += 1
+
+
+def _pc_components(con, spec, sel: Selection, name: str, cohort_id: int, n: int) -> list:
+    """(kind, parameter, scores (K, n), explained ratio (K,)) of the PCs ``sel`` asks for."""
+    import numpy as np
+
+    from ..kernels.normalize import normalize_rows
+    from ..kernels.pcs import GramAccumulator, gram_pcs, phenotype_pcs
+
+    components = []
+    if sel.phenotype_pcs:
+        rows = con.execute(
+            'SELECT "values" FROM phenotypes WHERE cohort = ? ORDER BY chr, phenotype_idx',
+            [name],
+        ).fetchall()
+        y = np.array([[np.nan if v is None else v for v in r[0]] for r in rows], dtype=float)
+        y = normalize_rows(y.reshape(len(rows), n), spec.normalize)
+        scores, ratio = phenotype_pcs(y, sel.phenotype_pcs)
+        components.append(("phenotype", "phenotype_pcs", scores, ratio))
+    if sel.genotype_pcs:
+        acc = GramAccumulator(n)
+        reader = con.sql(
+            f"SELECT altlr, reflr FROM {genotype_table(cohort_id)} ORDER BY chr, variant_idx"
+        ).to_arrow_reader(PC_BLOCK)
+        for batch in reader:
+            alt = batch.column(0).flatten().to_numpy(zero_copy_only=False).reshape(-1, n)
+            ref = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(-1, n)
+            acc.add(ref - alt)
+        scores, ratio = gram_pcs(acc, sel.genotype_pcs)
+        components.append(("genotype", "genotype_pcs", scores, ratio))
+    return components
 
 
 __all__ = [
