@@ -333,6 +333,15 @@ def test_min_samples_observed__perm_killed_resumes_to_identical_rows(warehouse, 
     assert n_whole > 0 and api.query(db, count, {"r": stopped})["n"].item() == n_whole
 
 
+def test_id_list__a_pipe_is_refused_in_one_line_without_blocking(tmp_path):
+    # a FIFO nobody writes to would block an open() forever; /dev/stdin and <(...) are pipes
+    fifo = tmp_path / "ids.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SegqtlError, match="not a regular file") as err:
+        read_id_list(fifo, "--exclude-samples")
+    assert str(fifo) in str(err.value) and "Fix: save the list to a file" in str(err.value)
+
+
 @pytest.mark.parametrize(
     "content,match",
     [

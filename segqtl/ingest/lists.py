@@ -50,6 +50,13 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
         raise UsageError(f"{flag} {path}: no such file. Fix: give the path of a list of IDs")
     if p.is_dir():
         raise UsageError(f"{flag} {path} is a folder. Fix: give a file listing one ID per line")
+    if not p.is_file():
+        # a pipe (/dev/stdin, <(...), a FIFO) is read several times per run (the checks, the
+        # checksum, the derived cohort) and would be empty, or block, after the first
+        raise UsageError(
+            f"{flag} {path} is not a regular file (a pipe or a device). Fix: save the list to "
+            "a file and give its path"
+        )
     try:
         check_magic(p)
         data = read_all(p)
