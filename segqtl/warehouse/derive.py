@@ -252,9 +252,12 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
     checksum, n_source, source_id = source
     flag = modes.flag_name
     con.execute("CREATE TEMP TABLE derive_lists (kind VARCHAR, action VARCHAR, id VARCHAR)")
-    rows = [[k, a, i] for (a, k), lst in sel.lists.items() for i in lst.ids]
-    if rows:
-        con.executemany("INSERT INTO derive_lists VALUES (?, ?, ?)", rows)
+    for (action, kind), lst in sel.lists.items():
+        # one statement per list (executemany takes ~0.25 ms a row: minutes for 10^6 variants)
+        con.execute(
+            "INSERT INTO derive_lists SELECT ?, ?, unnest(?::VARCHAR[])",
+            [kind, action, list(lst.ids)],
+        )
     con.execute('CREATE TEMP TABLE derive_ranges (chr VARCHAR, start BIGINT, "end" BIGINT)')
     if sel.ranges:
         con.executemany(
