@@ -265,6 +265,36 @@ def test_range__chromosome_without_a_range_is_refused(warehouse):
         api.run(db, RunSpec(cohort="full", mode="nominal", chromosomes=["1", "2"], ranges="1"))
 
 
+def test_range__with_a_negative_control_is_refused_naming_both_flags(warehouse):
+    db, _, _ = warehouse
+    with pytest.raises(UsageError, match="--range .*--neg-control") as err:
+        api.run(
+            db,
+            RunSpec(
+                cohort="full", mode="nominal", chromosomes=["1"], ranges="1:1-3000000",
+                neg_control=True,
+            ),
+        )  # fmt: skip
+    assert "\n" not in str(err.value)
+
+
+def test_exclusions__reused_cohort_with_nothing_left_is_refused_before_the_run(
+    warehouse, small_cohort, tmp_path
+):
+    # the derived cohort is made by a chromosome-1 run; a chromosome-2 run of the same list
+    # reuses it, and must be refused as a fresh derivation is, before any run is recorded
+    db, _, _ = warehouse
+    chr2 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr2_ALTlr.csv")[1:]]
+    lst = tmp_path / "all_chr2.txt"
+    lst.write_text("\n".join(chr2))
+    common = dict(cohort="full", mode="nominal", exclude_variants=str(lst))
+    api.run(db, RunSpec(chromosomes=["1"], **common))
+    before = api.query(db, "SELECT count(*) AS n FROM runs")["n"].item()
+    with pytest.raises(UsageError, match="leaves no variant of cohort 'full' on chr2"):
+        api.run(db, RunSpec(chromosomes=["2"], **common))
+    assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
+
+
 def test_min_samples_observed__pairs_left_out_and_recorded(warehouse, small_cohort):
     db, _, _ = warehouse
     common = dict(cohort="full", mode="nominal", chromosomes=["1", "2"], all_variants=True)

@@ -106,6 +106,12 @@ def check_selection(spec, flag: Callable[[str], str]) -> None:
                 f"{flag('ranges')} {bare[0]}:START-END (or {flag('ranges')} {bare[0]} for all "
                 f"of it), or drop {bare[0]} from --chromosome"
             )
+    if sel.ranges and getattr(spec, "neg_control", False):
+        raise UsageError(
+            f"{flag('ranges')} keeps the variants of the run's chromosomes; a negative control "
+            f"tests another chromosome's variants, which a range would leave out. Fix: drop "
+            f"{flag('ranges')} or {flag('neg_control')}"
+        )
     if getattr(spec, "min_samples_observed", 0) and getattr(spec, "neg_control", False):
         raise UsageError(
             f"{flag('min_samples_observed')} acts on cis pairs; a negative control tests trans "
@@ -151,6 +157,13 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
         )
     _warn_unmatched(con, spec.cohort, sel)
     if existing is not None:
+        # made by a run of other chromosomes: this run's must have rows left too
+        for kind, chrom, lists in _kept_checks(spec):
+            n_kept = fetch_one(
+                con, f"SELECT count(*) FROM {kind}s WHERE cohort = ? AND chr = ?", [name, chrom]
+            )[0]
+            if n_kept == 0:
+                raise _nothing_left(spec, kind, chrom, lists)
         return replace(spec, cohort=name)
     if notify is not None:
         notify(f"making cohort {name}: {spec.cohort} with the run's selection")
@@ -161,6 +174,24 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
         for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     return replace(spec, cohort=name)
+
+
+def _kept_checks(spec) -> list[tuple[str, str, str]]:
+    """(kind, chromosome, list flag's kind) of each chromosome the run needs rows of: its
+    phenotypes' chromosomes and its variants' (a negative control's other chromosome)."""
+    mode = modes.get(spec.mode)
+    variant_chromosomes = dict.fromkeys(mode.variant_chromosome(spec, c) for c in spec.chromosomes)
+    return [("phenotype", c, "phenotypes") for c in spec.chromosomes] + [
+        ("variant", c, "variants") for c in variant_chromosomes
+    ]
+
+
+def _nothing_left(spec, kind: str, chrom: str, lists: str) -> UsageError:
+    flag = modes.flag_name
+    return UsageError(
+        f"the run's selection leaves no {kind} of cohort {spec.cohort!r} on {chrom}. Fix: "
+        f"check {flag(f'include_{lists}')} / {flag(f'exclude_{lists}')} and {flag('ranges')}"
+    )
 
 
 _TEMP_TABLES = (
@@ -311,27 +342,17 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
 
     left_out("phenotypes")
     left_out("variants")
-    mode = modes.get(spec.mode)
-    variant_chromosomes = dict.fromkeys(mode.variant_chromosome(spec, c) for c in spec.chromosomes)
-    for kind, chromosomes, lists in (
-        ("phenotype", spec.chromosomes, "phenotypes"),
-        ("variant", variant_chromosomes, "variants"),
-    ):
-        for chrom in chromosomes:
-            # table names from this code, never user text
-            n_kept = fetch_one(
-                con,
-                f"SELECT count(*) FROM {kind}s AS t WHERE t.cohort = ? AND t.chr = ? AND NOT "
-                f"EXISTS (SELECT 1 FROM derive_x_{kind}s AS x WHERE x.chr = t.chr AND "
-                f"x.{kind}_idx = t.{kind}_idx)",
-                [spec.cohort, chrom],
-            )[0]
-            if n_kept == 0:
-                raise UsageError(
-                    f"the run's selection leaves no {kind} of cohort {spec.cohort!r} on "
-                    f"{chrom}. Fix: check {flag(f'include_{lists}')} / "
-                    f"{flag(f'exclude_{lists}')} and {flag('ranges')}"
-                )
+    for kind, chrom, lists in _kept_checks(spec):
+        # table names from this code, never user text
+        n_kept = fetch_one(
+            con,
+            f"SELECT count(*) FROM {kind}s AS t WHERE t.cohort = ? AND t.chr = ? AND NOT "
+            f"EXISTS (SELECT 1 FROM derive_x_{kind}s AS x WHERE x.chr = t.chr AND "
+            f"x.{kind}_idx = t.{kind}_idx)",
+            [spec.cohort, chrom],
+        )[0]
+        if n_kept == 0:
+            raise _nothing_left(spec, kind, chrom, lists)
 
     cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
     m = len(kept)
