@@ -309,6 +309,8 @@ def param_options(style: str):
                 kwargs["is_flag"] = True
             elif p.multiple:  # repeatable: the values reach the RunSpec joined by commas
                 kwargs.update(multiple=True, type=str)
+            elif p.metavar == "FILE":  # one list file: given twice is refused (spec_values)
+                kwargs.update(multiple=True, type=str)
             elif p.optional_value is not None:
                 kwargs.update(is_flag=False, flag_value="__all__", default=None)
             elif p.metavar == "RUN_ID" and style == "native":  # a run: id, name or last-MODE
@@ -335,6 +337,13 @@ def spec_values(kwargs: dict) -> dict:
                 value = convert_all_variants(value)
             if p.multiple and not isinstance(value, str | None):
                 value = ",".join(value) or None
+            elif p.metavar == "FILE" and not isinstance(value, str | None):
+                if len(value) > 1:  # click would keep the last one silently
+                    raise UsageError(
+                        f"{modes.flag_name(p.name)} given {len(value)} times; it takes one "
+                        "file. Fix: give it once (concatenate the lists into one file)"
+                    )
+                value = value[0] if value else None
             values[p.name] = value
     return values
 

@@ -399,6 +399,8 @@ def test_exclusions__cli_errors_write_nothing(warehouse, tmp_path, small_cohort)
     runner = CliRunner()
     cases = [
         (["--exclude-samples", str(tmp_path / "missing.txt")], "no such file"),
+        # click would keep the last one silently
+        (["--exclude-samples", str(lists["variants"])] * 2, "--exclude-samples given 2 times"),
         (["--include-samples", str(lists["variants"])], "none of its 9 IDs are samples"),
         (["--exclude-samples", str(tmp_path / "all.txt")], "at least 3"),
         (["--range", "chr1:9-3"], "START must be"),
