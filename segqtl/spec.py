@@ -9,6 +9,7 @@ parameter or its default.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, field, fields, make_dataclass
 
 from . import modes as _modes
@@ -17,6 +18,11 @@ from .chromosomes import normalize_chromosome
 
 def _post_init(self) -> None:
     self.chromosomes = [normalize_chromosome(c) for c in self.chromosomes]
+    # file parameters given as pathlib paths (the Python API): stored as text, like the CLI's
+    for f in fields(self):
+        value = getattr(self, f.name)
+        if isinstance(value, os.PathLike):
+            setattr(self, f.name, os.fspath(value))
 
 
 def _unit_size(self) -> int:

@@ -295,6 +295,28 @@ def test_exclusions__reused_cohort_with_nothing_left_is_refused_before_the_run(
     assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
 
 
+def test_exclusions__a_derived_cohort_cannot_be_replaced_by_an_ingest(warehouse, small_cohort):
+    # its name is the hash of a selection, and its runs would then point at other data; the
+    # list is given as a pathlib path, as Python users do
+    db, lists, _ = warehouse
+    run = api.run(
+        db,
+        RunSpec(
+            cohort="full", mode="nominal", chromosomes=["1"], exclude_samples=Path(lists["samples"])
+        ),
+    )
+    derived = api.query(db, "SELECT cohort FROM runs WHERE run_id = $r", {"r": run})["cohort"][0]
+    assert derived.startswith("full-x")
+    with pytest.raises(UsageError, match="derived cohort.*cannot be replaced"):
+        api.ingest(db, derived, replace=True, **cohort_kwargs(small_cohort))
+    assert (
+        api.query(db, "SELECT source_cohort FROM cohorts WHERE cohort = $c", {"c": derived})[
+            "source_cohort"
+        ][0]
+        == "full"
+    )
+
+
 def test_min_samples_observed__pairs_left_out_and_recorded(warehouse, small_cohort):
     db, _, _ = warehouse
     common = dict(cohort="full", mode="nominal", chromosomes=["1", "2"], all_variants=True)

@@ -148,6 +148,14 @@ def ingest_cohort(
             f"cohort {cohort!r} already exists in the warehouse. Fix: choose another "
             "--cohort name or pass --replace"
         )
+    if exists and has_table(con, "cohort_exclusions"):  # schema 15: derived cohorts
+        source = fetch_one(con, "SELECT source_cohort FROM cohorts WHERE cohort = ?", [cohort])
+        if source is not None and source[0] is not None:
+            # its runs and its name (the hash of a selection) would then mean other data
+            raise UsageError(
+                f"cohort {cohort!r} is {source[0]!r} with a run's selection (a derived cohort); "
+                "it cannot be replaced. Fix: ingest the files under another --cohort name"
+            )
 
     quant = readers.read_quantifications(inputs.quantifications)
     samples = quant.samples
