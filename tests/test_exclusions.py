@@ -317,6 +317,19 @@ def test_exclusions__a_derived_cohort_cannot_be_replaced_by_an_ingest(warehouse,
     )
 
 
+def test_pcs__frozen_validation_is_refused_in_one_line(warehouse):
+    # the PCs are covariates of the discovery cohort only; a frozen model needs the same
+    # covariates in the validation cohort
+    db, _, _ = warehouse
+    spec = RunSpec(
+        cohort="full", mode="validate", chromosomes=["1"], validation_cohort="cut",
+        validation_mode="frozen", phenotype_pcs=2,
+    )  # fmt: skip
+    with pytest.raises(UsageError, match="--phenotype-pcs .*Fix: use --validation-mode") as err:
+        api.run(db, spec)
+    assert "\n" not in str(err.value)
+
+
 def test_min_samples_observed__pairs_left_out_and_recorded(warehouse, small_cohort):
     db, _, _ = warehouse
     common = dict(cohort="full", mode="nominal", chromosomes=["1", "2"], all_variants=True)

@@ -115,6 +115,16 @@ class ValidateMode(FinemapMode):
                 f"{flag('validation_cohort')} NAME (an ingested cohort), or the drop-in's "
                 "--val_genotypes, --val_quantifications and --val_segmentation"
             )
+        pcs = [p for p in ("phenotype_pcs", "genotype_pcs") if getattr(spec, p, 0)]
+        if pcs and spec.validation_mode == "frozen":
+            # the PCs are covariates of the discovery cohort only: a frozen model's covariate
+            # coefficients have nothing to apply to in the validation cohort
+            raise UsageError(
+                f"{flag(pcs[0])} adds covariates to the discovery cohort only, and frozen "
+                "validation applies the discovery model's covariate coefficients to the "
+                "validation cohort's covariates. Fix: use "
+                f"{flag('validation_mode')} recalibrated, or drop {flag(pcs[0])}"
+            )
         if spec.finemap_run is not None and spec.finemap_results_dir is not None:
             raise UsageError(
                 f"{flag('finemap_run')} and {flag('finemap_results_dir')} both give the finemap "
