@@ -330,6 +330,27 @@ def test_pcs__frozen_validation_is_refused_in_one_line(warehouse):
     assert "\n" not in str(err.value)
 
 
+def test_exclusions__conditional_with_other_flags_says_to_drop_them(warehouse):
+    db, lists, _ = warehouse
+    common = dict(cohort="full", chromosomes=["1"])
+    perm = api.run(
+        db, RunSpec(mode="perm", num_permutations=20, exclude_samples=str(lists["samples"]),
+                    **common),
+    )  # fmt: skip
+    perm_cohort = api.query(db, "SELECT cohort FROM runs WHERE run_id = $r", {"r": perm})["cohort"][
+        0
+    ]
+    with pytest.raises(UsageError) as err:
+        api.run(
+            db,
+            RunSpec(mode="conditional", perm_run=perm, exclude_variants=str(lists["variants"]),
+                    **common),
+        )  # fmt: skip
+    assert f"Fix: give --cohort {perm_cohort} and no --exclude-variants" in str(err.value)
+    # what the fix says works
+    api.run(db, RunSpec(mode="conditional", perm_run=perm, cohort=perm_cohort, chromosomes=["1"]))
+
+
 def test_min_samples_observed__pairs_left_out_and_recorded(warehouse, small_cohort):
     db, _, _ = warehouse
     common = dict(cohort="full", mode="nominal", chromosomes=["1", "2"], all_variants=True)

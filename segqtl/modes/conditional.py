@@ -172,9 +172,23 @@ def _perm_run(con, spec) -> tuple[object, tuple]:
             f"{finish_fix(spec.perm_run, status)}"
         )
     if perm.cohort != spec.cohort:
+        from . import flag_name
+        from .parameters import SELECTION_PARAMS
+
+        # selection flags make a derived cohort of their own: the perm run's is the one to use
+        selecting = [
+            flag_name(p.name)
+            for p in SELECTION_PARAMS
+            if p.name != "min_samples_observed" and getattr(spec, p.name) not in (None, 0)
+        ]
+        without = (
+            f" and no {', '.join(selecting)} (a conditional run uses its perm run's selection)"
+            if selecting
+            else ""
+        )
         raise UsageError(
             f"{flag} {spec.perm_run} analysed cohort {perm.cohort!r}, not {spec.cohort!r}. "
-            f"Fix: give --cohort {perm.cohort}"
+            f"Fix: give --cohort {perm.cohort}{without}"
         )
     if perm.neg_control:
         raise UsageError(
