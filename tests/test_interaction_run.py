@@ -244,3 +244,32 @@ def test_interaction_run__dropin_flag(tmp_path, small_cohort):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "interaction_chr1.csv").is_file()
     assert CliRunner().invoke(cli, ["run", "--help"]).output.count("--interaction") >= 2
+
+
+def test_interaction_run__term_rows_of_left_out_samples_are_skipped(interaction_db, small_cohort):
+    # --exclude-samples with the same term file: its rows of the left-out samples are ignored,
+    # as if they had been deleted from it
+    db, _, _, out = interaction_db
+    samples = _samples(small_cohort)
+    excluded = samples[2:5]
+    (out / "left_out.txt").write_text("\n".join(excluded))
+    lines = (out / "purity.csv").read_text().splitlines()
+    (out / "purity_cut.csv").write_text(
+        "\n".join(line for line in lines if line.split(",")[0] not in excluded) + "\n"
+    )
+    runs = [
+        api.run(
+            db,
+            RunSpec(
+                mode="interaction",
+                cohort="small",
+                chromosomes=["1"],
+                interaction=str(out / name),
+                exclude_samples=str(out / "left_out.txt"),
+            ),
+        )  # fmt: skip
+        for name in ("purity.csv", "purity_cut.csv")
+    ]
+    sql = "SELECT * EXCLUDE (run_id, run_name) FROM interaction_results WHERE run_id = $r"
+    first, second = (api.query(db, sql, {"r": r}) for r in runs)
+    assert first.height > 0 and first.equals(second)

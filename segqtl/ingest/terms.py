@@ -20,7 +20,9 @@ from . import textio
 MISSING = {"", "NA", "NaN", "nan", "N/A", "null", "NULL", "."}
 
 
-def read_term(path: str | Path, sample_ids: list[str]) -> tuple[str, list[float]]:
+def read_term(
+    path: str | Path, sample_ids: list[str], left_out: frozenset[str] = frozenset()
+) -> tuple[str, list[float]]:
     """The term's name and its value for each of the cohort's samples.
 
     Parameters
@@ -29,6 +31,9 @@ def read_term(path: str | Path, sample_ids: list[str]) -> tuple[str, list[float]
         The term file.
     sample_ids : list of str, length n
         The cohort's samples, in the cohort's order.
+    left_out : frozenset of str
+        Samples the run's selection left out of the cohort (``--exclude-samples``, ...): their
+        rows are skipped, not refused as samples the cohort does not have.
 
     Returns
     -------
@@ -72,6 +77,8 @@ def read_term(path: str | Path, sample_ids: list[str]) -> tuple[str, list[float]
                 "give one sample and one value per line", line=line,
             )  # fmt: skip
         sample, raw = row[0].strip(), row[1].strip()
+        if sample in left_out and sample not in position:
+            continue
         if sample not in position:
             raise InputError(
                 path, f"sample {sample!r} is not in the cohort",

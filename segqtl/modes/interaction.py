@@ -45,10 +45,12 @@ def term_checksum(spec) -> str:
 
 
 @lru_cache(maxsize=4)
-def _term(path: str, stamp: tuple, samples: tuple[str, ...]) -> tuple[str, tuple[float, ...]]:
+def _term(
+    path: str, stamp: tuple, samples: tuple[str, ...], left_out: frozenset[str]
+) -> tuple[str, tuple[float, ...]]:
     from ..ingest.terms import read_term
 
-    name, values = read_term(path, list(samples))
+    name, values = read_term(path, list(samples), left_out)
     return name, tuple(values)
 
 
@@ -60,13 +62,26 @@ def cohort_term(con, spec) -> tuple[str, tuple[float, ...]]:
             "SELECT sample_id FROM samples WHERE cohort = ? ORDER BY sample_idx", [spec.cohort]
         ).fetchall()
     )
+    # a derived cohort (--exclude-samples, ...): the file's rows of its left-out samples are
+    # skipped, so the same file serves the run with and without the selection
+    from ..warehouse.db import has_table
+
+    left_out = frozenset()
+    if has_table(con, "cohort_exclusions"):
+        left_out = frozenset(
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM cohort_exclusions WHERE cohort = ? AND kind = 'sample'",
+                [spec.cohort],
+            ).fetchall()
+        )
     path = Path(spec.interaction)
     try:
         st = path.stat()
         stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
         stamp = ()
-    return _term(str(path), stamp, samples)
+    return _term(str(path), stamp, samples, left_out)
 
 
 class InteractionMode(Mode):

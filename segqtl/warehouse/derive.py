@@ -190,7 +190,8 @@ def _nothing_left(spec, kind: str, chrom: str, lists: str) -> UsageError:
     flag = modes.flag_name
     return UsageError(
         f"the run's selection leaves no {kind} of cohort {spec.cohort!r} on {chrom}. Fix: "
-        f"check {flag(f'include_{lists}')} / {flag(f'exclude_{lists}')} and {flag('ranges')}"
+        f"check {flag(f'include_{lists}')} / {flag(f'exclude_{lists}')} and {flag('ranges')}, "
+        f"or leave {chrom} out of --chromosome ('all' is every chromosome of the cohort)"
     )
 
 
