@@ -136,6 +136,7 @@ def ensure_cohort(
         existing = find_cohort_by_checksum(con, checksum)
         if existing is not None:
             n = fetch_one(con, "SELECT n_samples FROM cohorts WHERE cohort = ?", [existing])[0]
+            _warn_other_conventions(con, existing, conv)
             return IngestResult(existing, checksum, n, 0, 0, reused=True)
         plan = _conversion_plan(inputs, conv, given)  # only when not reused: no reading
         if plan is None:
@@ -143,6 +144,39 @@ def ensure_cohort(
         return _ingest_converted(con, cohort, plan, conv, checksums)
 
     return _with_new_db_cleanup(db, reuse_or_ingest)
+
+
+def _warn_other_conventions(con, cohort: str, conv) -> None:
+    """Warn when the reused ``cohort`` (the same files) was read with other conventions than
+    ``conv``: the conventions never change which cohort is reused, so a corrected flag (say,
+    ``--na_strings``) would otherwise have no effect, silently."""
+    import json
+    import warnings
+
+    from .warehouse.db import has_table
+
+    if not has_table(con, "cohort_control"):
+        return
+    row = fetch_one(
+        con,
+        "SELECT control_text FROM cohort_control WHERE cohort = ? AND format = 'flags'",
+        [cohort],
+    )
+    default = json.loads(_flags_json(type(conv)(None, (), None)))
+    recorded = json.loads(row[0]) if row is not None else default
+    now = json.loads(_flags_json(conv))
+    if recorded != now:
+        changed = ", ".join(
+            f"{k} {recorded.get(k)!r} then, {now.get(k)!r} now"
+            for k in sorted(now)
+            if recorded.get(k) != now.get(k)
+        )
+        warnings.warn(
+            f"the files were ingested before as cohort {cohort!r} with other conventions "
+            f"({changed}); that cohort is reused as it was read. Fix: give another --db, or "
+            f"ingest them again with 'segqtl ingest --cohort {cohort} --replace' and the flags",
+            stacklevel=3,
+        )
 
 
 def _file_conventions(sep, na_strings, comment_char):
@@ -160,6 +194,13 @@ def _file_conventions(sep, na_strings, comment_char):
         raise UsageError(
             f"--comment-char {comment_char!r} is not one character. Fix: pass e.g. "
             "--comment-char '#' (or '' for none)"
+        )
+    if comment_char and (comment_char.isalnum() or comment_char in (sep or "") + '"'):
+        # a letter or digit starts sample IDs and values, the separator or quote starts fields:
+        # every such line would be dropped as a comment
+        raise UsageError(
+            f"--comment-char {comment_char!r} can start a data line (a letter, a digit, the "
+            "separator or a quote). Fix: pass e.g. --comment-char '#' (or '' for none)"
         )
     given = sep is not None or bool(na_strings) or comment_char is not None
     return Conventions(sep, tuple(na_strings or ()), comment_char), given

@@ -268,9 +268,32 @@ def test_dropin__bad_cell_in_a_converted_file_names_the_file_and_line(tmp_path, 
 
 @pytest.mark.parametrize(
     ("flags", "named"),
-    [(["--sep", "|"], "--sep"), (["--comment_char", "##"], "--comment-char")],
+    [
+        (["--sep", "|"], "--sep"),
+        (["--comment_char", "##"], "--comment-char"),
+        # every sample ID starts with a letter: each data line would be taken for a comment
+        (["--comment_char", "S"], "can start a data line"),
+        (["--sep", ";", "--comment_char", ";"], "can start a data line"),
+        # --sep applies to every file: comma-separated files are not read as one column
+        (["--sep", ";"], "has no semicolon (the separator given) but is comma-separated"),
+    ],
 )
 def test_dropin__bad_conventions_flag_is_one_line_before_any_ingest(tmp_path, flags, named):
     res = run_dropin(tmp_path / "out", plain_args(), *flags)
     assert named in one_line_error(res)
     assert not (tmp_path / "out").exists()
+
+
+def test_dropin__reused_cohort_read_with_other_conventions_is_warned(tmp_path):
+    # the conventions never change which cohort is reused (its files' checksum): a corrected
+    # flag would otherwise have no effect, silently
+    db = str(tmp_path / "wh.duckdb")
+    first = run_dropin(tmp_path / "a", plain_args(), "--na_strings", "-999", "--db", db, "-q")
+    assert first.exit_code == 0, first.output
+    again = run_dropin(tmp_path / "b", plain_args(), "--na_strings", "-999", "--db", db, "-q")
+    assert again.exit_code == 0 and "other conventions" not in again.stderr
+    other = run_dropin(tmp_path / "c", plain_args(), "--db", db, "-q")
+    assert other.exit_code == 0, other.output
+    warned = [line for line in other.stderr.splitlines() if "other conventions" in line]
+    assert len(warned) == 1 and "na_strings ['-999'] then, [] now" in warned[0]
+    assert warned[0].startswith("segqtl: warning: ") and "Fix: " in warned[0]

@@ -334,6 +334,10 @@ def detect_sep(header: bytes) -> str:
     return " " if b" " in header.strip() else ","
 
 
+class SepMismatch(ValueError):
+    """The given separator is not in a file's header, another one is: ``(given, found)``."""
+
+
 def _scan_head(head: bytes, conv: Conventions) -> tuple[bool, str, list[str]]:
     """Whether the file needs converting, its separator, and why (for messages/tests)."""
     why = []
@@ -359,6 +363,11 @@ def _scan_head(head: bytes, conv: Conventions) -> tuple[bool, str, list[str]]:
         # comment lines may come anywhere, past the first block too: read it all
         why.append(f"comment lines ({conv.comment_char!r} given)")
     sep = conv.sep or detect_sep(header)
+    if conv.sep and header and conv.sep.encode() not in header:
+        found = detect_sep(header)
+        if found != conv.sep and found.encode() in header:
+            # --sep applies to every file: a header without it is another file's convention
+            raise SepMismatch(_SEP_NAMES[conv.sep], _SEP_NAMES[found])
     if sep != ",":
         why.append(f"{_SEP_NAMES[sep]}-separated")
     extra_na = [s for s in conv.na_strings if s not in readers.NA_VALUES]
@@ -412,7 +421,17 @@ def prepare(
             f"the {what} file cannot be read ({exc.strerror or exc})",
             "check that it is a readable file (permissions, disk)",
         ) from None
-    needed, sep, _ = _scan_head(head, conv)
+    try:
+        needed, sep, _ = _scan_head(head, conv)
+    except SepMismatch as exc:
+        given, found = exc.args
+        raise InputError(
+            source.name,
+            f"the header has no {given} (the separator given) but is {found}-separated",
+            f"drop the separator option (it applies to every file), or save the file "
+            f"{given}-separated",
+            line=1,
+        ) from None
     conv = Conventions(sep, tuple(conv.na_strings), conv.comment_char, conv.transposed)
     if not needed and not copy:
         return Prepared(source, source.path, False, conv)
