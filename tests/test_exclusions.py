@@ -257,6 +257,8 @@ def test_range__parsing_and_errors():
     for bad in ("chr5:20-10", "chr5:0-10", "chr5:1,000-2,000", "chr5:a-b", ""):
         with pytest.raises(UsageError, match="--range"):
             parse_ranges(bad)
+    with pytest.raises(UsageError, match="END is beyond any chromosome"):
+        parse_ranges("chr5:1-99999999999999999999")
 
 
 def test_range__chromosome_without_a_range_is_refused(warehouse):
@@ -435,6 +437,8 @@ def test_id_list__a_pipe_is_refused_in_one_line_without_blocking(tmp_path):
         (b"# only a comment\n", "lists no IDs"),
         (b"S001,S002\n", "line 1"),
         (b"S001\n\xff\xfe\n", "line 2"),
+        ("S001\nS002\n".encode("utf-16"), "UTF-16"),
+        (b"S001\n" + b"x" * 5000 + b",y\n", "line 2"),  # a huge token is cut in the message
     ],
 )
 def test_id_list__malformed_is_one_line_naming_the_file(tmp_path, content, match):
@@ -443,6 +447,7 @@ def test_id_list__malformed_is_one_line_naming_the_file(tmp_path, content, match
     with pytest.raises(SegqtlError, match=match) as err:
         read_id_list(path, "--exclude-samples")
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert len(str(err.value)) < 400
 
 
 def test_exclusions__cli_errors_write_nothing(warehouse, tmp_path, small_cohort):
@@ -531,7 +536,7 @@ def test_exclusions__dropin_takes_the_flags_in_both_spellings(tmp_path):
 
     header = _read(golden_inputs()["quantifications"])[0][4:]
     lst = tmp_path / "drop.txt"
-    lst.write_text("\n".join(header[:5]))
+    lst.write_text("\n".join([*header[:5], "NOT_A_SAMPLE"]))
     out = tmp_path / "out"
     res = CliRunner().invoke(
         dropin,
@@ -539,6 +544,8 @@ def test_exclusions__dropin_takes_the_flags_in_both_spellings(tmp_path):
          str(out), "--exclude_samples", str(lst), "--phenotype-pcs", "2", "--quiet"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
+    # the warning names the flag as the drop-in spells it
+    assert f"--exclude_samples {lst}: 1 of 6 IDs are not samples" in res.stderr
     db = out / "segqtl.duckdb"
     rows = api.query(db, "SELECT kind, reason, count(*) AS n FROM run_exclusions GROUP BY ALL")
     assert rows.rows() == [("sample", "excluded", 5)]

@@ -66,6 +66,10 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
             f"{flag} {path}: cannot read it ({exc.strerror or exc}). Fix: check the path and "
             "its permissions"
         ) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16's byte-order marks
+        raise InputError(
+            path, "UTF-16 text (Windows 'Unicode')", "save the list as UTF-8 (one ID per line)"
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     ids: dict[str, None] = {}
@@ -83,7 +87,8 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
             if any(c in token for c in ",;\"'"):
                 raise InputError(
                     path,
-                    f"{token!r} is not one ID (IDs are separated by spaces or line breaks)",
+                    f"{token[:60]!r}{'...' if len(token) > 60 else ''} is not one ID (IDs are "
+                    "separated by spaces or line breaks)",
                     "write one ID per line, without commas, semicolons or quotes",
                     line=number,
                 )
@@ -129,7 +134,12 @@ def parse_ranges(text: str | None, flag: str = "--range") -> list[Range]:
             out.append(Range(chrom, 1, MAX_POSITION))
             continue
         start, end = int(match.group(2)), int(match.group(3))
-        if start < 1 or end > MAX_POSITION or start > end:
+        if end > MAX_POSITION:
+            raise UsageError(
+                f"{flag} {item}: END is beyond any chromosome (at most {MAX_POSITION}). Fix: "
+                f"give {chrom}:START-END with a real position, or {chrom} for all of it"
+            )
+        if start < 1 or start > end:
             raise UsageError(
                 f"{flag} {item}: START must be at least 1 and at most END (positions are "
                 f"1-based, both ends included). Fix: give {chrom}:START-END with START <= END"

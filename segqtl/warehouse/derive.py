@@ -240,6 +240,11 @@ def _sql_statements(name: str, params: dict, **template) -> list[tuple[str, dict
     return out
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message, cut to about ``limit`` characters (an ID can be huge)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
 def _unmatched(con, cohort: str, sel: Selection) -> list[str]:
     """Warnings for list IDs that are not in the source cohort."""
     column = {"samples": "sample_id", "variants": "variant_id", "phenotypes": "gene_id"}
@@ -255,16 +260,17 @@ def _unmatched(con, cohort: str, sel: Selection) -> list[str]:
             ).fetchall()
         }
         missing = [i for i in lst.ids if i not in known]
+        flag = modes.flag_name(f"{action}_{kind}")  # as the user's command line spells it
         if not known:  # a list matching nothing is the wrong file, not a list to ignore
             raise UsageError(
-                f"--{action}-{kind} {lst.path}: none of its {len(lst.ids)} IDs are {kind} of "
-                f"cohort {cohort!r} (first: {lst.ids[0]!r}). Fix: list {dict(KINDS)[kind]} as "
-                "the input files write them"
+                f"{flag} {lst.path}: none of its {len(lst.ids)} IDs are {kind} of "
+                f"cohort {cohort!r} (first: {_short(lst.ids[0])}). Fix: list "
+                f"{dict(KINDS)[kind]} as the input files write them"
             )
         if missing:
             texts.append(
-                f"--{action}-{kind} {lst.path}: {len(missing)} of {len(lst.ids)} IDs are not "
-                f"{kind} of cohort {cohort!r} (first: {missing[0]!r}); they are ignored"
+                f"{flag} {lst.path}: {len(missing)} of {len(lst.ids)} IDs are not "
+                f"{kind} of cohort {cohort!r} (first: {_short(missing[0])}); they are ignored"
             )
     return texts
 
