@@ -358,3 +358,20 @@ def test_cli__every_option_of_every_command_has_help():
         if isinstance(param, click.Option) and not (param.help or "").strip()
     ]
     assert missing == []
+
+
+def test_check_spec__an_option_of_other_modes_lists_them_readably():
+    from segqtl.modes import check_spec
+
+    spec = RunSpec(
+        mode="validate", cohort="c", chromosomes=["1"], validation_cohort="v",
+        min_samples_observed=5,
+    )  # fmt: skip
+    with pytest.warns(UserWarning) as caught:
+        check_spec(spec)
+    texts = [str(w.message) for w in caught]
+    assert any(
+        "--min-samples-observed is a nominal, perm, finemap, interaction and conditional option"
+        in t
+        for t in texts
+    ), texts

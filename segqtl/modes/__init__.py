@@ -191,7 +191,12 @@ def check_spec(spec) -> None:
         if p.applies_to(spec.mode) or getattr(spec, p.name) == p.default:
             continue
         flag = flag_name(p.name)
-        owner = " and ".join(p.modes) if p.modes != ALL_MODES else "every"
+        if p.modes == ALL_MODES:
+            owner = "every"
+        else:  # "nominal, perm and finemap"
+            owner = " and ".join(
+                [", ".join(p.modes[:-1]), p.modes[-1]] if len(p.modes) > 1 else p.modes
+            )
         if p.name in strict_params():
             raise UsageError(
                 f"{flag} is a {owner} option, not a {spec.mode} one. Fix: use --mode "
