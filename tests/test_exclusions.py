@@ -259,6 +259,11 @@ def test_range__parsing_and_errors():
             parse_ranges(bad)
     with pytest.raises(UsageError, match="END is beyond any chromosome"):
         parse_ranges("chr5:1-99999999999999999999")
+    # overlapping and adjacent ranges are one (one derived cohort for one selection)
+    assert parse_ranges("1:2000000-4000000,1:1-3000000,1:4000001-5000000,2:5-9") == parse_ranges(
+        "chr1:1-5000000,chr2:5-9"
+    )
+    assert [str(r) for r in parse_ranges("1:5-9,1")] == ["chr1"]
 
 
 def test_range__chromosome_without_a_range_is_refused(warehouse):

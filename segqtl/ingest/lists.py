@@ -117,8 +117,8 @@ _RANGE = re.compile(r"([^:\s]+)(?::(\d+)-(\d+))?")
 
 
 def parse_ranges(text: str | None, flag: str = "--range") -> list[Range]:
-    """``--range`` values (joined by commas when repeated) as sorted, merged-free
-    :class:`Range` objects; a one-line error naming the bad value otherwise."""
+    """``--range`` values (joined by commas when repeated) as sorted :class:`Range` objects,
+    overlapping or adjacent ones merged; a one-line error naming the bad value otherwise."""
     if text is None:
         return []
     out = []
@@ -145,7 +145,15 @@ def parse_ranges(text: str | None, flag: str = "--range") -> list[Range]:
                 f"1-based, both ends included). Fix: give {chrom}:START-END with START <= END"
             )
         out.append(Range(chrom, start, end))
-    return sorted(set(out))
+    # overlapping or adjacent ranges are one: the same selection, the same derived cohort
+    merged: list[Range] = []
+    for r in sorted(set(out)):
+        last = merged[-1] if merged else None
+        if last is not None and last.chr == r.chr and r.start <= last.end + 1:
+            merged[-1] = Range(r.chr, last.start, max(last.end, r.end))
+        else:
+            merged.append(r)
+    return merged
 
 
 __all__ = ["IdList", "MAX_POSITION", "Range", "parse_ranges", "read_id_list"]
