@@ -358,6 +358,22 @@ def test_exclusions__conditional_with_other_flags_says_to_drop_them(warehouse):
     api.run(db, RunSpec(mode="conditional", perm_run=perm, cohort=perm_cohort, chromosomes=["1"]))
 
 
+def test_exclusions__a_named_phenotype_or_variant_left_out_says_so(warehouse, picks):
+    db, lists, _ = warehouse
+    gene = picks["phenotypes"][0]  # on chr1
+    with pytest.raises(UsageError, match=f"phenotype '{gene}': the run's selection of cohort "
+                       "'full' left it out \\(listed in the exclude list phenotypes.txt\\)"):
+        api.run(db, RunSpec(cohort="full", mode="nominal", chromosomes=["1"], all_variants=gene,
+                            exclude_phenotypes=str(lists["phenotypes"])))  # fmt: skip
+    variant = picks["variants"][0]
+    with pytest.raises(UsageError, match=f"variant '{variant}': the run's selection"):
+        api.run(
+            db,
+            RunSpec(cohort="full", mode="nominal", chromosomes=["1"], condition_on=variant,
+                    exclude_variants=str(lists["variants"])),
+        )  # fmt: skip
+
+
 def test_min_samples_observed__pairs_left_out_and_recorded(warehouse, small_cohort):
     db, _, _ = warehouse
     common = dict(cohort="full", mode="nominal", chromosomes=["1", "2"], all_variants=True)

@@ -112,6 +112,14 @@ def check_condition_on(con, spec, flag) -> None:
     }
     missing = next(([v] for v in ids if v not in found), None)
     if missing:
+        from ..warehouse.derive import left_out_by_selection
+
+        why = left_out_by_selection(con, spec.cohort, "variant", missing[0])
+        if why is not None:
+            raise UsageError(
+                f"{flag('condition_on')}: variant {missing[0]!r}: {why}. Fix: keep it in the "
+                "selection, or condition on another variant"
+            )
         raise UsageError(
             f"{flag('condition_on')}: variant {missing[0]!r} is not in cohort {spec.cohort!r}. "
             "Fix: use the IDs of the genotype files' ID column"

@@ -240,6 +240,35 @@ def _sql_statements(name: str, params: dict, **template) -> list[tuple[str, dict
     return out
 
 
+def left_out_by_selection(con, cohort: str, kind: str, id_: str) -> str | None:
+    """Why the derived ``cohort``'s selection left out ``id_`` (a ``kind``: sample, variant,
+    phenotype), as a clause for a message; None if it did not (or ``cohort`` is not derived).
+    """
+    from .db import has_table
+
+    if not has_table(con, "cohort_exclusions"):
+        return None
+    row = fetch_one(
+        con,
+        "SELECT c.source_cohort, x.reason, x.detail FROM cohort_exclusions AS x "
+        "JOIN cohorts AS c USING (cohort) WHERE x.cohort = ? AND x.kind = ? AND x.id = ?",
+        [cohort, kind, id_],
+    )
+    if row is None:
+        return None
+    source, reason, detail = row
+    how = {
+        "excluded": "listed in the exclude list",
+        "not_included": "not in the include list",
+        "outside_range": "outside every --range",
+    }.get(reason, reason)
+    return (
+        f"the run's selection of cohort {source!r} left it out ({how}"
+        + (f" {detail}" if detail else "")
+        + ")"
+    )
+
+
 def _short(text: str, limit: int = 60) -> str:
     """``text`` quoted for a message, cut to about ``limit`` characters (an ID can be huge)."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"

@@ -104,6 +104,14 @@ def create_run(con: duckdb.DuckDBPyConnection, spec: RunSpec) -> int:
         for _, first, last, _n in rows:
             units.append(Unit(len(units), chrom, first, last))
     if only_gene is not None and not units:
+        from .derive import left_out_by_selection
+
+        why = left_out_by_selection(con, spec.cohort, "phenotype", only_gene)
+        if why is not None:
+            raise UsageError(
+                f"phenotype {only_gene!r}: {why}. Fix: keep it in the selection, or choose "
+                "another phenotype"
+            )
         raise UsageError(
             f"phenotype {only_gene!r} is not on {', '.join(spec.chromosomes)} in cohort "
             f"{spec.cohort!r}. Fix: check the gene_id and --chromosome"
