@@ -127,6 +127,12 @@ def kernel_only(db) -> tuple[int, float]:
     return pairs, elapsed
 
 
+def run_args(db: Path, mode: str, cores: int, *extra: str) -> list[str]:
+    """``segqtl run`` of the bench cohort's chromosome 1, quiet: the timed command line."""
+    return ["run", "--db", str(db), "--cohort", "bench", "--mode", mode, "--chromosome", "1",
+            "--num-cores", str(cores), "--quiet", *extra]  # fmt: skip
+
+
 def time_cli(args: list[str], repeats: int = 3, warmup: int = 1) -> dict:
     """Whole-process timing of ``python -m segqtl ARGS``: ``warmup`` untimed runs, then the
     median wall time of ``repeats`` runs.
@@ -180,24 +186,7 @@ def main() -> None:
         ("nominal, best variant", []),
         ("nominal, all variants", ["--all-variants"]),
     ):
-        timing = time_cli(
-            [
-                "run",
-                "--db",
-                str(db),
-                "--cohort",
-                "bench",
-                "--mode",
-                "nominal",
-                "--chromosome",
-                "1",
-                "--num-cores",
-                str(args.cores),
-                "--quiet",
-                *extra,
-            ],
-            repeats=args.repeats,
-        )
+        timing = time_cli(run_args(db, "nominal", args.cores, *extra), repeats=args.repeats)
         run_id = int(timing.pop("stdout")[-1])
         con = connect(db, read_only=True)
         n_pairs, n_rows, run_s = con.execute(

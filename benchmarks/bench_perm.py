@@ -30,7 +30,7 @@ import statistics
 import time
 
 import numpy as np
-from bench_nominal import COHORT, OUT, cohort, ingest, time_cli
+from bench_nominal import COHORT, OUT, cohort, ingest, run_args, time_cli
 from threadpoolctl import threadpool_limits
 
 from segqtl.warehouse.db import connect
@@ -84,24 +84,10 @@ def main() -> None:
     # measured before the run, so that the workers do not compete with it
     rate_1 = gemm_rate(1)
     rate_all = gemm_rate(None)
-    command = [
-        "run",
-        "--db",
-        str(db),
-        "--cohort",
-        "bench",
-        "--mode",
-        "perm",
-        "--chromosome",
-        "1",
-        "--num-cores",
-        str(args.cores),
-        "--num-permutations",
-        str(args.permutations),
-        "--perm-method",
-        "beta",
-        "--quiet",
-    ]
+    command = run_args(
+        db, "perm", args.cores, "--num-permutations", str(args.permutations),
+        "--perm-method", "beta",
+    )  # fmt: skip
     timing = time_cli(command, repeats=args.repeats, warmup=args.warmup)
     load_before = statistics.mean(timing["load_before"])
     load_after = os.getloadavg()[0]
