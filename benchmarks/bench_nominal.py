@@ -140,13 +140,21 @@ def time_cli(args: list[str], repeats: int = 3, warmup: int = 1) -> dict:
     Returns ``{"seconds": median, "all_seconds", "load_before": the 1-minute load average
     before each timed run, "stdout": the last run's stdout words}``.  (No CPU time: the
     workers are not children the parent waits for, so ``RUSAGE_CHILDREN`` would miss them.)
+
+    The command runs as an installed segqtl runs, with its modules' bytecode cached (pip
+    compiles it at install; here a folder under benchmarks/out, ``PYTHONPYCACHEPREFIX``, filled
+    by the warm-up), also where the environment sets ``PYTHONDONTWRITEBYTECODE``, as
+    ``bench_startup.py`` does: otherwise a work tree whose files changed since their bytecode
+    was written compiles them at every start (a few tenths of a second).
     """
     cmd = [sys.executable, "-m", "segqtl", *args]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(OUT / "pycache")
     walls, loads, out = [], [], []
     for i in range(warmup + repeats):
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         if done.returncode:
             sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{done.stderr.strip()}")
