@@ -153,23 +153,38 @@ def _warn_other_conventions(con, cohort: str, conv) -> None:
     import json
     import warnings
 
+    from .ingest.conventions import DEFAULT_COMMENT
+    from .ingest.readers import NA_VALUES
     from .warehouse.db import has_table
 
     if not has_table(con, "cohort_control"):
         return
-    row = fetch_one(
-        con,
-        "SELECT control_text FROM cohort_control WHERE cohort = ? AND format = 'flags'",
-        [cohort],
+    rows = con.execute(
+        "SELECT format, control_text FROM cohort_control WHERE cohort = ?", [cohort]
+    ).fetchall()
+    if any(fmt != "flags" for fmt, _ in rows):
+        return  # read through a control file or a bundle: its own conventions, not flags
+    # no row: ingested as plain files, without flags
+    recorded = (
+        json.loads(rows[0][1]) if rows else json.loads(_flags_json(type(conv)(None, (), None)))
     )
-    default = json.loads(_flags_json(type(conv)(None, (), None)))
-    recorded = json.loads(row[0]) if row is not None else default
     now = json.loads(_flags_json(conv))
-    if recorded != now:
+
+    def meaning(flags: dict) -> dict:
+        # what changes the reading: a separator given (None: detected, which agrees with any
+        # the file has), missing-value spellings beyond the readers' own, in any order
+        return {
+            "sep": flags.get("sep"),
+            "na_strings": sorted(set(flags.get("na_strings") or ()) - set(NA_VALUES)),
+            "comment_char": flags.get("comment_char") or DEFAULT_COMMENT,
+        }
+
+    then, later = meaning(recorded), meaning(now)
+    if then["sep"] is None or later["sep"] is None:
+        later["sep"] = then["sep"]
+    if then != later:
         changed = ", ".join(
-            f"{k} {recorded.get(k)!r} then, {now.get(k)!r} now"
-            for k in sorted(now)
-            if recorded.get(k) != now.get(k)
+            f"{k} {then[k]!r} then, {later[k]!r} now" for k in sorted(later) if then[k] != later[k]
         )
         warnings.warn(
             f"the files were ingested before as cohort {cohort!r} with other conventions "
@@ -183,6 +198,7 @@ def _file_conventions(sep, na_strings, comment_char):
     """The conventions given for every input file (flags ``--sep``, ``--na-strings``,
     ``--comment-char``) and whether any was given; a bad value is a one-line UsageError."""
     from .ingest.conventions import Conventions, parse_sep
+    from .modes import typed_flag
 
     if isinstance(na_strings, str):  # as typed: NA,-
         na_strings = [s.strip() for s in na_strings.split(",") if s.strip()]
@@ -190,17 +206,19 @@ def _file_conventions(sep, na_strings, comment_char):
         sep = parse_sep(sep, "--sep") if sep is not None else None
     except ValueError as exc:
         raise UsageError(f"{exc}. Fix: pass --sep ',', ';', tab or space") from None
+    flag = typed_flag("comment_char")
     if comment_char is not None and len(comment_char) > 1:
         raise UsageError(
-            f"--comment-char {comment_char!r} is not one character. Fix: pass e.g. "
-            "--comment-char '#' (or '' for none)"
+            f"{flag} {comment_char!r} is not one character. Fix: pass e.g. "
+            f"{flag} '#' (or '' for none)"
         )
+    # (without --sep, ';' may well be the comment character of comma-separated files)
     if comment_char and (comment_char.isalnum() or comment_char in (sep or "") + '"'):
         # a letter or digit starts sample IDs and values, the separator or quote starts fields:
         # every such line would be dropped as a comment
         raise UsageError(
-            f"--comment-char {comment_char!r} can start a data line (a letter, a digit, the "
-            "separator or a quote). Fix: pass e.g. --comment-char '#' (or '' for none)"
+            f"{flag} {comment_char!r} can start a data line (a letter, a digit, the "
+            f"separator or a quote). Fix: pass e.g. {flag} '#' (or '' for none)"
         )
     given = sep is not None or bool(na_strings) or comment_char is not None
     return Conventions(sep, tuple(na_strings or ()), comment_char), given

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -299,6 +300,9 @@ def test_exclusions__reused_cohort_with_nothing_left_is_refused_before_the_run(
     before = api.query(db, "SELECT count(*) AS n FROM runs")["n"].item()
     with pytest.raises(UsageError, match="leaves no variant of cohort 'full' on chr2"):
         api.run(db, RunSpec(chromosomes=["2"], **common))
+    # a chromosome the cohort never had is not the selection's doing
+    with pytest.raises(UsageError, match="cohort 'full' has no phenotypes on chr9"):
+        api.run(db, RunSpec(chromosomes=["9"], **common))
     assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
 
 
@@ -361,8 +365,11 @@ def test_exclusions__conditional_with_other_flags_says_to_drop_them(warehouse):
 def test_exclusions__a_named_phenotype_or_variant_left_out_says_so(warehouse, picks):
     db, lists, _ = warehouse
     gene = picks["phenotypes"][0]  # on chr1
-    with pytest.raises(UsageError, match=f"phenotype '{gene}': the run's selection of cohort "
-                       "'full' left it out \\(listed in the exclude list phenotypes.txt\\)"):
+    with pytest.raises(
+        UsageError,
+        match=f"phenotype '{gene}': the run's selection of cohort "
+        "'full' left it out \\(listed in the exclude list phenotypes.txt\\)",
+    ):
         api.run(db, RunSpec(cohort="full", mode="nominal", chromosomes=["1"], all_variants=gene,
                             exclude_phenotypes=str(lists["phenotypes"])))  # fmt: skip
     variant = picks["variants"][0]
@@ -446,9 +453,20 @@ def test_id_list__a_pipe_is_refused_in_one_line_without_blocking(tmp_path):
     # a FIFO nobody writes to would block an open() forever; /dev/stdin and <(...) are pipes
     fifo = tmp_path / "ids.fifo"
     os.mkfifo(fifo)
-    with pytest.raises(SegqtlError, match="not a regular file") as err:
-        read_id_list(fifo, "--exclude-samples")
-    assert str(fifo) in str(err.value) and "Fix: save the list to a file" in str(err.value)
+    caught = []
+
+    def read() -> None:
+        try:
+            read_id_list(fifo, "--exclude-samples")
+        except SegqtlError as exc:
+            caught.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)  # a regression blocks, not fails
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading the FIFO blocked"
+    assert len(caught) == 1 and "not a regular file" in str(caught[0])
+    assert str(fifo) in str(caught[0]) and "Fix: save the list to a file" in str(caught[0])
 
 
 @pytest.mark.parametrize(

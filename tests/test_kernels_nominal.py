@@ -299,6 +299,22 @@ def test_nominal_scan__fewer_samples_than_terms_is_too_few_whatever_min_samples(
             assert np.isnan(got.nominal_p).all()
 
 
+def test_nominal_scan__a_variant_with_no_more_samples_than_terms_is_too_few():
+    # 20 samples, 8 covariates: 11 terms. Missing genotypes leave variant 0 with 11 samples
+    # (no residual degree of freedom) and variant 1 with 12, while the phenotype has 20
+    y, alt, ref, cov = _simulate(6, 20, 3, 8)
+    alt[0, :9] = np.nan
+    ref[1, 12:] = np.nan
+    got = nominal_scan(y, alt, ref, cov, min_samples=3)
+    _assert_skipped(got, 0, TOO_FEW_SAMPLES)
+    # the others are fitted, and as statsmodels fits them (which has no answer for variant 0:
+    # its residual variance divides by zero degrees of freedom)
+    rest = _check_against_statsmodels(y, alt[1:], ref[1:], cov, min_samples=3)
+    assert (rest.status == OK).all() and list(rest.number_of_samples) == [12, 20]
+    for f in FIT_FIELDS:
+        np.testing.assert_array_equal(getattr(got, f)[1:], getattr(rest, f))
+
+
 def test_max_t_null__fewer_samples_than_terms_gives_no_null():
     from segqtl.kernels.nominal import DosageBlock
     from segqtl.kernels.perm import max_t_null

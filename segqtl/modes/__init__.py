@@ -163,6 +163,17 @@ def flag_name(name: str) -> str:
     return p.snake if _CLI["style"] == "dropin" else p.kebab
 
 
+def typed_flag(name: str) -> str:
+    """An option that is not a run parameter (``comment_char``), as the user typed it, else
+    as the command line in use spells it (as :func:`flag_name` does for parameters)."""
+    kebab, snake = f"--{name.replace('_', '-')}", f"--{name.replace('-', '_')}"
+    for arg in _CLI["argv"]:
+        typed = arg.split("=", 1)[0]
+        if typed in (kebab, snake):
+            return typed
+    return snake if _CLI["style"] == "dropin" else kebab
+
+
 # ------------------------------------------------------------------------------------ checks
 def check_spec(spec) -> None:
     """Reject run parameters that cannot work, with a one-line message saying why.

@@ -163,7 +163,7 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
                 con, f"SELECT count(*) FROM {kind}s WHERE cohort = ? AND chr = ?", [name, chrom]
             )[0]
             if n_kept == 0:
-                raise _nothing_left(spec, kind, chrom, lists)
+                raise _nothing_left(con, spec, kind, chrom, lists)
         return replace(spec, cohort=name)
     if notify is not None:
         notify(f"making cohort {name}: {spec.cohort} with the run's selection")
@@ -186,8 +186,17 @@ def _kept_checks(spec) -> list[tuple[str, str, str]]:
     ]
 
 
-def _nothing_left(spec, kind: str, chrom: str, lists: str) -> UsageError:
+def _nothing_left(con, spec, kind: str, chrom: str, lists: str) -> UsageError:
     flag = modes.flag_name
+    # table names from this code, never user text
+    had = fetch_one(
+        con, f"SELECT count(*) FROM {kind}s WHERE cohort = ? AND chr = ?", [spec.cohort, chrom]
+    )[0]
+    if not had:  # not the selection's doing
+        return UsageError(
+            f"cohort {spec.cohort!r} has no {kind}s on {chrom}. Fix: check --chromosome (the "
+            "chromosomes the input files hold)"
+        )
     return UsageError(
         f"the run's selection leaves no {kind} of cohort {spec.cohort!r} on {chrom}. Fix: "
         f"check {flag(f'include_{lists}')} / {flag(f'exclude_{lists}')} and {flag('ranges')}, "
@@ -388,7 +397,7 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
             [spec.cohort, chrom],
         )[0]
         if n_kept == 0:
-            raise _nothing_left(spec, kind, chrom, lists)
+            raise _nothing_left(con, spec, kind, chrom, lists)
 
     cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
     m = len(kept)
