@@ -482,6 +482,11 @@ def test_id_list__a_pipe_is_refused_in_one_line_without_blocking(tmp_path):
 )
 def test_id_list__malformed_is_one_line_naming_the_file(tmp_path, content, match):
     path = tmp_path / "ids.txt"
+    if content == b"":  # empty, also when named as compressed
+        empty = tmp_path / "ids.txt.zst"
+        empty.write_bytes(b"")
+        with pytest.raises(SegqtlError, match="lists no IDs"):
+            read_id_list(empty, "--exclude-samples")
     path.write_bytes(content)
     with pytest.raises(SegqtlError, match=match) as err:
         read_id_list(path, "--exclude-samples")

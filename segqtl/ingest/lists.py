@@ -57,6 +57,10 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
             f"{flag} {path} is not a regular file (a pipe or a device). Fix: save the list to "
             "a file and give its path"
         )
+    if p.stat().st_size == 0:  # before the compression checks: an empty .zst is empty too
+        raise InputError(
+            path, "lists no IDs (the file is empty)", f"write one ID per line, or drop {flag}"
+        )
     try:
         check_magic(p)
         data = read_all(p)
