@@ -469,6 +469,32 @@ def test_id_list__a_pipe_is_refused_in_one_line_without_blocking(tmp_path):
     assert str(fifo) in str(caught[0]) and "Fix: save the list to a file" in str(caught[0])
 
 
+def test_id_list__a_run_reads_each_list_once_while_it_is_unchanged(warehouse, tmp_path):
+    # the checks, the derived cohort and the run's records all ask for the list
+    from segqtl.ingest import lists as lists_module
+
+    db, lists, _ = warehouse
+    lst = tmp_path / "once.txt"
+    lst.write_text(Path(lists["samples"]).read_text())
+    reads = []
+    real = lists_module._read_id_list
+
+    def counting(*args):
+        reads.append(args[0])
+        return real(*args)
+
+    lists_module._cached_id_list.cache_clear()
+    spec = RunSpec(cohort="full", mode="nominal", chromosomes=["1"], exclude_samples=str(lst))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lists_module, "_read_id_list", counting)
+        api.run(db, spec)
+        assert reads == [str(lst)]
+        lst.write_text(lst.read_text() + "\nNOT_A_SAMPLE\n")  # changed: read again
+        with pytest.warns(UserWarning, match="1 of 10 IDs are not samples"):
+            api.run(db, spec)
+    assert reads == [str(lst), str(lst)]
+
+
 @pytest.mark.parametrize(
     "content,match",
     [

@@ -9,6 +9,7 @@ genotype files, gene_id).  A range is ``CHR:START-END`` (1-based, both ends incl
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,37 @@ class IdList:
     sha256: str
 
 
+def quote_id(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message, cut to about ``limit`` characters (an ID can be huge)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
 def read_id_list(path: str | Path, flag: str) -> IdList:
     """Read an ID list named by ``flag``; a one-line error naming the file (and line) if it
-    cannot be used."""
+    cannot be used.
+
+    A run asks for its lists several times (its checks, its derived cohort, its records): a
+    file read once is not read again while it stays the same file, unchanged (same inode,
+    size and modification time), so every step sees the same IDs and checksum.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = None  # _read_id_list says why
+    if stamp is None or not p.is_file():
+        return _read_id_list(str(path), flag, stamp)
+    return _cached_id_list(str(path), flag, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_id_list(path: str, flag: str, stamp: tuple) -> IdList:
+    return _read_id_list(path, flag, stamp)
+
+
+def _read_id_list(path: str, flag: str, stamp) -> IdList:
+    """:func:`read_id_list`'s reading (``stamp`` only keys the cache)."""
     from .readers import sha256_file
     from .textio import check_magic, read_all
 
@@ -91,8 +120,7 @@ def read_id_list(path: str | Path, flag: str) -> IdList:
             if any(c in token for c in ",;\"'"):
                 raise InputError(
                     path,
-                    f"{token[:60]!r}{'...' if len(token) > 60 else ''} is not one ID (IDs are "
-                    "separated by spaces or line breaks)",
+                    f"{quote_id(token)} is not one ID (IDs are separated by spaces or line breaks)",
                     "write one ID per line, without commas, semicolons or quotes",
                     line=number,
                 )
@@ -160,4 +188,4 @@ def parse_ranges(text: str | None, flag: str = "--range") -> list[Range]:
     return merged
 
 
-__all__ = ["IdList", "MAX_POSITION", "Range", "parse_ranges", "read_id_list"]
+__all__ = ["IdList", "MAX_POSITION", "Range", "parse_ranges", "quote_id", "read_id_list"]

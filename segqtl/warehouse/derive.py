@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .. import __version__, modes
 from ..errors import UsageError
-from ..ingest.lists import IdList, Range, parse_ranges, read_id_list
+from ..ingest.lists import IdList, Range, parse_ranges, quote_id, read_id_list
 from .db import (
     bind_sql,
     fetch_one,
@@ -159,10 +159,7 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
     if existing is not None:
         # made by a run of other chromosomes: this run's must have rows left too
         for kind, chrom, lists in _kept_checks(spec):
-            n_kept = fetch_one(
-                con, f"SELECT count(*) FROM {kind}s WHERE cohort = ? AND chr = ?", [name, chrom]
-            )[0]
-            if n_kept == 0:
+            if not _rows_on(con, kind, name, chrom):
                 raise _nothing_left(con, spec, kind, chrom, lists)
         return replace(spec, cohort=name)
     if notify is not None:
@@ -186,13 +183,16 @@ def _kept_checks(spec) -> list[tuple[str, str, str]]:
     ]
 
 
+def _rows_on(con, kind: str, cohort: str, chrom: str) -> int:
+    """How many phenotypes or variants (``kind``) ``cohort`` has on ``chrom``."""
+    # table names from this code, never user text
+    sql = f"SELECT count(*) FROM {kind}s WHERE cohort = ? AND chr = ?"
+    return fetch_one(con, sql, [cohort, chrom])[0]
+
+
 def _nothing_left(con, spec, kind: str, chrom: str, lists: str) -> UsageError:
     flag = modes.flag_name
-    # table names from this code, never user text
-    had = fetch_one(
-        con, f"SELECT count(*) FROM {kind}s WHERE cohort = ? AND chr = ?", [spec.cohort, chrom]
-    )[0]
-    if not had:  # not the selection's doing
+    if not _rows_on(con, kind, spec.cohort, chrom):  # not the selection's doing
         return UsageError(
             f"cohort {spec.cohort!r} has no {kind}s on {chrom}. Fix: check --chromosome (the "
             "chromosomes the input files hold)"
@@ -278,11 +278,6 @@ def left_out_by_selection(con, cohort: str, kind: str, id_: str) -> str | None:
     )
 
 
-def _short(text: str, limit: int = 60) -> str:
-    """``text`` quoted for a message, cut to about ``limit`` characters (an ID can be huge)."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
-
-
 def _unmatched(con, cohort: str, sel: Selection) -> list[str]:
     """Warnings for list IDs that are not in the source cohort."""
     column = {"samples": "sample_id", "variants": "variant_id", "phenotypes": "gene_id"}
@@ -302,13 +297,13 @@ def _unmatched(con, cohort: str, sel: Selection) -> list[str]:
         if not known:  # a list matching nothing is the wrong file, not a list to ignore
             raise UsageError(
                 f"{flag} {lst.path}: none of its {len(lst.ids)} IDs are {kind} of "
-                f"cohort {cohort!r} (first: {_short(lst.ids[0])}). Fix: list "
+                f"cohort {cohort!r} (first: {quote_id(lst.ids[0])}). Fix: list "
                 f"{dict(KINDS)[kind]} as the input files write them"
             )
         if missing:
             texts.append(
                 f"{flag} {lst.path}: {len(missing)} of {len(lst.ids)} IDs are not "
-                f"{kind} of cohort {cohort!r} (first: {_short(missing[0])}); they are ignored"
+                f"{kind} of cohort {cohort!r} (first: {quote_id(missing[0])}); they are ignored"
             )
     return texts
 
