@@ -164,22 +164,19 @@ def _warn_other_conventions(con, cohort: str, conv) -> None:
     ).fetchall()
     if any(fmt != "flags" for fmt, _ in rows):
         return  # read through a control file or a bundle: its own conventions, not flags
-    # no row: ingested as plain files, without flags
-    recorded = (
-        json.loads(rows[0][1]) if rows else json.loads(_flags_json(type(conv)(None, (), None)))
-    )
-    now = json.loads(_flags_json(conv))
+    recorded = json.loads(rows[0][1]) if rows else {}  # no row: plain files, without flags
 
-    def meaning(flags: dict) -> dict:
+    def meaning(sep, na_strings, comment_char) -> dict:
         # what changes the reading: a separator given (None: detected, which agrees with any
         # the file has), missing-value spellings beyond the readers' own, in any order
         return {
-            "sep": flags.get("sep"),
-            "na_strings": sorted(set(flags.get("na_strings") or ()) - set(NA_VALUES)),
-            "comment_char": flags.get("comment_char") or DEFAULT_COMMENT,
+            "sep": sep,
+            "na_strings": sorted(set(na_strings or ()) - set(NA_VALUES)),
+            "comment_char": comment_char or DEFAULT_COMMENT,
         }
 
-    then, later = meaning(recorded), meaning(now)
+    then = meaning(recorded.get("sep"), recorded.get("na_strings"), recorded.get("comment_char"))
+    later = meaning(conv.sep, conv.na_strings, conv.comment_char)
     if then["sep"] is None or later["sep"] is None:
         later["sep"] = then["sep"]
     if then != later:
