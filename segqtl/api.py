@@ -554,9 +554,11 @@ def query(db: str | Path, sql: str, params: dict | list | None = None):
     """
     import polars as pl
 
-    return _run_query(
-        db, sql, params, lambda rel: _frame(rel) if rel is not None else pl.DataFrame()
-    )
+    def frame(con, _select: bool):
+        rel = _relation(con, sql, params)
+        return _frame(rel) if rel is not None else pl.DataFrame()
+
+    return _run_query(db, sql, frame)
 
 
 def query_text(
@@ -565,29 +567,35 @@ def query_text(
     """The text ``segqtl query`` prints: :func:`query`'s frame rendered in ``fmt`` by
     :func:`segqtl.output.format_frame`, byte for byte.
 
-    A result of plain columns (numbers, text, booleans, dates: :func:`segqtl.output.
-    plain_columns`) is rendered from DuckDB's rows without polars, whose import costs more than
-    a query of one phenotype's pairs (issue 13); other results go through :func:`query`'s frame.
+    A SELECT whose columns are plain (numbers, text, booleans, dates: :func:`segqtl.output.
+    plain_columns`) runs on DuckDB's engine alone and is rendered from its rows, without
+    duckdb's relation layer or polars, whose imports cost more than a query of one phenotype's
+    pairs (issue 13). Other results go through :func:`query`'s frame; a SELECT is then run a
+    second time, through the relation layer.
     """
     from .output import format_frame, format_rows, plain_columns
 
-    def text(rel) -> str:
-        if rel is not None:
-            columns, types = rel.columns, [str(t) for t in rel.types]
+    def text(con, select: bool) -> str:
+        if select:
+            con.execute(sql, params or [])
+            columns = [d[0] for d in con.description]
+            types = [str(d[1]) for d in con.description]
             if plain_columns(columns, types):
-                return format_rows(columns, types, rel.fetchall(), fmt)
+                return format_rows(columns, types, con.fetchall(), fmt)
+            con.abort()  # DuckDB runs nothing else on a connection with a result pending
         import polars as pl
 
+        rel = _relation(con, sql, params)
         return format_frame(_frame(rel) if rel is not None else pl.DataFrame(), fmt)
 
-    return _run_query(db, sql, params, text)
+    return _run_query(db, sql, text)
 
 
-def _run_query(db: str | Path, sql: str, params: dict | list | None, use: Callable):
-    """``use(relation)`` of ``sql`` (None: a statement without rows) on :func:`query`'s
-    connection, once ``sql`` is found to be one statement of a kind it runs; DuckDB's errors
-    (also those raised while ``use`` fetches the rows) as one line."""
-    import duckdb
+def _run_query(db: str | Path, sql: str, use: Callable):
+    """``use(con, select)`` on :func:`query`'s connection ``con``, once ``sql`` is found to be
+    one statement of a kind it runs (``select``: a SELECT); DuckDB's errors (also those raised
+    while ``use`` runs the statement and fetches its rows) as one line."""
+    import _duckdb  # the engine's errors, without the package (warehouse/db.py)
 
     from .warehouse.db import connect_query
 
@@ -595,7 +603,7 @@ def _run_query(db: str | Path, sql: str, params: dict | list | None, use: Callab
         try:
             # parsed by this connection: duckdb.extract_statements would start a second database
             statements = con.extract_statements(sql)
-        except duckdb.Error as exc:
+        except _duckdb.Error as exc:
             raise UsageError(_query_error(exc)) from None
         if len(statements) != 1:
             raise UsageError(
@@ -612,9 +620,17 @@ def _run_query(db: str | Path, sql: str, params: dict | list | None, use: Callab
                 _query_refused(word if word == kind.name else f"{word} ({kind.name.lower()})")
             )
         try:
-            return use(con.sql(sql, params=params))
-        except duckdb.Error as exc:
+            return use(con, kind.name == "SELECT")
+        except _duckdb.Error as exc:
             raise UsageError(_query_error(exc)) from None
+
+
+def _relation(con, sql: str, params: dict | list | None):
+    """``con.sql(sql)``: a relation (None: a statement without rows)."""
+    from .warehouse.db import relations
+
+    relations()
+    return con.sql(sql, params=params)
 
 
 def _frame(rel):

@@ -22,10 +22,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+# DuckDB's engine alone (connect, execute, fetchall, the errors: the package re-exports these
+# very objects). duckdb 2's package adds its Python relation layer (con.sql(), .pl()) to the
+# connection class when imported, 50-80 ms: more than 'segqtl query' of one phenotype takes
+# in all (issue 13). Connections for general use load it (relations()); the query command's
+# plain SELECTs never need it.
+import _duckdb
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class SchemaTooOld(UsageError):
@@ -144,7 +153,7 @@ def rollback(con) -> None:
     """
     try:
         con.execute("ROLLBACK")
-    except duckdb.Error:
+    except _duckdb.Error:
         pass
 
 
@@ -335,7 +344,7 @@ LOCKED_SETTINGS = (
 
 def _open_locked(path: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with ``path`` attached read-only, in use, and locked down."""
-    con = duckdb.connect(":memory:", config=dict(LOCKED_SETTINGS[:2]))
+    con = _duckdb.connect(":memory:", config=dict(LOCKED_SETTINGS[:2]))
     try:
         alias = '"' + (path.stem or "warehouse").replace('"', '""') + '"'
         # ATTACH takes no bound parameters: the path is a quoted literal
@@ -452,7 +461,7 @@ def make_parent(path: Path) -> None:
 
 
 #: DuckDB's errors that mean the file's content is broken (not a bug in a statement).
-_DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException)
+_DAMAGE = (_duckdb.IOException, _duckdb.SerializationException, _duckdb.InternalException)
 
 
 @contextmanager
@@ -546,7 +555,14 @@ def lock_wait() -> float:
 
 def _is_lock_error(exc: BaseException) -> bool:
     # the word, not "block" (a damaged file's "cannot read block ...")
-    return isinstance(exc, duckdb.Error) and re.search(r"\block\b", str(exc), re.I) is not None
+    return isinstance(exc, _duckdb.Error) and re.search(r"\block\b", str(exc), re.I) is not None
+
+
+def relations() -> None:
+    """Load duckdb's Python package, which gives every connection of the process its relation
+    API (``con.sql()``, ``.pl()``, ...). :func:`connect` and the writer's connections have it;
+    :func:`connect_query`'s has it once this has run."""
+    import duckdb  # noqa: F401  (the import is the point)
 
 
 def open_file(
@@ -582,8 +598,9 @@ def open_file(
         try:
             if locked:
                 return _open_locked(path)
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
+            relations()
+            return _duckdb.connect(str(path), read_only=read_only)
+        except _duckdb.Error as exc:
             if not _is_lock_error(exc):
                 text = " ".join(str(exc).split())
                 raise UsageError(
@@ -915,6 +932,7 @@ def small_frame(rel):
 
 def query_pl(con: duckdb.DuckDBPyConnection, name: str, **params):
     """Run the SELECT in ``sql/<name>.sql`` and return a polars DataFrame."""
+    relations()
     text, used = bind_sql(name, params)
     return con.sql(text, params=used).pl()
 
