@@ -154,6 +154,57 @@ def test_permutations__are_the_reference_stream(n, n_perm, seed):
         np.testing.assert_array_equal(row, exp)
 
 
+def _scipy_beta_pvalue(p_nominal, p_perm):
+    """beta_pvalue as scipy.stats computes it: the fit, its fallback and the CDF."""
+    finite = p_perm[np.isfinite(p_perm)]
+    clipped = np.clip(finite, 1e-15, 1 - 1e-15)
+    with np.errstate(all="ignore"):
+        try:
+            a, b, _, _ = stats.beta.fit(clipped, floc=0, fscale=1)
+        except Exception:
+            a, b = 1.0, 1.0
+        cdf = stats.beta.cdf(float(np.clip(p_nominal, 1e-15, 1 - 1e-15)), a, b)
+    return float(cdf), float(a), float(b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["beta", "uniform", "constant", "edges", "u-shaped", "few"]),
+    size=st.integers(1, 3000),
+    p_nominal=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_beta_pvalue__identical_to_scipy_stats_beta_fit(kind, size, p_nominal, seed):
+    # kernels/perm.py solves scipy's likelihood equations with scipy's solver and start instead
+    # of importing scipy.stats in every worker: the same numbers, bit for bit, fallbacks too
+    rng = np.random.default_rng(seed)
+    p_perm = {
+        "beta": lambda: rng.beta(rng.uniform(0.2, 3), rng.uniform(1, 200), size),
+        "uniform": lambda: rng.uniform(size=size),
+        "constant": lambda: np.full(size, rng.uniform()),
+        "edges": lambda: np.where(rng.random(size) < 0.5, 1e-20, 1 - 1e-17),
+        "u-shaped": lambda: rng.beta(0.05, 0.05, size),
+        "few": lambda: rng.uniform(size=min(size, 3)),
+    }[kind]()
+    p_perm[rng.random(p_perm.size) < 0.05] = np.nan
+    got = beta_pvalue(p_nominal, p_perm)
+    if not np.isfinite(p_perm).any():
+        assert np.isnan(got).all()
+        return
+    want = _scipy_beta_pvalue(p_nominal, p_perm)
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_perm_warm__fork_server_module_imports_no_scipy_stats():
+    # scipy.stats costs each perm run 0.4 s before its first permutation
+    import subprocess
+    import sys
+
+    code = "import sys, segqtl.engine.perm_warm; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @given(
     n=st.integers(0, 50),
     cuts=st.lists(st.integers(0, 30), min_size=1, max_size=4),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -160,7 +161,7 @@ def test_startup__a_perm_pool_run_imports_its_finish_while_the_workers_start(
     golden_db, monkeypatch
 ):
     # perm's last step (q-values) needs scipy.stats, half a second to import: the parent imports
-    # it while it waits for the workers, not after the last unit
+    # it (in a thread of its own) from when the workers start, not after the last unit
     import importlib
 
     from segqtl.engine import runner
@@ -171,7 +172,7 @@ def test_startup__a_perm_pool_run_imports_its_finish_while_the_workers_start(
     real_import, real_write = importlib.import_module, runs.write_unit
 
     def import_module(name, *args):
-        events.append(("import", name))
+        events.append(("import", name, threading.current_thread() is threading.main_thread()))
         return real_import(name, *args)
 
     def write_unit(*args, **kwargs):
@@ -183,5 +184,5 @@ def test_startup__a_perm_pool_run_imports_its_finish_while_the_workers_start(
     spec = RunSpec(mode="perm", cohort="main", chromosomes=["1"], num_cores=2, num_permutations=20)
     api.run(golden_db, spec)
     assert get("perm").finish_preload == ("segqtl.warehouse.fdr",)
-    assert events[0] == ("import", "segqtl.warehouse.fdr")
+    assert events[0] == ("import", "segqtl.warehouse.fdr", False)  # not the run's own thread
     assert events[1:] and all(e[0] == "commit" for e in events[1:])

@@ -334,8 +334,8 @@ def _execute(lease, con, run_id, progress, progress_every, log, notify) -> dict:
                     spec,
                     preload=preload,
                     notify=None if notify is None else lambda text: notify(f"run {run_id}: {text}"),
-                    # the last step's imports, while the workers start rather than at the end
-                    while_starting=lambda: [importlib.import_module(m) for m in finish_imports],
+                    # the last step's imports, from when the workers start rather than at the end
+                    while_starting=lambda: _import_in_background(finish_imports),
                 )
                 if units
                 else iter(())
@@ -422,6 +422,25 @@ def _failed(lease, run_id: int, exc: BaseException, done: int, todo: int, size_b
     else:
         _fail(lease, run_id, f"{type(exc).__name__}: {exc}")
     return error
+
+
+def _import_in_background(names: tuple[str, ...]) -> None:
+    """Import the modules ``names`` in a thread of their own, beside the run.
+
+    A mode's last step may import a module that takes a while (perm: the q-values'
+    scipy.stats, about half a second). Imported here while the workers compute, it is ready
+    when that step comes, and the first units were not held back for it. An import that fails
+    is left to the step that needs the module: its own import raises the error then (and
+    waits for this one while it is still running).
+    """
+
+    def run() -> None:
+        for name in names:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    if names:
+        threading.Thread(target=run, daemon=True, name="segqtl-finish-imports").start()
 
 
 def _finish(lease, con, run_id: int, mode, phases: dict) -> dict:

@@ -107,8 +107,8 @@ class Mode:
         chr, phenotype, variant, effect, p, q, hit_value; see ``sql/compare_pairs.sql``).
     finish_preload : tuple of str
         Modules :meth:`finish` imports (perm: the q-values' scipy.stats, half a second).  The
-        run's parent imports them while it waits for the worker pool to start, when it has
-        nothing else to do, instead of after the last unit.
+        run's parent imports them in a background thread from the moment the worker pool
+        starts, instead of after the last unit (and without holding back the first units).
     unit_sql : tuple of str
         ``sql/`` files run after a unit's rows are inserted, in the same transaction, with
         parameters ``$run_id`` and ``$unit_id`` (rows derived from the unit's, such as
