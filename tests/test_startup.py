@@ -129,8 +129,21 @@ def test_startup__query_of_plain_columns_imports_no_polars_numpy_or_arrow(golden
         # polars' path: decimals, HUGEINT sums, lists, intervals, a name twice
         "SELECT 1.50 AS d, sum(run_id) AS s, [1, 2] AS l, INTERVAL 3 DAY AS i, 1 AS a, 2 AS a "
         "FROM runs",
+        # other statements of the SELECT kind, and forms of SELECT (the engine's own path)
+        "DESCRIBE nominal_results",
+        "SHOW TABLES",
+        "SUMMARIZE SELECT run_id, mode FROM runs",
+        "FROM runs SELECT run_id, mode",
+        "VALUES (1, 'a'), (2, NULL)",
+        "WITH t AS (SELECT 2 AS x) SELECT x, x * 1.5 AS y FROM t; -- a comment",
+        # not of the SELECT kind: through the relation layer
+        "PRAGMA version",
+        "EXPLAIN SELECT 1",
     ],
-    ids=["plain-values", "nominal-results", "runs", "no-rows", "polars-path"],
+    ids=[
+        "plain-values", "nominal-results", "runs", "no-rows", "polars-path", "describe", "show",
+        "summarize", "from-first", "values", "cte-comment", "pragma", "explain",
+    ],  # fmt: skip
 )
 def test_startup__query_text_is_the_frame_as_format_frame_renders_it(golden_db, sql, fmt):
     assert api.query_text(golden_db, sql, fmt) == format_frame(api.query(golden_db, sql), fmt)
