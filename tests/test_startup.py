@@ -141,9 +141,20 @@ def test_startup__query_of_plain_columns_imports_no_polars_numpy_or_arrow(golden
         "EXPLAIN SELECT 1",
     ],
     ids=[
-        "plain-values", "nominal-results", "runs", "no-rows", "polars-path", "describe", "show",
-        "summarize", "from-first", "values", "cte-comment", "pragma", "explain",
-    ],  # fmt: skip
+        "plain-values",
+        "nominal-results",
+        "runs",
+        "no-rows",
+        "polars-path",
+        "describe",
+        "show",
+        "summarize",
+        "from-first",
+        "values",
+        "cte-comment",
+        "pragma",
+        "explain",
+    ],
 )
 def test_startup__query_text_is_the_frame_as_format_frame_renders_it(golden_db, sql, fmt):
     assert api.query_text(golden_db, sql, fmt) == format_frame(api.query(golden_db, sql), fmt)
