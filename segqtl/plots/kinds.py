@@ -7,7 +7,6 @@ function (:mod:`segqtl.plots.figures`); :func:`save` writes a figure to a file s
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,6 +141,8 @@ def check_out(out: str | Path, flag: str = "--out", formats: dict | None = None)
 def write_atomically(out: Path, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``out``, then rename it to ``out``:
     a reader never sees half a file, and a failure leaves no file behind."""
+    import tempfile  # here: the command line imports this module at start-up
+
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
     os.close(fd)
     try:
