@@ -7,11 +7,18 @@ tables), stderr carries progress and messages.  Errors are one line, never a tra
 
 from __future__ import annotations
 
+import sys
+
+if sys.argv[1:2] == ["query"]:
+    # DuckDB's engine starts loading now, beside the command line's imports (issue 13)
+    from .warehouse import engine_start
+
+    engine_start.start()
+
 import functools
 import gc
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 

@@ -210,3 +210,40 @@ def test_startup__a_perm_pool_run_imports_its_finish_while_the_workers_start(
     assert get("perm").finish_preload == ("segqtl.warehouse.fdr",)
     assert events[0] == ("import", "segqtl.warehouse.fdr", False)  # not the run's own thread
     assert events[1:] and all(e[0] == "commit" for e in events[1:])
+
+
+def test_startup__query_process_starts_the_engine_beside_the_imports(golden_db):
+    # segqtl query (the process, as sys.argv names it) makes its in-memory database in a thread
+    # while the command line loads, and the open takes that database
+    code = (
+        "import sys\n"
+        "sys.argv = ['segqtl', 'query', '--db', sys.argv[1], 'SELECT 41 + 1 AS answer']\n"
+        "from segqtl.warehouse import engine_start\n"
+        "from segqtl.cli import main\n"
+        "assert engine_start._thread is not None\n"
+        "main()\n"
+        "print('taken' if not engine_start._ready else 'unused', file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(golden_db)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["answer", "------", "42"]
+    assert done.stderr.strip() == "taken"
+
+
+@pytest.mark.parametrize("args", [["--bad-flag"], ["--help"], ["--db"]])
+def test_startup__query_that_never_opens_closes_the_started_engine_quietly(args):
+    # the database started for nothing is closed at exit: no DuckDB or nanobind noise
+    done = subprocess.run(
+        [sys.executable, "-m", "segqtl", "query", *args], capture_output=True, text=True
+    )
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) <= 1, done.stderr  # at most the one-line usage error
+    assert "leak" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_startup__engine_take_without_start_is_none():
+    from segqtl.warehouse import engine_start
+
+    assert engine_start._thread is None  # this test process is not a segqtl query process
+    assert engine_start.take() is None

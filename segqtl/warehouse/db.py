@@ -342,9 +342,18 @@ LOCKED_SETTINGS = (
 )
 
 
+def locked_memory_database() -> duckdb.DuckDBPyConnection:
+    """The empty in-memory database :func:`_open_locked` attaches the warehouse to."""
+    return _duckdb.connect(":memory:", config=dict(LOCKED_SETTINGS[:2]))
+
+
 def _open_locked(path: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with ``path`` attached read-only, in use, and locked down."""
-    con = _duckdb.connect(":memory:", config=dict(LOCKED_SETTINGS[:2]))
+    """An in-memory connection with ``path`` attached read-only, in use, and locked down
+    (the database made in the background when the process is ``segqtl query``:
+    :mod:`segqtl.warehouse.engine_start`)."""
+    from .engine_start import take
+
+    con = take() or locked_memory_database()
     try:
         alias = '"' + (path.stem or "warehouse").replace('"', '""') + '"'
         # ATTACH takes no bound parameters: the path is a quoted literal
