@@ -7,11 +7,10 @@ costs more than ``segqtl query``'s whole work (issue 13).
 
 from __future__ import annotations
 
-import json
 import math
 import re
+import sys
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,6 +39,8 @@ def format_frame(df: pl.DataFrame, fmt: str = "table") -> str:
         decimals as numbers; times, dates and durations as ISO text).
     """
     if fmt == "json":
+        import json
+
         rows = [{k: json_value(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
         return json.dumps(rows, indent=1, ensure_ascii=False, allow_nan=False)
     import polars as pl  # here, not at import: the command line starts without polars
@@ -88,6 +89,8 @@ def format_rows(columns: list[str], types: list[str], rows: list[tuple], fmt: st
         As in :func:`format_frame`.
     """
     if fmt == "json":
+        import json
+
         out = [{k: json_value(v) for k, v in zip(columns, row, strict=True)} for row in rows]
         return json.dumps(out, indent=1, ensure_ascii=False, allow_nan=False)
     values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
@@ -108,7 +111,9 @@ def json_value(v):
     """A Python value from a frame or the database as something :func:`json.dumps` accepts."""
     if isinstance(v, float):
         return v if math.isfinite(v) else None
-    if isinstance(v, Decimal):
+    # a Decimal only exists once the decimal module is loaded (not imported here: start-up)
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(v, decimal.Decimal):
         return float(v) if v.is_finite() else None
     if isinstance(v, datetime):
         return v.isoformat(sep=" ")
@@ -131,6 +136,8 @@ def escape_control(text: str) -> str:
 
 
 def _nested_text(v) -> str | None:
+    import json
+
     return None if v is None else json.dumps(json_value(v), ensure_ascii=False)
 
 

@@ -247,3 +247,26 @@ def test_startup__engine_take_without_start_is_none():
 
     assert engine_start._thread is None  # this test process is not a segqtl query process
     assert engine_start.take() is None
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM nominal_results ORDER BY phenotype LIMIT 5",  # DuckDB's engine alone
+        "SELECT 1.5 AS d, 2 AS i",  # polars' path, through duckdb's relation layer
+        "EXPLAIN SELECT 1",
+    ],
+    ids=["engine", "relation-layer", "explain"],
+)
+def test_startup__query_process_ends_without_messages(golden_db, sql, fmt):
+    # the query process skips its last garbage collection only where nothing needs it: no
+    # message from DuckDB's bindings about objects left at exit, whichever path rendered
+    done = subprocess.run(
+        [sys.executable, "-m", "segqtl", "query", "--db", str(golden_db), "--format", fmt, sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip()
+    assert done.stderr == ""
