@@ -125,3 +125,16 @@ def test_table_text__doubles_as_python_writes_them(bits):
         assert engine_table(con, sql) == _python(con, sql)
     finally:
         con.close()
+
+
+def test_table_text__names_like_its_own_are_the_users(con):
+    # columns named like the statement's own, and tables named like its parts
+    con.execute("CREATE TABLE segqtl_cells AS SELECT 'a user table' AS v")
+    con.execute("CREATE TABLE q AS SELECT 'another' AS v")
+    for sql in (
+        "SELECT 5 AS n__, 6 AS c0, 7 AS w0, 8 AS untrimmable__, 9 AS t",
+        "SELECT * FROM segqtl_cells",
+        "SELECT v AS c1, 'x' AS c0 FROM q",
+    ):
+        got = engine_table(con, sql)
+        assert got is not None and got == _python(con, sql)

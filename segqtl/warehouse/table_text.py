@@ -87,13 +87,15 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
         f"greatest(max(length(c{i})), {len(h)}) AS w{i}" for i, h in enumerate(header)
     )
     padded = ", ".join(f"w{i}, c{i}" for i in range(n))
+    # the statement sits inside the first expression, where neither name is visible
     statement = (
-        f"WITH q AS MATERIALIZED (SELECT row_number() OVER () AS n__, {', '.join(cells)} "
-        f"FROM (\n{body}\n) AS t), "
-        f"w AS (SELECT {widths}, bool_or({bad or 'false'}) AS untrimmable__ FROM q) "
+        "WITH segqtl_cells AS MATERIALIZED (SELECT row_number() OVER () AS n__, "
+        f"{', '.join(cells)} FROM (\n{body}\n) AS t), "
+        f"segqtl_widths AS (SELECT {widths}, bool_or({bad or 'false'}) AS untrimmable__ "
+        "FROM segqtl_cells) "
         f"SELECT rtrim(printf('{'  '.join(templates)}', {padded})), untrimmable__, "
         f"CASE WHEN n__ = 1 THEN [{', '.join(f'w{i}' for i in range(n))}] END "
-        "FROM q CROSS JOIN w ORDER BY n__"
+        "FROM segqtl_cells CROSS JOIN segqtl_widths ORDER BY n__"
     )
     try:
         rows = con.execute(statement, params or []).fetchall()
