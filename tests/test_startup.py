@@ -270,3 +270,26 @@ def test_startup__query_process_ends_without_messages(golden_db, sql, fmt):
     )
     assert done.stdout.strip()
     assert done.stderr == ""
+
+
+def test_startup__engine_started_in_vain_leaves_the_open_to_the_command(golden_db):
+    # the background start fails: no traceback from its thread; the command opens on its own
+    code = (
+        "import sys\n"
+        "sys.argv = ['segqtl', 'query', '--db', sys.argv[1], 'SELECT 1 AS a']\n"
+        "import segqtl.warehouse.db as db\n"
+        "real = db.locked_memory_database\n"
+        "def fail():\n"
+        "    raise RuntimeError('no engine')\n"
+        "db.locked_memory_database = fail\n"
+        "from segqtl.warehouse import engine_start\n"
+        "from segqtl.cli import main\n"
+        "engine_start._thread.join()\n"
+        "db.locked_memory_database = real\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(golden_db)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["a", "-", "1"]
+    assert done.stderr == ""

@@ -11,6 +11,7 @@ over. Only the threading module is imported here.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 
 _thread: threading.Thread | None = None
@@ -24,9 +25,11 @@ def start() -> None:
         return
 
     def make() -> None:
-        from . import db
+        # an error here is met again, and reported in one line, by the open that needs it
+        with contextlib.suppress(Exception):
+            from . import db
 
-        _ready.append(db.locked_memory_database())
+            _ready.append(db.locked_memory_database())
 
     _thread = threading.Thread(target=make, daemon=True, name="segqtl-engine")
     _thread.start()
