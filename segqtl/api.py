@@ -656,7 +656,9 @@ def _frame(rel):
 
 
 def _query_error(exc) -> str:
-    text = " ".join(str(exc).split()).rstrip("!")
+    # without the engine's pointer to the statement ("LINE 1: ... ^^^"), which needs its lines
+    text = re.sub(r"\s+LINE \d+:.*\Z", "", str(exc), flags=re.S)
+    text = " ".join(text.split()).rstrip("!")
     if "read-only" in text or "read only" in text:
         return (
             f"query failed: {text}. Fix: 'segqtl query' opens the warehouse read-only; "

@@ -401,6 +401,10 @@ def handle_errors(f):
                     f"{text}. Fix: free space there, or write to a folder with more room"
                 )
                 sys.exit(1)
+            if isinstance(exc, RuntimeError) and text.startswith("Query interrupted"):
+                # Ctrl-C while DuckDB ran a statement: DuckDB stops it and raises this
+                _msg("interrupted (SIGINT)")
+                sys.exit(130)
             if os.environ.get("SEGQTL_DEBUG"):
                 raise
             _msg(f"internal error: {type(exc).__name__}: {exc} (set SEGQTL_DEBUG=1 for details)")

@@ -277,15 +277,16 @@ def test_startup__engine_started_in_vain_leaves_the_open_to_the_command(golden_d
     code = (
         "import sys\n"
         "sys.argv = ['segqtl', 'query', '--db', sys.argv[1], 'SELECT 1 AS a']\n"
-        "import segqtl.warehouse.db as db\n"
-        "real = db.locked_memory_database\n"
-        "def fail():\n"
+        "import _duckdb\n"
+        "real = _duckdb.connect\n"
+        "def fail(*args, **kwargs):\n"
         "    raise RuntimeError('no engine')\n"
-        "db.locked_memory_database = fail\n"
+        "_duckdb.connect = fail\n"
         "from segqtl.warehouse import engine_start\n"
         "from segqtl.cli import main\n"
         "engine_start._thread.join()\n"
-        "db.locked_memory_database = real\n"
+        "_duckdb.connect = real\n"
+        "assert not engine_start._ready\n"
         "main()\n"
     )
     done = subprocess.run(

@@ -292,6 +292,19 @@ def test_cli_query__is_read_only_and_reports_sql_errors_in_one_line(wh):
     res = _invoke("query", "--db", wh["db"], "SELECT * FROM no_such_view")
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert "no_such_view" in res.stderr
+    # without DuckDB's pointer into the statement's lines ("LINE 1: ... ^^^")
+    assert "LINE" not in res.stderr and "^" not in res.stderr
+
+
+def test_cli_query__interrupted_statement_is_one_line_and_130(wh, monkeypatch):
+    # Ctrl-C while DuckDB runs a statement: DuckDB stops it and raises RuntimeError
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(api, "query_text", interrupted)
+    res = _invoke("query", "--db", wh["db"], "SELECT 1")
+    assert res.exit_code == 130
+    assert res.stderr == "segqtl: interrupted (SIGINT)\n"
 
 
 def _python_segqtl(*args) -> list[str]:

@@ -138,3 +138,34 @@ def test_table_text__names_like_its_own_are_the_users(con):
     ):
         got = engine_table(con, sql)
         assert got is not None and got == _python(con, sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # names DuckDB takes for one (case): the columns are taken by position
+        "SELECT 1 AS x, 2 AS X",
+        'SELECT i AS "n__", i * 2 AS "N__", \'z\' AS c0 FROM range(3) t(i)',
+        # NaNs with the sign bit set (x86 makes them): Python writes nan
+        "SELECT 'inf'::DOUBLE - 'inf'::DOUBLE AS x, sqrt(-1.0) AS y, 0 * 'inf'::DOUBLE AS z",
+        # a trailing character DuckDB reads as part of a name is part of the statement
+        "SELECT 7 AS pval\u00a0",
+        "SELECT 1 AS a\x1c",
+        # a long run of blanks inside the statement
+        "SELECT 1" + " " * 40000 + "AS a",
+    ],
+    ids=["case", "case-aliases", "signed-nan", "nbsp-name", "separator-name", "blanks"],
+)
+def test_table_text__review_cases_render_as_python(con, sql):
+    got = engine_table(con, sql)
+    assert got is not None
+    assert got == _python(con, sql)
+
+
+def test_table_text__wide_results_are_left_to_python(con):
+    from segqtl.warehouse.table_text import MAX_COLUMNS
+
+    narrow = ", ".join(f"{k} AS c{k}" for k in range(MAX_COLUMNS))
+    wide = ", ".join(f"{k} AS c{k}" for k in range(MAX_COLUMNS + 1))
+    assert engine_table(con, f"SELECT {narrow}") == _python(con, f"SELECT {narrow}")
+    assert engine_table(con, f"SELECT {wide}") is None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import _duckdb
 
 from ..errors import UsageError
+from .engine_start import MEMORY_SETTINGS
 
 if TYPE_CHECKING:
     import duckdb
@@ -333,10 +334,10 @@ def connect_query(path: str | Path) -> duckdb.DuckDBPyConnection:
 
 
 #: The settings of :func:`connect_query`'s connection, in the order they are applied (the
-#: extensions' autoloading first: DuckDB would fetch one to read, say, a https:// path).
+#: extensions' autoloading first, when the in-memory database is made: DuckDB would fetch one
+#: to read, say, a https:// path).
 LOCKED_SETTINGS = (
-    ("autoinstall_known_extensions", False),
-    ("autoload_known_extensions", False),
+    *MEMORY_SETTINGS,
     ("enable_external_access", False),
     ("lock_configuration", True),
 )
@@ -344,7 +345,7 @@ LOCKED_SETTINGS = (
 
 def locked_memory_database() -> duckdb.DuckDBPyConnection:
     """The empty in-memory database :func:`_open_locked` attaches the warehouse to."""
-    return _duckdb.connect(":memory:", config=dict(LOCKED_SETTINGS[:2]))
+    return _duckdb.connect(":memory:", config=dict(MEMORY_SETTINGS))
 
 
 def _open_locked(path: Path) -> duckdb.DuckDBPyConnection:
@@ -360,7 +361,7 @@ def _open_locked(path: Path) -> duckdb.DuckDBPyConnection:
         literal = "'" + str(path).replace("'", "''") + "'"
         con.execute(f"ATTACH {literal} AS {alias} (READ_ONLY)")
         con.execute(f"USE {alias}")
-        for name, value in LOCKED_SETTINGS[2:]:
+        for name, value in LOCKED_SETTINGS[len(MEMORY_SETTINGS) :]:
             con.execute(f"SET {name} = ?", [value])
     except BaseException:
         con.close()

@@ -9,10 +9,12 @@ two to each other): DuckDB's text of a double is Python's ``repr``, of an intege
 both count widths in code points.
 
 Only results whose every cell DuckDB writes as Python does are rendered here: integer, double,
-text, boolean and NULL columns, no name twice, and no text that :func:`segqtl.output.
-escape_control` would escape or whose line end ``str.rstrip`` would trim otherwise (control
-characters, whitespace other than the space). Anything else returns None, and the caller
-renders in Python.
+text, boolean and NULL columns (a NaN is written ``nan`` whatever its sign bit), no name twice,
+at most :data:`MAX_COLUMNS` columns, and no text that :func:`segqtl.output.escape_control`
+would escape or whose line end ``str.rstrip`` would trim otherwise (control characters,
+whitespace other than the space). Anything else returns None, and the caller renders in
+Python. The statement's columns are read by position (DuckDB takes ``x`` and ``X`` for one
+name), and only the blanks DuckDB itself skips are trimmed from its end.
 
 Row order: ``row_number() OVER ()`` numbers the rows in the order the statement returns them
 (DuckDB preserves order through an empty window, docs: "Order preservation"), and the lines are
@@ -21,12 +23,14 @@ sorted by that number; the statement runs once (a ``MATERIALIZED`` common table 
 
 from __future__ import annotations
 
-import re
-
 from ..output import INTEGER_TYPES, escape_control
 
 #: Column types whose cells DuckDB casts to the text Python gives them (BOOLEAN by a CASE).
 ENGINE_TYPES = INTEGER_TYPES | {"DOUBLE", "VARCHAR", "BOOLEAN", '"NULL"'}
+
+#: Wider results are rendered in Python: DuckDB's one printf per line grows with the columns
+#: (1,000 columns: 0.5 s against Python's 0.03 s), and such results have few rows.
+MAX_COLUMNS = 100
 
 
 #: An RE2 class of the characters that keep a text cell out of DuckDB's rendering: those
@@ -54,7 +58,8 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
     """
     import _duckdb
 
-    body = re.sub(r"[\s;]+$", "", sql)
+    # only what DuckDB itself takes for blanks (it reads other whitespace as part of a name)
+    body = sql.rstrip(" \t\n\r;")
     try:
         if len(con.extract_statements(body)) != 1:
             return None
@@ -63,15 +68,21 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
         return None
     columns = [row[0] for row in described]
     types = [row[1] for row in described]
-    if len(set(columns)) != len(columns) or not all(t in ENGINE_TYPES for t in types):
+    if (
+        len(columns) > MAX_COLUMNS
+        or len(set(columns)) != len(columns)
+        or not all(t in ENGINE_TYPES for t in types)
+    ):
         return None
     cells, templates = [], []
-    for i, (name, kind) in enumerate(zip(columns, types, strict=True)):
-        quoted = '"' + name.replace('"', '""') + '"'
+    for i, kind in enumerate(types):
+        v = f"v{i}"  # the statement's columns by position: "x" and "X" are one name to DuckDB
         if kind == "BOOLEAN":
-            cell = f"CASE WHEN {quoted} THEN 'True' WHEN NOT {quoted} THEN 'False' ELSE '' END"
+            cell = f"CASE WHEN {v} THEN 'True' WHEN NOT {v} THEN 'False' ELSE '' END"
+        elif kind == "DOUBLE":  # a NaN with its sign bit set is '-nan' to DuckDB, 'nan' to Python
+            cell = f"CASE WHEN isnan({v}) THEN 'nan' ELSE coalesce(CAST({v} AS VARCHAR), '') END"
         else:
-            cell = f"coalesce(CAST({quoted} AS VARCHAR), '')"
+            cell = f"coalesce(CAST({v} AS VARCHAR), '')"
         cells.append(f"{cell} AS c{i}")
         # numbers right-aligned, as format_rows aligns them
         templates.append("%*s" if kind in INTEGER_TYPES or kind == "DOUBLE" else "%-*s")
@@ -90,7 +101,7 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
     # the statement sits inside the first expression, where neither name is visible
     statement = (
         "WITH segqtl_cells AS MATERIALIZED (SELECT row_number() OVER () AS n__, "
-        f"{', '.join(cells)} FROM (\n{body}\n) AS t), "
+        f"{', '.join(cells)} FROM (\n{body}\n) AS t({', '.join(f'v{i}' for i in range(n))})), "
         f"segqtl_widths AS (SELECT {widths}, bool_or({bad or 'false'}) AS untrimmable__ "
         "FROM segqtl_cells) "
         f"SELECT rtrim(printf('{'  '.join(templates)}', {padded})), untrimmable__, "
