@@ -212,20 +212,35 @@ def test_startup__a_perm_pool_run_imports_its_finish_while_the_workers_start(
     assert events[1:] and all(e[0] == "commit" for e in events[1:])
 
 
+def _query_process(db, sql: str, before: str = "", middle: str = "", after: str = ""):
+    """``segqtl query --db DB SQL`` run in a process of its own as that process's command line
+    (``sys.argv``, so that the engine starts early), with the Python lines ``before`` (ahead of
+    segqtl's import), ``middle`` (between the import and the command) and ``after``."""
+    code = "\n".join(
+        [
+            "import sys",
+            f"sys.argv = ['segqtl', 'query', '--db', sys.argv[1], {sql!r}]",
+            before,
+            "from segqtl.warehouse import engine_start",
+            "from segqtl.cli import main",
+            middle,
+            "main()",
+            after,
+        ]
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True
+    )
+
+
 def test_startup__query_process_starts_the_engine_beside_the_imports(golden_db):
     # segqtl query (the process, as sys.argv names it) makes its in-memory database in a thread
     # while the command line loads, and the open takes that database
-    code = (
-        "import sys\n"
-        "sys.argv = ['segqtl', 'query', '--db', sys.argv[1], 'SELECT 41 + 1 AS answer']\n"
-        "from segqtl.warehouse import engine_start\n"
-        "from segqtl.cli import main\n"
-        "assert engine_start._thread is not None\n"
-        "main()\n"
-        "print('taken' if not engine_start._ready else 'unused', file=sys.stderr)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(golden_db)], capture_output=True, text=True, check=True
+    done = _query_process(
+        golden_db,
+        "SELECT 41 + 1 AS answer",
+        middle="assert engine_start._thread is not None",
+        after="print('taken' if not engine_start._ready else 'unused', file=sys.stderr)",
     )
     assert done.stdout.split() == ["answer", "------", "42"]
     assert done.stderr.strip() == "taken"
@@ -274,23 +289,17 @@ def test_startup__query_process_ends_without_messages(golden_db, sql, fmt):
 
 def test_startup__engine_started_in_vain_leaves_the_open_to_the_command(golden_db):
     # the background start fails: no traceback from its thread; the command opens on its own
-    code = (
-        "import sys\n"
-        "sys.argv = ['segqtl', 'query', '--db', sys.argv[1], 'SELECT 1 AS a']\n"
-        "import _duckdb\n"
-        "real = _duckdb.connect\n"
-        "def fail(*args, **kwargs):\n"
-        "    raise RuntimeError('no engine')\n"
-        "_duckdb.connect = fail\n"
-        "from segqtl.warehouse import engine_start\n"
-        "from segqtl.cli import main\n"
-        "engine_start._thread.join()\n"
-        "_duckdb.connect = real\n"
-        "assert not engine_start._ready\n"
-        "main()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(golden_db)], capture_output=True, text=True, check=True
+    done = _query_process(
+        golden_db,
+        "SELECT 1 AS a",
+        before=(
+            "import _duckdb\nreal = _duckdb.connect\n"
+            "def fail(*args, **kwargs):\n    raise RuntimeError('no engine')\n"
+            "_duckdb.connect = fail"
+        ),
+        middle=(
+            "engine_start._thread.join()\n_duckdb.connect = real\nassert not engine_start._ready"
+        ),
     )
     assert done.stdout.split() == ["a", "-", "1"]
     assert done.stderr == ""
