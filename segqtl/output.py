@@ -66,11 +66,18 @@ INTEGER_TYPES = frozenset(
 PLAIN_TYPES = INTEGER_TYPES | {"DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP", '"NULL"'}
 
 
-def plain_columns(columns: list[str], types: list[str]) -> bool:
+def plain_columns(
+    columns: list[str], types: list[str], kinds: frozenset[str] = PLAIN_TYPES
+) -> bool:
     """Whether :func:`format_rows` renders a result with these column names and DuckDB types
-    (``str`` of a relation's ``types``): every type plain, and no name twice (polars renames
-    the second)."""
-    return len(set(columns)) == len(columns) and all(t in PLAIN_TYPES for t in types)
+    (``str`` of a relation's ``types``): every type plain (one of ``kinds``), and no name twice
+    (polars renames the second)."""
+    return len(set(columns)) == len(columns) and all(t in kinds for t in types)
+
+
+def right_aligned(dtype: str) -> bool:
+    """Whether the aligned table right-aligns a column of this DuckDB type (numbers)."""
+    return dtype in INTEGER_TYPES or dtype == "DOUBLE"
 
 
 def format_rows(columns: list[str], types: list[str], rows: list[tuple], fmt: str = "table") -> str:
@@ -102,7 +109,7 @@ def format_rows(columns: list[str], types: list[str], rows: list[tuple], fmt: st
         return text.rstrip("\n")
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    numeric = [t in INTEGER_TYPES or t == "DOUBLE" for t in types]
+    numeric = [right_aligned(t) for t in types]
     cells = [_table_column(col, t) for col, t in zip(values, types, strict=True)]
     return _aligned([escape_control(c) for c in columns], cells, numeric)
 
@@ -211,7 +218,14 @@ def _aligned(header: list[str], cells: list[list[str]], numeric: list[bool]) -> 
     widths = [max([len(h), *map(len, col)]) for h, col in zip(header, cells, strict=True)]
     # one printf-style template pads a whole row ('%5s' right-aligns, '%-5s' left-aligns)
     row = "  ".join(f"%{'' if num else '-'}{w}s" for w, num in zip(widths, numeric, strict=True))
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
+    lines = header_lines(header, widths)
     lines += [(row % values).rstrip() for values in zip(*cells, strict=True)]
     return "\n".join(lines)
+
+
+def header_lines(header: list[str], widths: list[int]) -> list[str]:
+    """The aligned table's first two lines: the column names, then dashes under each."""
+    return [
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]

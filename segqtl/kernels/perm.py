@@ -43,7 +43,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from scipy.special import stdtr
+from scipy.special import betainc, log1p, psi, stdtr
 
 from .nominal import (
     DosageBlock,
@@ -423,8 +423,6 @@ def beta_pvalue(p_nominal: float, p_perm: np.ndarray) -> tuple[float, float, flo
     to [1e-15, 1 - 1e-15] (fallback a = b = 1, :func:`beta_mle`); returns ``(p_adj, a, b)``
     with ``p_adj`` the fitted distribution's CDF at ``p_nominal`` (clipped the same way).
     """
-    from scipy.special import betainc
-
     finite = p_perm[np.isfinite(p_perm)]
     if not np.isfinite(p_nominal) or finite.size == 0:
         return np.nan, np.nan, np.nan
@@ -463,8 +461,7 @@ def beta_mle(x: np.ndarray) -> tuple[float, float]:
     BetaFitError
         MINPACK stopped without converging (scipy raises its FitSolverError there).
     """
-    from scipy.optimize import fsolve
-    from scipy.special import log1p
+    from scipy.optimize import fsolve  # here: 0.1 s to import, and nominal workers never fit
 
     xbar = x.mean()
     s1 = np.log(x).sum()
@@ -482,8 +479,6 @@ def beta_mle(x: np.ndarray) -> tuple[float, float]:
 
 def _beta_score(theta, n, s1, s2):
     """The beta log-likelihood's gradient in (a, b), up to sign: zero at the MLE."""
-    from scipy.special import psi
-
     a, b = theta
     psiab = psi(a + b)
     return [s1 - n * (-psiab + psi(a)), s2 - n * (-psiab + psi(b))]

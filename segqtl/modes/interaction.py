@@ -64,17 +64,9 @@ def cohort_term(con, spec) -> tuple[str, tuple[float, ...]]:
     )
     # a derived cohort (--exclude-samples, ...): the file's rows of its left-out samples are
     # skipped, so the same file serves the run with and without the selection
-    from ..warehouse.db import has_table
+    from ..warehouse.derive import left_out_ids
 
-    left_out = frozenset()
-    if has_table(con, "cohort_exclusions"):
-        left_out = frozenset(
-            r[0]
-            for r in con.execute(
-                "SELECT id FROM cohort_exclusions WHERE cohort = ? AND kind = 'sample'",
-                [spec.cohort],
-            ).fetchall()
-        )
+    left_out = left_out_ids(con, spec.cohort, "sample")
     path = Path(spec.interaction)
     try:
         st = path.stat()

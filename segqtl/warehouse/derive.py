@@ -249,6 +249,19 @@ def _sql_statements(name: str, params: dict, **template) -> list[tuple[str, dict
     return out
 
 
+def left_out_ids(con, cohort: str, kind: str) -> frozenset[str]:
+    """The IDs of ``kind`` (sample, variant, phenotype) the derived ``cohort``'s selection left
+    out of its source (none: ``cohort`` is not derived, or the schema predates selections)."""
+    from .db import has_table
+
+    if not has_table(con, "cohort_exclusions"):
+        return frozenset()
+    rows = con.execute(
+        "SELECT id FROM cohort_exclusions WHERE cohort = ? AND kind = ?", [cohort, kind]
+    ).fetchall()
+    return frozenset(r[0] for r in rows)
+
+
 def left_out_by_selection(con, cohort: str, kind: str, id_: str) -> str | None:
     """Why the derived ``cohort``'s selection left out ``id_`` (a ``kind``: sample, variant,
     phenotype), as a clause for a message; None if it did not (or ``cohort`` is not derived).

@@ -23,7 +23,7 @@ sorted by that number; the statement runs once (a ``MATERIALIZED`` common table 
 
 from __future__ import annotations
 
-from ..output import INTEGER_TYPES, escape_control
+from ..output import INTEGER_TYPES, escape_control, header_lines, plain_columns, right_aligned
 
 #: Column types whose cells DuckDB casts to the text Python gives them (BOOLEAN by a CASE).
 ENGINE_TYPES = INTEGER_TYPES | {"DOUBLE", "VARCHAR", "BOOLEAN", '"NULL"'}
@@ -68,11 +68,7 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
         return None
     columns = [row[0] for row in described]
     types = [row[1] for row in described]
-    if (
-        len(columns) > MAX_COLUMNS
-        or len(set(columns)) != len(columns)
-        or not all(t in ENGINE_TYPES for t in types)
-    ):
+    if len(columns) > MAX_COLUMNS or not plain_columns(columns, types, ENGINE_TYPES):
         return None
     cells, templates = [], []
     for i, kind in enumerate(types):
@@ -84,8 +80,7 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
         else:
             cell = f"coalesce(CAST({v} AS VARCHAR), '')"
         cells.append(f"{cell} AS c{i}")
-        # numbers right-aligned, as format_rows aligns them
-        templates.append("%*s" if kind in INTEGER_TYPES or kind == "DOUBLE" else "%-*s")
+        templates.append("%*s" if right_aligned(kind) else "%-*s")
     n = len(columns)
     header = [escape_control(c) for c in columns]
     bad = " OR ".join(
@@ -114,8 +109,6 @@ def engine_table(con, sql: str, params: dict | list | None = None) -> str | None
         return None
     if rows and rows[0][1]:
         return None
-    width = rows[0][2] if rows else [len(h) for h in header]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, width, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in width))
+    lines = header_lines(header, rows[0][2] if rows else [len(h) for h in header])
     lines += [row[0] for row in rows]
     return "\n".join(lines)
