@@ -21,7 +21,14 @@ from segqtl.kernels.perm import (
     max_t_null,
     permutations,
 )
-from segqtl.kernels.perm_compiled import CHUNK, interval_masks, max_abs_t, shuffle_values
+from segqtl.kernels.perm_compiled import (
+    CHUNK,
+    TILED_MAX_K,
+    interval_masks,
+    max_abs_t,
+    shuffle_values,
+    tiled_max_abs_t,
+)
 
 from .reference_perm import max_t_null_numpy, permutations_numpy
 
@@ -453,5 +460,62 @@ def test_warm_up__compiles_every_scan_kernel():
     ]
     assert len(kernels) > 1
     cold = {f.__name__ for f in kernels if not f.signatures}
-    # shuffle_rows serves permutations() (the permutation indices), which runs do not call
-    assert cold <= {"shuffle_rows"}, cold
+    # shuffle_rows serves permutations() (the permutation indices), which runs do not call;
+    # _update4 and _finish are inlined into _tiled_kernel (numba never compiles them alone)
+    assert cold <= {"shuffle_rows", "_update4", "_finish"}, cold
+    assert "_tiled_kernel" not in cold
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.sampled_from([1, 2, 4]),
+    n_c=st.integers(12, 60),
+    n_var=st.integers(1, 30),
+    n_grp=st.integers(1, 4),
+    max_exc=st.sampled_from([0, 3, 4, 5, 8, 9, 13]),
+    nb=st.sampled_from([1, 5, CHUNK - 1, CHUNK, CHUNK + 3, 3 * CHUNK + 17]),
+)
+@settings(max_examples=40, deadline=None)
+def test_tiled_max_abs_t__equals_generic_kernel(seed, k, n_c, n_var, n_grp, max_exc, nb):
+    # any inputs: the two kernels make the same operations in the same order, including
+    # variants with 0..13 missing-genotype samples (passes of four, a padded last pass),
+    # partial chunks, invalid t (RSS <= 0) and ties; only LLVM's choice of where to fuse a
+    # multiply-add may differ (the last bit)
+    rng = np.random.default_rng(seed)
+    comp = [
+        np.sort(rng.choice(n_c, rng.integers(0, n_c // 3), replace=False)) for _ in range(n_grp)
+    ]
+    gid = rng.integers(0, n_grp, n_var)
+    exc = [np.sort(rng.choice(n_c, rng.integers(0, max_exc + 1), replace=False)) for _ in gid]
+    w_sd = rng.normal(size=(2 * n_var, nb))
+    w_sd[n_var + 1 :: 3] = w_sd[n_var]  # equal w_d: ties between variants
+    kw = dict(
+        w_sd=w_sd,
+        yc=rng.normal(size=(n_c, nb)) * 2.0,
+        q=rng.normal(size=(n_c, k)) * 0.3,
+        comp_ptr=np.cumsum([0] + [c.size for c in comp]).astype(np.int64),
+        comp_idx=np.concatenate(comp).astype(np.int64),
+        gid=gid.astype(np.int64),
+        exc_ptr=np.cumsum([0] + [e.size for e in exc]).astype(np.int64),
+        exc_idx=np.concatenate(exc).astype(np.int64),
+        cq_inv=np.stack([(lambda a: a @ a.T)(rng.normal(size=(k, k)) * 0.2) for _ in gid]),
+        df=rng.integers(1, 50, n_var).astype(np.float64),
+    )
+    out = {}
+    for name, kernel in (("generic", max_abs_t), ("tiled", tiled_max_abs_t(k))):
+        best_t, best_df = np.full(nb, -np.inf), np.ones(nb)
+        kernel(**kw, best_t=best_t, best_df=best_df)
+        out[name] = best_t, best_df
+    assert (out["generic"][0] > 0).any()  # some valid t: the comparison is not vacuous
+    tiled, generic = out["tiled"][0], out["generic"][0]
+    np.testing.assert_array_equal(tiled > 0, generic > 0)
+    np.testing.assert_allclose(tiled, generic, rtol=1e-13)
+    same = tiled == generic
+    assert same.mean() > 0.9
+    np.testing.assert_array_equal(out["tiled"][1][same], out["generic"][1][same])
+
+
+def test_tiled_max_abs_t__large_bases_use_the_generic_kernel():
+    assert tiled_max_abs_t(TILED_MAX_K + 1) is max_abs_t
+    assert tiled_max_abs_t(0) is max_abs_t
+    assert tiled_max_abs_t(3) is tiled_max_abs_t(3)  # made once per k
