@@ -624,3 +624,98 @@ def test_nominal_scan__fractional_segment_bounds_are_closed_interval():
     got = nominal_scan(y, alt, ref, cov, pos, lb, ub)
     np.testing.assert_array_equal(segment_mask(pos, lb, ub).sum(axis=1), [n, n - 5])
     np.testing.assert_array_equal(got.number_of_samples, [n, n - 5])
+
+
+# --- the compiled parts, held to their plain numpy formulations -----------------------------
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(5, 90),
+    n_var=st.integers(1, 40),
+    n_x=st.integers(1, 9),
+    missing=st.sampled_from([0.0, 0.05, 0.3]),
+    rows=st.sampled_from(["all", "range", "scattered"]),
+)
+@settings(max_examples=40, deadline=None)
+def test_masked_products__equal_the_numpy_products_of_masked_s_and_d(
+    seed, n, n_var, n_x, missing, rows
+):
+    from segqtl.kernels.nominal import DosageBlock, mask_variants, masked_products
+
+    rng = np.random.default_rng(seed)
+    alt, ref = _lr(rng, (n_var, n)), _lr(rng, (n_var, n))
+    gap = rng.random((n_var, n)) < missing
+    alt[gap] = ref[gap] = np.nan
+    block = DosageBlock.from_dosages(alt, ref)
+    pos, lb, ub = _segments(rng, n, n_var)
+    pick = {
+        "all": None,
+        "range": np.arange(n_var // 3, n_var),
+        "scattered": np.flatnonzero(rng.random(n_var) < 0.6),
+    }[rows]
+    sel = slice(None) if pick is None else pick
+    base = rng.random(n) < 0.9
+    mv = mask_variants(block, pick, base, pos[sel], lb, ub)
+    x = rng.normal(size=(n, n_x))
+    got = masked_products(mv, x)
+    # numpy: masked copies of s and d, then matrix and row-wise products
+    want = (
+        mv.s @ x,
+        mv.d @ x,
+        np.einsum("vn,vn->v", mv.s, mv.s),
+        np.einsum("vn,vn->v", mv.s, mv.d),
+        np.einsum("vn,vn->v", mv.d, mv.d),
+    )
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    p=st.integers(1, 12),
+    n_rhs=st.integers(1, 4),
+    n_sys=st.integers(0, 30),
+)
+@settings(max_examples=40, deadline=None)
+def test_batched_solve__equals_numpy_solve(seed, p, n_rhs, n_sys):
+    from segqtl.kernels.nominal_compiled import batched_solve
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_sys, 3 * p + 2, p))
+    a = np.einsum("vnp,vnq->vpq", x, x) + rng.normal(size=(n_sys, p, p)) * 0.1  # not symmetric
+    b = rng.normal(size=(n_sys, p, n_rhs))
+    out = np.empty(b.shape)
+    batched_solve(a, b, out)
+    np.testing.assert_allclose(out, np.linalg.solve(a, b), rtol=1e-9, atol=1e-12)
+
+
+def test_batched_solve__exactly_singular_systems_are_nan_as_numpy_raises():
+    from segqtl.kernels.nominal_compiled import batched_solve
+
+    a = np.stack([np.eye(3), np.ones((3, 3)), np.diag([1.0, 0.0, 2.0]), 2.0 * np.eye(3)])
+    b = np.ones((4, 3, 2))
+    out = np.empty(b.shape)
+    batched_solve(a, b, out)
+    for i in range(4):
+        try:
+            want = np.linalg.solve(a[i], b[i])
+        except np.linalg.LinAlgError:
+            assert np.isnan(out[i]).all(), i
+        else:
+            np.testing.assert_array_equal(out[i], want)
+    assert np.isnan(out[1]).all() and np.isnan(out[2]).all()
+    np.testing.assert_array_equal(out[3], 0.5)
+
+
+def test_perm_inverse__equals_numpy_inverse_and_nan_for_singular():
+    from segqtl.kernels.perm import _inv
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 40, 7))
+    g = np.einsum("vnp,vnq->vpq", x, x)
+    g[5] = 0.0  # singular: numpy's inv raises
+    got = _inv(g)
+    ok = np.arange(20) != 5
+    np.testing.assert_allclose(got[ok], np.linalg.inv(g[ok]), rtol=1e-10, atol=1e-14)
+    assert np.isnan(got[5]).all()

@@ -17,9 +17,10 @@ cross-products
 
     G_v = sum_i m_vi z_vi z_viᵀ,   z_vi = (q_i, s_vi, d_vi),   b_v = sum_i m_vi z_vi ỹ_i
 
-which are built for all variants at once as three matrix products of the mask matrix (and of
-the zero-filled s and d) with per-sample products; the ``(k+2) x (k+2)`` systems are solved in
-one batched call.  Replacing ``[1, covariates]`` by the orthonormal ``q`` and y by its
+which are built for all variants at once: the q-only sums as matrix products of the segment
+groups' masks with per-sample products (minus the few missing genotypes' terms), the sums with
+s and d in one compiled pass over each variant's zero-filled s and d
+(:func:`masked_products`); the ``(k+2) x (k+2)`` systems are solved by a compiled batched LU.  Replacing ``[1, covariates]`` by the orthonormal ``q`` and y by its
 residual ``ỹ`` changes neither the coefficients and standard errors of ``s`` and ``d`` nor the
 residuals (Frisch–Waugh–Lovell), and keeps the small systems well conditioned.
 """
@@ -164,8 +165,11 @@ class MaskedVariants:
     """Per-variant sample masks of one phenotype, in the form the batched fits use.
 
     A variant's samples are ``group_mask[gid] & observed``: its segment group's mask minus the
-    samples whose genotype is missing (``excluded``, sparse).  ``s``/``d`` (V, n) are zero
-    outside the variant's samples; ``cols`` are the samples usable for some variant.
+    samples whose genotype is missing (``excluded``, sparse).  ``s_src``/``d_src`` (V, n) are
+    the variants' s and d (zero where missing, not masked); ``s``/``d`` are masked copies, zero
+    outside each variant's samples, made at first use (in per-process scratch buffers: use
+    them before the next variants' copies are made).  ``cols`` are the samples usable for
+    some variant.
     """
 
     cols: np.ndarray
@@ -174,12 +178,41 @@ class MaskedVariants:
     group_mask: np.ndarray
     excluded: sparse.csr_matrix
     observed: np.ndarray
-    s: np.ndarray
-    d: np.ndarray
+    s_src: np.ndarray
+    d_src: np.ndarray
+    _masked: tuple[np.ndarray, np.ndarray] | None = None
 
     def mask(self, v: int) -> np.ndarray:
         """Boolean sample mask of variant ``v``. Shape ``(n,)``."""
         return self.group_mask[self.gid[v]] & self.observed[v]
+
+    @property
+    def s(self) -> np.ndarray:
+        """Masked s. Shape ``(V, n)``."""
+        return self._masked_sd()[0]
+
+    @property
+    def d(self) -> np.ndarray:
+        """Masked d. Shape ``(V, n)``."""
+        return self._masked_sd()[1]
+
+    def _masked_sd(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._masked is None:
+            n_var, n = self.s_src.shape
+            # Scratch buffers are reused: fresh multi-megabyte arrays cost more in page faults
+            # than the arithmetic on them.
+            mf = _scratch("mf", (n_var, n))
+            gid = self.gid
+            if np.all(gid[1:] >= gid[:-1]):  # variants in position order: groups are runs
+                starts = np.searchsorted(gid, np.arange(self.group_f.shape[0] + 1))
+                for g in range(self.group_f.shape[0]):
+                    mf[starts[g] : starts[g + 1]] = self.group_f[g]
+            else:
+                np.take(self.group_f, gid, axis=0, out=mf)
+            s = np.multiply(self.s_src, mf, out=_scratch("s", (n_var, n)))
+            d = np.multiply(self.d_src, mf, out=_scratch("d", (n_var, n)))
+            self._masked = (s, d)
+        return self._masked
 
 
 def mask_variants(
@@ -218,24 +251,40 @@ def mask_variants(
         _, first, gid = np.unique(raw, return_index=True, return_inverse=True)
         group_mask = base & segment_mask(pos[first], lb, ub)  # (G, n)
     group_f = group_mask.astype(np.float64)
-    # (V, n) segment mask; missing genotypes are handled as corrections.  s and d are already
-    # zero where a dosage is missing.  Scratch buffers are reused: fresh multi-megabyte arrays
-    # cost more in page faults than the arithmetic on them.
-    mf = _scratch("mf", (n_var, n))
-    if np.all(gid[1:] >= gid[:-1]):  # variants in position order: each group is a run of rows
-        starts = np.searchsorted(gid, np.arange(group_f.shape[0] + 1))
-        for g in range(group_f.shape[0]):
-            mf[starts[g] : starts[g + 1]] = group_f[g]
-    else:
-        np.take(group_f, gid, axis=0, out=mf)
-    s = np.multiply(s_src, mf, out=_scratch("s", (n_var, n)))
-    d = np.multiply(d_src, mf, out=_scratch("d", (n_var, n)))
+    # Missing genotypes are handled as corrections (s and d are already zero there).
     r_idx, c_idx = block.missing_in(rows)
     inside = group_mask[gid[r_idx], c_idx]
     excluded = sparse.csr_matrix(
         (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n)
     )
-    return MaskedVariants(cols, gid, group_f, group_mask, excluded, observed, s, d)
+    return MaskedVariants(cols, gid, group_f, group_mask, excluded, observed, s_src, d_src)
+
+
+def masked_products(mv: MaskedVariants, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each variant's sums over its samples of ``s x_j``, ``d x_j``, ``s²``, ``s d``, ``d²``.
+
+    One compiled pass over each variant's s and d (:mod:`.nominal_compiled`).
+
+    Parameters
+    ----------
+    mv : MaskedVariants
+    x : (n, K) float
+        Per-sample columns.
+
+    Returns
+    -------
+    (prod_s, prod_d, ss, sd, dd)
+        ``prod_s``/``prod_d`` (V, K), the others (V,).
+    """
+    from .nominal_compiled import masked_products as kernel
+
+    n_var = mv.s_src.shape[0]
+    ps = np.empty((n_var, x.shape[1]))
+    pd = np.empty((n_var, x.shape[1]))
+    sq = np.empty((n_var, 3))
+    if n_var:
+        kernel(mv.s_src, mv.d_src, mv.gid, mv.group_f, np.ascontiguousarray(x.T), ps, pd, sq)
+    return ps, pd, sq[:, 0], sq[:, 1], sq[:, 2]
 
 
 def masked_sums(mv: MaskedVariants, per_sample: np.ndarray) -> np.ndarray:
@@ -281,7 +330,7 @@ def d_is_constant(mv: MaskedVariants, d_sum, dd, n_v, min_samples: int) -> np.nd
         d_var = dd / n_v - d_mean * d_mean
         doubt = d_var <= 1e-8 * (dd / n_v) + 1e-18
         for v in np.flatnonzero(doubt & (n_v >= min_samples)):
-            d_var[v] = mv.d[v, mv.mask(v)].var()
+            d_var[v] = mv.d_src[v, mv.mask(v)].var()
         return ~(np.sqrt(np.clip(d_var, 0, None)) >= 1e-10)
 
 
@@ -378,7 +427,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``mv`` the variants' masks.  Every
     masked sum is the segment group's sum minus the excluded samples' terms.
     """
-    cols, s0, d0 = mv.cols, mv.s, mv.d
+    cols = mv.cols
     n, k = design0.shape
     p_alt = k + 2
     if cols.size <= p_alt:  # no variant has more samples than model terms: too_few_samples
@@ -407,12 +456,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     qy = prod_m[:, nq : nq + k]
     yy, sum1, sum2 = (prod_m[:, nq + k + i] for i in range(3))
     n_v = np.rint(prod_m[:, nq + k + 3]).astype(np.int64)
-    qyz = np.column_stack([q, y_c, np.ones(n)])
-    prod_s = s0 @ qyz
-    prod_d = d0 @ qyz
-    ss = np.einsum("vn,vn->v", s0, s0)
-    sd = np.einsum("vn,vn->v", s0, d0)
-    dd = np.einsum("vn,vn->v", d0, d0)
+    prod_s, prod_d, ss, sd, dd = masked_products(mv, np.column_stack([q, y_c, np.ones(n)]))
 
     const_d = d_is_constant(mv, prod_d[:, k + 1], dd, n_v, min_samples)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -513,15 +557,34 @@ def _aic(n: np.ndarray, rss: np.ndarray, k: int) -> np.ndarray:
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Batched solve; if a system is singular, solve one by one and give NaN for those."""
-    try:
-        return np.linalg.solve(gram, rhs)
-    except np.linalg.LinAlgError:
-        pass
-    out = np.full(rhs.shape, np.nan)
-    for i in range(gram.shape[0]):
-        try:
-            out[i] = np.linalg.solve(gram[i], rhs[i])
-        except np.linalg.LinAlgError:
-            pass
+    """Batched solve, (V, p, p) and (V, p, r) -> (V, p, r); NaN for a singular system (an
+    exactly zero pivot, where ``np.linalg.solve`` raises).  Compiled: numpy's batched solve
+    costs about a microsecond per small system."""
+    from .nominal_compiled import batched_solve
+
+    out = np.empty(rhs.shape)
+    if gram.shape[0]:
+        batched_solve(np.ascontiguousarray(gram), np.ascontiguousarray(rhs), out)
     return out
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the compiled kernels with a tiny scan: variants
+    with segment masks and a missing genotype."""
+    rng = np.random.default_rng(0)
+    n, n_var = 40, 4
+    alt = rng.integers(0, 3, (n_var, n)).astype(float)
+    ref = rng.integers(0, 3, (n_var, n)).astype(float)
+    alt[0, 0] = np.nan
+    lb = np.full(n, 900.0)
+    lb[0] = 1015.0
+    nominal_scan(
+        rng.standard_normal(n),
+        alt,
+        ref,
+        rng.standard_normal((n, 1)),
+        np.arange(1000, 1000 + 10 * n_var, 10),
+        lb,
+        np.full(n, 2000.0),
+        min_samples=10,
+    )

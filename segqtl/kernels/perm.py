@@ -50,6 +50,7 @@ from .nominal import (
     d_is_constant,
     gram_matrices,
     mask_variants,
+    masked_products,
     masked_sums,
     symmetric_from_upper,
 )
@@ -233,17 +234,9 @@ def max_t_null(
     iu, ju = np.triu_indices(k)
     sums = masked_sums(mv, np.column_stack([q[:, iu] * q[:, ju], np.ones(n)]))
     n_v = np.rint(sums[:, -1]).astype(np.int64)
-    qzd = np.column_stack([q, np.ones(n)])
-    prod_s = mv.s @ qzd
-    prod_d = mv.d @ qzd
-    dd = np.einsum("vn,vn->v", mv.d, mv.d)
+    prod_s, prod_d, ss, sd, dd = masked_products(mv, np.column_stack([q, np.ones(n)]))
     gram = gram_matrices(
-        symmetric_from_upper(sums[:, :-1], k),
-        prod_s[:, :k],
-        prod_d[:, :k],
-        np.einsum("vn,vn->v", mv.s, mv.s),
-        np.einsum("vn,vn->v", mv.s, mv.d),
-        dd,
+        symmetric_from_upper(sums[:, :-1], k), prod_s[:, :k], prod_d[:, :k], ss, sd, dd
     )
     # Variant filter (docs/methods.md#perm-null): enough samples, d varies, d not explained by
     # the design.
@@ -253,17 +246,7 @@ def max_t_null(
     if not keep.any():
         return out
     kv = np.flatnonzero(keep)
-    ginv = np.full((kv.size, p, p), np.nan)
-    for lo in range(0, kv.size, 4096):
-        part = gram[kv[lo : lo + 4096]]
-        try:
-            ginv[lo : lo + 4096] = np.linalg.inv(part)
-        except np.linalg.LinAlgError:
-            for i, g in enumerate(part):
-                try:
-                    ginv[lo + i] = np.linalg.inv(g)
-                except np.linalg.LinAlgError:
-                    pass
+    ginv = _inv(gram[kv])
     with np.errstate(invalid="ignore", divide="ignore"):
         # ||residual of d on (1, s, covariates)||² = 1 / (G⁻¹)_dd
         ok = np.isfinite(ginv).all(axis=(1, 2)) & (1.0 / ginv[:, k + 1, k + 1] >= 1e-20)
@@ -321,8 +304,8 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
     u = _scratch("u", (2 * nk, n_c))
     residual_rows(
         q,
-        mv.s,
-        mv.d,
+        mv.s_src,
+        mv.d_src,
         mv.observed,
         mv.group_mask,
         mv.gid,
@@ -338,7 +321,7 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
     comp_ptr = np.searchsorted(g_rows, np.arange(used.size + 1)).astype(np.int64)
     comp_idx = g_cols.astype(np.int64)
     # Each variant's missing genotypes inside its group (all inside ``cols``).
-    col_pos = np.full(mv.s.shape[1], -1, dtype=np.int64)
+    col_pos = np.full(mv.s_src.shape[1], -1, dtype=np.int64)
     col_pos[cols] = np.arange(n_c)
     exc = mv.excluded[kv]
     exc.sort_indices()
@@ -390,17 +373,19 @@ def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _inv(mats: np.ndarray) -> np.ndarray:
-    """Batched inverse; NaN for the matrices that cannot be inverted. (V, p, p) -> (V, p, p)."""
-    try:
-        return np.linalg.inv(mats)
-    except np.linalg.LinAlgError:
-        pass
-    out = np.full(mats.shape, np.nan)
-    for i, m in enumerate(mats):
-        try:
-            out[i] = np.linalg.inv(m)
-        except np.linalg.LinAlgError:
-            pass
+    """Batched inverse; NaN for the matrices that cannot be inverted (an exactly zero pivot,
+    where ``np.linalg.inv`` raises). (V, p, p) -> (V, p, p).
+
+    Compiled (:func:`segqtl.kernels.nominal_compiled.batched_solve` against the identity):
+    numpy's batched ``inv`` costs about a microsecond per small matrix.
+    """
+    from .nominal_compiled import batched_solve
+
+    n_mat, p, _ = mats.shape
+    out = np.empty(mats.shape)
+    if n_mat:
+        eye = np.broadcast_to(np.eye(p), mats.shape)
+        batched_solve(np.ascontiguousarray(mats), np.ascontiguousarray(eye), out)
     return out
 
 

@@ -408,7 +408,7 @@ def residual_rows(
     q : (n_c, k) float
         Covariate basis on ``cols``.
     s, d : (V_all, n) float
-        Masked s and d of all the phenotype's variants (zero outside each variant's samples).
+        s and d of all the phenotype's variants (zero where missing; each row is masked here).
     observed : (V_all, n) bool
         Genotype observed.
     group_mask : (G_all, n) bool
