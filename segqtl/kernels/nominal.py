@@ -20,9 +20,10 @@ cross-products
 which are built for all variants at once: the q-only sums as matrix products of the segment
 groups' masks with per-sample products (minus the few missing genotypes' terms), the sums with
 s and d in one compiled pass over each variant's zero-filled s and d
-(:func:`masked_products`); the ``(k+2) x (k+2)`` systems are solved by a compiled batched LU.  Replacing ``[1, covariates]`` by the orthonormal ``q`` and y by its
-residual ``ỹ`` changes neither the coefficients and standard errors of ``s`` and ``d`` nor the
-residuals (Frisch–Waugh–Lovell), and keeps the small systems well conditioned.
+(:func:`masked_products`); the ``(k+2) x (k+2)`` systems are solved by a compiled batched LU.
+Replacing ``[1, covariates]`` by the orthonormal ``q`` and y by its residual ``ỹ`` changes
+neither the coefficients and standard errors of ``s`` and ``d`` nor the residuals
+(Frisch–Waugh–Lovell), and keeps the small systems well conditioned.
 """
 
 from __future__ import annotations

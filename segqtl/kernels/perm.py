@@ -302,8 +302,9 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
         if nk == 0:
             return out
     u = _scratch("u", (2 * nk, n_c))
+    np.matmul(coef_s[:, :k], q.T, out=u[:nk])  # the q terms, completed by residual_rows
+    np.matmul(coef_d[:, :k], q.T, out=u[nk:])
     residual_rows(
-        q,
         mv.s_src,
         mv.d_src,
         mv.observed,

@@ -394,19 +394,18 @@ def max_abs_t(
 
 @numba.njit(**_JIT)
 def residual_rows(
-    q, s, d, observed, group_mask, gid, kv, cols, coef_s, coef_d, out
+    s, d, observed, group_mask, gid, kv, cols, coef_s, coef_d, out
 ):  # pragma: no cover - compiled
     """Unit-norm residuals of s on q and of d on (q, s), over each kept variant's samples.
 
-    ``u_s = mask · (q c_q) + c_s s`` with the coefficients ``c`` of the normalised last column
+    ``u_s = mask · (q c_q + c_s s)`` with the coefficients ``c`` of the normalised last column
     of ``Z (ZᵀZ)⁻¹`` (computed by the caller from the inverse Gram matrices); ``u_d`` likewise
-    with (q, s, d).  Each row is built in place: the q sums first (vectorised along the
-    samples), then the s and d terms and the mask.
+    with (q, s, d).  The caller puts the q terms ``q c_q`` in ``out`` (one matrix product for
+    all variants); this adds the s and d terms (gathered first, so that the loop that adds
+    them vectorises) and applies each variant's mask.
 
     Parameters
     ----------
-    q : (n_c, k) float
-        Covariate basis on ``cols``.
     s, d : (V_all, n) float
         s and d of all the phenotype's variants (zero where missing; each row is masked here).
     observed : (V_all, n) bool
@@ -420,36 +419,33 @@ def residual_rows(
     coef_d : (V, k + 2) float
         Coefficients of (q, s, d) in ``u_d``.
     out : (2 V, n_c) float
-        Filled: rows ``v`` with ``u_s`` of kept variant v, rows ``V + v`` with ``u_d``.
+        On entry rows ``v`` and ``V + v`` hold the q terms of kept variant v's ``u_s`` and
+        ``u_d``; on return ``u_s`` and ``u_d`` themselves.
     """
-    n_c, k = q.shape
     nk = kv.shape[0]
-    qt = np.ascontiguousarray(q.T)  # (k, n_c): the q sums run along contiguous rows
+    k = coef_s.shape[1] - 1
+    n_c = cols.shape[0]
+    sv = np.empty(n_c)
+    dv = np.empty(n_c)
+    keep = np.empty(n_c, dtype=np.bool_)
     for v in range(nk):
         row = kv[v]
         g = gid[row]
+        for c in range(n_c):  # the gathers first, then a loop that vectorises
+            i = cols[c]
+            sv[c] = s[row, i]
+            dv[c] = d[row, i]
+            keep[c] = group_mask[g, i] & observed[row, i]
         us = out[v]
         ud = out[nk + v]
-        for c in range(n_c):
-            us[c] = 0.0
-            ud[c] = 0.0
-        for j in range(k):
-            cs = coef_s[v, j]
-            cd = coef_d[v, j]
-            qj = qt[j]
-            for c in range(n_c):
-                us[c] += cs * qj[c]
-                ud[c] += cd * qj[c]
         cs = coef_s[v, k]
         cd = coef_d[v, k]
         cdd = coef_d[v, k + 1]
         for c in range(n_c):
-            i = cols[c]
-            keep = group_mask[g, i] & observed[row, i]
-            a = us[c] + cs * s[row, i]
-            b = ud[c] + cd * s[row, i] + cdd * d[row, i]
-            us[c] = a if keep else 0.0
-            ud[c] = b if keep else 0.0
+            a = us[c] + cs * sv[c]
+            b = ud[c] + cd * sv[c] + cdd * dv[c]
+            us[c] = a if keep[c] else 0.0
+            ud[c] = b if keep[c] else 0.0
 
 
 #: Largest covariate basis (k columns of q) with a kernel of its own (:func:`tiled_max_abs_t`);
