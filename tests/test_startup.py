@@ -304,3 +304,45 @@ def test_startup__engine_started_in_vain_leaves_the_open_to_the_command(golden_d
     )
     assert done.stdout.split() == ["a", "-", "1"]
     assert done.stderr == ""
+
+
+FORKSERVER_EXIT_PROBE = """
+import atexit, os, sys
+atexit.register(lambda: print("python's shutdown ran", flush=True))
+import segqtl.engine.forkserver_exit  # its handler, registered last, runs first
+pid = os.fork()
+if pid == 0:  # a process forked from the server (a worker) leaves the normal way
+    sys.exit(0)
+os.waitpid(pid, 0)
+print("server", flush=True)
+"""
+
+
+def test_forkserver_exit__the_server_skips_python_shutdown_its_children_do_not():
+    done = subprocess.run(
+        [sys.executable, "-c", FORKSERVER_EXIT_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    # the child ran the other exit handler (once); the server process ended before it
+    assert done.stdout.splitlines() == ["python's shutdown ran", "server"]
+
+
+def test_end_run_process__a_run_ends_with_its_output_flushed_and_exit_handlers_run(
+    golden_db, tmp_path
+):
+    # the run's process skips Python's shutdown: its stdout must still be complete, exit
+    # handlers (here one a site hook registers) must run, and the code must be 0
+    hook = tmp_path / "sitecustomize.py"
+    hook.write_text(
+        "import atexit\natexit.register(lambda: print('exit handler ran', flush=True))\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "segqtl", "run", "--db", str(golden_db), "--cohort", "main",
+         "--chromosome", "1", "--quiet", "--name", "exit-probe"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "exit handler ran"
+    assert lines[0].isdigit()  # the run id, written before the handlers

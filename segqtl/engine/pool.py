@@ -501,14 +501,18 @@ def prestart(preload: list[str] | None, *, cores: object, executor: object = "po
 
         with contextlib.suppress(Exception):  # ordered_map starts it (and reports) if this fails
             _private_tempdir()
-            multiprocess.get_context("forkserver").set_forkserver_preload(
-                preload or ["segqtl.engine.nominal"]
-            )
+            multiprocess.get_context("forkserver").set_forkserver_preload(_server_preload(preload))
             forkserver.ensure_running()
 
     thread = threading.Thread(target=start, daemon=True, name="segqtl-prestart")
     _PRESTART.append(thread)
     thread.start()
+
+
+def _server_preload(preload: list[str] | None) -> list[str]:
+    """The modules the fork server imports: the mode's (default: the nominal engine), then
+    the one that makes the server end at once with its run (engine/forkserver_exit.py)."""
+    return [*(preload or ["segqtl.engine.nominal"]), "segqtl.engine.forkserver_exit"]
 
 
 #: prestart()'s threads: ordered_map waits for them before it sets up the pool itself.
@@ -556,7 +560,7 @@ def ordered_map(
         _PRESTART.pop().join()
     _private_tempdir()
     ctx = multiprocess.get_context("forkserver")
-    ctx.set_forkserver_preload(preload or ["segqtl.engine.nominal"])
+    ctx.set_forkserver_preload(_server_preload(preload))
     limit = max_in_flight or 2 * num_cores
     # Starting the workers (a fresh interpreter importing numpy/scipy/polars) takes about a
     # second; do it in the background while the first payloads are read.
