@@ -719,3 +719,29 @@ def test_perm_inverse__equals_numpy_inverse_and_nan_for_singular():
     ok = np.arange(20) != 5
     np.testing.assert_allclose(got[ok], np.linalg.inv(g[ok]), rtol=1e-10, atol=1e-14)
     assert np.isnan(got[5]).all()
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    shape=st.tuples(st.integers(0, 20), st.integers(0, 30)),
+    missing=st.sampled_from([0.0, 0.1, 0.5]),
+)
+@settings(max_examples=30, deadline=None)
+def test_dosage_block_from_dosages__equals_the_numpy_formulation(seed, shape, missing):
+    from segqtl.kernels.nominal import DosageBlock
+
+    rng = np.random.default_rng(seed)
+    alt, ref = _lr(rng, shape), _lr(rng, shape)
+    alt[rng.random(shape) < missing] = np.nan
+    ref[rng.random(shape) < missing / 2] = np.inf  # not finite either
+    got = DosageBlock.from_dosages(alt, ref)
+    s = alt + ref
+    observed = np.isfinite(s)
+    want_s = np.where(observed, s, 0.0)
+    want_d = np.where(observed, ref - alt, 0.0)
+    np.testing.assert_array_equal(got.s, want_s)
+    np.testing.assert_array_equal(got.d, want_d)
+    np.testing.assert_array_equal(got.observed, observed)
+    rows, cols = np.nonzero(~observed)
+    np.testing.assert_array_equal(got.missing_rows, rows)
+    np.testing.assert_array_equal(got.missing_cols, cols)

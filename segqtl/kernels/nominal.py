@@ -128,16 +128,18 @@ class DosageBlock:
 
     @classmethod
     def from_dosages(cls, alt: np.ndarray, ref: np.ndarray) -> DosageBlock:
+        """s, d and the observed mask from ALTlr and REFlr ((V, n) each; NaN = missing)."""
+        from .nominal_compiled import split_dosages
+
         alt = np.asarray(alt, dtype=np.float64)
         ref = np.asarray(ref, dtype=np.float64)
-        s = alt + ref
-        observed = np.isfinite(s)
-        d = ref - alt
-        missing = ~observed
-        if missing.any():
-            s[missing] = 0.0
-            d[missing] = 0.0
-        return cls(s, d, observed)
+        s = np.empty(alt.shape)
+        d = np.empty(alt.shape)
+        observed = np.empty(alt.shape, dtype=bool)
+        if split_dosages(alt, ref, s, d, observed):
+            return cls(s, d, observed)
+        none = np.empty(0, dtype=np.intp)
+        return cls(s, d, observed, none, none)
 
     def missing_in(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Missing-genotype coordinates restricted to ``rows``, renumbered 0..len(rows)-1."""

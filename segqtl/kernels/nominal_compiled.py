@@ -138,3 +138,36 @@ def batched_solve(a_all, b_all, out):  # pragma: no cover - compiled
                     acc -= a[i, jj] * x[jj, c]
                 x[i, c] = acc / a[i, i]
         out[m] = x
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def split_dosages(alt, ref, s, d, observed):  # pragma: no cover - compiled
+    """``s = alt + ref``, ``d = ref - alt`` and ``observed = isfinite(s)``, zero where missing,
+    in one pass (numpy took five over the block).
+
+    Parameters
+    ----------
+    alt, ref : (V, n) float
+    s, d : (V, n) float
+        Filled.
+    observed : (V, n) bool
+        Filled.
+
+    Returns
+    -------
+    int
+        The number of missing genotypes.
+    """
+    n_var, n = alt.shape
+    n_missing = 0
+    for v in range(n_var):
+        for i in range(n):
+            a = alt[v, i]
+            r = ref[v, i]
+            sv = a + r
+            ok = np.isfinite(sv)
+            observed[v, i] = ok
+            s[v, i] = sv if ok else 0.0
+            d[v, i] = (r - a) if ok else 0.0
+            n_missing += 0 if ok else 1
+    return n_missing
