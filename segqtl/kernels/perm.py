@@ -25,7 +25,7 @@ right-hand sides.  Per block of permutations:
 * the permuted phenotypes are residualised once on the covariate basis q (n_c x b);
 * ``s_v · y*`` and ``d_v · y*`` for all variants are one BLAS matrix product — the only
   (variants x samples x permutations) work, and the floor of the whole scan;
-* :func:`segqtl.kernels.perm_compiled.max_abs_t` completes the right-hand sides (the q and
+* :func:`segqtl.kernels.perm_compiled.tiled_max_abs_t` completes the right-hand sides (the q and
   ``||y*||²`` sums, as whole-sample sums minus the few samples outside each variant's set),
   forms t and keeps the running maximum, without a (variants x permutations) array of t.
 
@@ -34,8 +34,8 @@ buffers reused from one phenotype to the next (:func:`_scratch`): fresh ones cos
 per 4 KB, which was about a fifth of the scan's CPU time.
 
 The numpy formulation that preceded it is kept in ``tests/reference_perm.py`` and the tests hold
-this one to it.  numba (``perm_compiled``) is imported inside the functions that need it, so
-that importing this module — every nominal run does — does not load it.
+this one to it.  ``perm_compiled`` is imported inside the functions that need it, so that
+importing this module (every nominal run does) does not compile or load the scan's kernels.
 """
 
 from __future__ import annotations

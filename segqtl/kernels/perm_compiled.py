@@ -1,8 +1,9 @@
 """``perm`` mode, compiled part: the permutation stream and the fused max-|t| pass.
 
-The Python layer that drives them is :mod:`segqtl.kernels.perm`; numba is imported only when a
-permutation scan runs (a nominal run never loads it).  The kernels are compiled with
-``nogil`` and ``cache=True`` (once, into numba's on-disk cache next to this file).
+The Python layer that drives them is :mod:`segqtl.kernels.perm`, which imports this module only
+when a permutation scan runs.  The kernels are compiled with ``nogil`` and ``cache=True`` (once,
+into numba's on-disk cache next to this file; :func:`tiled_max_abs_t` once per number of
+covariate columns).
 
 * :func:`shuffle_rows` replays numpy's ``Generator.permutation`` from the generator's raw
   64-bit outputs (docs/methods.md#permutation-stream): bit for bit the same permutations, at a
@@ -13,8 +14,10 @@ permutation scan runs (a nominal run never loads it).  The kernels are compiled 
   from the products of each variant's s and d with the permuted, residualised phenotypes (one
   BLAS matrix product, done by the caller) it completes the right-hand sides, forms the t of d
   and keeps the running maximum over variants, without ever storing a (variants x
-  permutations) array of t.
-* :func:`residual_rows` builds the left-hand side of that matrix product.
+  permutations) array of t.  :func:`tiled_max_abs_t` is the same pass compiled for one
+  number of covariate columns (what scans use); :func:`max_abs_t` remains for bases of more
+  than :data:`TILED_MAX_K` columns and as the tests' reference.
+* :func:`residual_rows` completes the left-hand side of that matrix product.
 
 The plain numpy formulation of the same scan is ``tests/reference_perm.py``; the tests hold the
 two together.
