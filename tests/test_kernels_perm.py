@@ -465,8 +465,16 @@ def test_warm_up__compiles_every_scan_kernel():
     cold = {f.__name__ for f in kernels if not f.signatures}
     # shuffle_rows serves permutations() (the permutation indices), which runs do not call;
     # max_abs_t is the generic kernel, for bases above TILED_MAX_K columns; _tiled_kernel
-    # (with _update4 and _finish inlined) is compiled into each basis size's entry point
-    assert cold <= {"shuffle_rows", "max_abs_t", "_tiled_kernel", "_update4", "_finish"}, cold
+    # (with _update4 and _finish inlined) is compiled into each basis size's entry point; the
+    # kernels inline _chunk_sums
+    assert cold <= {
+        "shuffle_rows",
+        "max_abs_t",
+        "_tiled_kernel",
+        "_update4",
+        "_finish",
+        "_chunk_sums",
+    }, cold
     assert {"masked_products", "batched_solve", "shuffle_values", "residual_rows"}.isdisjoint(cold)
     assert tiled_max_abs_t(3).signatures  # the warm-up's basis: intercept and 2 covariates
 

@@ -200,6 +200,45 @@ def shuffle_values(
     return row, pos
 
 
+@numba.njit(inline="always", **_JIT)
+def _chunk_sums(yc, q, comp_ptr, comp_idx, c0, cw, ych, full, grp):  # pragma: no cover
+    """One chunk's sums of :func:`max_abs_t` and :func:`tiled_max_abs_t`.
+
+    Copies columns ``c0:c0+cw`` of ``yc`` into ``ych`` (rows contiguous: the per-sample
+    corrections read them at random), then fills ``full`` ((k + 1, CHUNK): rows ``q_jᵀ y``
+    and ``||y||²`` over all the phenotype's samples) and ``grp`` ((G, k + 1, CHUNK): the same
+    per segment group, the samples outside its mask subtracted).
+    """
+    n_c, k = q.shape
+    for i in range(n_c):
+        for b in range(cw):
+            ych[i, b] = yc[i, c0 + b]
+    full[:] = 0.0
+    for i in range(n_c):
+        y = ych[i]
+        for j in range(k):
+            qij = q[i, j]
+            f = full[j]
+            for b in range(cw):
+                f[b] += qij * y[b]
+        f = full[k]
+        for b in range(cw):
+            f[b] += y[b] * y[b]
+    for g in range(grp.shape[0]):
+        grp[g] = full
+        for c in range(comp_ptr[g], comp_ptr[g + 1]):
+            i = comp_idx[c]
+            y = ych[i]
+            for j in range(k):
+                qij = q[i, j]
+                f = grp[g, j]
+                for b in range(cw):
+                    f[b] -= qij * y[b]
+            f = grp[g, k]
+            for b in range(cw):
+                f[b] -= y[b] * y[b]
+
+
 @numba.njit(**_JIT)
 def max_abs_t(
     w_sd, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df, best_t, best_df
@@ -257,33 +296,7 @@ def max_abs_t(
     ych = np.empty((n_c, CHUNK))
     for c0 in range(0, nb, CHUNK):
         cw = min(CHUNK, nb - c0)  # the last chunk may be short
-        for i in range(n_c):
-            for b in range(cw):
-                ych[i, b] = yc[i, c0 + b]
-        full[:] = 0.0
-        for i in range(n_c):
-            y = ych[i]
-            for j in range(k):
-                qij = q[i, j]
-                f = full[j]
-                for b in range(cw):
-                    f[b] += qij * y[b]
-            f = full[k]
-            for b in range(cw):
-                f[b] += y[b] * y[b]
-        for g in range(n_grp):
-            grp[g] = full
-            for c in range(comp_ptr[g], comp_ptr[g + 1]):
-                i = comp_idx[c]
-                y = ych[i]
-                for j in range(k):
-                    qij = q[i, j]
-                    f = grp[g, j]
-                    for b in range(cw):
-                        f[b] -= qij * y[b]
-                f = grp[g, k]
-                for b in range(cw):
-                    f[b] -= y[b] * y[b]
+        _chunk_sums(yc, q, comp_ptr, comp_idx, c0, cw, ych, full, grp)
         for v in range(n_var):
             g = gid[v]
             # r = the group's sums minus the variant's missing genotypes, two samples per pass
@@ -590,34 +603,7 @@ def _tiled_kernel(
     ych = np.zeros((n_c + 1, CHUNK))
     for c0 in range(0, nb, CHUNK):
         cw = min(CHUNK, nb - c0)
-        for i in range(n_c):
-            for b in range(cw):
-                ych[i, b] = yc[i, c0 + b]
-        # the sums over all samples and per segment group, as in max_abs_t
-        full[:] = 0.0
-        for i in range(n_c):
-            y = ych[i]
-            for j in range(K):
-                qij = qz[i, j]
-                f = full[j]
-                for b in range(cw):
-                    f[b] += qij * y[b]
-            f = full[K]
-            for b in range(cw):
-                f[b] += y[b] * y[b]
-        for g in range(n_grp):
-            grp[g] = full
-            for c in range(comp_ptr[g], comp_ptr[g + 1]):
-                i = comp_idx[c]
-                y = ych[i]
-                for j in range(K):
-                    qij = qz[i, j]
-                    f = grp[g, j]
-                    for b in range(cw):
-                        f[b] -= qij * y[b]
-                f = grp[g, K]
-                for b in range(cw):
-                    f[b] -= y[b] * y[b]
+        _chunk_sums(yc, q, comp_ptr, comp_idx, c0, cw, ych, full, grp)
         for v in range(n_var):
             c = exc_ptr[v]
             c_end = exc_ptr[v + 1]
