@@ -1163,23 +1163,28 @@ def _end_run_process() -> None:
     A run's work is committed and its warehouse closed when its command returns.  Python's
     shutdown would still free every object of numpy, polars, duckdb and the kernels one by
     one: 0.15-0.2 s of a perm or nominal run on the benchmark's cohort, with nothing left to
-    do.  What the shutdown does that matters is done here first: other threads are waited for,
-    the exit handlers run (logging, multiprocess's pool and fork-server cleanup), and stdout
-    and stderr are flushed.
+    do.  What the shutdown does that matters is done here first, in its order: threading's
+    shutdown (other threads are waited for, their exit hooks run), the exit handlers (logging,
+    multiprocess's pool and fork-server cleanup), then stdout and stderr are flushed.  A
+    stream that cannot be flushed ends the process with code 1 if its reader went away (as
+    :func:`handle_errors` does) and 120 otherwise (as Python does).
     """
     import atexit
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # the reader went away: as handle_errors does
-        os._exit(1)
-    os._exit(0)
+    code = 0
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # closed when the process started (``>&-``)
+            continue
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            code = code or 1
+        except (OSError, ValueError):
+            code = code or 120
+    os._exit(code)
 
 
 # The commands declared in their own modules register themselves on the group when imported.

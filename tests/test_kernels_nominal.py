@@ -9,6 +9,7 @@ loop-per-variant form).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import statsmodels.api as sm
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -745,3 +746,32 @@ def test_dosage_block_from_dosages__equals_the_numpy_formulation(seed, shape, mi
     rows, cols = np.nonzero(~observed)
     np.testing.assert_array_equal(got.missing_rows, rows)
     np.testing.assert_array_equal(got.missing_cols, cols)
+
+
+def test_nominal_scan__exactly_collinear_s_and_d_are_singular_designs():
+    # ALT or REF zero on every sample: d = ±s exactly. Each such Gram matrix is singular and the
+    # elimination must meet an exactly zero pivot (a product with 1 / pivot instead of a
+    # division left ~1e-16 and reported 10-18% of them as tested, with p down to 1e-6)
+    from segqtl.kernels.nominal import SINGULAR
+
+    rng = np.random.default_rng(0)
+    n, n_var = 60, 200
+    y, cov = rng.standard_normal(n), rng.standard_normal((n, 2))
+    dosage = rng.integers(0, 3, (n_var, n)).astype(float)
+    zero = np.zeros((n_var, n))
+    for alt, ref in ((zero, dosage), (dosage, zero)):
+        stats = nominal_scan(y, alt, ref, cov, min_samples=10)
+        assert (stats.status == SINGULAR).all(), np.bincount(stats.status)
+        assert np.isnan(stats.nominal_p).all()
+
+
+def test_dosage_block_from_dosages__other_shapes_broadcast_or_fail_as_numpy_does():
+    from segqtl.kernels.nominal import DosageBlock
+
+    rng = np.random.default_rng(1)
+    alt, ref = _lr(rng, (4, 6)), _lr(rng, (1, 6))
+    got = DosageBlock.from_dosages(alt, ref)  # one REF row for every variant: broadcast
+    np.testing.assert_array_equal(got.s, alt + ref)
+    np.testing.assert_array_equal(got.d, ref - alt)
+    with pytest.raises(ValueError):
+        DosageBlock.from_dosages(alt, _lr(rng, (4, 5)))

@@ -346,3 +346,15 @@ def test_end_run_process__a_run_ends_with_its_output_flushed_and_exit_handlers_r
     lines = done.stdout.splitlines()
     assert lines[-1] == "exit handler ran"
     assert lines[0].isdigit()  # the run id, written before the handlers
+
+
+def test_end_run_process__closed_stdout_still_exits_0(golden_db):
+    # a run started with stdout closed (``>&-``): nothing to flush, the run succeeded
+    script = (
+        "import os, sys; os.close(1); sys.stdout = None; sys.argv = ['segqtl', 'run', '--db', "
+        f"{str(golden_db)!r}, '--cohort', 'main', '--chromosome', '1', '--quiet', "
+        "'--name', 'closed-stdout']; from segqtl.cli import main; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -133,6 +133,13 @@ class DosageBlock:
 
         alt = np.asarray(alt, dtype=np.float64)
         ref = np.asarray(ref, dtype=np.float64)
+        if alt.ndim != 2 or alt.shape != ref.shape:  # numpy's broadcasting (and its errors)
+            s = alt + ref
+            observed = np.isfinite(s)
+            d = ref - alt
+            s[~observed] = 0.0
+            d[~observed] = 0.0
+            return cls(s, d, observed)
         s = np.empty(alt.shape)
         d = np.empty(alt.shape)
         observed = np.empty(alt.shape, dtype=bool)
@@ -229,7 +236,7 @@ def mask_variants(
     """Group the variants ``rows`` of ``block`` by segment mask and mask their s and d.
 
     ``base`` (n,) are the samples usable at all (phenotype, covariates, segment present).
-    The returned ``s``/``d`` live in per-process scratch buffers: use them before the next call.
+    s and d are not masked here: :class:`MaskedVariants` makes masked copies when asked.
     """
     if rows is None or _is_range(rows):
         sl = slice(None) if rows is None else slice(rows[0], rows[-1] + 1)
@@ -561,8 +568,8 @@ def _aic(n: np.ndarray, rss: np.ndarray, k: int) -> np.ndarray:
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Batched solve, (V, p, p) and (V, p, r) -> (V, p, r); NaN for a singular system (an
-    exactly zero pivot, where ``np.linalg.solve`` raises).  Compiled: numpy's batched solve
-    costs about a microsecond per small system."""
+    exactly zero pivot in the elimination: :func:`.nominal_compiled.batched_solve`).  Compiled:
+    numpy's batched solve costs about a microsecond per small system."""
     from .nominal_compiled import batched_solve
 
     out = np.empty(rhs.shape)

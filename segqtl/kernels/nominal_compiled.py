@@ -81,7 +81,10 @@ def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - c
 @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 def batched_solve(a_all, b_all, out):  # pragma: no cover - compiled
     """Solve each small system ``a x = b`` by LU with partial pivoting (LAPACK's ``gesv``
-    algorithm); NaN for a system with an exactly zero pivot, where ``np.linalg.solve`` raises.
+    algorithm); NaN for a system whose elimination meets an exactly zero pivot (a singular
+    matrix, as LAPACK reports it).  For a rank-deficient system, rounding decides whether a
+    pivot comes out exactly zero, here as in LAPACK; exactly collinear columns (d = ±s, a copy
+    of a variant) do.
 
     numpy's batched solve spends most of its time per system on its own machinery (copies to
     Fortran order, a LAPACK call): about 0.8 µs for the nominal fits' 8 x 8 systems.
@@ -121,9 +124,10 @@ def batched_solve(a_all, b_all, out):  # pragma: no cover - compiled
                     t = x[j, c]
                     x[j, c] = x[piv, c]
                     x[piv, c] = t
-            inv = 1.0 / a[j, j]
             for i in range(j + 1, p):
-                f = a[i, j] * inv
+                # a division, not a product with 1 / pivot: x * (1 / x) is not always 1, and
+                # an exactly collinear design must leave an exactly zero pivot
+                f = a[i, j] / a[j, j]
                 for c in range(j + 1, p):
                     a[i, c] -= f * a[j, c]
                 for c in range(r):

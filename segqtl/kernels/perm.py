@@ -374,8 +374,8 @@ def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _inv(mats: np.ndarray) -> np.ndarray:
-    """Batched inverse; NaN for the matrices that cannot be inverted (an exactly zero pivot,
-    where ``np.linalg.inv`` raises). (V, p, p) -> (V, p, p).
+    """Batched inverse; NaN for the matrices that cannot be inverted (an exactly zero pivot in
+    the elimination). (V, p, p) -> (V, p, p).
 
     Compiled (:func:`segqtl.kernels.nominal_compiled.batched_solve` against the identity):
     numpy's batched ``inv`` costs about a microsecond per small matrix.
