@@ -201,6 +201,23 @@ def shuffle_values(
 
 
 @numba.njit(inline="always", **_JIT)
+def _keep_max(rss, wd, dfv, bt, bd, b):  # pragma: no cover - compiled
+    """Permutation b's t from the residual sum of squares ``rss``, ``w_d`` and the df; it
+    replaces the running maximum ``bt[b]`` (and ``bd[b]``, its df) if strictly larger.
+
+    Branch-free, so that the caller's loop over permutations vectorises: an invalid t (RSS not
+    positive, σ at most 1e-15, t not finite) enters as -1 and never wins.
+    """
+    sigma = np.sqrt(rss / dfv)
+    t = np.abs(wd / sigma)
+    ok = (rss > 0.0) & (sigma > 1e-15) & (t < np.inf)
+    t = t if ok else -1.0
+    up = t > bt[b]
+    bt[b] = t if up else bt[b]
+    bd[b] = dfv if up else bd[b]
+
+
+@numba.njit(inline="always", **_JIT)
 def _chunk_sums(yc, q, comp_ptr, comp_idx, c0, cw, ych, full, grp):  # pragma: no cover
     """One chunk's sums of :func:`max_abs_t` and :func:`tiled_max_abs_t`.
 
@@ -396,16 +413,9 @@ def max_abs_t(
             yy = r[k]
             bt = best_t[c0 : c0 + cw]
             bd = best_df[c0 : c0 + cw]
-            # branch-free, so that it vectorises: invalid t become -1 and never win
+            # branch-free (_keep_max), so that the loop vectorises
             for b in range(cw):
-                rss = yy[b] - quad[b] - ws[b] * ws[b] - wd[b] * wd[b]
-                sigma = np.sqrt(rss / dfv)
-                t = np.abs(wd[b] / sigma)
-                ok = (rss > 0.0) & (sigma > 1e-15) & (t < np.inf)
-                t = t if ok else -1.0
-                up = t > bt[b]
-                bt[b] = t if up else bt[b]
-                bd[b] = dfv if up else bd[b]
+                _keep_max(yy[b] - quad[b] - ws[b] * ws[b] - wd[b] * wd[b], wd[b], dfv, bt, bd, b)
 
 
 @numba.njit(**_JIT)
@@ -539,18 +549,25 @@ def _tiled_entry(k: int):
 
 
 @numba.njit(inline="always", **_JIT)
+def _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b):  # noqa: N803  # pragma: no cover
+    """``rl = src[:, b]`` minus four samples' terms (rows of ``ych``/``q``), in the generic
+    kernel's order of subtraction."""
+    y1 = ych[i1, b]
+    y2 = ych[i2, b]
+    y3 = ych[i3, b]
+    y4 = ych[i4, b]
+    for j in range(K):
+        rl[j] = (((src[j, b] - q[i1, j] * y1) - q[i2, j] * y2) - q[i3, j] * y3) - q[i4, j] * y4
+    rl[K] = (((src[K, b] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
+
+
+@numba.njit(inline="always", **_JIT)
 def _update4(K, dst, src, ych, q, i1, i2, i3, i4, cw):  # noqa: N803  # pragma: no cover
     """``dst = src`` minus four samples' terms (rows of ``ych``/``q``), in the generic kernel's
     order of subtraction."""
     rl = numba.carray(_stack_rows(K, 1), (K + 1,))
     for b in range(cw):
-        y1 = ych[i1, b]
-        y2 = ych[i2, b]
-        y3 = ych[i3, b]
-        y4 = ych[i4, b]
-        for j in range(K):
-            rl[j] = (((src[j, b] - q[i1, j] * y1) - q[i2, j] * y2) - q[i3, j] * y3) - q[i4, j] * y4
-        rl[K] = (((src[K, b] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
+        _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
         for j in range(K + 1):
             dst[j, b] = rl[j]
 
@@ -561,27 +578,14 @@ def _finish(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, dfv, bt, bd, cw):  # n
     :func:`max_abs_t` computes them."""
     rl = numba.carray(_stack_rows(K, 1), (K + 1,))
     for b in range(cw):
-        y1 = ych[i1, b]
-        y2 = ych[i2, b]
-        y3 = ych[i3, b]
-        y4 = ych[i4, b]
-        for j in range(K):
-            rl[j] = (((src[j, b] - q[i1, j] * y1) - q[i2, j] * y2) - q[i3, j] * y3) - q[i4, j] * y4
-        rl[K] = (((src[K, b] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
+        _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
         quad = 0.0
         for a in range(K):
             tmp = cinv[a, a] * rl[a]
             for j in range(a + 1, K):
                 tmp += 2.0 * cinv[a, j] * rl[j]
             quad += tmp * rl[a]
-        rss = rl[K] - quad - ws[b] * ws[b] - wd[b] * wd[b]
-        sigma = np.sqrt(rss / dfv)
-        t = np.abs(wd[b] / sigma)
-        ok = (rss > 0.0) & (sigma > 1e-15) & (t < np.inf)
-        t = t if ok else -1.0
-        up = t > bt[b]
-        bt[b] = t if up else bt[b]
-        bd[b] = dfv if up else bd[b]
+        _keep_max(rl[K] - quad - ws[b] * ws[b] - wd[b] * wd[b], wd[b], dfv, bt, bd, b)
 
 
 @numba.njit(**_JIT)
