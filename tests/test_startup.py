@@ -358,3 +358,20 @@ def test_end_run_process__closed_stdout_still_exits_0(golden_db):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_end_run_process__an_idle_executor_does_not_hold_the_process():
+    # an executor's worker thread waits for work until threading's shutdown hooks stop it:
+    # the run's end must run them (Python's shutdown order), not wait for the thread
+    script = (
+        "import concurrent.futures as cf\n"
+        "from segqtl.cli import _end_run_process\n"
+        "pool = cf.ThreadPoolExecutor(1)\n"
+        "pool.submit(print, 'work done', flush=True).result()\n"
+        "_end_run_process()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "work done\n"
