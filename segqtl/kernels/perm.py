@@ -47,6 +47,7 @@ from scipy.special import betainc, log1p, psi, stdtr
 
 from .nominal import (
     DosageBlock,
+    _solve,
     d_is_constant,
     gram_matrices,
     mask_variants,
@@ -377,17 +378,10 @@ def _inv(mats: np.ndarray) -> np.ndarray:
     """Batched inverse; NaN for the matrices that cannot be inverted (an exactly zero pivot in
     the elimination). (V, p, p) -> (V, p, p).
 
-    Compiled (:func:`segqtl.kernels.nominal_compiled.batched_solve` against the identity):
-    numpy's batched ``inv`` costs about a microsecond per small matrix.
+    The nominal fits' compiled solve against the identity: numpy's batched ``inv`` costs about a
+    microsecond per small matrix.
     """
-    from .nominal_compiled import batched_solve
-
-    n_mat, p, _ = mats.shape
-    out = np.empty(mats.shape)
-    if n_mat:
-        eye = np.broadcast_to(np.eye(p), mats.shape)
-        batched_solve(np.ascontiguousarray(mats), np.ascontiguousarray(eye), out)
-    return out
+    return _solve(mats, np.broadcast_to(np.eye(mats.shape[1]), mats.shape))
 
 
 def direct_pvalue(p_nominal: float, p_perm: np.ndarray) -> float:
