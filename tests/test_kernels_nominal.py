@@ -634,7 +634,7 @@ def test_nominal_scan__fractional_segment_bounds_are_closed_interval():
     seed=st.integers(0, 10_000),
     n=st.integers(5, 90),
     n_var=st.integers(1, 40),
-    n_x=st.integers(1, 9),
+    n_x=st.integers(0, 10),
     missing=st.sampled_from([0.0, 0.05, 0.3]),
     rows=st.sampled_from(["all", "range", "scattered"]),
 )
@@ -689,6 +689,54 @@ def test_batched_solve__equals_numpy_solve(seed, p, n_rhs, n_sys):
     out = np.empty(b.shape)
     batched_solve(a, b, out)
     np.testing.assert_allclose(out, np.linalg.solve(a, b), rtol=1e-9, atol=1e-12)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(1, 9),
+    n_var=st.integers(0, 25),
+    collinear=st.sampled_from([None, 1.0, -1.0]),
+)
+@settings(max_examples=40, deadline=None)
+def test_gram_solve__equals_batched_solve_of_the_assembled_systems(seed, k, n_var, collinear):
+    from segqtl.kernels.nominal import _solve, gram_matrices, symmetric_from_upper
+    from segqtl.kernels.nominal_compiled import gram_solve
+
+    rng = np.random.default_rng(seed)
+    n = 3 * k + 12
+    q = rng.normal(size=(n, k))
+    y = rng.normal(size=n)
+    s, d = rng.normal(size=(2, n_var, n))
+    if collinear is not None and n_var:
+        d[0] = collinear * s[0]  # exactly singular: both NaN
+    m = (rng.random((n_var, n)) < 0.8).astype(float)
+    iu, ju = np.triu_indices(k)
+    nq = iu.size
+    upper = np.column_stack([m @ (q[:, iu] * q[:, ju]), m @ (q * y[:, None])])
+    x = np.column_stack([q, y, np.ones(n)])  # as the fits' masked products
+    prod_s, prod_d = (s * m) @ x, (d * m) @ x
+    ss, sd, dd = ((s * m) ** 2).sum(1), (s * m * d).sum(1), ((d * m) ** 2).sum(1)
+    keep = np.flatnonzero(rng.random(n_var) < 0.8)
+    if collinear is not None and n_var:
+        keep = np.union1d(keep, [0])
+    beta = np.empty((keep.size, k + 2))
+    var_s, var_d = np.empty(keep.size), np.empty(keep.size)
+    gram_solve(upper, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d)
+
+    # the plain formulation: assemble the (V, p, p) and (V, p, 3) arrays, solve them
+    gram = gram_matrices(
+        symmetric_from_upper(upper[keep, :nq], k),
+        prod_s[keep, :k], prod_d[keep, :k], ss[keep], sd[keep], dd[keep],
+    )  # fmt: skip
+    rhs = np.zeros((keep.size, k + 2, 3))
+    rhs[:, :, 0] = np.column_stack([upper[keep, nq:], prod_s[keep, k], prod_d[keep, k]])
+    rhs[:, k, 1] = rhs[:, k + 1, 2] = 1.0
+    sol = _solve(gram, rhs)
+    np.testing.assert_array_equal(beta, sol[:, :, 0])
+    np.testing.assert_array_equal(var_s, sol[:, k, 1])
+    np.testing.assert_array_equal(var_d, sol[:, k + 1, 2])
+    if collinear is not None and n_var:
+        assert np.isnan(beta[0]).all() and np.isnan(var_s[0]) and np.isnan(var_d[0])
 
 
 def test_batched_solve__exactly_singular_systems_are_nan_as_numpy_raises():

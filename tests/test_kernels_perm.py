@@ -466,10 +466,11 @@ def test_warm_up__compiles_every_scan_kernel():
     # shuffle_rows serves permutations() (the permutation indices), which runs do not call;
     # max_abs_t is the generic kernel, for bases above TILED_MAX_K columns; _tiled_kernel
     # (with _update4 and _finish inlined) is compiled into each basis size's entry point; the
-    # kernels inline _chunk_sums, _minus4 and _keep_max
-    inlined = {"_update4", "_finish", "_chunk_sums", "_minus4", "_keep_max"}
+    # kernels inline _chunk_sums, _minus4 and _keep_max; the solves inline _lu_solve
+    inlined = {"_update4", "_finish", "_chunk_sums", "_minus4", "_keep_max", "_lu_solve"}
     assert cold <= {"shuffle_rows", "max_abs_t", "_tiled_kernel", *inlined}, cold
-    assert {"masked_products", "batched_solve", "shuffle_values", "residual_rows"}.isdisjoint(cold)
+    warm = {"masked_products", "batched_solve", "gram_solve", "shuffle_values", "residual_rows"}
+    assert warm.isdisjoint(cold)
     assert tiled_max_abs_t(3).signatures  # the warm-up's basis: intercept and 2 covariates
 
 

@@ -462,7 +462,6 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
         [q[:, iu] * q[:, ju], q * y_c[:, None], y_c * y_c, yc0, yc0 * yc0, np.ones(n)]
     )
     prod_m = masked_sums(mv, per_sample)
-    qq = symmetric_from_upper(prod_m[:, :nq], k)
     qy = prod_m[:, nq : nq + k]
     yy, sum1, sum2 = (prod_m[:, nq + k + i] for i in range(3))
     n_v = np.rint(prod_m[:, nq + k + 3]).astype(np.int64)
@@ -490,22 +489,23 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     if keep.size == 0:
         return
 
+    from .nominal_compiled import gram_solve
+
     nk = keep.size
-    gram = gram_matrices(qq[keep], prod_s[keep, :k], prod_d[keep, :k], ss[keep], sd[keep], dd[keep])
+    # Each system is assembled from its parts and solved in one compiled pass: the (q, s, d)
+    # Gram matrix against the right-hand sides (qᵀỹ, sᵀỹ, dᵀỹ), e_s and e_d.
+    beta = np.empty((nk, p_alt))
+    var_s = np.empty(nk)
+    var_d = np.empty(nk)
+    gram_solve(prod_m, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d)
     xty = np.column_stack([qy[keep], prod_s[keep, k], prod_d[keep, k]])
-    rhs = np.zeros((nk, p_alt, 3))
-    rhs[:, :, 0] = xty
-    rhs[:, k, 1] = 1.0
-    rhs[:, k + 1, 2] = 1.0
-    sol = _solve(gram, rhs)
-    beta = sol[:, :, 0]
     nvk = n_v[keep]
     rss = yy[keep] - np.einsum("vp,vp->v", beta, xty)
     df = nvk - p_alt
     with np.errstate(invalid="ignore", divide="ignore"):
         sigma2 = rss / df
-        se_s = np.sqrt(np.clip(sol[:, k, 1] * sigma2, 0.0, None))
-        se_d = np.sqrt(np.clip(sol[:, k + 1, 2] * sigma2, 0.0, None))
+        se_s = np.sqrt(np.clip(var_s * sigma2, 0.0, None))
+        se_d = np.sqrt(np.clip(var_d * sigma2, 0.0, None))
         b_d = beta[:, k + 1]
         t = np.where((se_d > 0) & np.isfinite(se_d), b_d / se_d, np.nan)
         pval = 2.0 * stdtr(df, -np.abs(t))
@@ -520,6 +520,9 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     out.t_stat_d[keep] = t
     out.nominal_p[keep] = pval
     out.r2_alt[keep] = r2
+    if record_aic or max_vif is not None:
+        qq = symmetric_from_upper(prod_m[keep, :nq], k)
+        gram = gram_matrices(qq, prod_s[keep, :k], prod_d[keep, :k], ss[keep], sd[keep], dd[keep])
     if record_aic:
         b0 = _solve(gram[:, : k + 1, : k + 1], xty[:, : k + 1, None])[:, :, 0]
         rss0 = yy[keep] - np.einsum("vp,vp->v", b0, xty[:, : k + 1])
@@ -537,7 +540,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
             ok_eig = np.linalg.eigvalsh(unit)[:, 0] >= 1.0 / max_vif
             ss_c = ss[keep] - prod_s[keep, k + 1] ** 2 / nvk
             dd_c = dd[keep] - prod_d[keep, k + 1] ** 2 / nvk
-            ok_vif = (sol[:, k, 1] * ss_c < max_vif) & (sol[:, k + 1, 2] * dd_c < max_vif)
+            ok_vif = (var_s * ss_c < max_vif) & (var_d * dd_c < max_vif)
         bad_rows |= ~(ok_eig & ok_vif)
     bad = keep[bad_rows]
     if bad.size:

@@ -32,7 +32,7 @@ def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - c
     ----------
     s, d : (V, n) float
         The variants' s and d, zero where the genotype is missing (rows may be any strides'
-        views: each is read once).
+        views: each is read from memory once).
     gid : (V,) int
         Each variant's segment group: its samples are ``group_f[gid[v]] == 1`` (and s, d
         non-missing, which their zeros take care of).
@@ -47,35 +47,101 @@ def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - c
     """
     n_var, n = s.shape
     k = xt.shape[0]
-    a = np.empty(n)
-    b = np.empty(n)
     for v in range(n_var):
         m = group_f[gid[v]]
         sv = s[v]
         dv = d[v]
-        ss = 0.0
-        sd = 0.0
-        dd = 0.0
-        for i in range(n):
-            ai = sv[i] * m[i]
-            bi = dv[i] * m[i]
-            a[i] = ai
-            b[i] = bi
-            ss += ai * ai
-            sd += ai * bi
-            dd += bi * bi
-        sq[v, 0] = ss
-        sq[v, 1] = sd
-        sq[v, 2] = dd
-        for j in range(k):
-            xj = xt[j]
-            acc_s = 0.0
-            acc_d = 0.0
+        # Three columns of x per pass over the variant's samples (six sums in flight; the
+        # variant's rows stay in L1 between passes); the first pass also forms the squares.
+        # A short last pass repeats the last column and drops the repeats.
+        for j in range(0, k, 3):
+            x0 = xt[j]
+            x1 = xt[min(j + 1, k - 1)]
+            x2 = xt[min(j + 2, k - 1)]
+            s0 = s1 = s2 = d0 = d1 = d2 = 0.0
+            ss = sd = dd = 0.0
+            first = j == 0
             for i in range(n):
-                acc_s += a[i] * xj[i]
-                acc_d += b[i] * xj[i]
-            ps[v, j] = acc_s
-            pd[v, j] = acc_d
+                ai = sv[i] * m[i]
+                bi = dv[i] * m[i]
+                if first:
+                    ss += ai * ai
+                    sd += ai * bi
+                    dd += bi * bi
+                s0 += ai * x0[i]
+                s1 += ai * x1[i]
+                s2 += ai * x2[i]
+                d0 += bi * x0[i]
+                d1 += bi * x1[i]
+                d2 += bi * x2[i]
+            if first:
+                sq[v, 0] = ss
+                sq[v, 1] = sd
+                sq[v, 2] = dd
+            ps[v, j] = s0
+            pd[v, j] = d0
+            if j + 1 < k:
+                ps[v, j + 1] = s1
+                pd[v, j + 1] = d1
+            if j + 2 < k:
+                ps[v, j + 2] = s2
+                pd[v, j + 2] = d2
+        if k == 0:
+            ss = sd = dd = 0.0
+            for i in range(n):
+                ai = sv[i] * m[i]
+                bi = dv[i] * m[i]
+                ss += ai * ai
+                sd += ai * bi
+                dd += bi * bi
+            sq[v, 0] = ss
+            sq[v, 1] = sd
+            sq[v, 2] = dd
+
+
+@numba.njit(inline="always", fastmath={"contract"})
+def _lu_solve(a, x):  # pragma: no cover - compiled
+    """Solve ``a x = x`` in place by LU with partial pivoting (LAPACK's ``gesv`` algorithm).
+
+    ``a`` (p, p) and ``x`` (p, r) are overwritten (``x`` with the solution).  Returns False,
+    with ``x`` partly eliminated, when the elimination meets an exactly zero (or NaN) pivot.
+    """
+    p = a.shape[0]
+    r = x.shape[1]
+    for j in range(p):
+        piv = j
+        big = np.abs(a[j, j])
+        for i in range(j + 1, p):
+            v = np.abs(a[i, j])
+            if v > big:
+                big = v
+                piv = i
+        if not big > 0.0:  # an exactly zero (or NaN) pivot
+            return False
+        if piv != j:
+            for c in range(p):
+                t = a[j, c]
+                a[j, c] = a[piv, c]
+                a[piv, c] = t
+            for c in range(r):
+                t = x[j, c]
+                x[j, c] = x[piv, c]
+                x[piv, c] = t
+        for i in range(j + 1, p):
+            # a division, not a product with 1 / pivot: x * (1 / x) is not always 1, and an
+            # exactly collinear design must leave an exactly zero pivot
+            f = a[i, j] / a[j, j]
+            for c in range(j + 1, p):
+                a[i, c] -= f * a[j, c]
+            for c in range(r):
+                x[i, c] -= f * x[j, c]
+    for i in range(p - 1, -1, -1):
+        for c in range(r):
+            acc = x[i, c]
+            for jj in range(i + 1, p):
+                acc -= a[i, jj] * x[jj, c]
+            x[i, c] = acc / a[i, i]
+    return True
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
@@ -97,51 +163,79 @@ def batched_solve(a_all, b_all, out):  # pragma: no cover - compiled
         Filled with the solutions.
     """
     n_sys, p, _ = a_all.shape
-    r = b_all.shape[2]
     a = np.empty((p, p))
-    x = np.empty((p, r))
+    x = np.empty((p, b_all.shape[2]))
     for m in range(n_sys):
         a[:] = a_all[m]
         x[:] = b_all[m]
-        singular = False
-        for j in range(p):
-            piv = j
-            big = np.abs(a[j, j])
-            for i in range(j + 1, p):
-                v = np.abs(a[i, j])
-                if v > big:
-                    big = v
-                    piv = i
-            if not big > 0.0:  # an exactly zero (or NaN) pivot
-                singular = True
-                break
-            if piv != j:
-                for c in range(p):
-                    t = a[j, c]
-                    a[j, c] = a[piv, c]
-                    a[piv, c] = t
-                for c in range(r):
-                    t = x[j, c]
-                    x[j, c] = x[piv, c]
-                    x[piv, c] = t
-            for i in range(j + 1, p):
-                # a division, not a product with 1 / pivot: x * (1 / x) is not always 1, and
-                # an exactly collinear design must leave an exactly zero pivot
-                f = a[i, j] / a[j, j]
-                for c in range(j + 1, p):
-                    a[i, c] -= f * a[j, c]
-                for c in range(r):
-                    x[i, c] -= f * x[j, c]
-        if singular:
+        if _lu_solve(a, x):
+            out[m] = x
+        else:
             out[m] = np.nan
-            continue
-        for i in range(p - 1, -1, -1):
-            for c in range(r):
-                acc = x[i, c]
-                for jj in range(i + 1, p):
-                    acc -= a[i, jj] * x[jj, c]
-                x[i, c] = acc / a[i, i]
-        out[m] = x
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def gram_solve(upper, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d):  # pragma: no cover
+    """The nominal fits' systems, each assembled from its parts and solved as
+    :func:`batched_solve` solves it.
+
+    Variant ``v = keep[m]`` has the Gram matrix of ``(q, s, d)`` (``p = k + 2`` columns) with
+    its q-block from ``upper`` (``np.triu_indices(k)`` order), its q-s and q-d blocks from
+    ``prod_s``/``prod_d`` and ``ss``, ``sd``, ``dd``; the right-hand sides are ``(qᵀỹ, sᵀỹ,
+    dᵀỹ)`` and the unit vectors of s and d.  The same numbers as :func:`batched_solve` on
+    ``gram_matrices(...)`` (the plain formulation in the tests), without making the (V, p, p)
+    and (V, p, 3) arrays.
+
+    Parameters
+    ----------
+    upper : (V, ≥ k(k+1)/2 + k) float
+        ``Σ q_i q_j`` (upper triangle) then ``Σ q_j ỹ``, per variant.
+    prod_s, prod_d : (V, ≥ k+1) float
+        ``Σ s q_j`` then ``Σ s ỹ`` (and the same with d).
+    ss, sd, dd : (V,) float
+    keep : (M,) int
+        The variants to solve.
+    beta : (M, p) float
+        Filled with the coefficients of ``(q, s, d)``; NaN for a singular system.
+    var_s, var_d : (M,) float
+        Filled with the (s, s) and (d, d) entries of the inverse Gram matrix.
+    """
+    p = beta.shape[1]
+    k = p - 2
+    nq = k * (k + 1) // 2
+    a = np.empty((p, p))
+    x = np.empty((p, 3))
+    for m in range(keep.shape[0]):
+        v = keep[m]
+        t = 0
+        for i in range(k):
+            for j in range(i, k):
+                a[i, j] = upper[v, t]
+                a[j, i] = upper[v, t]
+                t += 1
+            a[i, k] = prod_s[v, i]
+            a[k, i] = prod_s[v, i]
+            a[i, k + 1] = prod_d[v, i]
+            a[k + 1, i] = prod_d[v, i]
+            x[i, 0] = upper[v, nq + i]
+        a[k, k] = ss[v]
+        a[k, k + 1] = sd[v]
+        a[k + 1, k] = sd[v]
+        a[k + 1, k + 1] = dd[v]
+        x[k, 0] = prod_s[v, k]
+        x[k + 1, 0] = prod_d[v, k]
+        x[:, 1:] = 0.0
+        x[k, 1] = 1.0
+        x[k + 1, 2] = 1.0
+        if _lu_solve(a, x):
+            for i in range(p):
+                beta[m, i] = x[i, 0]
+            var_s[m] = x[k, 1]
+            var_d[m] = x[k + 1, 2]
+        else:
+            beta[m] = np.nan
+            var_s[m] = np.nan
+            var_d[m] = np.nan
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")

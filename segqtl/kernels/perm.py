@@ -462,7 +462,11 @@ def _beta_score(theta, n, s1, s2):
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the scan's kernels with a tiny problem: a few
-    permutations over variants with missing genotypes and segment bounds, and a beta fit."""
+    permutations over variants with missing genotypes and segment bounds, and a beta fit;
+    and the nominal scan's, which perm runs also call."""
+    from .nominal import warm_up as nominal_warm_up
+
+    nominal_warm_up()
     rng = np.random.default_rng(0)
     n, n_var = 48, 6
     alt = rng.integers(0, 3, (n_var, n)).astype(float)
