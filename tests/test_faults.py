@@ -468,6 +468,32 @@ def test_pool__results_come_in_order_and_a_units_error_is_raised_here():
         list(pool.ordered_map("tests.test_faults:slow_square", range(10), 2))
 
 
+def frame_of(n: int):
+    """A worker for the pool tests: a result frame with nulls, all-null and nested columns."""
+    import polars as pl
+
+    return pl.DataFrame(
+        {
+            "i": pl.Series([1, None, 3] * n, dtype=pl.Int8),
+            "x": pl.Series([0.5, float("nan"), None] * n, dtype=pl.Float64),
+            "none": pl.Series([None] * 3 * n, dtype=pl.Float64),
+            "s": pl.Series(["a", None, "é"] * n, dtype=pl.Utf8),
+            "e": pl.Series(["u", "v", "u"] * n, dtype=pl.Enum(["u", "v"])),
+            "l": pl.Series([[1], [], None] * n, dtype=pl.List(pl.Int32)),
+            "b": pl.Series([True, None, False] * n, dtype=pl.Boolean),
+        }
+    )
+
+
+def test_pool__a_workers_frame_arrives_as_it_was_made():
+    got = [r for r, _ in pool.ordered_map("tests.test_faults:frame_of", [0, 1, 5_000], 2)]
+    for n, frame in zip([0, 1, 5_000], got, strict=True):
+        want = frame_of(n)
+        assert frame.schema == want.schema
+        assert frame.equals(want, null_equal=True)
+        assert frame["x"].is_nan().sum() == n and frame["x"].null_count() == n
+
+
 def test_pool__while_starting_is_called_once_here_before_the_first_result():
     calls = []
 

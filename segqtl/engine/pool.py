@@ -152,10 +152,26 @@ def _call(target: Callable | str, payload):
     return result, time.perf_counter() - start
 
 
+def _frame_as_arrow(frame):
+    """Pickle a polars DataFrame as its Arrow table (the same columns, types and nulls).
+
+    polars pickles a frame as compressed IPC: about 60 ms for a nominal unit's 215,000 rows
+    with its six all-null columns, against 14 ms for the Arrow table, which the parent turns
+    back into a frame without a copy.
+    """
+    import polars as pl
+
+    return pl.from_arrow, (frame.to_arrow(),)
+
+
 def _worker_main(conn, parent_pid: int) -> None:
     """A worker process: receive ``(key, target, payload)``, send ``(key, "ok", (result,
     seconds))`` or ``(key, "error", exception)``; ``None`` ends it."""
     _init_worker(parent_pid)
+    import polars as pl
+    from multiprocess.reduction import ForkingPickler
+
+    ForkingPickler.register(pl.DataFrame, _frame_as_arrow)
     die = os.environ.get(KILL_HOOK) == "worker"
     # test hook: a unit that takes a while, to kill its worker in the middle (as the Dask
     # executor's tasks read it)
