@@ -674,6 +674,43 @@ def test_masked_products__equal_the_numpy_products_of_masked_s_and_d(
 
 @given(
     seed=st.integers(0, 10_000),
+    n=st.integers(5, 60),
+    n_var=st.integers(1, 40),
+    n_x=st.integers(1, 12),
+    missing=st.sampled_from([0.0, 0.05, 0.3]),
+    rows=st.sampled_from(["all", "range", "scattered", "unsorted"]),
+)
+@settings(max_examples=40, deadline=None)
+def test_masked_sums__equal_the_sparse_formulation_bit_for_bit(seed, n, n_var, n_x, missing, rows):
+    from scipy import sparse
+
+    from segqtl.kernels.nominal import DosageBlock, mask_variants, masked_sums
+
+    rng = np.random.default_rng(seed)
+    alt, ref = _lr(rng, (n_var, n)), _lr(rng, (n_var, n))
+    gap = rng.random((n_var, n)) < missing
+    alt[gap] = np.nan
+    block = DosageBlock.from_dosages(alt, ref)
+    pos, lb, ub = _segments(rng, n, n_var)
+    pick = {
+        "all": None,
+        "range": np.arange(n_var // 3, n_var),
+        "scattered": np.flatnonzero(rng.random(n_var) < 0.6),
+        "unsorted": rng.permutation(n_var),
+    }[rows]
+    sel = slice(None) if pick is None else pick
+    mv = mask_variants(block, pick, rng.random(n) < 0.9, pos[sel], lb, ub)
+    # the excluded samples: each variant's missing genotypes inside its segment group
+    observed = block.observed if pick is None else block.observed[pick]
+    r, c = np.nonzero(~observed & mv.group_mask[mv.gid])
+    excluded = sparse.csr_matrix((np.ones(r.size), (r, c)), shape=observed.shape)
+    assert (mv.excluded != excluded).nnz == 0
+    x = rng.normal(size=(n, n_x))
+    np.testing.assert_array_equal(masked_sums(mv, x), (mv.group_f @ x)[mv.gid] - excluded @ x)
+
+
+@given(
+    seed=st.integers(0, 10_000),
     p=st.integers(1, 12),
     n_rhs=st.integers(1, 4),
     n_sys=st.integers(0, 30),
@@ -700,7 +737,7 @@ def test_batched_solve__equals_numpy_solve(seed, p, n_rhs, n_sys):
 @settings(max_examples=40, deadline=None)
 def test_gram_solve__equals_batched_solve_of_the_assembled_systems(seed, k, n_var, collinear):
     from segqtl.kernels.nominal import _solve, gram_matrices, symmetric_from_upper
-    from segqtl.kernels.nominal_compiled import gram_solve
+    from segqtl.kernels.nominal_compiled import gram_solve, gram_solve_any
 
     rng = np.random.default_rng(seed)
     n = 3 * k + 12
@@ -721,7 +758,12 @@ def test_gram_solve__equals_batched_solve_of_the_assembled_systems(seed, k, n_va
         keep = np.union1d(keep, [0])
     beta = np.empty((keep.size, k + 2))
     var_s, var_d = np.empty(keep.size), np.empty(keep.size)
-    gram_solve(upper, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d)
+    gram_solve(k + 2)(upper, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d)
+    # the kernel compiled for this size and the generic one: the same numbers
+    generic = np.empty((keep.size, k + 2)), np.empty(keep.size), np.empty(keep.size)
+    gram_solve_any(upper, prod_s, prod_d, ss, sd, dd, keep, *generic)
+    for got, want in zip((beta, var_s, var_d), generic, strict=True):
+        np.testing.assert_array_equal(got, want)
 
     # the plain formulation: assemble the (V, p, p) and (V, p, 3) arrays, solve them
     gram = gram_matrices(
@@ -773,7 +815,7 @@ def test_perm_inverse__equals_numpy_inverse_and_nan_for_singular():
 @given(
     seed=st.integers(0, 10_000),
     shape=st.tuples(st.integers(0, 20), st.integers(0, 30)),
-    missing=st.sampled_from([0.0, 0.1, 0.5]),
+    missing=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
 )
 @settings(max_examples=30, deadline=None)
 def test_dosage_block_from_dosages__equals_the_numpy_formulation(seed, shape, missing):

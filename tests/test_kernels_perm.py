@@ -466,11 +466,14 @@ def test_warm_up__compiles_every_scan_kernel():
     # shuffle_rows serves permutations() (the permutation indices), which runs do not call;
     # max_abs_t is the generic kernel, for bases above TILED_MAX_K columns; _tiled_kernel
     # (with _update4 and _finish inlined) is compiled into each basis size's entry point; the
-    # kernels inline _chunk_sums, _minus4 and _keep_max; the solves inline _lu_solve
+    # kernels inline _chunk_sums, _minus4 and _keep_max; the solves inline _lu_solve; the
+    # nominal fits' solve is compiled per size like _tiled_kernel (gram_solve_any: above 18)
     inlined = {"_update4", "_finish", "_chunk_sums", "_minus4", "_keep_max", "_lu_solve"}
-    assert cold <= {"shuffle_rows", "max_abs_t", "_tiled_kernel", *inlined}, cold
-    warm = {"masked_products", "batched_solve", "gram_solve", "shuffle_values", "residual_rows"}
-    assert warm.isdisjoint(cold)
+    per_size = {"_tiled_kernel", "_gram_solve_p", "_gram_solve_body", "gram_solve_any"}
+    assert cold <= {"shuffle_rows", "max_abs_t", *per_size, *inlined}, cold
+    warm = {"masked_products", "batched_solve", "minus_excluded", "shuffle_values"}
+    assert warm.isdisjoint(cold) and "residual_rows" not in cold
+    assert nominal_compiled.gram_solve(4).signatures  # the nominal warm-up: 1 + 1 covariate
     assert tiled_max_abs_t(3).signatures  # the warm-up's basis: intercept and 2 covariates
 
 
@@ -520,7 +523,8 @@ def test_tiled_max_abs_t__equals_generic_kernel(seed, k, n_c, n_var, n_grp, max_
     np.testing.assert_array_equal(tiled > 0, generic > 0)
     np.testing.assert_allclose(tiled, generic, rtol=1e-13)
     same = tiled == generic
-    assert same.mean() > 0.9
+    # a last-bit difference is rare: at most one permutation in ten (or one in a small block)
+    assert (~same).sum() <= max(1, 0.1 * same.size)
     np.testing.assert_array_equal(out["tiled"][1][same], out["generic"][1][same])
 
 

@@ -264,9 +264,17 @@ def mask_variants(
     # Missing genotypes are handled as corrections (s and d are already zero there).
     r_idx, c_idx = block.missing_in(rows)
     inside = group_mask[gid[r_idx], c_idx]
-    excluded = sparse.csr_matrix(
-        (np.ones(int(inside.sum())), (r_idx[inside], c_idx[inside])), shape=(n_var, n)
-    )
+    r_in, c_in = r_idx[inside], c_idx[inside]
+    if r_in.size < 2 or np.all(r_in[1:] >= r_in[:-1]):
+        # row-major already (np.nonzero's order): the pattern as it stands, without scipy's
+        # conversion from coordinates
+        indptr = np.searchsorted(r_in, np.arange(n_var + 1))
+        excluded = sparse.csr_matrix(
+            (np.ones(r_in.size), c_in.astype(np.int32), indptr.astype(np.int32)),
+            shape=(n_var, n),
+        )
+    else:
+        excluded = sparse.csr_matrix((np.ones(r_in.size), (r_in, c_in)), shape=(n_var, n))
     return MaskedVariants(cols, gid, group_f, group_mask, excluded, observed, s_src, d_src)
 
 
@@ -300,9 +308,17 @@ def masked_products(mv: MaskedVariants, x: np.ndarray) -> tuple[np.ndarray, ...]
 def masked_sums(mv: MaskedVariants, per_sample: np.ndarray) -> np.ndarray:
     """Sum of per-sample values over each variant's samples.
 
-    ``per_sample`` (n, K) -> (V, K): the segment group's sums minus the excluded samples'.
+    ``per_sample`` (n, K) -> (V, K): the segment group's sums minus the excluded samples'
+    (compiled: :func:`.nominal_compiled.minus_excluded`, the same numbers as
+    ``(group_f @ per_sample)[gid] - excluded @ per_sample``).
     """
-    return (mv.group_f @ per_sample)[mv.gid] - mv.excluded @ per_sample
+    from .nominal_compiled import minus_excluded
+
+    out = (mv.group_f @ per_sample)[mv.gid]
+    exc = mv.excluded
+    if exc.nnz:
+        minus_excluded(out, exc.indptr, exc.indices, np.ascontiguousarray(per_sample))
+    return out
 
 
 def symmetric_from_upper(upper: np.ndarray, k: int) -> np.ndarray:
@@ -497,7 +513,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     beta = np.empty((nk, p_alt))
     var_s = np.empty(nk)
     var_d = np.empty(nk)
-    gram_solve(prod_m, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d)
+    gram_solve(p_alt)(prod_m, prod_s, prod_d, ss, sd, dd, keep, beta, var_s, var_d)
     xty = np.column_stack([qy[keep], prod_s[keep, k], prod_d[keep, k]])
     nvk = n_v[keep]
     rss = yy[keep] - np.einsum("vp,vp->v", beta, xty)
