@@ -130,33 +130,6 @@ def _init_worker(parent_pid: int | None = None) -> None:
     # keep a reference so the limit stays in force for the worker's lifetime
     global _LIMIT
     _LIMIT = threadpool_limits(1)
-    _keep_freed_memory()
-
-
-#: Allocations up to this size come from the heap in workers (see :func:`_keep_freed_memory`).
-HEAP_ALLOCATIONS_UP_TO = 512 * 2**20
-
-
-def _keep_freed_memory() -> None:
-    """Let a worker reuse the memory of its last unit instead of returning it to the system.
-
-    glibc serves allocations above 32 MB (a unit's dosage arrays are 60 MB) with fresh
-    mappings and unmaps them when freed, so every unit paid a page fault and a page of zeros
-    per 4 KB of its arrays: half the cost of preparing a unit's dosages (52 -> 25 ms for 19,000
-    variants x 400 samples).  With these settings freed blocks stay in the heap for the next
-    unit; a worker's memory stays at its largest unit's, which bounds it anyway.  A no-op
-    where the C library is not glibc.
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    mallopt(m_mmap_threshold, HEAP_ALLOCATIONS_UP_TO)
-    mallopt(m_trim_threshold, 2 * HEAP_ALLOCATIONS_UP_TO)
 
 
 def resolve(target: Callable | str) -> Callable:
