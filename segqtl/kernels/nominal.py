@@ -129,7 +129,7 @@ class DosageBlock:
     @classmethod
     def from_dosages(cls, alt: np.ndarray, ref: np.ndarray) -> DosageBlock:
         """s, d and the observed mask from ALTlr and REFlr ((V, n) each; NaN = missing)."""
-        from .nominal_compiled import split_dosages
+        from .nominal_compiled import missing_coordinates, split_dosages
 
         alt = np.asarray(alt, dtype=np.float64)
         ref = np.asarray(ref, dtype=np.float64)
@@ -143,8 +143,12 @@ class DosageBlock:
         s = np.empty(alt.shape)
         d = np.empty(alt.shape)
         observed = np.empty(alt.shape, dtype=bool)
-        if split_dosages(alt, ref, s, d, observed):
-            return cls(s, d, observed)
+        n_missing = split_dosages(alt, ref, s, d, observed)
+        if n_missing:
+            rows, cols = missing_coordinates(observed, n_missing)
+            return cls(
+                s, d, observed, rows.astype(np.intp, copy=False), cols.astype(np.intp, copy=False)
+            )
         none = np.empty(0, dtype=np.intp)
         return cls(s, d, observed, none, none)
 

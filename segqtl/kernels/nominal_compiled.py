@@ -354,3 +354,38 @@ def split_dosages(alt, ref, s, d, observed):  # pragma: no cover - compiled
             d[v, i] = (r - a) if ok else 0.0
             n_missing += 0 if ok else 1
     return n_missing
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def missing_coordinates(observed, count):  # pragma: no cover - compiled
+    """``np.nonzero(~observed)`` for a block with ``count`` missing genotypes, without the
+    negated copy: each row is counted (a vectorised sum), and only rows with a missing
+    genotype are searched.
+
+    Parameters
+    ----------
+    observed : (V, n) bool
+    count : int
+        The number of False entries (:func:`split_dosages`' result).
+
+    Returns
+    -------
+    rows, cols : ndarray of int64, shape (count,)
+        Row-major.
+    """
+    n_var, n = observed.shape
+    rows = np.empty(count, dtype=np.int64)
+    cols = np.empty(count, dtype=np.int64)
+    at = 0
+    for v in range(n_var):
+        present = 0
+        for i in range(n):
+            present += observed[v, i]
+        if present == n:
+            continue
+        for i in range(n):
+            if not observed[v, i]:
+                rows[at] = v
+                cols[at] = i
+                at += 1
+    return rows, cols
