@@ -630,14 +630,24 @@ def test_nominal_scan__fractional_segment_bounds_are_closed_interval():
 # --- the compiled parts, held to their plain numpy formulations -----------------------------
 
 
-@given(
+# a block's variants with gaps and segment masks, a selection of its rows, n_x sample columns
+_MASKED_INPUTS = dict(
     seed=st.integers(0, 10_000),
     n=st.integers(5, 90),
     n_var=st.integers(1, 40),
-    n_x=st.integers(0, 10),
+    n_x=st.integers(0, 12),
     missing=st.sampled_from([0.0, 0.05, 0.3]),
-    rows=st.sampled_from(["all", "range", "scattered"]),
+    rows=st.sampled_from(["all", "range", "scattered", "unsorted"]),
 )
+_ROWS = {
+    "all": lambda rng, n_var: None,
+    "range": lambda rng, n_var: np.arange(n_var // 3, n_var),
+    "scattered": lambda rng, n_var: np.flatnonzero(rng.random(n_var) < 0.6),
+    "unsorted": lambda rng, n_var: rng.permutation(n_var),
+}
+
+
+@given(**_MASKED_INPUTS)
 @settings(max_examples=40, deadline=None)
 def test_masked_products__equal_the_numpy_products_of_masked_s_and_d(
     seed, n, n_var, n_x, missing, rows
@@ -650,11 +660,7 @@ def test_masked_products__equal_the_numpy_products_of_masked_s_and_d(
     alt[gap] = ref[gap] = np.nan
     block = DosageBlock.from_dosages(alt, ref)
     pos, lb, ub = _segments(rng, n, n_var)
-    pick = {
-        "all": None,
-        "range": np.arange(n_var // 3, n_var),
-        "scattered": np.flatnonzero(rng.random(n_var) < 0.6),
-    }[rows]
+    pick = _ROWS[rows](rng, n_var)
     sel = slice(None) if pick is None else pick
     base = rng.random(n) < 0.9
     mv = mask_variants(block, pick, base, pos[sel], lb, ub)
@@ -672,14 +678,7 @@ def test_masked_products__equal_the_numpy_products_of_masked_s_and_d(
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
-@given(
-    seed=st.integers(0, 10_000),
-    n=st.integers(5, 60),
-    n_var=st.integers(1, 40),
-    n_x=st.integers(1, 12),
-    missing=st.sampled_from([0.0, 0.05, 0.3]),
-    rows=st.sampled_from(["all", "range", "scattered", "unsorted"]),
-)
+@given(**_MASKED_INPUTS)
 @settings(max_examples=40, deadline=None)
 def test_masked_sums__equal_the_sparse_formulation_bit_for_bit(seed, n, n_var, n_x, missing, rows):
     from scipy import sparse
@@ -692,12 +691,7 @@ def test_masked_sums__equal_the_sparse_formulation_bit_for_bit(seed, n, n_var, n
     alt[gap] = np.nan
     block = DosageBlock.from_dosages(alt, ref)
     pos, lb, ub = _segments(rng, n, n_var)
-    pick = {
-        "all": None,
-        "range": np.arange(n_var // 3, n_var),
-        "scattered": np.flatnonzero(rng.random(n_var) < 0.6),
-        "unsorted": rng.permutation(n_var),
-    }[rows]
+    pick = _ROWS[rows](rng, n_var)
     sel = slice(None) if pick is None else pick
     mv = mask_variants(block, pick, rng.random(n) < 0.9, pos[sel], lb, ub)
     # the excluded samples: each variant's missing genotypes inside its segment group

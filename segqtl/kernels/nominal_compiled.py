@@ -21,6 +21,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .per_size import PerSize
+
 
 # "reassoc" lets LLVM split each sum over samples into vector lanes (a fixed order for the
 # compiled code, not numpy's); "contract" fuses multiply-adds.
@@ -191,15 +193,7 @@ def gram_solve(p: int):
     -------
     callable
     """
-    if not 2 <= p <= GRAM_SOLVE_MAX_P:
-        return gram_solve_any
-    kernel = _GRAM_SOLVE.get(p)
-    if kernel is None:
-        kernel = _GRAM_SOLVE[p] = _gram_solve_entry(p)
-    return kernel
-
-
-_GRAM_SOLVE: dict[int, object] = {}
+    return _GRAM_SOLVE(p)
 
 
 def _gram_solve_entry(p: int):
@@ -389,3 +383,6 @@ def missing_coordinates(observed, count):  # pragma: no cover - compiled
                 cols[at] = i
                 at += 1
     return rows, cols
+
+
+_GRAM_SOLVE = PerSize(2, GRAM_SOLVE_MAX_P, gram_solve_any, _gram_solve_entry)

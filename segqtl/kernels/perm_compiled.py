@@ -31,6 +31,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .per_size import PerSize
+
 # error_model="numpy": x / 0 gives inf/nan instead of raising, which also lets loops vectorise;
 # "contract" lets LLVM fuse a * b + c into one FMA (no re-association, no NaN assumptions).
 _JIT = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
@@ -519,15 +521,7 @@ def tiled_max_abs_t(k: int):
     callable
         With :func:`max_abs_t`'s parameters.
     """
-    if not 1 <= k <= TILED_MAX_K:
-        return max_abs_t
-    kernel = _TILED.get(k)
-    if kernel is None:
-        kernel = _TILED[k] = _tiled_entry(k)
-    return kernel
-
-
-_TILED: dict[int, object] = {}
+    return _TILED(k)
 
 
 def _tiled_entry(k: int):
@@ -546,6 +540,9 @@ def _tiled_entry(k: int):
         )
 
     return entry
+
+
+_TILED = PerSize(1, TILED_MAX_K, max_abs_t, _tiled_entry)
 
 
 @numba.njit(inline="always", **_JIT)
