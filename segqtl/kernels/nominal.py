@@ -300,13 +300,16 @@ def masked_products(mv: MaskedVariants, x: np.ndarray) -> tuple[np.ndarray, ...]
     """
     from .nominal_compiled import masked_products as kernel
 
-    n_var = mv.s_src.shape[0]
-    ps = np.empty((n_var, x.shape[1]))
-    pd = np.empty((n_var, x.shape[1]))
+    n_var, n = mv.s_src.shape
+    k = x.shape[1]
+    # the kernel takes one column at least: without any, a column of zeros whose sums are dropped
+    xt = np.ascontiguousarray(x.T) if k else np.zeros((1, n))
+    ps = np.empty((n_var, xt.shape[0]))
+    pd = np.empty((n_var, xt.shape[0]))
     sq = np.empty((n_var, 3))
     if n_var:
-        kernel(mv.s_src, mv.d_src, mv.gid, mv.group_f, np.ascontiguousarray(x.T), ps, pd, sq)
-    return ps, pd, sq[:, 0], sq[:, 1], sq[:, 2]
+        kernel(mv.s_src, mv.d_src, mv.gid, mv.group_f, xt, ps, pd, sq)
+    return ps[:, :k], pd[:, :k], sq[:, 0], sq[:, 1], sq[:, 2]
 
 
 def masked_sums(mv: MaskedVariants, per_sample: np.ndarray) -> np.ndarray:

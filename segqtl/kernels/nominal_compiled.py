@@ -41,7 +41,7 @@ def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - c
     group_f : (G, n) float
         Segment groups' masks as 0.0 / 1.0.
     xt : (K, n) float
-        Per-sample columns, transposed (rows contiguous).
+        Per-sample columns, transposed (rows contiguous); K ≥ 1.
     ps, pd : (V, K) float
         Filled with ``Σ_i m_vi s_vi x_ji`` and the same with d.
     sq : (V, 3) float
@@ -88,17 +88,6 @@ def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - c
             if j + 2 < k:
                 ps[v, j + 2] = s2
                 pd[v, j + 2] = d2
-        if k == 0:
-            ss = sd = dd = 0.0
-            for i in range(n):
-                ai = sv[i] * m[i]
-                bi = dv[i] * m[i]
-                ss += ai * ai
-                sd += ai * bi
-                dd += bi * bi
-            sq[v, 0] = ss
-            sq[v, 1] = sd
-            sq[v, 2] = dd
 
 
 @numba.njit(inline="always", fastmath={"contract"})
