@@ -275,7 +275,9 @@ def perm_table(d: dict) -> list[str]:
             ]
         )
         + ". core-ns = wall time × cores / (permutations × variants × samples); the floor is "
-        "4 flops per permutation × variant × sample at the machine's 1-thread float64 GEMM rate. "
+        "4 flops per permutation × variant × sample at the machine's 1-thread float64 GEMM rate "
+        "(issue 12's floor; the scan now takes that product in float32 and computes exactly "
+        "only the t that can be a permutation's largest, so the float32 floor is shown too). "
         f"segqtl when issue 12 was filed: {_s(ref['segqtl_at_filing_s'])} for 1,000 permutations."
     ]
     if nvp:
@@ -320,6 +322,11 @@ def perm_table(d: dict) -> list[str]:
         cost = js.get("core_ns_per_perm_variant_sample")
         floor = js.get("floor_core_ns_per_perm_variant_sample")
         g1, ga = js.get("gemm_gflops_1_thread"), js.get("gemm_gflops_all_threads")
+        f32, g32 = (
+            js.get("floor32_core_ns_per_perm_variant_sample"),
+            js.get("gemm32_gflops_1_thread"),
+        )
+        f32_note = "" if f32 is None else f"; float32 {f32:.3f} ({g32:.1f} GFLOP/s 1 thread)"
         rows.append(
             (
                 f"{label}: core-ns per permutation × variant × sample",
@@ -329,7 +336,7 @@ def perm_table(d: dict) -> list[str]:
                 "—",
                 "—"
                 if floor is None
-                else f"floor {floor:.3f} (GEMM {g1:.1f} GFLOP/s 1 thread, {ga:.1f} all)",
+                else f"floor {floor:.3f} (GEMM {g1:.1f} GFLOP/s 1 thread, {ga:.1f} all){f32_note}",
                 "reported" if cost is not None and floor is not None else "—",
             )
         )

@@ -10,11 +10,14 @@ runs (default 1: numba's cache, the genotype cache), then the median of ``--repe
 after the 1,000-permutation runs).
 Reports the run time, permutations x variants tested per second, and the cost per
 permutation x variant x sample in core-nanoseconds (wall time x cores / (B x pairs x samples)).
-Beside it stands the floor: the permutation scan's irreducible work is two float64 dot products
-per (permutation, variant) over the samples — ``s_v · y*_b`` and ``d_v · y*_b``, one matrix
-product (docs/methods.md#perm-null) — i.e. 4 flops per permutation x variant x sample, timed here
-as the machine's float64 GEMM rate (2000 x 2000, numpy's BLAS) with one thread, as the workers
-run (they pin BLAS to one thread each), and with all threads.
+Beside it stands the floor: the permutation scan's irreducible work is two dot products per
+(permutation, variant) over the samples — ``s_v · y*_b`` and ``d_v · y*_b``, one matrix product
+(docs/methods.md#perm-null) — i.e. 4 flops per permutation x variant x sample, timed here as the
+machine's float64 GEMM rate (2000 x 2000, numpy's BLAS) with one thread, as the workers run (they
+pin BLAS to one thread each), and with all threads: the floor issue 12 asks for.  The scan now
+takes that product in single precision and computes exactly only the t that can be a
+permutation's largest (``segqtl.kernels.perm_compiled.screened_max_abs_t``), so the same 4 flops
+at the float32 GEMM rate are reported too: the floor of the scan as it runs.
 
 Usage: python benchmarks/bench_perm.py [--cores 2] [--permutations 1000] [--repeats 3]
        [--warmup 1]
@@ -41,14 +44,14 @@ TARGETS = {1000: 10.0, 10000: 60.0}
 FLOPS_PER_UNIT = 4
 
 
-def gemm_rate(threads: int | None, size: int = 2000, repeats: int = 3) -> float:
-    """Best float64 GEMM rate (flop/s) of ``a @ b`` for ``size x size`` matrices.
+def gemm_rate(threads: int | None, size: int = 2000, repeats: int = 3, dtype=np.float64) -> float:
+    """Best GEMM rate (flop/s) of ``a @ b`` for ``size x size`` matrices of ``dtype``.
 
     ``threads``: BLAS threads (None = the library's default).
     """
     rng = np.random.default_rng(0)
-    a = rng.random((size, size))
-    b = rng.random((size, size))
+    a = rng.random((size, size)).astype(dtype)
+    b = rng.random((size, size)).astype(dtype)
     with threadpool_limits(threads):
         a @ b  # warm-up
         best = np.inf
@@ -84,6 +87,7 @@ def main() -> None:
     # measured before the run, so that the workers do not compete with it
     rate_1 = gemm_rate(1)
     rate_all = gemm_rate(None)
+    rate_32 = gemm_rate(1, dtype=np.float32)
     command = run_args(
         db, "perm", args.cores, "--num-permutations", str(args.permutations),
         "--perm-method", "beta",
@@ -107,6 +111,8 @@ def main() -> None:
     cost_ns = elapsed * args.cores / units * 1e9
     floor_ns = FLOPS_PER_UNIT / rate_1 * 1e9
     floor_s = units * FLOPS_PER_UNIT / (rate_1 * args.cores)
+    floor32_ns = FLOPS_PER_UNIT / rate_32 * 1e9
+    floor32_s = units * FLOPS_PER_UNIT / (rate_32 * args.cores)
     target = TARGETS.get(args.permutations)
     name = "perm.json" if args.permutations == 1000 else f"perm_{args.permutations}.json"
     (OUT / name).write_text(
@@ -128,6 +134,9 @@ def main() -> None:
                 "gemm_gflops_all_threads": rate_all / 1e9,
                 "floor_core_ns_per_perm_variant_sample": floor_ns,
                 "floor_seconds": floor_s,
+                "gemm32_gflops_1_thread": rate_32 / 1e9,
+                "floor32_core_ns_per_perm_variant_sample": floor32_ns,
+                "floor32_seconds": floor32_s,
                 # the run's [phases] (``segqtl show``): compute = the units' seconds summed
                 # over the workers; and the machine's 1-minute load average around the run
                 "phase_seconds": phases,
@@ -144,14 +153,19 @@ def main() -> None:
     )
     print("| figure | measured | target / floor |")
     print("|---|---:|---:|")
-    print(f"| run time (s) | {elapsed:.1f} | {tgt} (target); {floor_s:.1f} (GEMM floor) |")
+    print(
+        f"| run time (s) | {elapsed:.1f} | {tgt} (target); {floor_s:.1f} (float64 GEMM floor); "
+        f"{floor32_s:.1f} (float32) |"
+    )
     print(f"| permutations x variants / s | {rate:,.0f} | |")
     print(
         f"| core-ns per permutation x variant x sample | {cost_ns:.3f} | "
-        f"{floor_ns:.3f} (floor: {FLOPS_PER_UNIT} flops at the 1-thread GEMM rate) |"
+        f"{floor_ns:.3f} (floor: {FLOPS_PER_UNIT} flops at the 1-thread float64 GEMM rate); "
+        f"{floor32_ns:.3f} (float32) |"
     )
     print(f"| float64 GEMM 2000³, 1 thread (GFLOP/s) | {rate_1 / 1e9:.1f} | |")
     print(f"| float64 GEMM 2000³, all threads (GFLOP/s) | {rate_all / 1e9:.1f} | |")
+    print(f"| float32 GEMM 2000³, 1 thread (GFLOP/s) | {rate_32 / 1e9:.1f} | |")
     print(
         "\nphases (s): "
         + ", ".join(f"{k} {v:.2f}" for k, v in phases.items())

@@ -18,6 +18,7 @@ from segqtl.kernels.perm import (
     PermutationStream,
     beta_pvalue,
     direct_pvalue,
+    float32_product_bound,
     max_t_null,
     permutations,
 )
@@ -26,6 +27,7 @@ from segqtl.kernels.perm_compiled import (
     TILED_MAX_K,
     interval_masks,
     max_abs_t,
+    screened_max_abs_t,
     shuffle_values,
     tiled_max_abs_t,
 )
@@ -469,12 +471,15 @@ def test_warm_up__compiles_every_scan_kernel():
     # kernels inline _chunk_sums, _minus4 and _keep_max; the solves inline _lu_solve; the
     # nominal fits' solve is compiled per size like _tiled_kernel (gram_solve_any: above 18)
     inlined = {"_update4", "_finish", "_chunk_sums", "_minus4", "_keep_max", "_lu_solve"}
-    per_size = {"_tiled_kernel", "_gram_solve_p", "_gram_solve_body", "gram_solve_any"}
+    inlined |= {"_leading_passes", "_quad_form", "_bounds", "_dot", "_exact_rho"}
+    per_size = {"_tiled_kernel", "_screened_kernel"}
+    per_size |= {"_gram_solve_p", "_gram_solve_body", "gram_solve_any"}
     assert cold <= {"shuffle_rows", "max_abs_t", *per_size, *inlined}, cold
     warm = {"masked_products", "batched_solve", "minus_excluded", "shuffle_values"}
     assert warm.isdisjoint(cold) and "residual_rows" not in cold
     assert nominal_compiled.gram_solve(4).signatures  # the nominal warm-up: 1 + 1 covariate
     assert tiled_max_abs_t(3).signatures  # the warm-up's basis: intercept and 2 covariates
+    assert screened_max_abs_t(3).signatures
 
 
 @given(
@@ -532,3 +537,156 @@ def test_tiled_max_abs_t__large_bases_use_the_generic_kernel():
     assert tiled_max_abs_t(TILED_MAX_K + 1) is max_abs_t
     assert tiled_max_abs_t(0) is max_abs_t
     assert tiled_max_abs_t(3) is tiled_max_abs_t(3)  # made once per k
+
+
+def _screen_inputs(rng, k, n_c, n_var, n_grp, max_exc, nb, near_ties):
+    """Inputs of the double-precision and the screened max-|t| kernels: products of rows
+    ``u`` with permuted phenotypes ``yc``, segment groups, missing-genotype lists."""
+    comp = [
+        np.sort(rng.choice(n_c, rng.integers(0, n_c // 3), replace=False)) for _ in range(n_grp)
+    ]
+    gid = rng.integers(0, n_grp, n_var)
+    n_exc = min(max_exc, n_c // 3)
+    exc = [np.sort(rng.choice(n_c, rng.integers(0, n_exc + 1), replace=False)) for _ in gid]
+    u = rng.normal(size=(2 * n_var, n_c)) / np.sqrt(n_c)
+    if near_ties:
+        # variants 1.. copy variant 0 up to relative 1e-7: their t differ by about as much,
+        # far below what the float32 products resolve (all are computed exactly) and far above
+        # the rounding of the exact t (a wrong winner fails the comparison)
+        gid[:] = gid[0]
+        exc = [exc[0]] * n_var
+        u[1:n_var] = u[0] * (1 + 1e-7 * rng.normal(size=(n_var - 1, 1)))
+        u[n_var + 1 :] = u[n_var] * (1 + 1e-7 * rng.normal(size=(n_var - 1, 1)))
+    yc = rng.normal(size=(n_c, nb)) * 2.0
+    cq = np.stack([(lambda a: a @ a.T)(rng.normal(size=(k, k)) * 0.2) for _ in gid])
+    if near_ties:
+        cq[:] = cq[0]
+    return u, dict(
+        yc=yc,
+        q=rng.normal(size=(n_c, k)) * 0.3,
+        comp_ptr=np.cumsum([0] + [c.size for c in comp]).astype(np.int64),
+        comp_idx=np.concatenate(comp).astype(np.int64),
+        gid=gid.astype(np.int64),
+        exc_ptr=np.cumsum([0] + [e.size for e in exc]).astype(np.int64),
+        exc_idx=np.concatenate(exc).astype(np.int64),
+        cq_inv=cq,
+        df=np.full(n_var, float(n_c)) if near_ties else rng.integers(1, 50, n_var) * 1.0,
+    )
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.sampled_from([1, 2, 4]),
+    n_c=st.integers(12, 60),
+    n_var=st.integers(2, 30),
+    n_grp=st.integers(1, 4),
+    max_exc=st.sampled_from([0, 3, 4, 5, 9]),
+    nb=st.sampled_from([1, 5, CHUNK + 3, 2 * CHUNK + 17]),
+    near_ties=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_screened_max_abs_t__same_maximum_as_double_precision(
+    seed, k, n_c, n_var, n_grp, max_exc, nb, near_ties
+):
+    # the float32 products only choose which t to compute exactly: the maxima are the double
+    # precision kernel's up to the order of the products' sums (relative 1e-11: t near 10 on
+    # a dozen samples leaves an RSS small against ||y||², which magnifies that rounding), also
+    # among near-ties
+    rng = np.random.default_rng(seed)
+    u, kw = _screen_inputs(rng, k, n_c, n_var, n_grp, max_exc, nb, near_ties)
+    yc = kw["yc"]
+    exact_t, exact_df = np.full(nb, -np.inf), np.ones(nb)
+    tiled_max_abs_t(k)(w_sd=u @ yc, **kw, best_t=exact_t, best_df=exact_df)
+    w32 = u.astype(np.float32) @ yc.astype(np.float32)
+    norm_u = np.sqrt((u * u).sum(axis=1).max())
+    delta = float32_product_bound(n_c) * norm_u * np.sqrt((yc * yc).sum(axis=0))
+    assert (np.abs(w32 - u @ yc) <= delta).all()  # the bound holds
+    best_t, best_df = np.full(nb, -np.inf), np.ones(nb)
+    n_exact = screened_max_abs_t(k)(w32, u, delta, **kw, best_t=best_t, best_df=best_df)
+    assume((exact_t > 0).any())
+    np.testing.assert_array_equal(best_t > 0, exact_t > 0)
+    np.testing.assert_allclose(best_t, exact_t, rtol=1e-11)
+    assert nb <= n_exact <= n_var * nb  # each permutation's best computed exactly, at least
+    np.testing.assert_array_equal(best_df, exact_df)
+
+
+def test_screened_max_abs_t__first_variant_wins_exact_ties():
+    # as test_max_abs_t__first_variant_wins_exact_ties, with the products made by u · y*
+    # (y* = (4, 0), so w = 4 u exactly): t = 2 / sqrt(12 / 3) = 2 / sqrt(8 / 2) = 1
+    for order, winner_df in (((0, 1), 3.0), ((1, 0), 2.0)):
+        ws, wd, df = np.array([0.0, 2.0]), np.array([2.0, 2.0]), np.array([3.0, 2.0])
+        idx = list(order)
+        u = np.zeros((4, 2))
+        u[:2, 0] = ws[idx] / 4
+        u[2:, 0] = wd[idx] / 4
+        kw = _kernel_inputs(ws[idx], wd[idx], df[idx], yy=16.0)
+        del kw["w_sd"]
+        yc = kw["yc"]
+        w32 = (u @ yc).astype(np.float32)
+        delta = float32_product_bound(2) * np.sqrt((yc * yc).sum(axis=0))
+        screened_max_abs_t(1)(w32, u, delta, **kw)
+        assert kw["best_t"][0] == 1.0
+        assert kw["best_df"][0] == winner_df
+
+
+@given(
+    n=st.integers(1, 2000),
+    seed=st.integers(0, 10_000),
+    shape=st.sampled_from(["normal", "positive", "spread"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_float32_product_bound__holds_for_blas_products(n, seed, shape):
+    # float32 BLAS products of float64 vectors (rounded) against the exact products (fsum of
+    # the float64 terms, exact to one rounding): the error stays within g ||x|| ||y||, also for
+    # all-positive terms (no cancellation to hide behind) and widely spread magnitudes
+    import math
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(8, n))
+    y = rng.normal(size=(n, 3))
+    if shape == "positive":
+        x, y = np.abs(x) + 1.0, np.abs(y) + 1.0
+    elif shape == "spread":
+        x *= 10.0 ** rng.integers(-6, 6, size=(1, n))
+    got = x.astype(np.float32) @ y.astype(np.float32)
+    g = float32_product_bound(n)
+    for i in range(8):
+        for j in range(3):
+            exact = math.fsum(x[i] * y[:, j])  # products exact to float64 rounding: << g
+            bound = g * np.linalg.norm(x[i]) * np.linalg.norm(y[:, j])
+            assert abs(float(got[i, j]) - exact) <= bound
+
+
+def test_max_t_null__duplicate_variants_fall_back_to_double_precision(monkeypatch):
+    """Every variant a copy of one: all t tie in every permutation, so the screen computes
+    them all exactly; after the first block the scan takes double-precision products."""
+    from segqtl.kernels import perm_compiled
+
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(17, n=90, n_var=12, missing=0.0)
+    alt[:] = alt[0]
+    ref[:] = ref[0]
+    lb[:] = 0.0  # one segment group: identical masks
+    ub[:] = 1e9
+    calls = []
+    real = perm_compiled.tiled_max_abs_t
+
+    def counting(k):
+        kernel = real(k)
+
+        def run(*args):
+            calls.append(args[0].shape[1])
+            return kernel(*args)
+
+        return run
+
+    monkeypatch.setattr(perm_compiled, "tiled_max_abs_t", counting)
+    block = DosageBlock.from_dosages(alt, ref)
+    got = max_t_null(y, cn, cov, block, None, pos, lb, ub, n_perm=50, seed=4, perm_block=20)
+    assert calls == [20, 10]  # the first block screened, the two others in double precision
+    monkeypatch.setattr(perm_compiled, "tiled_max_abs_t", real)
+    plain = max_t_null(
+        y, cn, cov, block, None, pos, lb, ub, n_perm=50, seed=4, perm_block=20, screen=False
+    )
+    np.testing.assert_allclose(got, plain, rtol=1e-13)
+    expected = max_t_null_numpy(y, cn, cov, block, None, pos, lb, ub, n_perm=50, seed=4)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)

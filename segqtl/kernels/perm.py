@@ -62,6 +62,22 @@ from .nominal import (
 #: (16 MB at 1,000 variants, 140 MB at 8,600).
 PERM_BLOCK = 1024
 
+#: Above this share of (variant, permutation) pairs computed exactly in a block, the rest of
+#: the phenotype's scan takes double-precision products: the screen no longer pays (an exact
+#: t costs about five times what single precision saves per pair).
+SCREEN_FALLBACK = 0.05
+
+
+def float32_product_bound(n: int) -> float:
+    """``g`` with ``|fl32(x · y) − x · y| <= g ||x|| ||y||`` for float64 vectors of length n
+    rounded to float32 and multiplied by any float32 BLAS (any order of summation, fused or
+    not): twice the classical ``γ_{n+2} = (n + 2) u / (1 − (n + 2) u)`` with ``u = 2⁻²⁴`` (two
+    roundings of the inputs, n − 1 additions, n products; Cauchy–Schwarz for the sum of
+    ``|x_i y_i|``).  The factor 2 covers the rounding of the bound's own arithmetic.
+    """
+    e = (n + 2) * 2.0**-24
+    return 2.0 * e / (1.0 - e)
+
 
 class PermutationStream:
     """The reference's permutations ``default_rng(seed).permutation(n)``, in order, in blocks.
@@ -176,6 +192,7 @@ def max_t_null(
     seed: int,
     min_samples: int = 30,
     perm_block: int = PERM_BLOCK,
+    screen: bool = True,
 ) -> np.ndarray:
     """Best-variant permutation p-values ``p*_b`` of one phenotype (NaN where no variant).
 
@@ -197,6 +214,11 @@ def max_t_null(
         Variants with fewer null samples take no part.
     perm_block : int
         Permutations processed at once (memory bound; changes only rounding).
+    screen : bool
+        Take the products with the permuted phenotypes in single precision and compute exactly
+        only the t that can be each permutation's largest
+        (:func:`.perm_compiled.screened_max_abs_t`); False: all in double precision.  The two
+        differ in the last bits of the products (their order of summation).
 
     Returns
     -------
@@ -256,11 +278,12 @@ def max_t_null(
         return out
     df_k = df2[kv].astype(np.float64)
     return _scan(
-        out, kv, gram[kv], ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, perm_block
-    )
+        out, kv, gram[kv], ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, perm_block,
+        screen,
+    )  # fmt: skip
 
 
-def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, perm_block):
+def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, perm_block, screen):
     """The permutation loop of :func:`max_t_null` for the kept variants ``kv``.
 
     Parameters
@@ -279,7 +302,7 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
     Everything lives on ``cols``: a variant's samples are ``cols`` minus its group's
     complement minus its missing genotypes (see :func:`.perm_compiled.max_abs_t`).
     """
-    from .perm_compiled import residual_rows, tiled_max_abs_t
+    from .perm_compiled import residual_rows, screened_max_abs_t, tiled_max_abs_t
 
     n_perm = out.shape[0]
     nk = kv.size
@@ -336,19 +359,39 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
     fitted_c = fitted[pos_m]
     stream = PermutationStream(m_idx.size, seed)
     max_abs_t = tiled_max_abs_t(k)
+    screened = screened_max_abs_t(k) if screen else None
+    if screened is not None:
+        u32 = _scratch("u32", u.shape, np.float32)
+        u32[...] = u
+        # |fl32(u_v · y) − u_v · y| <= gamma ||u_v|| ||y|| (docs/methods.md#perm-null)
+        gamma = float32_product_bound(n_c) * np.sqrt(np.einsum("ij,ij->i", u, u).max())
     for lo in range(0, n_perm, perm_block):
         nb = min(perm_block, n_perm - lo)
         yc = _scratch("yc", (n_c, nb))
         stream.take_values(yc, resid, pos_m, fitted_c)  # y*_b on cols
         # residualised on the covariate basis, once (in place: yc - q (qᵀ yc))
         np.subtract(yc, np.matmul(q, q.T @ yc, out=_scratch("qy", (n_c, nb))), out=yc)
-        # the only (variants x samples x permutations) work
-        w_sd = np.matmul(u, yc, out=_scratch("w_sd", (2 * nk, nb)))
         best_t = np.full(nb, -np.inf)
         best_df = np.ones(nb)
-        max_abs_t(
-            w_sd, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df_k, best_t, best_df
-        )
+        if screened is not None:
+            y32 = _scratch("y32", (n_c, nb), np.float32)
+            y32[...] = yc
+            # the only (variants x samples x permutations) work, in single precision
+            w32 = np.matmul(u32, y32, out=_scratch("w32", (2 * nk, nb), np.float32))
+            delta = gamma * np.sqrt(np.einsum("ij,ij->j", yc, yc))
+            n_exact = screened(
+                w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df_k,
+                best_t, best_df,
+            )  # fmt: skip
+            if n_exact > SCREEN_FALLBACK * nk * nb:  # too many near-ties: double precision
+                screened = None
+        else:
+            # the only (variants x samples x permutations) work
+            w_sd = np.matmul(u, yc, out=_scratch("w_sd", (2 * nk, nb)))
+            max_abs_t(
+                w_sd, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df_k, best_t,
+                best_df,
+            )  # fmt: skip
         found = np.isfinite(best_t) & (best_t >= 0)
         out[lo : lo + nb] = np.where(found, 2.0 * stdtr(best_df, -best_t), np.nan)
     return out
@@ -357,8 +400,9 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
 _WORKSPACE = threading.local()
 
 
-def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
-    """A C-contiguous float array of ``shape`` in this thread's reusable scratch space.
+def _scratch(name: str, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
+    """A C-contiguous array of ``shape`` (float64 unless ``dtype``) in this thread's reusable
+    scratch space.
 
     The scan's large work arrays (a few megabytes each, per block of permutations) are taken
     from buffers kept between calls: fresh ones cost a page fault per 4 KB on every phenotype
@@ -369,7 +413,7 @@ def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
     buffers = _WORKSPACE.__dict__.setdefault("buffers", {})
     buf = buffers.get(name)
     if buf is None or buf.size < size:
-        buf = np.empty(max(size, 2 * (0 if buf is None else buf.size)))
+        buf = np.empty(max(size, 2 * (0 if buf is None else buf.size)), dtype=dtype)
         buffers[name] = buf
     return buf[:size].reshape(shape)
 
@@ -477,18 +521,11 @@ def warm_up() -> None:
     lb = np.full(n, 900.0)
     ub = np.full(n, 2000.0)
     lb[0] = 1025.0  # a mask that drops a sample for some variants
-    p_null = max_t_null(
-        y,
-        rng.standard_normal(n),
-        rng.standard_normal((n, 2)),
-        DosageBlock.from_dosages(alt, ref),
-        None,
-        pos,
-        lb,
-        ub,
-        n_perm=12,
-        seed=1,
-        min_samples=10,
-        perm_block=5,
-    )
+    cn, cov = rng.standard_normal(n), rng.standard_normal((n, 2))
+    block = DosageBlock.from_dosages(alt, ref)
+    for screen in (False, True):  # the screened scan, and the double-precision one it may fall to
+        p_null = max_t_null(
+            y, cn, cov, block, None, pos, lb, ub, n_perm=12, seed=1, min_samples=10,
+            perm_block=5, screen=screen,
+        )  # fmt: skip
     beta_pvalue(0.01, p_null)

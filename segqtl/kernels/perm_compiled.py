@@ -576,13 +576,32 @@ def _finish(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, dfv, bt, bd, cw):  # n
     rl = numba.carray(_stack_rows(K, 1), (K + 1,))
     for b in range(cw):
         _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
-        quad = 0.0
-        for a in range(K):
-            tmp = cinv[a, a] * rl[a]
-            for j in range(a + 1, K):
-                tmp += 2.0 * cinv[a, j] * rl[j]
-            quad += tmp * rl[a]
+        quad = _quad_form(K, cinv, rl)
         _keep_max(rl[K] - quad - ws[b] * ws[b] - wd[b] * wd[b], wd[b], dfv, bt, bd, b)
+
+
+@numba.njit(inline="always", **_JIT)
+def _leading_passes(K, r, src, ych, qz, exc_idx, c, c_end, zero, cw):  # noqa: N803  # pragma: no cover
+    """A variant's missing-genotype corrections but the last pass of four, into ``r`` (if it
+    has more than four: then the last pass reads ``r``, else the group's sums ``src``).
+
+    Returns the four samples of the last pass (``zero``, the row of zeros, where fewer).
+    Each call site of :func:`_update4` has one source array, so LLVM need not ask whether the
+    group's sums and r overlap.
+    """
+    if c_end - c > 4:
+        _update4(K, r, src, ych, qz, exc_idx[c], exc_idx[c + 1], exc_idx[c + 2], exc_idx[c + 3], cw)
+        c += 4
+        while c_end - c > 4:
+            _update4(
+                K, r, r, ych, qz, exc_idx[c], exc_idx[c + 1], exc_idx[c + 2], exc_idx[c + 3], cw
+            )
+            c += 4
+    i1 = exc_idx[c] if c < c_end else zero
+    i2 = exc_idx[c + 1] if c + 1 < c_end else zero
+    i3 = exc_idx[c + 2] if c + 2 < c_end else zero
+    i4 = exc_idx[c + 3] if c + 3 < c_end else zero
+    return i1, i2, i3, i4
 
 
 @numba.njit(**_JIT)
@@ -608,24 +627,9 @@ def _tiled_kernel(
         for v in range(n_var):
             c = exc_ptr[v]
             c_end = exc_ptr[v + 1]
-            # Each call site has one source array, so LLVM need not ask whether the group's
-            # sums and r overlap.
-            if c_end - c > 4:
-                _update4(
-                    K, r, grp[gid[v]], ych, qz, exc_idx[c], exc_idx[c + 1], exc_idx[c + 2],
-                    exc_idx[c + 3], cw,
-                )  # fmt: skip
-                c += 4
-                while c_end - c > 4:
-                    _update4(
-                        K, r, r, ych, qz, exc_idx[c], exc_idx[c + 1], exc_idx[c + 2],
-                        exc_idx[c + 3], cw,
-                    )  # fmt: skip
-                    c += 4
-            i1 = exc_idx[c] if c < c_end else zero
-            i2 = exc_idx[c + 1] if c + 1 < c_end else zero
-            i3 = exc_idx[c + 2] if c + 2 < c_end else zero
-            i4 = exc_idx[c + 3] if c + 3 < c_end else zero
+            i1, i2, i3, i4 = _leading_passes(
+                K, r, grp[gid[v]], ych, qz, exc_idx, c, c_end, zero, cw
+            )
             ws = w_sd[v, c0 : c0 + cw]
             wd = w_sd[n_var + v, c0 : c0 + cw]
             bt = best_t[c0 : c0 + cw]
@@ -636,3 +640,207 @@ def _tiled_kernel(
                 _finish(
                     K, grp[gid[v]], ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, df[v], bt, bd, cw
                 )
+
+
+def screened_max_abs_t(k: int):
+    """The max-|t| pass from single-precision products, screened, for a basis of ``k`` columns
+    (1 <= k <= :data:`TILED_MAX_K`; None for other k: the caller uses the double-precision
+    products and :func:`tiled_max_abs_t`).
+
+    The matrix product ``u y*`` is the scan's dominant cost; in float32 it runs at twice the
+    rate.  Its result only chooses which t to compute exactly (docs/methods.md#perm-null):
+
+    1. From each float32 ``(w_s, w_d)``, with ``|ŵ − w| <= δ_b`` (``delta``; the caller's bound
+       on the float32 product's error for permutation b), and the exact ``ρ`` (computed as
+       :func:`max_abs_t` does), an interval ``[t²_lo, t²_hi]`` holding the exact t² of every
+       (variant, permutation).  A variant whose RSS is surely valid (``RSS_lo`` above
+       1e-4 ρ and above the σ floor) raises the permutation's lower bound ``L_b`` to its
+       ``t²_lo``; any other gets ``t²_hi = inf``.
+    2. The variants with ``t²_hi (1 + 1e-9) >= L_b`` — the only ones whose exact t can be the
+       largest — get the exact t: ``w_s``, ``w_d`` as float64 dot products of ``u``'s rows
+       with the permuted phenotype, ``ρ`` as in step 1, then :func:`_keep_max` in variant
+       order (the first variant still wins exact ties).
+
+    So the maximum, its df and the tie rule are those of :func:`max_abs_t` given the same
+    products; the products themselves are float64 sums in another order than BLAS's (the last
+    bits).  The slack 1e-9 covers the rounding of the bounds.
+
+    Returns
+    -------
+    callable or None
+        ``f(w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df,
+        best_t, best_df) -> int``, the number of exact evaluations; ``w32`` (2 V, b) float32
+        is ``u y*`` in single precision, ``u`` (2 V, n_c) float64 and ``delta`` (b,) float64;
+        the other parameters are :func:`max_abs_t`'s.
+    """
+    return _SCREENED(k)
+
+
+def _screened_entry(k: int):
+    """As :func:`_tiled_entry`, for :func:`_screened_kernel`."""
+
+    @numba.njit(**_JIT)
+    def entry(
+        w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df, best_t,
+        best_df,
+    ):  # fmt: skip  # pragma: no cover - compiled
+        return _screened_kernel(
+            k, w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df,
+            best_t, best_df,
+        )  # fmt: skip
+
+    return entry
+
+
+_SCREENED = PerSize(1, TILED_MAX_K, None, _screened_entry)
+
+#: Relative slack of the screen's comparison: far above the rounding of the bounds and of the
+#: exact t (a few units of 1e-16 each), far below any gap the float32 bound leaves.
+SCREEN_SLACK = 1e-9
+
+
+@numba.njit(inline="always", **_JIT)
+def _quad_form(K, cinv, rl):  # noqa: N803  # pragma: no cover - compiled
+    """``r_qᵀ C r_q`` from the upper triangle of C, in :func:`max_abs_t`'s order."""
+    quad = 0.0
+    for a in range(K):
+        tmp = cinv[a, a] * rl[a]
+        for j in range(a + 1, K):
+            tmp += 2.0 * cinv[a, j] * rl[j]
+        quad += tmp * rl[a]
+    return quad
+
+
+@numba.njit(inline="always", **_JIT)
+def _bounds(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, delta, dfv, hi, lmax, cw):  # noqa: N803  # pragma: no cover
+    """Step 1 of :func:`screened_max_abs_t` for one variant: the last four samples' terms and
+    ``ρ`` as :func:`_finish` computes them, then ``t²_hi`` into ``hi`` and ``L_b`` into
+    ``lmax``."""
+    rl = numba.carray(_stack_rows(K, 1), (K + 1,))
+    for b in range(cw):
+        _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
+        rho = rl[K] - _quad_form(K, cinv, rl)
+        d = delta[b]
+        s = np.abs(np.float64(ws[b]))
+        a = np.abs(np.float64(wd[b]))
+        sh = s + d
+        ah = a + d
+        sl = max(s - d, 0.0)
+        al = max(a - d, 0.0)
+        r_lo = (rho - sh * sh) - ah * ah  # the smallest RSS the interval allows
+        r_hi = (rho - sl * sl) - al * al
+        sure = (r_lo > 1e-4 * rho) & (r_lo > 2e-30 * dfv)
+        hi[b] = ah * ah * dfv / r_lo if sure else np.inf
+        lo = al * al * dfv / r_hi
+        lmax[b] = max(lmax[b], lo) if sure else lmax[b]
+
+
+@numba.njit(inline="always", **_JIT)
+def _dot(x, y):  # pragma: no cover - compiled
+    """``x · y`` of two contiguous float64 vectors, in eight interleaved partial sums (a fixed
+    order, fast enough for the screen's few exact products)."""
+    n = x.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        a0 += x[i] * y[i]
+        a1 += x[i + 1] * y[i + 1]
+        a2 += x[i + 2] * y[i + 2]
+        a3 += x[i + 3] * y[i + 3]
+        a4 += x[i + 4] * y[i + 4]
+        a5 += x[i + 5] * y[i + 5]
+        a6 += x[i + 6] * y[i + 6]
+        a7 += x[i + 7] * y[i + 7]
+    for i in range(n8, n):
+        a0 += x[i] * y[i]
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@numba.njit(inline="always", **_JIT)
+def _exact_rho(K, src, ych, qz, exc_idx, c, c_end, zero, cinv, b):  # noqa: N803  # pragma: no cover
+    """``ρ`` of one (variant, permutation b), with the same passes of four and in the same
+    order as :func:`_leading_passes` then :func:`_bounds` (only LLVM's fusing of a
+    multiply-add may differ)."""
+    rl = numba.carray(_stack_rows(K, 1), (K + 1,))
+    for j in range(K + 1):
+        rl[j] = src[j, b]
+    while True:
+        i1 = exc_idx[c] if c < c_end else zero
+        i2 = exc_idx[c + 1] if c + 1 < c_end else zero
+        i3 = exc_idx[c + 2] if c + 2 < c_end else zero
+        i4 = exc_idx[c + 3] if c + 3 < c_end else zero
+        y1 = ych[i1, b]
+        y2 = ych[i2, b]
+        y3 = ych[i3, b]
+        y4 = ych[i4, b]
+        for j in range(K):
+            rl[j] = (((rl[j] - qz[i1, j] * y1) - qz[i2, j] * y2) - qz[i3, j] * y3) - qz[i4, j] * y4
+        rl[K] = (((rl[K] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
+        c += 4
+        if c >= c_end:
+            break
+    return rl[K] - _quad_form(K, cinv, rl)
+
+
+@numba.njit(**_JIT)
+def _screened_kernel(
+    K, w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df, best_t,
+    best_df,
+):  # noqa: N803  # fmt: skip  # pragma: no cover - compiled
+    """:func:`screened_max_abs_t` with ``K`` a compile-time constant."""
+    numba.literally(K)
+    n_c, nb = yc.shape
+    n_var = gid.shape[0]
+    n_grp = comp_ptr.shape[0] - 1
+    zero = n_c
+    qz = np.zeros((n_c + 1, K))
+    qz[:n_c] = q
+    full = np.empty((K + 1, CHUNK))
+    grp = np.empty((n_grp, K + 1, CHUNK))
+    r = numba.carray(_stack_rows(K, CHUNK), (K + 1, CHUNK))
+    ych = np.zeros((n_c + 1, CHUNK))
+    hi = np.empty((n_var, CHUNK))
+    lmax = np.empty(CHUNK)
+    yt = np.empty(n_c)  # one permuted phenotype, contiguous, for the exact products
+    n_exact = 0
+    for c0 in range(0, nb, CHUNK):
+        cw = min(CHUNK, nb - c0)
+        _chunk_sums(yc, q, comp_ptr, comp_idx, c0, cw, ych, full, grp)
+        lmax[:] = -np.inf
+        dl = delta[c0 : c0 + cw]
+        for v in range(n_var):
+            i1, i2, i3, i4 = _leading_passes(
+                K, r, grp[gid[v]], ych, qz, exc_idx, exc_ptr[v], exc_ptr[v + 1], zero, cw
+            )
+            ws = w32[v, c0 : c0 + cw]
+            wd = w32[n_var + v, c0 : c0 + cw]
+            if exc_ptr[v + 1] - exc_ptr[v] > 4:
+                _bounds(
+                    K, r, ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, dl, df[v], hi[v], lmax, cw
+                )
+            else:
+                _bounds(
+                    K, grp[gid[v]], ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, dl, df[v], hi[v],
+                    lmax, cw,
+                )  # fmt: skip
+        # step 2, permutation by permutation (variants in order: the tie rule)
+        for b in range(cw):
+            floor = lmax[b]
+            found = False
+            for v in range(n_var):
+                if hi[v, b] * (1.0 + SCREEN_SLACK) >= floor:
+                    if not found:
+                        for i in range(n_c):
+                            yt[i] = ych[i, b]
+                        found = True
+                    ws_v = _dot(u[v], yt)
+                    wd_v = _dot(u[n_var + v], yt)
+                    rho = _exact_rho(
+                        K, grp[gid[v]], ych, qz, exc_idx, exc_ptr[v], exc_ptr[v + 1], zero,
+                        cq_inv[v], b,
+                    )  # fmt: skip
+                    _keep_max(
+                        rho - ws_v * ws_v - wd_v * wd_v, wd_v, df[v], best_t[c0:], best_df[c0:], b
+                    )
+                    n_exact += 1
+    return n_exact
