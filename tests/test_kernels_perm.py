@@ -472,10 +472,12 @@ def test_warm_up__compiles_every_scan_kernel():
     # nominal fits' solve is compiled per size like _tiled_kernel (gram_solve_any: above 18)
     inlined = {"_update4", "_finish", "_chunk_sums", "_minus4", "_keep_max", "_lu_solve"}
     inlined |= {"_leading_passes", "_quad_form", "_bounds", "_dot", "_exact_rho"}
+    inlined |= {"_variant_products"}
     per_size = {"_tiled_kernel", "_screened_kernel"}
     per_size |= {"_gram_solve_p", "_gram_solve_body", "gram_solve_any"}
     assert cold <= {"shuffle_rows", "max_abs_t", *per_size, *inlined}, cold
     warm = {"masked_products", "batched_solve", "minus_excluded", "shuffle_values"}
+    warm |= {"masked_products_many"}
     assert warm.isdisjoint(cold) and "residual_rows" not in cold
     assert nominal_compiled.gram_solve(4).signatures  # the nominal warm-up: 1 + 1 covariate
     assert tiled_max_abs_t(3).signatures  # the warm-up's basis: intercept and 2 covariates

@@ -12,7 +12,7 @@ from ..kernels.nominal import (
     SKIP_REASONS,
     STAT_FIELDS,
     NominalStats,
-    nominal_scan_block,
+    nominal_scan_many,
 )
 from ..kernels.perm import beta_pvalue, direct_pvalue, max_t_null
 from .units import UnitCohort, UnitPayload
@@ -32,6 +32,11 @@ RESULT_COLUMNS = [
     "beta_shape2",
 ]
 NO_TESTABLE_VARIANT = 5  # result_status code: a phenotype without any testable variant
+#: Phenotypes whose masked products share one pass over the unit's variants
+#: (:func:`~segqtl.kernels.nominal.nominal_scan_many`).  Their cis windows overlap, so each
+#: variant's s and d come from memory once for all of them; each holds its sums (a few MB at
+#: real density) until the pass is done, which bounds the group.
+SCAN_GROUP = 8
 
 
 def neg_control_subset(n_total: int, max_variants: int, phenotype_idx: int) -> np.ndarray:
@@ -71,6 +76,7 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
 
     counts = {name: 0 for name in SKIP_REASONS.values()}
     cols: dict[str, list] = {c: [] for c in RESULT_COLUMNS}
+    jobs = []
     for i, ph_idx in enumerate(cohort.idx.tolist()):
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
         y = y_all[i]
@@ -89,56 +95,63 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
         cond = rows[np.isin(vidx[rows], params.condition_on_idx)] if not neg else rows[:0]
         if cond.size:
             covs = np.column_stack([covs, conditioning_columns(block, cond, vpos[cond], lb, ub)])
-        stats = nominal_scan_block(
-            y,
+        jobs.append(
+            dict(y=y, rows=rows, covariates=covs, pos=pos, lb=lb, ub=ub, cond=cond,
+                 max_vif=MAX_VIF if cond.size else None)
+        )  # fmt: skip
+    ph_all = cohort.idx.tolist()
+    # A few phenotypes at a time share one pass over their variants for the masked products;
+    # their results are then taken as before, phenotype by phenotype.
+    for lo in range(0, len(jobs), SCAN_GROUP):
+        chunk_stats = nominal_scan_many(
             block,
-            rows,
-            covs,
-            pos,
-            lb,
-            ub,
+            jobs[lo : lo + SCAN_GROUP],
             min_samples=params.min_samples,
             record_aic=params.record_aic,
-            max_vif=MAX_VIF if cond.size else None,
         )
-        codes, freq = np.unique(stats.status, return_counts=True)
-        for c, f in zip(codes, freq, strict=True):
-            counts[SKIP_REASONS[int(c)]] += int(f)
-        if params.all_variants:
-            keep = np.arange(len(rows))
-        else:
-            best = stats.best()
-            keep = np.array([best] if best >= 0 else [], dtype=np.int64)
-        if keep.size == 0 and not params.all_variants:
-            _append_empty(cols, ph_idx)
-            continue
-        _append_rows(cols, ph_idx, stats, keep, vidx[rows])
-        if perm:
-            null_rows, null_pos = rows, pos
-            if cond.size:
-                scanned = stats.status != SINGULAR
-                null_rows, null_pos = rows[scanned], pos[scanned]
-            p_null = max_t_null(
-                y_all[i],
-                cn_all[i],
-                covs,
-                block,
-                null_rows,
-                null_pos,
-                lb,
-                ub,
-                n_perm=params.num_permutations,
-                seed=params.seed + ph_idx,
-                min_samples=params.min_samples,
+        for i, stats in enumerate(chunk_stats, start=lo):
+            ph_idx, job = ph_all[i], jobs[i]
+            rows, pos, lb, ub, cond, covs = (
+                job[key] for key in ("rows", "pos", "lb", "ub", "cond", "covariates")
             )
-            p_nom = float(stats.nominal_p[keep[0]])
-            if params.perm_method == "direct":
-                cols["p_adj"][-1] = np.array([direct_pvalue(p_nom, p_null)])
+            codes, freq = np.unique(stats.status, return_counts=True)
+            for c, f in zip(codes, freq, strict=True):
+                counts[SKIP_REASONS[int(c)]] += int(f)
+            if params.all_variants:
+                keep = np.arange(len(rows))
             else:
-                p_adj, a, b = beta_pvalue(p_nom, p_null)
-                cols["p_adj"][-1] = np.array([p_adj])
-                cols["beta_shape1"][-1] = np.array([a])
-                cols["beta_shape2"][-1] = np.array([b])
+                best = stats.best()
+                keep = np.array([best] if best >= 0 else [], dtype=np.int64)
+            if keep.size == 0 and not params.all_variants:
+                _append_empty(cols, ph_idx)
+                continue
+            _append_rows(cols, ph_idx, stats, keep, vidx[rows])
+            if perm:
+                null_rows, null_pos = rows, pos
+                if cond.size:
+                    scanned = stats.status != SINGULAR
+                    null_rows, null_pos = rows[scanned], pos[scanned]
+                p_null = max_t_null(
+                    y_all[i],
+                    cn_all[i],
+                    covs,
+                    block,
+                    null_rows,
+                    null_pos,
+                    lb,
+                    ub,
+                    n_perm=params.num_permutations,
+                    seed=params.seed + ph_idx,
+                    min_samples=params.min_samples,
+                )
+                p_nom = float(stats.nominal_p[keep[0]])
+                if params.perm_method == "direct":
+                    cols["p_adj"][-1] = np.array([direct_pvalue(p_nom, p_null)])
+                else:
+                    p_adj, a, b = beta_pvalue(p_nom, p_null)
+                    cols["p_adj"][-1] = np.array([p_adj])
+                    cols["beta_shape1"][-1] = np.array([a])
+                    cols["beta_shape2"][-1] = np.array([b])
     frame = pl.DataFrame(
         {c: np.concatenate(v) if v else np.empty(0) for c, v in cols.items()}, schema=_SCHEMA
     )

@@ -195,6 +195,9 @@ class MaskedVariants:
     s_src: np.ndarray
     d_src: np.ndarray
     _masked: tuple[np.ndarray, np.ndarray] | None = None
+    #: the block's row of the first variant when the variants are a run of the block's rows
+    #: (``s_src`` is then a view of the block), else None
+    row0: int | None = None
 
     def mask(self, v: int) -> np.ndarray:
         """Boolean sample mask of variant ``v``. Shape ``(n,)``."""
@@ -242,9 +245,11 @@ def mask_variants(
     ``base`` (n,) are the samples usable at all (phenotype, covariates, segment present).
     s and d are not masked here: :class:`MaskedVariants` makes masked copies when asked.
     """
+    row0 = None
     if rows is None or _is_range(rows):
         sl = slice(None) if rows is None else slice(rows[0], rows[-1] + 1)
         s_src, d_src, observed = block.s[sl], block.d[sl], block.observed[sl]
+        row0 = int(sl.start or 0)
     else:
         s_src, d_src, observed = block.s[rows], block.d[rows], block.observed[rows]
     n_var, n = s_src.shape
@@ -279,7 +284,9 @@ def mask_variants(
         )
     else:
         excluded = sparse.csr_matrix((np.ones(r_in.size), (r_in, c_in)), shape=(n_var, n))
-    return MaskedVariants(cols, gid, group_f, group_mask, excluded, observed, s_src, d_src)
+    return MaskedVariants(
+        cols, gid, group_f, group_mask, excluded, observed, s_src, d_src, row0=row0
+    )
 
 
 def masked_products(mv: MaskedVariants, x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -310,6 +317,51 @@ def masked_products(mv: MaskedVariants, x: np.ndarray) -> tuple[np.ndarray, ...]
     if n_var:
         kernel(mv.s_src, mv.d_src, mv.gid, mv.group_f, xt, ps, pd, sq)
     return ps[:, :k], pd[:, :k], sq[:, 0], sq[:, 1], sq[:, 2]
+
+
+def masked_products_many(
+    block: DosageBlock, requests: list[tuple[MaskedVariants, np.ndarray]]
+) -> list[tuple[np.ndarray, ...]]:
+    """:func:`masked_products` of several phenotypes' variants of ``block`` at once.
+
+    Each request ``(mv, x)`` is answered as ``masked_products(mv, x)`` would answer it, with the
+    same numbers; requests whose variants are runs of the block's rows and whose ``x`` have
+    the same number of columns share one pass over the block
+    (:func:`.nominal_compiled.masked_products_many`), the others are computed alone.
+    """
+    from .nominal_compiled import masked_products_many as kernel
+
+    out: list = [None] * len(requests)
+    by_width: dict[int, list[int]] = {}
+    for i, (mv, x) in enumerate(requests):
+        if mv.row0 is not None and mv.s_src.shape[0] and x.shape[1]:
+            by_width.setdefault(x.shape[1], []).append(i)
+    for shared in by_width.values():
+        if len(shared) < 2:
+            continue
+        mvs = [requests[i][0] for i in shared]
+        n_rows = np.array([mv.s_src.shape[0] for mv in mvs])
+        start = np.array([mv.row0 for mv in mvs], dtype=np.int64)
+        row_ptr = np.concatenate([[0], np.cumsum(n_rows)]).astype(np.int64)
+        n_grp = np.array([mv.group_f.shape[0] for mv in mvs])
+        grp_ptr = np.concatenate([[0], np.cumsum(n_grp)[:-1]]).astype(np.int64)
+        xts = np.stack([np.ascontiguousarray(requests[i][1].T) for i in shared])
+        k = xts.shape[1]
+        ps = np.empty((row_ptr[-1], k))
+        pd = np.empty((row_ptr[-1], k))
+        sq = np.empty((row_ptr[-1], 3))
+        kernel(
+            block.s, block.d, start, start + n_rows, row_ptr,
+            np.concatenate([mv.gid for mv in mvs]).astype(np.int64), grp_ptr,
+            np.concatenate([mv.group_f for mv in mvs]), xts, ps, pd, sq,
+        )  # fmt: skip
+        for j, i in enumerate(shared):
+            r = slice(row_ptr[j], row_ptr[j + 1])
+            out[i] = ps[r], pd[r], sq[r, 0], sq[r, 1], sq[r, 2]
+    for i, (mv, x) in enumerate(requests):
+        if out[i] is None:
+            out[i] = masked_products(mv, x)
+    return out
 
 
 def masked_sums(mv: MaskedVariants, per_sample: np.ndarray) -> np.ndarray:
@@ -431,13 +483,67 @@ def nominal_scan_block(
     ``max_vif`` given the other columns (e.g. a copy of a conditioning variant among the
     covariates) is ``singular_design``; None keeps the batched solve's own rule only.
     """
+    out, steps = _scan_steps(
+        y, block, rows, covariates, pos, lb, ub, min_samples, record_aic, max_vif
+    )
+    if steps is not None:
+        _drive(block, [steps])
+    return out
+
+
+def nominal_scan_many(
+    block: DosageBlock, jobs: list[dict], *, min_samples: int = 30, record_aic: bool = False
+) -> list[NominalStats]:
+    """:func:`nominal_scan_block` for several phenotypes on one block, with the same results.
+
+    ``jobs``: one dict per phenotype with the keys ``y``, ``rows``, ``covariates``, ``pos``,
+    ``lb``, ``ub`` and ``max_vif`` of :func:`nominal_scan_block`.  The phenotypes' masked
+    cross-products are taken in one pass over the block (:func:`masked_products_many`):
+    overlapping cis windows read each variant's s and d once instead of once per phenotype.
+    Memory grows with the number of jobs (each holds its sums until the products are in):
+    callers pass a few phenotypes at a time.
+    """
+    outs, steps = [], []
+    for job in jobs:
+        out, st = _scan_steps(
+            job["y"], block, job["rows"], job["covariates"], job["pos"], job["lb"], job["ub"],
+            min_samples, record_aic, job["max_vif"],
+        )  # fmt: skip
+        outs.append(out)
+        if st is not None:
+            steps.append(st)
+    _drive(block, steps)
+    return outs
+
+
+def _drive(block: DosageBlock, steps: list) -> None:
+    """Run the fits' generators (:func:`_fit`) to their request for masked products, answer
+    all requests together, and let the fits finish."""
+    waiting, requests = [], []
+    for st in steps:
+        try:
+            requests.append(next(st))
+        except StopIteration:  # finished without products (too few samples, singular, ...)
+            continue
+        waiting.append(st)
+    for st, products in zip(waiting, masked_products_many(block, requests), strict=True):
+        try:
+            st.send(products)
+        except StopIteration:
+            continue
+        raise RuntimeError("a nominal fit asked for masked products twice")
+
+
+def _scan_steps(y, block, rows, covariates, pos, lb, ub, min_samples, record_aic, max_vif):
+    """:func:`nominal_scan_block`'s checks, then its fit as a generator (:func:`_fit`), not
+    started; ``(out, None)`` when nothing is left to fit."""
     n_var = block.s.shape[0] if rows is None else len(rows)
     n = block.s.shape[1]
     y = np.asarray(y, dtype=np.float64)
     covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
     out = NominalStats.empty(n_var)
     if n_var == 0:
-        return out
+        return out, None
 
     base = np.isfinite(y) & np.isfinite(covariates).all(axis=1)
     if pos is not None:
@@ -446,19 +552,22 @@ def nominal_scan_block(
         base &= ~np.isnan(lb) & ~np.isnan(ub)
     cols = np.flatnonzero(base)
     if cols.size < min_samples:
-        return out  # status preset to too_few_samples
+        return out, None  # status preset to too_few_samples
 
     mv = mask_variants(block, rows, base, pos, lb, ub)
     design0 = np.column_stack([np.ones(n), covariates])
-    _fit(y, design0, mv, min_samples, record_aic, out, max_vif)
-    return out
+    return out, _fit(y, design0, mv, min_samples, record_aic, out, max_vif)
 
 
 def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=None):
-    """Batched fits for all variants of one phenotype (see module docstring).
+    """Batched fits for all variants of one phenotype (see module docstring), into ``out``.
 
     ``y`` (n,), ``design0`` (n, k) = [1, covariates]; ``mv`` the variants' masks.  Every
     masked sum is the segment group's sum minus the excluded samples' terms.
+
+    A generator: it yields once, ``(mv, x)``, and must be sent
+    ``masked_products(mv, x)`` (:func:`_drive` answers several phenotypes' requests in one
+    pass); it returns without yielding when no variant can be fitted.
     """
     cols = mv.cols
     n, k = design0.shape
@@ -488,7 +597,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     qy = prod_m[:, nq : nq + k]
     yy, sum1, sum2 = (prod_m[:, nq + k + i] for i in range(3))
     n_v = np.rint(prod_m[:, nq + k + 3]).astype(np.int64)
-    prod_s, prod_d, ss, sd, dd = masked_products(mv, np.column_stack([q, y_c, np.ones(n)]))
+    prod_s, prod_d, ss, sd, dd = yield mv, np.column_stack([q, y_c, np.ones(n)])
 
     const_d = d_is_constant(mv, prod_d[:, k + 1], dd, n_v, min_samples)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -606,7 +715,8 @@ def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the compiled kernels with a tiny scan: variants
-    with segment masks and a missing genotype."""
+    with segment masks and a missing genotype, two phenotypes sharing their masked products
+    (as runs do, :func:`nominal_scan_many`) and one alone."""
     rng = np.random.default_rng(0)
     n, n_var = 40, 4
     alt = rng.integers(0, 3, (n_var, n)).astype(float)
@@ -614,13 +724,12 @@ def warm_up() -> None:
     alt[0, 0] = np.nan
     lb = np.full(n, 900.0)
     lb[0] = 1015.0
-    nominal_scan(
-        rng.standard_normal(n),
-        alt,
-        ref,
-        rng.standard_normal((n, 1)),
-        np.arange(1000, 1000 + 10 * n_var, 10),
-        lb,
-        np.full(n, 2000.0),
-        min_samples=10,
-    )
+    ub = np.full(n, 2000.0)
+    pos = np.arange(1000, 1000 + 10 * n_var, 10)
+    cov = rng.standard_normal((n, 1))
+    nominal_scan(rng.standard_normal(n), alt, ref, cov, pos, lb, ub, min_samples=10)
+    block = DosageBlock.from_dosages(alt, ref)
+    rows = np.arange(n_var)
+    job = dict(rows=rows, covariates=cov, pos=pos, lb=lb, ub=ub, max_vif=None)
+    jobs = [dict(job, y=rng.standard_normal(n)) for _ in range(2)]
+    nominal_scan_many(block, jobs, min_samples=10)

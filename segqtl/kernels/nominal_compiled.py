@@ -23,10 +23,55 @@ import numpy as np
 
 from .per_size import PerSize
 
-
 # "reassoc" lets LLVM split each sum over samples into vector lanes (a fixed order for the
 # compiled code, not numpy's); "contract" fuses multiply-adds.
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+_PRODUCTS_JIT = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+
+
+@numba.njit(inline="always", **_PRODUCTS_JIT)
+def _variant_products(sv, dv, m, xt, ps, pd, sq):  # pragma: no cover - compiled
+    """One variant's masked cross-products (see :func:`masked_products`): ``sv``, ``dv``,
+    ``m`` (n,), ``xt`` (K, n); fills ``ps``, ``pd`` (K,) and ``sq`` (3,)."""
+    n = sv.shape[0]
+    k = xt.shape[0]
+    # Three columns of x per pass over the variant's samples (six sums in flight; the
+    # variant's rows stay in L1 between passes); the first pass also forms the squares.
+    # A short last pass repeats the last column and drops the repeats.
+    for j in range(0, k, 3):
+        x0 = xt[j]
+        x1 = xt[min(j + 1, k - 1)]
+        x2 = xt[min(j + 2, k - 1)]
+        s0 = s1 = s2 = d0 = d1 = d2 = 0.0
+        ss = sd = dd = 0.0
+        first = j == 0
+        for i in range(n):
+            ai = sv[i] * m[i]
+            bi = dv[i] * m[i]
+            if first:
+                ss += ai * ai
+                sd += ai * bi
+                dd += bi * bi
+            s0 += ai * x0[i]
+            s1 += ai * x1[i]
+            s2 += ai * x2[i]
+            d0 += bi * x0[i]
+            d1 += bi * x1[i]
+            d2 += bi * x2[i]
+        if first:
+            sq[0] = ss
+            sq[1] = sd
+            sq[2] = dd
+        ps[j] = s0
+        pd[j] = d0
+        if j + 1 < k:
+            ps[j + 1] = s1
+            pd[j + 1] = d1
+        if j + 2 < k:
+            ps[j + 2] = s2
+            pd[j + 2] = d2
+
+
+@numba.njit(**_PRODUCTS_JIT)
 def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - compiled
     """Masked cross-products of every variant's s and d.
 
@@ -47,47 +92,51 @@ def masked_products(s, d, gid, group_f, xt, ps, pd, sq):  # pragma: no cover - c
     sq : (V, 3) float
         Filled with ``Σ m s²``, ``Σ m s d``, ``Σ m d²``.
     """
-    n_var, n = s.shape
-    k = xt.shape[0]
-    for v in range(n_var):
-        m = group_f[gid[v]]
+    for v in range(s.shape[0]):
+        _variant_products(s[v], d[v], group_f[gid[v]], xt, ps[v], pd[v], sq[v])
+
+
+@numba.njit(**_PRODUCTS_JIT)
+def masked_products_many(
+    s, d, start, stop, row_ptr, gid, grp_ptr, group_f, xts, ps, pd, sq
+):  # pragma: no cover - compiled
+    """:func:`masked_products` of several phenotypes over one block of variants, each
+    variant's s and d read from memory once for all of them (overlapping cis windows share
+    most variants; the products are then a cache-resident computation, not a stream).
+
+    The same sums in the same order as one :func:`masked_products` call per phenotype.
+
+    Parameters
+    ----------
+    s, d : (V_block, n) float
+        The block's s and d.
+    start, stop : (P,) int
+        Phenotype p's variants are the block's rows ``start[p]:stop[p]``.
+    row_ptr : (P + 1,) int
+        Phenotype p's rows of ``gid``, ``ps``, ``pd`` and ``sq`` are ``row_ptr[p]:row_ptr[p+1]``.
+    gid : (ΣV,) int
+        Each (phenotype, variant)'s segment group, numbered within its phenotype.
+    grp_ptr : (P,) int
+        Phenotype p's groups are rows ``grp_ptr[p] + gid`` of ``group_f``.
+    group_f : (ΣG, n) float
+        All phenotypes' group masks.
+    xts : (P, K, n) float
+        Each phenotype's per-sample columns, transposed.
+    ps, pd : (ΣV, K) float
+    sq : (ΣV, 3) float
+        As for :func:`masked_products`, stacked by phenotype.
+    """
+    n_ph = start.shape[0]
+    lo = start.min()
+    hi = stop.max()
+    for v in range(lo, hi):
         sv = s[v]
         dv = d[v]
-        # Three columns of x per pass over the variant's samples (six sums in flight; the
-        # variant's rows stay in L1 between passes); the first pass also forms the squares.
-        # A short last pass repeats the last column and drops the repeats.
-        for j in range(0, k, 3):
-            x0 = xt[j]
-            x1 = xt[min(j + 1, k - 1)]
-            x2 = xt[min(j + 2, k - 1)]
-            s0 = s1 = s2 = d0 = d1 = d2 = 0.0
-            ss = sd = dd = 0.0
-            first = j == 0
-            for i in range(n):
-                ai = sv[i] * m[i]
-                bi = dv[i] * m[i]
-                if first:
-                    ss += ai * ai
-                    sd += ai * bi
-                    dd += bi * bi
-                s0 += ai * x0[i]
-                s1 += ai * x1[i]
-                s2 += ai * x2[i]
-                d0 += bi * x0[i]
-                d1 += bi * x1[i]
-                d2 += bi * x2[i]
-            if first:
-                sq[v, 0] = ss
-                sq[v, 1] = sd
-                sq[v, 2] = dd
-            ps[v, j] = s0
-            pd[v, j] = d0
-            if j + 1 < k:
-                ps[v, j + 1] = s1
-                pd[v, j + 1] = d1
-            if j + 2 < k:
-                ps[v, j + 2] = s2
-                pd[v, j + 2] = d2
+        for p in range(n_ph):
+            if start[p] <= v < stop[p]:
+                r = row_ptr[p] + v - start[p]
+                m = group_f[grp_ptr[p] + gid[r]]
+                _variant_products(sv, dv, m, xts[p], ps[r], pd[r], sq[r])
 
 
 @numba.njit(inline="always", fastmath={"contract"})
