@@ -111,8 +111,9 @@ class Mode:
         starts, instead of after the last unit (and without holding back the first units).
     unit_sql : tuple of str
         ``sql/`` files run after a unit's rows are inserted, in the same transaction, with
-        parameters ``$run_id`` and ``$unit_id`` (rows derived from the unit's, such as
-        nominal's top hits: ``sql/unit_top_rows.sql``).
+        parameters ``$run_id``, ``$unit_id``, ``$chr`` and ``$variant_chr``, reading the unit's
+        frame as ``unit_main`` (rows derived from the unit's, such as nominal's top hits:
+        ``sql/unit_top_rows.sql``).  Only for modes whose units return a single frame.
     p_is_pvalue : bool
         Whether ``p_column`` is a p-value (compared on -log10 scale) or a score.
     has_variant : bool

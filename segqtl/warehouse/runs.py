@@ -317,6 +317,8 @@ def write_unit(
                 [run_id, unit.unit_id, unit.chr],
             )
         )
+    if mode.unit_sql and isinstance(frame, dict):
+        raise ValueError(f"{mode.name}: unit_sql reads a single frame's rows (unit_main)")
     n_pairs = int(sum(counts.values()))
     tested = int(counts.get("tested", 0))
     skipped = {k: v for k, v in counts.items() if k != "tested" and v}
@@ -327,8 +329,13 @@ def write_unit(
                 # COMMIT/ROLLBACK, because an aborted transaction refuses to unregister it.
                 con.register("unit_rows", rows)
                 con.execute(sql, params)
-            for name in mode.unit_sql:  # rows derived from the unit's (e.g. its top hits)
-                query(con, name, run_id=run_id, unit_id=unit.unit_id)
+            if mode.unit_sql:  # rows derived from the unit's (e.g. its top hits)
+                con.register("unit_main", inserts[0][1])
+                for name in mode.unit_sql:
+                    query(
+                        con, name, run_id=run_id, unit_id=unit.unit_id, chr=unit.chr,
+                        variant_chr=variant_chr,
+                    )  # fmt: skip
             con.execute(
                 "UPDATE run_units SET status = 'done', n_phenotypes = ?, n_pairs = ?, "
                 "n_pairs_tested = ?, skipped = ?, n_rows = ?, seconds = ?, "
@@ -345,8 +352,9 @@ def write_unit(
                 ],
             )
     finally:
-        with contextlib.suppress(duckdb.Error):  # a connection a failed commit invalidated
-            con.unregister("unit_rows")
+        for name in ("unit_rows", "unit_main"):
+            with contextlib.suppress(duckdb.Error):  # not registered, or a failed commit
+                con.unregister(name)  # invalidated the connection
 
 
 def _frame_insert(con, table: str, frame: pl.DataFrame) -> tuple[str, object]:
