@@ -182,7 +182,11 @@ def _csv_column(values: tuple, dtype: str, sep: str) -> list[str]:
     if dtype == "VARCHAR":
         return ["" if v is None else _csv_text(v, sep) for v in values]
     if dtype == "TIMESTAMP":  # polars' microsecond datetimes: ISO with six decimals
-        return ["" if v is None else v.isoformat(timespec="microseconds") for v in values]
+        # beyond Python's years 1-9999 DuckDB hands over its own text, written as it is
+        return [
+            "" if v is None else _csv_text(v, sep) if isinstance(v, str) else
+            v.isoformat(timespec="microseconds") for v in values
+        ]  # fmt: skip
     return ["" if v is None else str(v) for v in values]  # DATE (ISO), NULL
 
 

@@ -169,3 +169,19 @@ def test_table_text__wide_results_are_left_to_python(con):
     wide = ", ".join(f"{k} AS c{k}" for k in range(MAX_COLUMNS + 1))
     assert engine_table(con, f"SELECT {narrow}") == _python(con, f"SELECT {narrow}")
     assert engine_table(con, f"SELECT {wide}") is None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "table", "json"])
+def test_format_rows__timestamps_beyond_python_years(con, fmt):
+    # DuckDB returns a TIMESTAMP outside Python's years 1-9999 as its own text: every format
+    # writes it as that text instead of failing
+    con.execute(
+        "SELECT TIMESTAMP '12000-01-01 00:00:00' AS t, DATE '15000-03-01' AS d, "
+        "TIMESTAMP '2026-12-01 04:00:00' AS now"
+    )
+    columns = [d[0] for d in con.description]
+    types = [str(d[1]) for d in con.description]
+    text = format_rows(columns, types, con.fetchall(), fmt)
+    assert "12000-01-01 00:00:00" in text
+    assert "15000-03-01" in text
+    assert "2026-12-01" in text
