@@ -1128,6 +1128,7 @@ def main(argv: list[str] | None = None, prog: str = "segqtl") -> None:
     shows the drop-in's flags, ``segqtl --help`` the commands.
     """
     args = sys.argv[1:] if argv is None else list(argv)
+    _check_utf8(args)
     dropin_help = prog != "segqtl" and args[:1] in (["--help"], ["-h"])
     use_dropin = dropin_help or (
         bool(args) and args[0].startswith("--") and args[0] not in ("--help", "--version")
@@ -1155,6 +1156,29 @@ def main(argv: list[str] | None = None, prog: str = "segqtl") -> None:
         gc.freeze()
     if argv is None and (use_dropin or args[:1] == ["run"]) and not dropin_help:
         _end_run_process()
+
+
+def _check_utf8(args: list[str]) -> None:
+    """Stop with a usage error (exit 2) at the first argument that is not UTF-8 text.
+
+    Python keeps undecodable bytes of argv as lone surrogates; DuckDB, polars and the files
+    segqtl writes all take UTF-8, so such an argument could only fail later, as an internal
+    error.
+    """
+    for i, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raw = arg[exc.start : exc.end].encode("utf-8", "surrogateescape")
+            lo = max(0, exc.start - 40)  # the text around the first bad byte
+            part = arg[lo : exc.start + 20].encode("utf-8", "surrogateescape")
+            shown = ("..." if lo else "") + part.decode("utf-8", "backslashreplace")
+            _msg(
+                f"error: argument {i} ({shown}) is not UTF-8 text (byte 0x{raw[0]:02x} at "
+                f"character {exc.start + 1}). Fix: pass it in UTF-8 (rename a file whose name "
+                "is not UTF-8)"
+            )
+            sys.exit(2)
 
 
 def _end_run_process() -> None:

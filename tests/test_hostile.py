@@ -587,6 +587,12 @@ CASES += [
     Case("dropin-bad-input-file",
          lambda w: dropin_args(w, covariates=edit(w.path(COV), set_cell(1, 3, "old"))),
          ("covariates.csv", "'old'")),
+    # bytes that are not UTF-8 in argv reach Python as lone surrogates
+    Case("argv-sql-not-utf8", lambda w: ["query", "--db", w.db, "SELECT '\udcff'"],
+         ("argument 4", "0xff", "UTF-8")),
+    Case("argv-dropin-path-not-utf8",
+         lambda w: dropin_args(w)[:5] + [str(w.root / "out\udce9")] + dropin_args(w)[6:],
+         ("argument 6", "0xe9", "out\\xe9")),
 ]  # fmt: skip
 
 
