@@ -1,6 +1,6 @@
 """``python -m segqtl``: the SegmentQTL drop-in (``--mode ...``) or the command group."""
 
-from .cli import main
-
 if __name__ == "__main__":
-    main(prog="python -m segqtl")
+    from .entry import start
+
+    start(prog="python -m segqtl")

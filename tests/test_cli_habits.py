@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
 import polars as pl
@@ -416,3 +417,34 @@ def test_group__plain_db_and_run_options_get_the_shared_habits(wh):
     assert res.stdout.split() == [wh["db"], str(wh["runs"]["perm"]), str(newest), "4"]
     missing = CliRunner().invoke(group, ["probe", "--run", "1"], env={"SEGQTL_DB": None})
     assert missing.exit_code == 2 and "no warehouse given" in missing.output
+
+
+@pytest.mark.parametrize("entry", ["python -m segqtl", "segqtl"])
+def test_entry__ctrl_c_while_the_command_line_loads(entry):
+    # Ctrl-C while segqtl.cli and its imports load (most of a second) ends as it does later:
+    # one line and exit code 130, no traceback.  The import is made to raise KeyboardInterrupt.
+    import subprocess
+    import textwrap
+
+    launch = (
+        "runpy.run_module('segqtl', run_name='__main__', alter_sys=True)"
+        if entry == "python -m segqtl"
+        else "from segqtl.entry import start; start()"
+    )
+    code = textwrap.dedent(
+        f"""
+        import builtins, runpy, sys
+        real = builtins.__import__
+        def interrupted(name, globals=None, locals=None, fromlist=(), level=0):
+            if name == "segqtl.cli" or (name == "cli" and level == 1):
+                raise KeyboardInterrupt
+            return real(name, globals, locals, fromlist, level)
+        builtins.__import__ = interrupted
+        sys.argv = ["segqtl", "--help"]
+        {launch}
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == "segqtl: interrupted\n"
+    assert res.stdout == ""
