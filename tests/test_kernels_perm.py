@@ -472,7 +472,7 @@ def test_warm_up__compiles_every_scan_kernel():
     # nominal fits' solve is compiled per size like _tiled_kernel (gram_solve_any: above 18)
     inlined = {"_update4", "_finish", "_chunk_sums", "_minus4", "_keep_max", "_lu_solve"}
     inlined |= {"_leading_passes", "_quad_form", "_bounds", "_dot", "_exact_rho"}
-    inlined |= {"_variant_products"}
+    inlined |= {"_variant_products", "_work_arrays"}
     per_size = {"_tiled_kernel", "_screened_kernel"}
     per_size |= {"_gram_solve_p", "_gram_solve_body", "gram_solve_any"}
     assert cold <= {"shuffle_rows", "max_abs_t", *per_size, *inlined}, cold
@@ -484,12 +484,18 @@ def test_warm_up__compiles_every_scan_kernel():
     assert screened_max_abs_t(3).signatures
 
 
-@given(
+#: The max-|t| kernels' problem sizes, shared by their property tests.
+_KERNEL_SIZES = dict(
     seed=st.integers(0, 10_000),
     k=st.sampled_from([1, 2, 4]),
     n_c=st.integers(12, 60),
-    n_var=st.integers(1, 30),
     n_grp=st.integers(1, 4),
+)
+
+
+@given(
+    **_KERNEL_SIZES,
+    n_var=st.integers(1, 30),
     max_exc=st.sampled_from([0, 3, 4, 5, 8, 9, 13]),
     nb=st.sampled_from([1, 5, CHUNK - 1, CHUNK, CHUNK + 3, 3 * CHUNK + 17]),
 )
@@ -500,26 +506,10 @@ def test_tiled_max_abs_t__equals_generic_kernel(seed, k, n_c, n_var, n_grp, max_
     # partial chunks, invalid t (RSS <= 0) and ties; only LLVM's choice of where to fuse a
     # multiply-add may differ (the last bit)
     rng = np.random.default_rng(seed)
-    comp = [
-        np.sort(rng.choice(n_c, rng.integers(0, n_c // 3), replace=False)) for _ in range(n_grp)
-    ]
-    gid = rng.integers(0, n_grp, n_var)
-    n_exc = min(max_exc, n_c // 3)  # comp and exc leave at least a third of the samples
-    exc = [np.sort(rng.choice(n_c, rng.integers(0, n_exc + 1), replace=False)) for _ in gid]
+    _, kw = _screen_inputs(rng, k, n_c, n_var, n_grp, max_exc, nb, near_ties=False)
     w_sd = rng.normal(size=(2 * n_var, nb))
     w_sd[n_var + 1 :: 3] = w_sd[n_var]  # equal w_d: ties between variants
-    kw = dict(
-        w_sd=w_sd,
-        yc=rng.normal(size=(n_c, nb)) * 2.0,
-        q=rng.normal(size=(n_c, k)) * 0.3,
-        comp_ptr=np.cumsum([0] + [c.size for c in comp]).astype(np.int64),
-        comp_idx=np.concatenate(comp).astype(np.int64),
-        gid=gid.astype(np.int64),
-        exc_ptr=np.cumsum([0] + [e.size for e in exc]).astype(np.int64),
-        exc_idx=np.concatenate(exc).astype(np.int64),
-        cq_inv=np.stack([(lambda a: a @ a.T)(rng.normal(size=(k, k)) * 0.2) for _ in gid]),
-        df=rng.integers(1, 50, n_var).astype(np.float64),
-    )
+    kw["w_sd"] = w_sd
     out = {}
     for name, kernel in (("generic", max_abs_t), ("tiled", tiled_max_abs_t(k))):
         best_t, best_df = np.full(nb, -np.inf), np.ones(nb)
@@ -542,13 +532,14 @@ def test_tiled_max_abs_t__large_bases_use_the_generic_kernel():
 
 
 def _screen_inputs(rng, k, n_c, n_var, n_grp, max_exc, nb, near_ties):
-    """Inputs of the double-precision and the screened max-|t| kernels: products of rows
-    ``u`` with permuted phenotypes ``yc``, segment groups, missing-genotype lists."""
+    """Inputs of the double-precision and the screened max-|t| kernels: rows ``u`` whose
+    products with the permuted phenotypes ``yc`` are w_s and w_d, segment groups,
+    missing-genotype lists (0..max_exc per variant), inverse Gram matrices and df."""
     comp = [
         np.sort(rng.choice(n_c, rng.integers(0, n_c // 3), replace=False)) for _ in range(n_grp)
     ]
     gid = rng.integers(0, n_grp, n_var)
-    n_exc = min(max_exc, n_c // 3)
+    n_exc = min(max_exc, n_c // 3)  # comp and exc leave at least a third of the samples
     exc = [np.sort(rng.choice(n_c, rng.integers(0, n_exc + 1), replace=False)) for _ in gid]
     u = rng.normal(size=(2 * n_var, n_c)) / np.sqrt(n_c)
     if near_ties:
@@ -577,11 +568,8 @@ def _screen_inputs(rng, k, n_c, n_var, n_grp, max_exc, nb, near_ties):
 
 
 @given(
-    seed=st.integers(0, 10_000),
-    k=st.sampled_from([1, 2, 4]),
-    n_c=st.integers(12, 60),
+    **_KERNEL_SIZES,
     n_var=st.integers(2, 30),
-    n_grp=st.integers(1, 4),
     max_exc=st.sampled_from([0, 3, 4, 5, 9]),
     nb=st.sampled_from([1, 5, CHUNK + 3, 2 * CHUNK + 17]),
     near_ties=st.booleans(),

@@ -581,6 +581,20 @@ def _finish(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, dfv, bt, bd, cw):  # n
 
 
 @numba.njit(inline="always", **_JIT)
+def _work_arrays(K, q, n_grp):  # noqa: N803  # pragma: no cover - compiled
+    """The per-sample kernels' work arrays: q with a row of zeros below (``qz``, the padding
+    sample), the chunk's full and per-group sums, and the chunk's phenotypes (``ych``, zero
+    row included)."""
+    n_c = q.shape[0]
+    qz = np.zeros((n_c + 1, K))
+    qz[:n_c] = q
+    full = np.empty((K + 1, CHUNK))
+    grp = np.empty((n_grp, K + 1, CHUNK))
+    ych = np.zeros((n_c + 1, CHUNK))
+    return qz, full, grp, ych
+
+
+@numba.njit(inline="always", **_JIT)
 def _leading_passes(K, r, src, ych, qz, exc_idx, c, c_end, zero, cw):  # noqa: N803  # pragma: no cover
     """A variant's missing-genotype corrections but the last pass of four, into ``r`` (if it
     has more than four: then the last pass reads ``r``, else the group's sums ``src``).
@@ -612,15 +626,10 @@ def _tiled_kernel(
     numba.literally(K)
     n_c, nb = yc.shape
     n_var = gid.shape[0]
-    n_grp = comp_ptr.shape[0] - 1
     zero = n_c  # a sample row of zeros: subtracting its terms changes nothing, bit for bit
-    qz = np.zeros((n_c + 1, K))
-    qz[:n_c] = q
-    full = np.empty((K + 1, CHUNK))
-    grp = np.empty((n_grp, K + 1, CHUNK))
+    qz, full, grp, ych = _work_arrays(K, q, comp_ptr.shape[0] - 1)
     # on the stack: LLVM then knows it overlaps nothing else, and vectorises the passes
     r = numba.carray(_stack_rows(K, CHUNK), (K + 1, CHUNK))
-    ych = np.zeros((n_c + 1, CHUNK))
     for c0 in range(0, nb, CHUNK):
         cw = min(CHUNK, nb - c0)
         _chunk_sums(yc, q, comp_ptr, comp_idx, c0, cw, ych, full, grp)
@@ -791,14 +800,9 @@ def _screened_kernel(
     numba.literally(K)
     n_c, nb = yc.shape
     n_var = gid.shape[0]
-    n_grp = comp_ptr.shape[0] - 1
     zero = n_c
-    qz = np.zeros((n_c + 1, K))
-    qz[:n_c] = q
-    full = np.empty((K + 1, CHUNK))
-    grp = np.empty((n_grp, K + 1, CHUNK))
+    qz, full, grp, ych = _work_arrays(K, q, comp_ptr.shape[0] - 1)
     r = numba.carray(_stack_rows(K, CHUNK), (K + 1, CHUNK))
-    ych = np.zeros((n_c + 1, CHUNK))
     hi = np.empty((n_var, CHUNK))
     lmax = np.empty(CHUNK)
     yt = np.empty(n_c)  # one permuted phenotype, contiguous, for the exact products
