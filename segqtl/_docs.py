@@ -29,9 +29,9 @@ Every command takes `-h`/`--help`.  `--db` defaults to the `SEGQTL_DB` environme
 A run (`--run`, `show RUN`, `compare RUN_A RUN_B`, `run --resume`, `--finemap-run`) is given by
 its id, its `--name` (the newest run of that name, with a warning, if several share it),
 `last` (the newest run) or `last-MODE` (the newest run of a mode, such as `last-perm`).
-`--chromosome` takes `8` or `chr8`, lists (`1,2`), ranges of chr1..chr22, chrX (`1-5`: those of
-them the cohort has), `all`, and may be repeated.  Errors are one line on stderr with a fix;
-stdout carries data only.
+`--chromosome` takes `8` or `chr8` (`CHR8` too), lists (`1,2`), ranges of chr1..chr22, chrX
+(`1-5`: those of them the cohort has), `all`, and may be repeated.  Errors are one line on
+stderr with a fix; stdout carries data only.
 
 """
 

@@ -7,9 +7,11 @@ AUTOSOMES_X = tuple(f"chr{i}" for i in range(1, 23)) + ("chrX",)
 
 
 def normalize_chromosome(name: str) -> str:
-    """``8`` / ``chr8`` -> ``chr8``; ``X`` -> ``chrX``."""
+    """``8`` / ``chr8`` / ``CHR8`` / ``Chr8`` -> ``chr8``; ``X`` -> ``chrX``."""
     name = str(name).strip()
-    return name if name.startswith("chr") else f"chr{name}"
+    if name[:3].lower() == "chr":  # the prefix in any case is the prefix, not part of a name
+        return "chr" + name[3:]
+    return f"chr{name}"
 
 
 def natural_order(chromosomes) -> list[str]:

@@ -448,3 +448,11 @@ def test_entry__ctrl_c_while_the_command_line_loads(entry):
     assert res.returncode == 130, res.stderr
     assert res.stderr == "segqtl: interrupted\n"
     assert res.stdout == ""
+
+
+@pytest.mark.parametrize("typed", ["8", "chr8", "CHR8", "Chr8", " chr8 "])
+def test_normalize_chromosome__prefix_in_any_case(typed):
+    from segqtl.chromosomes import normalize_chromosome
+
+    assert normalize_chromosome(typed) == "chr8"
+    assert normalize_chromosome("X") == "chrX"

@@ -265,6 +265,8 @@ def test_range__parsing_and_errors():
         "chr1:1-5000000,chr2:5-9"
     )
     assert [str(r) for r in parse_ranges("1:5-9,1")] == ["chr1"]
+    # the chr prefix in any case (CHR1, Chr1) is the prefix: the same chromosome
+    assert parse_ranges("CHR1:5-9,Chr2,chrX") == parse_ranges("chr1:5-9,2,X")
 
 
 def test_range__chromosome_without_a_range_is_refused(warehouse):
