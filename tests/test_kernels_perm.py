@@ -592,7 +592,7 @@ def test_screened_max_abs_t__same_maximum_as_double_precision(
     delta = float32_product_bound(n_c) * norm_u * np.sqrt((yc * yc).sum(axis=0))
     assert (np.abs(w32 - u @ yc) <= delta).all()  # the bound holds
     best_t, best_df = np.full(nb, -np.inf), np.ones(nb)
-    n_exact = screened_max_abs_t(k)(w32, u, delta, **kw, best_t=best_t, best_df=best_df)
+    n_exact = screened_max_abs_t(k)(w32, 1.0, u, delta, **kw, best_t=best_t, best_df=best_df)
     assume((exact_t > 0).any())
     np.testing.assert_array_equal(best_t > 0, exact_t > 0)
     np.testing.assert_allclose(best_t, exact_t, rtol=1e-11)
@@ -614,7 +614,7 @@ def test_screened_max_abs_t__first_variant_wins_exact_ties():
         yc = kw["yc"]
         w32 = (u @ yc).astype(np.float32)
         delta = float32_product_bound(2) * np.sqrt((yc * yc).sum(axis=0))
-        screened_max_abs_t(1)(w32, u, delta, **kw)
+        screened_max_abs_t(1)(w32, 1.0, u, delta, **kw)
         assert kw["best_t"][0] == 1.0
         assert kw["best_df"][0] == winner_df
 
@@ -680,3 +680,19 @@ def test_max_t_null__duplicate_variants_fall_back_to_double_precision(monkeypatc
     np.testing.assert_allclose(got, plain, rtol=1e-13)
     expected = max_t_null_numpy(y, cn, cov, block, None, pos, lb, ub, n_perm=50, seed=4)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-40, 1e-12, 1e-5, 1e20, 1e35, 1e40, 1e120])
+def test_max_t_null__screen_holds_at_any_phenotype_scale(scale):
+    """The screened scan equals the double-precision one at any phenotype scale: float32
+    products of a tiny phenotype would underflow and of a huge one overflow (the products are
+    taken on the phenotypes scaled by a power of two).  (Below σ = 1e-15 no t counts.)"""
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(18, n=80, n_var=15)
+    block = DosageBlock.from_dosages(alt, ref)
+    args = (y * scale, cn, cov, block, None, pos, lb, ub)
+    kw = dict(n_perm=300, seed=7, perm_block=128)
+    plain = max_t_null(*args, **kw, screen=False)
+    got = max_t_null(*args, **kw)
+    assert np.isfinite(plain).sum() > 250 or scale < 1e-14  # the σ floor
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(plain))
+    np.testing.assert_allclose(got, plain, rtol=1e-12)

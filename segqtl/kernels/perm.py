@@ -68,6 +68,12 @@ PERM_BLOCK = 1024
 SCREEN_FALLBACK = 0.05
 
 
+#: Absolute error that float32 underflow can add per term of a product of values of magnitude
+#: at most 1 (a subnormal rounding, 2⁻¹⁵⁰, for the conversion of each factor and for the
+#: product; doubled).
+UNDERFLOW_BOUND = 2.0**-147
+
+
 def float32_product_bound(n: int) -> float:
     """``g`` with ``|fl32(x · y) − x · y| <= g ||x|| ||y||`` for float64 vectors of length n
     rounded to float32 and multiplied by any float32 BLAS (any order of summation, fused or
@@ -374,14 +380,21 @@ def _scan(out, kv, gram, ginv, df_k, mv, cols, qb, m_idx, fitted, resid, seed, p
         best_t = np.full(nb, -np.inf)
         best_df = np.ones(nb)
         if screened is not None:
+            # In float32 the phenotypes are scaled by a power of two (exact) to at most 1 in
+            # magnitude: neither the conversion nor the products can overflow, and underflow
+            # adds at most UNDERFLOW_BOUND to a product (docs/methods.md#perm-null).
+            peak = float(np.abs(yc).max())
+            scale = float(np.ldexp(1.0, -np.frexp(peak)[1])) if 0.0 < peak < np.inf else 1.0
             y32 = _scratch("y32", (n_c, nb), np.float32)
-            y32[...] = yc
+            np.multiply(yc, scale, out=y32, casting="same_kind")
             # the only (variants x samples x permutations) work, in single precision
             w32 = np.matmul(u32, y32, out=_scratch("w32", (2 * nk, nb), np.float32))
+            # the bound in the units of yc (the kernel unscales the products likewise)
             delta = gamma * np.sqrt(np.einsum("ij,ij->j", yc, yc))
+            delta += (n_c + 2) * UNDERFLOW_BOUND / scale
             n_exact = screened(
-                w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df_k,
-                best_t, best_df,
+                w32, 1.0 / scale, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx,
+                cq_inv, df_k, best_t, best_df,
             )  # fmt: skip
             if n_exact > SCREEN_FALLBACK * nk * nb:  # too many near-ties: double precision
                 screened = None

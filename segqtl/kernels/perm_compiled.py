@@ -659,10 +659,11 @@ def screened_max_abs_t(k: int):
     The matrix product ``u y*`` is the scan's dominant cost; in float32 it runs at twice the
     rate.  Its result only chooses which t to compute exactly (docs/methods.md#perm-null):
 
-    1. From each float32 ``(w_s, w_d)``, with ``|ŵ − w| <= δ_b`` (``delta``; the caller's bound
-       on the float32 product's error for permutation b), and the exact ``ρ`` (computed as
-       :func:`max_abs_t` does), an interval ``[t²_lo, t²_hi]`` holding the exact t² of every
-       (variant, permutation).  A variant whose RSS is surely valid (``RSS_lo`` above
+    1. From each float32 ``(w_s, w_d)`` (times ``unscale``: the caller takes the products of
+       the phenotypes scaled by a power of two), with ``|ŵ − w| <= δ_b`` (``delta``; the
+       caller's bound on the float32 product's error for permutation b), and the exact ``ρ``
+       (computed as :func:`max_abs_t` does), an interval ``[t²_lo, t²_hi]`` holding the exact
+       t² of every (variant, permutation).  A variant whose RSS is surely valid (``RSS_lo`` above
        1e-4 ρ and above the σ floor) raises the permutation's lower bound ``L_b`` to its
        ``t²_lo``; any other gets ``t²_hi = inf``.
     2. The variants with ``t²_hi (1 + 1e-9) >= L_b`` — the only ones whose exact t can be the
@@ -677,9 +678,10 @@ def screened_max_abs_t(k: int):
     Returns
     -------
     callable or None
-        ``f(w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df,
-        best_t, best_df) -> int``, the number of exact evaluations; ``w32`` (2 V, b) float32
-        is ``u y*`` in single precision, ``u`` (2 V, n_c) float64 and ``delta`` (b,) float64;
+        ``f(w32, unscale, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv,
+        df, best_t, best_df) -> int``, the number of exact evaluations; ``w32`` (2 V, b)
+        float32 is ``u y*`` in single precision, times ``1 / unscale`` (a power of two), ``u``
+        (2 V, n_c) float64 and ``delta`` (b,) float64 the bound in the units of ``yc``;
         the other parameters are :func:`max_abs_t`'s.
     """
     return _SCREENED(k)
@@ -690,12 +692,12 @@ def _screened_entry(k: int):
 
     @numba.njit(**_JIT)
     def entry(
-        w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df, best_t,
-        best_df,
+        w32, unscale, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df,
+        best_t, best_df,
     ):  # fmt: skip  # pragma: no cover - compiled
         return _screened_kernel(
-            k, w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df,
-            best_t, best_df,
+            k, w32, unscale, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv,
+            df, best_t, best_df,
         )  # fmt: skip
 
     return entry
@@ -721,7 +723,7 @@ def _quad_form(K, cinv, rl):  # noqa: N803  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", **_JIT)
-def _bounds(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, delta, dfv, hi, lmax, cw):  # noqa: N803  # pragma: no cover
+def _bounds(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, unscale, delta, dfv, hi, lmax, cw):  # noqa: N803  # pragma: no cover
     """Step 1 of :func:`screened_max_abs_t` for one variant: the last four samples' terms and
     ``ρ`` as :func:`_finish` computes them, then ``t²_hi`` into ``hi`` and ``L_b`` into
     ``lmax``."""
@@ -730,8 +732,8 @@ def _bounds(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, delta, dfv, hi, lmax, 
         _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
         rho = rl[K] - _quad_form(K, cinv, rl)
         d = delta[b]
-        s = np.abs(np.float64(ws[b]))
-        a = np.abs(np.float64(wd[b]))
+        s = np.abs(np.float64(ws[b]) * unscale)  # a power of two: exact
+        a = np.abs(np.float64(wd[b]) * unscale)
         sh = s + d
         ah = a + d
         sl = max(s - d, 0.0)
@@ -793,8 +795,8 @@ def _exact_rho(K, src, ych, qz, exc_idx, c, c_end, zero, cinv, b):  # noqa: N803
 
 @numba.njit(**_JIT)
 def _screened_kernel(
-    K, w32, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df, best_t,
-    best_df,
+    K, w32, unscale, u, delta, yc, q, comp_ptr, comp_idx, gid, exc_ptr, exc_idx, cq_inv, df,
+    best_t, best_df,
 ):  # noqa: N803  # fmt: skip  # pragma: no cover - compiled
     """:func:`screened_max_abs_t` with ``K`` a compile-time constant."""
     numba.literally(K)
@@ -820,12 +822,13 @@ def _screened_kernel(
             wd = w32[n_var + v, c0 : c0 + cw]
             if exc_ptr[v + 1] - exc_ptr[v] > 4:
                 _bounds(
-                    K, r, ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, dl, df[v], hi[v], lmax, cw
-                )
+                    K, r, ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, unscale, dl, df[v], hi[v],
+                    lmax, cw,
+                )  # fmt: skip
             else:
                 _bounds(
-                    K, grp[gid[v]], ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, dl, df[v], hi[v],
-                    lmax, cw,
+                    K, grp[gid[v]], ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, unscale, dl,
+                    df[v], hi[v], lmax, cw,
                 )  # fmt: skip
         # step 2, permutation by permutation (variants in order: the tie rule)
         for b in range(cw):
