@@ -807,7 +807,7 @@ def _screened_kernel(
     r = numba.carray(_stack_rows(K, CHUNK), (K + 1, CHUNK))
     hi = np.empty((n_var, CHUNK))
     lmax = np.empty(CHUNK)
-    yt = np.empty(n_c)  # one permuted phenotype, contiguous, for the exact products
+    ycols = np.empty((CHUNK, n_c))  # the chunk's permuted phenotypes, one per row
     n_exact = 0
     for c0 in range(0, nb, CHUNK):
         cw = min(CHUNK, nb - c0)
@@ -830,18 +830,18 @@ def _screened_kernel(
                     K, grp[gid[v]], ych, qz, i1, i2, i3, i4, cq_inv[v], ws, wd, unscale, dl,
                     df[v], hi[v], lmax, cw,
                 )  # fmt: skip
-        # step 2, permutation by permutation (variants in order: the tie rule)
-        for b in range(cw):
-            floor = lmax[b]
-            found = False
-            for v in range(n_var):
-                if hi[v, b] * (1.0 + SCREEN_SLACK) >= floor:
-                    if not found:
-                        for i in range(n_c):
-                            yt[i] = ych[i, b]
-                        found = True
-                    ws_v = _dot(u[v], yt)
-                    wd_v = _dot(u[n_var + v], yt)
+        # step 2: the chunk's phenotypes as rows (contiguous for the exact products), then
+        # variant by variant; each permutation still meets its variants in order (the tie
+        # rule), and the screen reads ``hi`` along its rows
+        for i in range(n_c):
+            for b in range(cw):
+                ycols[b, i] = ych[i, b]
+        for v in range(n_var):
+            hv = hi[v]
+            for b in range(cw):
+                if hv[b] * (1.0 + SCREEN_SLACK) >= lmax[b]:
+                    ws_v = _dot(u[v], ycols[b])
+                    wd_v = _dot(u[n_var + v], ycols[b])
                     rho = _exact_rho(
                         K, grp[gid[v]], ych, qz, exc_idx, exc_ptr[v], exc_ptr[v + 1], zero,
                         cq_inv[v], b,
