@@ -546,16 +546,27 @@ _TILED = PerSize(1, TILED_MAX_K, max_abs_t, _tiled_entry)
 
 
 @numba.njit(inline="always", **_JIT)
-def _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b):  # noqa: N803  # pragma: no cover
-    """``rl = src[:, b]`` minus four samples' terms (rows of ``ych``/``q``), in the generic
-    kernel's order of subtraction."""
+def _minus4(K, rl, src, sb, ych, q, i1, i2, i3, i4, b):  # noqa: N803  # pragma: no cover
+    """``rl = src[:, sb]`` minus four samples' terms of permutation b (rows of ``ych``/``q``),
+    in the generic kernel's order of subtraction (``src`` may be ``rl`` itself)."""
     y1 = ych[i1, b]
     y2 = ych[i2, b]
     y3 = ych[i3, b]
     y4 = ych[i4, b]
     for j in range(K):
-        rl[j] = (((src[j, b] - q[i1, j] * y1) - q[i2, j] * y2) - q[i3, j] * y3) - q[i4, j] * y4
-    rl[K] = (((src[K, b] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
+        rl[j] = (((src[j, sb] - q[i1, j] * y1) - q[i2, j] * y2) - q[i3, j] * y3) - q[i4, j] * y4
+    rl[K] = (((src[K, sb] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
+
+
+@numba.njit(inline="always", **_JIT)
+def _four(exc_idx, c, c_end, zero):  # pragma: no cover - compiled
+    """The samples ``exc_idx[c : c + 4]`` of a pass of four, ``zero`` (the row of zeros) past
+    ``c_end``."""
+    i1 = exc_idx[c] if c < c_end else zero
+    i2 = exc_idx[c + 1] if c + 1 < c_end else zero
+    i3 = exc_idx[c + 2] if c + 2 < c_end else zero
+    i4 = exc_idx[c + 3] if c + 3 < c_end else zero
+    return i1, i2, i3, i4
 
 
 @numba.njit(inline="always", **_JIT)
@@ -564,7 +575,7 @@ def _update4(K, dst, src, ych, q, i1, i2, i3, i4, cw):  # noqa: N803  # pragma: 
     order of subtraction."""
     rl = numba.carray(_stack_rows(K, 1), (K + 1,))
     for b in range(cw):
-        _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
+        _minus4(K, rl, src, b, ych, q, i1, i2, i3, i4, b)
         for j in range(K + 1):
             dst[j, b] = rl[j]
 
@@ -575,7 +586,7 @@ def _finish(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, dfv, bt, bd, cw):  # n
     :func:`max_abs_t` computes them."""
     rl = numba.carray(_stack_rows(K, 1), (K + 1,))
     for b in range(cw):
-        _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
+        _minus4(K, rl, src, b, ych, q, i1, i2, i3, i4, b)
         quad = _quad_form(K, cinv, rl)
         _keep_max(rl[K] - quad - ws[b] * ws[b] - wd[b] * wd[b], wd[b], dfv, bt, bd, b)
 
@@ -611,11 +622,7 @@ def _leading_passes(K, r, src, ych, qz, exc_idx, c, c_end, zero, cw):  # noqa: N
                 K, r, r, ych, qz, exc_idx[c], exc_idx[c + 1], exc_idx[c + 2], exc_idx[c + 3], cw
             )
             c += 4
-    i1 = exc_idx[c] if c < c_end else zero
-    i2 = exc_idx[c + 1] if c + 1 < c_end else zero
-    i3 = exc_idx[c + 2] if c + 2 < c_end else zero
-    i4 = exc_idx[c + 3] if c + 3 < c_end else zero
-    return i1, i2, i3, i4
+    return _four(exc_idx, c, c_end, zero)
 
 
 @numba.njit(**_JIT)
@@ -729,7 +736,7 @@ def _bounds(K, src, ych, q, i1, i2, i3, i4, cinv, ws, wd, unscale, delta, dfv, h
     ``lmax``."""
     rl = numba.carray(_stack_rows(K, 1), (K + 1,))
     for b in range(cw):
-        _minus4(K, rl, src, ych, q, i1, i2, i3, i4, b)
+        _minus4(K, rl, src, b, ych, q, i1, i2, i3, i4, b)
         rho = rl[K] - _quad_form(K, cinv, rl)
         d = delta[b]
         s = np.abs(np.float64(ws[b]) * unscale)  # a power of two: exact
@@ -772,24 +779,14 @@ def _exact_rho(K, src, ych, qz, exc_idx, c, c_end, zero, cinv, b):  # noqa: N803
     """``ρ`` of one (variant, permutation b), with the same passes of four and in the same
     order as :func:`_leading_passes` then :func:`_bounds` (only LLVM's fusing of a
     multiply-add may differ)."""
-    rl = numba.carray(_stack_rows(K, 1), (K + 1,))
-    for j in range(K + 1):
-        rl[j] = src[j, b]
-    while True:
-        i1 = exc_idx[c] if c < c_end else zero
-        i2 = exc_idx[c + 1] if c + 1 < c_end else zero
-        i3 = exc_idx[c + 2] if c + 2 < c_end else zero
-        i4 = exc_idx[c + 3] if c + 3 < c_end else zero
-        y1 = ych[i1, b]
-        y2 = ych[i2, b]
-        y3 = ych[i3, b]
-        y4 = ych[i4, b]
-        for j in range(K):
-            rl[j] = (((rl[j] - qz[i1, j] * y1) - qz[i2, j] * y2) - qz[i3, j] * y3) - qz[i4, j] * y4
-        rl[K] = (((rl[K] - y1 * y1) - y2 * y2) - y3 * y3) - y4 * y4
-        c += 4
-        if c >= c_end:
-            break
+    at = _stack_rows(K, 1)
+    rl = numba.carray(at, (K + 1,))
+    own = numba.carray(at, (K + 1, 1))  # rl as the source column of the later passes
+    i1, i2, i3, i4 = _four(exc_idx, c, c_end, zero)
+    _minus4(K, rl, src, b, ych, qz, i1, i2, i3, i4, b)
+    for c4 in range(c + 4, c_end, 4):
+        i1, i2, i3, i4 = _four(exc_idx, c4, c_end, zero)
+        _minus4(K, rl, own, 0, ych, qz, i1, i2, i3, i4, b)
     return rl[K] - _quad_form(K, cinv, rl)
 
 
