@@ -77,7 +77,8 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
     counts = {name: 0 for name in SKIP_REASONS.values()}
     cols: dict[str, list] = {c: [] for c in RESULT_COLUMNS}
     jobs = []
-    for i, ph_idx in enumerate(cohort.idx.tolist()):
+    ph_all = cohort.idx.tolist()
+    for i, ph_idx in enumerate(ph_all):
         covs = cov if pcov_all is None else np.column_stack([pcov_all[i], cov])
         y = y_all[i]
         if perm:  # the nominal scan uses the permutation null's samples: copy number observed
@@ -99,7 +100,6 @@ def compute_unit(payload: UnitPayload) -> tuple[pl.DataFrame, dict]:
             dict(y=y, rows=rows, covariates=covs, pos=pos, lb=lb, ub=ub, cond=cond,
                  max_vif=MAX_VIF if cond.size else None)
         )  # fmt: skip
-    ph_all = cohort.idx.tolist()
     # A few phenotypes at a time share one pass over their variants for the masked products;
     # their results are then taken as before, phenotype by phenotype.
     for lo in range(0, len(jobs), SCAN_GROUP):

@@ -345,8 +345,10 @@ def masked_products_many(
         row_ptr = np.concatenate([[0], np.cumsum(n_rows)]).astype(np.int64)
         n_grp = np.array([mv.group_f.shape[0] for mv in mvs])
         grp_ptr = np.concatenate([[0], np.cumsum(n_grp)[:-1]]).astype(np.int64)
-        xts = np.stack([np.ascontiguousarray(requests[i][1].T) for i in shared])
-        k = xts.shape[1]
+        k = requests[shared[0]][1].shape[1]
+        xts = np.empty((len(shared), k, block.s.shape[1]))  # C order: the kernel's layout
+        for j, i in enumerate(shared):
+            xts[j] = requests[i][1].T
         ps = np.empty((row_ptr[-1], k))
         pd = np.empty((row_ptr[-1], k))
         sq = np.empty((row_ptr[-1], 3))
