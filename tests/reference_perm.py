@@ -146,9 +146,15 @@ def max_t_null_numpy(
                     ginv[lo + i] = np.linalg.inv(g)
                 except np.linalg.LinAlgError:
                     pass
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # ||residual of d on (1, s, covariates)||² = 1 / (G⁻¹)_dd
-        ok = np.isfinite(ginv).all(axis=(1, 2)) & (1.0 / ginv[:, k + 1, k + 1] >= 1e-20)
+    # SegmentQTL's rule: the residual of d on (1, s, covariates), by least squares on the
+    # variant's own samples, must have norm >= 1e-10
+    ok = np.isfinite(ginv).all(axis=(1, 2))
+    for j, v in enumerate(kv):
+        m = mv.mask(v)
+        x = np.column_stack([design0[m], mv.s_src[v, m]])
+        d_v = mv.d_src[v, m]
+        res_d = d_v - x @ np.linalg.lstsq(x, d_v, rcond=None)[0]
+        ok[j] &= np.linalg.norm(res_d) >= 1e-10
     kv, ginv = kv[ok], ginv[ok]
     if kv.size == 0:
         return out

@@ -849,6 +849,82 @@ def test_nominal_scan__exactly_collinear_s_and_d_are_singular_designs():
         assert np.isnan(stats.nominal_p).all()
 
 
+@pytest.mark.parametrize("kind", ["copy", "affine", "sum_of_two", "s_copy", "mix_of_s_and_d"])
+def test_nominal_scan__d_or_s_in_the_covariates_span_is_a_singular_design(kind):
+    # max_vif unset (plain nominal): the normal equations of such a design leave finite noise
+    # (t ≈ 1e-9 was reported as tested); the exact refit finds the zero residual
+    from segqtl.kernels.nominal import SINGULAR
+
+    rng = np.random.default_rng(1)
+    n, n_var = 100, 4
+    alt = rng.integers(0, 3, (n_var, n)).astype(float)
+    ref = rng.integers(0, 3, (n_var, n)).astype(float)
+    alt[1, 3] = np.nan  # a missing genotype elsewhere changes nothing
+    d, s, noise = ref - alt, ref + alt, rng.standard_normal(n)
+    c1 = rng.standard_normal(n)
+    column = {
+        "copy": d[0],
+        "affine": 2.0 * d[0] + 1.0,
+        "sum_of_two": d[0] - c1,
+        "s_copy": s[0],
+        "mix_of_s_and_d": 0.3 * d[0] + 0.7 * s[0],
+    }[kind]
+    cov = np.column_stack([column, c1 if kind == "sum_of_two" else noise])
+    y = rng.standard_normal(n)
+    got = nominal_scan(y, alt, ref, cov, min_samples=10, record_aic=True)
+    assert got.status[0] == SINGULAR
+    assert got.number_of_samples[0] == 0 and np.isnan(got.nominal_p[0])
+    # the other variants are untouched and still equal statsmodels
+    want = _reference(y, alt[1:], ref[1:], cov, min_samples=10)
+    for f in STAT_FIELDS:
+        np.testing.assert_allclose(
+            getattr(got, f)[1:], getattr(want, f), rtol=RTOL, atol=ATOL, err_msg=f
+        )
+
+
+def test_nominal_scan__collinear_only_on_a_variants_segment_is_singular_there():
+    # the covariate equals d on the samples of variant 0's segment only
+    from segqtl.kernels.nominal import SINGULAR
+
+    rng = np.random.default_rng(2)
+    n, n_var = 120, 3
+    alt = rng.integers(0, 3, (n_var, n)).astype(float)
+    ref = rng.integers(0, 3, (n_var, n)).astype(float)
+    pos = np.array([100, 5000, 9000])
+    lb = np.where(np.arange(n) < 80, 0.0, 4000.0)  # samples >= 80 exclude variant 0
+    ub = np.full(n, 10_000.0)
+    cov = rng.standard_normal((n, 1))
+    cov[:80, 0] = (ref[0] - alt[0])[:80]
+    y = rng.standard_normal(n)
+    got = nominal_scan(y, alt, ref, cov, pos, lb, ub, min_samples=10)
+    assert got.status[0] == SINGULAR
+    want = _reference(y, alt[1:], ref[1:], cov, pos[1:], lb, ub, min_samples=10)
+    np.testing.assert_allclose(got.t_stat_d[1:], want.t_stat_d, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-6])
+def test_nominal_scan__nearly_collinear_d_is_refit_and_matches_statsmodels(eps):
+    # d is a covariate plus eps·noise: a VIF of about 1e10 to 1e12. The batched normal
+    # equations lose eps_machine·VIF of accuracy (7e-6 and 8e-5 relative here); the refit from
+    # the variant's samples by QR agrees with statsmodels' pinv fit to about 1e-10
+    rng = np.random.default_rng(3)
+    n, n_var = 150, 3
+    alt = rng.integers(0, 3, (n_var, n)).astype(float)
+    ref = rng.integers(0, 3, (n_var, n)).astype(float)
+    alt[0, 5] = np.nan
+    d0 = ref[0] - alt[0]
+    cov = np.column_stack([d0 + eps * rng.standard_normal(n), rng.standard_normal(n)])
+    cov[5, 0] = 0.0  # the missing-genotype sample is not in variant 0's fit
+    y = rng.standard_normal(n) + 0.5 * d0
+    got = nominal_scan(y, alt, ref, cov, min_samples=10, record_aic=True)
+    want = _reference(y, alt, ref, cov, min_samples=10)
+    assert got.status[0] == OK
+    for f in STAT_FIELDS:
+        np.testing.assert_allclose(
+            getattr(got, f), getattr(want, f), rtol=1e-8, atol=ATOL, err_msg=f
+        )
+
+
 def test_dosage_block_from_dosages__other_shapes_broadcast_or_fail_as_numpy_does():
     from segqtl.kernels.nominal import DosageBlock
 

@@ -269,6 +269,35 @@ def test_max_t_null__degenerate_variants_as_numpy_reference():
     _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, 60, 3, 16, 30)
 
 
+@pytest.mark.parametrize("kind", ["affine", "sum", "with_s"])
+def test_max_t_null__d_in_the_designs_span_leaves_the_null_as_numpy_reference(kind):
+    # d exactly a combination of the design's columns: the normal equations leave a residual of
+    # rounding noise (about 1e-14 · |d|, above the old Gram-based 1e-20 bound on its square); the
+    # variant must be dropped as SegmentQTL drops it (residual norm < 1e-10)
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(12, n=80, n_var=8)
+    cov = np.column_stack([cov, np.zeros(80)])
+    d1 = ref[1] - alt[1]
+    s1 = ref[1] + alt[1]
+    if kind == "affine":
+        cov[:, -1] = 3.0 * d1 - 2.0
+    elif kind == "sum":
+        cov[:, -1] = d1 - cov[:, 0]
+    else:
+        cov[:, -1] = d1 - 0.5 * s1
+    cov[np.isnan(d1), -1] = 0.5
+    block = DosageBlock.from_dosages(alt, ref)
+    _compare_with_numpy(y, cn, cov, alt, ref, pos, lb, ub, 60, 3, 16, 30)
+    # and the variant's |t| never is a permutation's maximum: without it, the same null
+    mask = np.ones(8, dtype=bool)
+    mask[1] = False
+    alone = DosageBlock.from_dosages(alt[mask], ref[mask])
+    got = max_t_null(y, cn, cov, block, None, pos, lb, ub, n_perm=60, seed=3, perm_block=16)
+    without = max_t_null(
+        y, cn, cov, alone, None, pos[mask], lb, ub, n_perm=60, seed=3, perm_block=16
+    )
+    np.testing.assert_allclose(got, without, rtol=1e-12)
+
+
 def test_max_t_null__missing_phenotype_copy_number_and_covariates_as_numpy_reference():
     y, cn, cov, alt, ref, pos, lb, ub = _cohort(12, n=90, n_var=8)
     y[:10] = np.nan

@@ -23,7 +23,9 @@ s and d in one compiled pass over each variant's zero-filled s and d
 (:func:`masked_products`); the ``(k+2) x (k+2)`` systems are solved by a compiled batched LU.
 Replacing ``[1, covariates]`` by the orthonormal ``q`` and y by its residual ``ỹ`` changes
 neither the coefficients and standard errors of ``s`` and ``d`` nor the residuals
-(Frisch–Waugh–Lovell), and keeps the small systems well conditioned.
+(Frisch–Waugh–Lovell), and keeps the small systems well conditioned.  A variant whose s or d
+is (almost) explained by the other columns is fitted again from its own samples by QR
+(:func:`exact_fit`): the rare case where the normal equations are not accurate enough.
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ SKIP_REASONS = {
     CONSTANT_D: "constant_d",
     SINGULAR: "singular_design",
 }
+
+#: A variant's design is singular when s, or d given s, has a residual norm below this on the
+#: variant's samples (SegmentQTL's perm rule for d, docs/methods.md#nominal-model).
+RESIDUAL_NORM_MIN = 1e-10
+#: Variants whose s or d keeps less than this fraction of its centred sum of squares once the
+#: other columns are removed (a variance inflation factor of 1e4 or more) are fitted again from
+#: their own samples by QR: normal equations lose about eps·VIF of relative accuracy, and
+#: exactly collinear columns leave finite noise instead of a zero pivot.
+EXACT_REFIT_BELOW = 1e-4
 
 #: The float statistics of :class:`NominalStats`, in SegmentQTL's column order.
 STAT_FIELDS = (
@@ -676,12 +687,92 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
             dd_c = dd[keep] - prod_d[keep, k + 1] ** 2 / nvk
             ok_vif = (var_s * ss_c < max_vif) & (var_d * dd_c < max_vif)
         bad_rows |= ~(ok_eig & ok_vif)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kept_s = (1.0 / var_s) / (ss[keep] - prod_s[keep, k + 1] ** 2 / nvk)
+        kept_d = (1.0 / var_d) / (dd[keep] - prod_d[keep, k + 1] ** 2 / nvk)
+    near = ~bad_rows & ~((kept_s >= EXACT_REFIT_BELOW) & (kept_d >= EXACT_REFIT_BELOW))
+    for j in np.flatnonzero(near):
+        v = keep[j]
+        m = mv.mask(v)
+        fit = exact_fit(y[m], design0[m], mv.s_src[v, m], mv.d_src[v, m], record_aic)
+        if fit is None:
+            bad_rows[j] = True
+            continue
+        b_s, se_s_v, b_d_v, se_d_v, rss_v, rss0_v = fit
+        df_v = nvk[j] - p_alt
+        t_v = b_d_v / se_d_v if se_d_v > 0 and np.isfinite(se_d_v) else np.nan
+        out.beta_s[v], out.se_s[v], out.beta_d[v], out.se_d[v] = b_s, se_s_v, b_d_v, se_d_v
+        out.t_stat_d[v] = t_v
+        out.nominal_p[v] = 2.0 * stdtr(df_v, -abs(t_v))
+        out.r2_alt[v] = 1.0 - rss_v / tss[v] if tss[v] > 0 else 0.0
+        if record_aic:
+            out.aic_null[v] = _aic(nvk[j : j + 1], np.array([rss0_v]), k + 1)[0]
+            out.aic_alt[v] = _aic(nvk[j : j + 1], np.array([rss_v]), p_alt)[0]
     bad = keep[bad_rows]
     if bad.size:
         out.status[bad] = SINGULAR
         out.number_of_samples[bad] = 0
         for f in STAT_FIELDS:
             getattr(out, f)[bad] = np.nan
+
+
+def residual_norms(design0: np.ndarray, s: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """Norms of the residual of s on ``design0`` and of d on ``[design0, s]``, by QR.
+
+    Parameters
+    ----------
+    design0 : (m, k) float
+        ``[1, covariates]`` on one variant's samples.
+    s, d : (m,) float
+
+    Returns
+    -------
+    float, float
+    """
+    qs, _ = np.linalg.qr(design0)
+    rs = s - qs @ (qs.T @ s)
+    qd, _ = np.linalg.qr(np.column_stack([design0, s]))
+    rd = d - qd @ (qd.T @ d)
+    return float(np.linalg.norm(rs)), float(np.linalg.norm(rd))
+
+
+def exact_fit(y, design0, s, d, null_rss: bool = False):
+    """One variant's OLS ``y ~ design0 + s + d`` from its samples, by QR (near-collinear case).
+
+    Parameters
+    ----------
+    y : (m,) float
+    design0 : (m, k) float
+        ``[1, covariates]`` on the variant's samples.
+    s, d : (m,) float
+    null_rss : bool
+        Also the residual sum of squares without d.
+
+    Returns
+    -------
+    tuple or None
+        ``(beta_s, se_s, beta_d, se_d, rss, rss0)`` (``rss0`` NaN unless ``null_rss``); None
+        when s, or d given s, is within :data:`RESIDUAL_NORM_MIN` of the other columns' span.
+    """
+    norm_s, norm_d = residual_norms(design0, s, d)
+    if not (norm_s >= RESIDUAL_NORM_MIN and norm_d >= RESIDUAL_NORM_MIN):
+        return None
+    x = np.column_stack([design0, s, d])
+    qx, rx = np.linalg.qr(x)
+    beta = np.linalg.solve(rx, qx.T @ y)
+    resid = y - x @ beta
+    rss = float(resid @ resid)
+    # diagonal of (XᵀX)⁻¹ = R⁻¹R⁻ᵀ for the last two columns
+    rinv = np.linalg.solve(rx, np.eye(x.shape[1]))
+    var = (rinv[-2:] ** 2).sum(axis=1)
+    sigma2 = rss / (x.shape[0] - x.shape[1])
+    se = np.sqrt(np.clip(var * sigma2, 0.0, None))
+    rss0 = np.nan
+    if null_rss:
+        q0, _ = np.linalg.qr(x[:, :-1])
+        r0 = y - q0 @ (q0.T @ y)
+        rss0 = float(r0 @ r0)
+    return float(beta[-2]), float(se[0]), float(beta[-1]), float(se[1]), rss, rss0
 
 
 _SCRATCH: dict[str, np.ndarray] = {}
