@@ -318,8 +318,13 @@ def run(
     log: Callable[[str], None] | None = None,
     notify: Callable[[str], None] | None = None,
     on_created: Callable[[int], None] | None = None,
+    skip_emptied: bool = False,
 ) -> int:
     """Record and execute a run; returns its run id.
+
+    ``skip_emptied``: a chromosome that the run's selection (``--exclude-*``,
+    ``--include-*``, ``--range``) leaves without phenotypes or variants is left out of the run
+    with a message instead of refused (``--chromosome all`` or a range asked for it).
 
     With ``spec.shard`` K/N the run computes only shard K of its work units and stops at status
     ``shard-completed``, without the run-level steps (q-values); :func:`merge` joins the N shards.
@@ -337,7 +342,7 @@ def run(
             if _selects(spec):  # exclusions, ranges, PCs: the run's derived cohort
                 from .warehouse.derive import derived_cohort
 
-                spec = derived_cohort(con, spec, notify=notify)
+                spec = derived_cohort(con, spec, notify=notify, skip_emptied=skip_emptied)
             run_id = _runs.create_run(con, spec)
             _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
         if on_created is not None:

@@ -96,3 +96,11 @@ def plain_chromosomes(values) -> list[str] | None:
         if chrom not in out:
             out.append(chrom)
     return out or None
+
+
+def asks_for_many(values) -> bool:
+    """Whether ``--chromosome`` values ask for chromosomes by ``all`` or a range (``1-5``)
+    rather than naming each one: a run may then leave out the chromosomes its selection
+    empties."""
+    pieces = [p.strip() for v in values for p in str(v).split(",")]
+    return any(p.lower() == "all" or _range(p) is not None for p in pieces if p)

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 
 from . import __version__, modes
-from .chromosomes import parse_chromosomes, plain_chromosomes
+from .chromosomes import asks_for_many, parse_chromosomes, plain_chromosomes
 from .errors import SegqtlError, UsageError
 from .modes.parameters import convert_all_variants
 from .output import FORMATS, escape_control, json_value
@@ -607,6 +607,8 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if not cohort or not chromosomes:
         raise UsageError("give --cohort and --chromosome (or --resume RUN_ID)")
     modes.get(mode)
+    # 'all' or a range: chromosomes the run's selection empties are left out, not refused
+    skip_emptied = asks_for_many(chromosomes)
     # single chromosomes are checked when the run is planned, before anything is recorded;
     # 'all', lists and ranges need the cohort's chromosomes first
     chromosomes = plain_chromosomes(chromosomes) or parse_chromosomes(
@@ -629,6 +631,7 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
             log=log,
             notify=None if quiet else _msg,
             on_created=started,
+            skip_emptied=skip_emptied,
         )
     except (SegqtlError, KeyboardInterrupt) as exc:
         if created and _lost_scheduler(exc):  # one line, with the resume command
@@ -1098,6 +1101,7 @@ def dropin(mode, chromosomes, inputs, out_dir, db, progress_every, quiet, **para
         progress_every=progress_every,
         notify=None if quiet else _msg,
         on_created=None if quiet else (lambda r: _msg(f"run {r} started")),
+        skip_emptied=asks_for_many(chromosomes),  # 'all' or a range
     )
     if not quiet:
         _msg(f"run {run_id} completed")

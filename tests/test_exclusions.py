@@ -571,6 +571,65 @@ def test_exclusions__cli_errors_write_nothing(warehouse, tmp_path, small_cohort)
     )
 
 
+@pytest.mark.parametrize("chromosome", ["all", "1-2", "ALL"])
+def test_exclusions__all_chromosomes_skip_one_the_selection_empties(
+    warehouse, tmp_path, small_cohort, chromosome
+):
+    # --include-variants of chromosome 2's variants leaves chromosome 1 without variants: asked
+    # for by 'all' or a range, chromosome 1 is left out with a message and chromosome 2 runs
+    db, _, _ = warehouse
+    chr2 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr2_ALTlr.csv")[1:]]
+    lst = tmp_path / "chr2.txt"
+    lst.write_text("\n".join(chr2))
+    res = CliRunner().invoke(
+        cli,
+        ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome",
+         chromosome, "--all-variants", "--include-variants", str(lst)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "skipping chr1: the run's selection leaves no variant there" in res.output
+    run_id = int(res.stdout.strip().splitlines()[-1])
+    sql = "SELECT value FROM run_parameters WHERE run_id = $r AND key = 'chromosomes'"
+    assert json.loads(api.query(db, sql, {"r": run_id})["value"].item()) == ["chr2"]
+    alone = api.run(db, RunSpec(cohort="full", mode="nominal", chromosomes=["2"],
+                                all_variants=True, include_variants=str(lst)))  # fmt: skip
+    assert _rows(db, run_id).equals(_rows(db, alone))
+    assert len(_rows(db, run_id)) > 0
+
+
+def test_exclusions__named_chromosomes_the_selection_empties_are_refused(
+    warehouse, tmp_path, small_cohort
+):
+    # a list names each chromosome: refused as before, in one line, nothing recorded
+    db, _, _ = warehouse
+    chr2 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr2_ALTlr.csv")[1:]]
+    lst = tmp_path / "chr2.txt"
+    lst.write_text("\n".join(chr2))
+    before = api.query(db, "SELECT count(*) AS n FROM runs")["n"].item()
+    res = CliRunner().invoke(
+        cli,
+        ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome",
+         "1,2", "--include-variants", str(lst)],
+    )  # fmt: skip
+    assert res.exit_code != 0
+    errors = [line for line in res.output.splitlines() if "error" in line]
+    assert len(errors) == 1 and "leaves no variant of cohort 'full' on chr1" in errors[0]
+    assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
+    # and when every chromosome is emptied, 'all' is refused too
+    chr1 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr1_ALTlr.csv")[1:]]
+    every = tmp_path / "every.txt"
+    every.write_text("\n".join(chr1 + chr2))
+    res = CliRunner().invoke(
+        cli,
+        ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome",
+         "all", "--exclude-variants", str(every)],
+    )  # fmt: skip
+    assert res.exit_code != 0
+    errors = [line for line in res.output.splitlines() if "error" in line]
+    assert len(errors) == 1 and "leaves no variant of cohort 'full' on chr1" in errors[0]
+    assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
+
+
 def test_exclusions__shards_merge_to_the_unsharded_run(tmp_path, small_cohort, picks):
     base = tmp_path / "base.duckdb"
     api.ingest(base, "full", **cohort_kwargs(small_cohort))

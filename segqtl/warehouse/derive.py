@@ -128,10 +128,16 @@ def selection_provenance(spec) -> list[tuple[str, str]]:
     ]
 
 
-def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
+def derived_cohort(
+    con, spec, *, notify: Callable[[str], None] | None = None, skip_emptied: bool = False
+):
     """``spec`` with its cohort replaced by the derived cohort its selection asks for (made now
     unless the warehouse has it), or ``spec`` itself when it selects nothing.  The source's
     name is recorded with the derived cohort (``cohorts.source_cohort``).
+
+    A chromosome of the run that the selection leaves without phenotypes or variants is
+    refused, unless ``skip_emptied`` (the chromosomes came from ``--chromosome all`` or a
+    range): it is then left out of the run, with a message, as long as one remains.
     """
     sel = selection_of(spec)
     if sel.empty:
@@ -158,19 +164,46 @@ def derived_cohort(con, spec, *, notify: Callable[[str], None] | None = None):
     _warn_unmatched(con, spec.cohort, sel)
     if existing is not None:
         # made by a run of other chromosomes: this run's must have rows left too
-        for kind, chrom, lists in _kept_checks(spec):
-            if not _rows_on(con, kind, name, chrom):
-                raise _nothing_left(con, spec, kind, chrom, lists)
-        return replace(spec, cohort=name)
+        chroms = _chromosomes_left(
+            con, spec, lambda kind, chrom: _rows_on(con, kind, name, chrom), skip_emptied, notify
+        )
+        return replace(spec, cohort=name, chromosomes=chroms)
     if notify is not None:
         notify(f"making cohort {name}: {spec.cohort} with the run's selection")
     try:
         with transaction(con):
-            _make(con, spec, sel, name, digest, derivation, source)
+            chroms = _make(con, spec, sel, name, digest, derivation, source, skip_emptied, notify)
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    return replace(spec, cohort=name)
+    return replace(spec, cohort=name, chromosomes=chroms)
+
+
+def _chromosomes_left(con, spec, count, skip_emptied: bool, notify) -> list[str]:
+    """The run's chromosomes that keep phenotypes and variants under its selection.
+
+    ``count(kind, chrom)`` is how many phenotypes or variants (``kind``) are kept on
+    ``chrom``.  An emptied chromosome of the run is refused (:func:`_nothing_left`) unless
+    ``skip_emptied``, when it is dropped with a message; the variant chromosome of a negative
+    control is never dropped, and neither is the last chromosome.
+    """
+    dropped: dict[str, tuple[str, str]] = {}
+    for kind, chrom, lists in _kept_checks(spec):
+        if chrom in dropped or count(kind, chrom):
+            continue
+        if not (skip_emptied and chrom in spec.chromosomes):
+            raise _nothing_left(con, spec, kind, chrom, lists)
+        dropped[chrom] = (kind, lists)
+    left = [c for c in spec.chromosomes if c not in dropped]
+    if dropped and not left:
+        chrom, (kind, lists) = next(iter(dropped.items()))
+        raise _nothing_left(con, spec, kind, chrom, lists)
+    if dropped and notify is not None:
+        notify(
+            f"skipping {', '.join(dropped)}: the run's selection leaves no "
+            f"{' or '.join(sorted({k for k, _ in dropped.values()}))} there"
+        )
+    return left
 
 
 def _kept_checks(spec) -> list[tuple[str, str, str]]:
@@ -331,8 +364,11 @@ def _detail(sel: Selection, action: str, kind: str) -> str | None:
     return None if lst is None else Path(lst.path).name
 
 
-def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, source) -> None:
-    """Write the derived cohort ``name`` (inside the caller's transaction)."""
+def _make(
+    con, spec, sel: Selection, name, digest, derivation, source, skip_emptied=False, notify=None
+) -> list[str]:
+    """Write the derived cohort ``name`` (inside the caller's transaction); returns the run's
+    chromosomes that keep rows (:func:`_chromosomes_left`)."""
     checksum, n_source, source_id = source
     flag = modes.flag_name
     con.execute("CREATE TEMP TABLE derive_lists (kind VARCHAR, action VARCHAR, id VARCHAR)")
@@ -395,17 +431,18 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
 
     left_out("phenotypes")
     left_out("variants")
-    for kind, chrom, lists in _kept_checks(spec):
+
+    def n_kept(kind: str, chrom: str) -> int:
         # table names from this code, never user text
-        n_kept = fetch_one(
+        return fetch_one(
             con,
             f"SELECT count(*) FROM {kind}s AS t WHERE t.cohort = ? AND t.chr = ? AND NOT "
             f"EXISTS (SELECT 1 FROM derive_x_{kind}s AS x WHERE x.chr = t.chr AND "
             f"x.{kind}_idx = t.{kind}_idx)",
             [spec.cohort, chrom],
         )[0]
-        if n_kept == 0:
-            raise _nothing_left(con, spec, kind, chrom, lists)
+
+    chroms = _chromosomes_left(con, spec, n_kept, skip_emptied, notify)
 
     cohort_id = fetch_one(con, "SELECT nextval('cohort_id_seq')")[0]
     m = len(kept)
@@ -451,6 +488,7 @@ def _make(con, spec, sel: Selection, name: str, digest: str, derivation: dict, s
     if sel.phenotype_pcs or sel.genotype_pcs:
         _add_pcs(con, spec, sel, name, cohort_id, m)
     refresh_genotypes_view(con)
+    return chroms
 
 
 def _add_pcs(con, spec, sel: Selection, name: str, cohort_id: int, n: int) -> None:
