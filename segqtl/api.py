@@ -447,11 +447,11 @@ def merge(
 
     ``shards`` are the N shard warehouses (each one's latest shard run is taken).  They must be
     the completed shards 1..N of one run: same mode, parameters (other than where the units
-    ran), inputs and versions.  The run's cohorts are copied from the first shard if ``db``
-    lacks them (``db`` is created if missing); the run-level steps (perm's q-values) are
-    computed over the merged run.  All in one transaction: a refused or failed merge leaves
-    ``db`` as it was.  Returns the merged run's id.  Its results equal those of the same run
-    made without shards (docs: README, "Sharded runs").
+    ran), inputs and versions. The run's cohorts (with the cohorts a derived one was made from)
+    are copied from the first shard if ``db`` lacks them (``db`` is created if missing); the
+    run-level steps (perm's q-values) are computed over the merged run. All in one transaction:
+    a refused or failed merge leaves ``db`` as it was. Returns the merged run's id. Its results
+    equal those of the same run made without shards (docs: README, "Sharded runs").
     """
     from .warehouse.merge import merge_shards
 

@@ -711,7 +711,10 @@ def _fdr_text(f: dict | None) -> str:
 
 # --------------------------------------------------------------------------------------- merge
 @cli.command(context_settings=CONTEXT)
-@db_option("Warehouse to merge into (created if missing; the run's cohorts are copied if absent).")
+@db_option(
+    "Warehouse to merge into (created if missing; the run's cohorts, and a derived cohort's "
+    "source, are copied if absent)."
+)
 @click.argument("shards", metavar="SHARD_DB...", nargs=-1, required=True, type=click.Path())
 @quiet_option
 @handle_errors

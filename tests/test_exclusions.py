@@ -660,6 +660,17 @@ def test_exclusions__shards_merge_to_the_unsharded_run(tmp_path, small_cohort, p
     assert merged_records.equals(api.query(base, records, {"r": whole}))
     assert merged_records.filter(pl.col("kind") == "pair").height > 0
     assert merged_records.filter(pl.col("kind") == "sample").height == 9
+    # the derived cohort came with its source: its provenance names a cohort that is there,
+    # and the same flags on the merged warehouse reuse it
+    cohorts = api.query(merged_db, "SELECT cohort, source_cohort FROM cohorts ORDER BY cohort_id")
+    derived = api.query(merged_db, "SELECT cohort FROM runs WHERE run_id = $r", {"r": merged})
+    assert cohorts["cohort"].to_list() == ["full", derived["cohort"].item()]
+    assert cohorts["source_cohort"].to_list() == [None, "full"]
+    again = api.run(merged_db, RunSpec(**dict(spec, chromosomes=["1"])))
+    assert api.query(merged_db, "SELECT cohort FROM runs WHERE run_id = $r", {"r": again}).equals(
+        derived
+    )
+    assert api.query(merged_db, "SELECT count(*) AS n FROM cohorts")["n"].item() == 2
 
 
 def test_exclusions__dropin_takes_the_flags_in_both_spellings(tmp_path):

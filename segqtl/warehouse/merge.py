@@ -5,12 +5,12 @@ to be the N parts of one run: each holds a completed shard run (its latest), all
 and each K in 1..N appears once, the same mode and parameters (those that only say where units
 run, and the shard itself, may differ), the same inputs (cohort checksums, input files' sha256)
 and the same versions (segqtl, DuckDB, numpy, ...; and segqtl is this one, which computes the
-run-level steps), and the same plan of work units.  Then, in one transaction of the target
-warehouse: the run's cohorts are copied from the first shard if the target lacks them (a cohort
-of the same name must have the same inputs), one run is recorded with the whole plan, every
-shard's unit records and result rows are copied, the run is completed and its run-level steps
-run (:meth:`segqtl.modes.Mode.finish`: perm's q-values).  A failure anywhere leaves the target
-as it was.  The SQL is in ``sql/merge_*.sql``.
+run-level steps), and the same plan of work units. Then, in one transaction of the target
+warehouse: the run's cohorts, and the cohorts a derived one was made from, are copied from the
+first shard if the target lacks them (a cohort of the same name must have the same inputs), one
+run is recorded with the whole plan, every shard's unit records and result rows are copied, the
+run is completed and its run-level steps run (:meth:`segqtl.modes.Mode.finish`: perm's
+q-values). A failure anywhere leaves the target as it was. The SQL is in ``sql/merge_*.sql``.
 """
 
 from __future__ import annotations
@@ -287,6 +287,27 @@ def _check_cohorts(con, first: Shard, spec) -> list[str]:
     inputs."""
     mode = modes.get(spec.mode)
     names = list(dict.fromkeys([spec.cohort, *mode.genotype_cohorts(spec)]))
+    # a derived cohort comes with the cohorts it was derived from (cohorts.source_cohort), so
+    # that its provenance names cohorts of the target and the same flags reuse it there; each
+    # source before the cohorts derived from it
+    ordered: list[str] = []
+    for name in names:
+        chain, source = [name], name
+        while True:
+            row = fetch_one(
+                con, f"SELECT source_cohort FROM {first.alias}.cohorts WHERE cohort = ?", [source]
+            )
+            source = None if row is None else row[0]
+            if source is None or source in ordered or source in chain:
+                break
+            exists = fetch_one(
+                con, f"SELECT 1 FROM {first.alias}.cohorts WHERE cohort = ?", [source]
+            )
+            if exists is None:  # a source the shard does not hold: nothing to copy
+                break
+            chain.append(source)
+        ordered += [c for c in reversed(chain) if c not in ordered]
+    names = ordered
     to_copy = []
     for name in names:
         theirs = fetch_one(
