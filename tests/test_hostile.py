@@ -561,6 +561,8 @@ CASES += [
     Case("path-tmpdir-unwritable", _env("SEGQTL_TMPDIR", lambda w: "/proc/1"),
          ("SEGQTL_TMPDIR",)),
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
+    Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
+         ("SEGQTL_CACHE_MAX", "not a size")),
     Case("path-dropin-out-dir-is-a-file",
          lambda w: dropin_args(w)[:5] + [w.path(Q)] + dropin_args(w)[6:], ("--out_dir",)),
     Case("path-dropin-out-dir-unwritable",

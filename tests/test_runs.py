@@ -527,6 +527,85 @@ def test_run__second_run_reads_genotypes_from_the_cache(small_db, tmp_path, monk
     assert rows[0] == rows[1] and rows[0]
 
 
+def _fake_entry(cache, name: str, size: int, age: float):
+    """A cache entry of ``size`` bytes last used ``age`` seconds ago."""
+    import time
+
+    folder = cache / name
+    folder.mkdir(parents=True)
+    (folder / "chr1.alt.npy").write_bytes(b"x" * size)
+    marker = folder / "chr1.done"
+    marker.write_text("1 variants\n")
+    os.utime(marker, (time.time() - age, time.time() - age))
+    return folder
+
+
+def test_trim_cache__least_recently_used_go_first_never_kept_or_locked(tmp_path):
+    from segqtl.warehouse import reads
+
+    cache = tmp_path / "cache"
+    old = _fake_entry(cache, "old", 40_000, 3000)
+    locked = _fake_entry(cache, "locked", 40_000, 2000)
+    mid = _fake_entry(cache, "mid", 40_000, 1000)
+    new = _fake_entry(cache, "new", 40_000, 0)
+    fd = reads._entry_lock(locked, exclusive=False)  # a run is reading it
+    try:
+        removed = reads.trim_cache(cache, 100_000, keep=new)
+    finally:
+        os.close(fd)
+    # 4 x ~40 kB against 100 kB: the two oldest that are free go; the locked one stays
+    assert removed == [old, mid]
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == ["locked", "new"]
+    # the entry just written stays even alone above the limit
+    assert reads.trim_cache(cache, 0, keep=new) == [locked]
+    assert [p.name for p in cache.iterdir() if p.is_dir()] == ["new"]
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("500M", (5e8, False)), ("20G", (2e10, False)), ("1.5tb", (1.5e12, False)),
+     ("12345", (12345.0, False)), ("10%", (0.1, True)), ("0", (0.0, False))],
+)  # fmt: skip
+def test_parse_cache_max__sizes_and_shares(text, value):
+    from segqtl.warehouse.reads import parse_cache_max
+
+    assert parse_cache_max(text) == value
+
+
+@pytest.mark.parametrize("text", ["lots", "-5G", "150%", "G", "nan", "inf", "5X"])
+def test_parse_cache_max__not_a_size_is_refused(text):
+    from segqtl.warehouse.reads import parse_cache_max
+
+    with pytest.raises(ValueError):
+        parse_cache_max(text)
+
+
+def test_run__genotype_cache_stays_within_its_limit(small_db, tmp_path, monkeypatch):
+    from segqtl.warehouse import reads
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SEGQTL_CACHE", str(cache))
+    old = _fake_entry(cache, "0123-genotypes_99", 400_000, 3600)
+    # the run's copies (2 x 80 variants x 60 samples x 16 bytes ≈ 160 kB) and the old entry do
+    # not fit in 450 kB: the old entry goes, the run's copies stay for the next run
+    monkeypatch.setenv("SEGQTL_CACHE_MAX", "450K")
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], all_variants=True)
+    first = api.run(small_db, spec)
+    assert not old.exists()
+    markers = sorted(p.name for p in cache.rglob("*.done"))
+    assert markers == ["chr1.done", "chr2.done"]
+    copy = reads.GenotypeExport.ensure
+
+    def no_copy(self, upto):
+        assert self.done == self.files.n_variants, "copied genotypes the cache holds"
+        return copy(self, upto)
+
+    monkeypatch.setattr(reads.GenotypeExport, "ensure", no_copy)
+    second = api.run(small_db, spec)
+    sql = "SELECT * EXCLUDE (run_id) FROM nominal_stats WHERE run_id = $r ORDER BY ALL"
+    assert api.query(small_db, sql, {"r": first}).equals(api.query(small_db, sql, {"r": second}))
+
+
 def test_run__cache_off_leaves_no_files(small_db, tmp_path, monkeypatch):
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -629,9 +629,22 @@ def check_execution(spec, flag: Callable[[str], str]) -> None:
 def check_scratch_env() -> None:
     """Refuse, before a run is recorded, scratch folders named by the environment that a run
     cannot use: ``$SEGQTL_TMPDIR`` (the runs' scratch: an existing folder) and
-    ``$SEGQTL_CACHE`` (the genotype copies: a folder, created if missing; ``off`` disables).
+    ``$SEGQTL_CACHE`` (the genotype copies: a folder, created if missing; ``off`` disables),
+    and ``$SEGQTL_CACHE_MAX`` (the cache's size limit).
     """
     from pathlib import Path
+
+    limit = os.environ.get("SEGQTL_CACHE_MAX", "")
+    if limit:
+        from ..warehouse.reads import parse_cache_max
+
+        try:
+            parse_cache_max(limit)
+        except ValueError:
+            raise UsageError(
+                f"SEGQTL_CACHE_MAX={limit} is not a size. Fix: give bytes with an optional unit "
+                "(500M, 20G, 1.5T) or a share of the cache's disk (10%), or unset it"
+            ) from None
 
     for name in ("SEGQTL_TMPDIR", "SEGQTL_CACHE"):
         raw = os.environ.get(name, "")

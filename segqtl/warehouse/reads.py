@@ -115,6 +115,111 @@ def cached_folder(info: dict, cache: Path) -> Path:
     return Path(cache) / f"{info['checksum'][:24]}-{info['genotype_table']}"
 
 
+#: The genotype cache's size limit unless ``$SEGQTL_CACHE_MAX`` sets one: this share of the
+#: file system that holds it.
+CACHE_MAX_DEFAULT = "25%"
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def parse_cache_max(text: str) -> tuple[float, bool]:
+    """``$SEGQTL_CACHE_MAX`` as ``(value, is_share)``: bytes (``500M``, ``20G``, ``1.5T``, a
+    plain number; decimal units, an optional trailing ``B``) or a share of the cache's file
+    system (``10%``).
+
+    Raises
+    ------
+    ValueError
+        Not such a value.
+    """
+    raw = text.strip().upper().replace(" ", "")
+    if raw.endswith("%"):
+        share = float(raw[:-1])
+        if not 0 <= share <= 100:
+            raise ValueError(text)
+        return share / 100.0, True
+    raw = raw[:-1] if raw.endswith("B") else raw
+    unit = raw[-1:] if raw[-1:] in _UNITS and raw[-1:] else ""
+    value = float(raw[: len(raw) - len(unit)]) * _UNITS[unit]
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(text)
+    return value, False
+
+
+def cache_limit(cache: Path) -> int:
+    """Bytes the genotype cache at ``cache`` may hold (``$SEGQTL_CACHE_MAX``, else
+    :data:`CACHE_MAX_DEFAULT`)."""
+    value, share = parse_cache_max(os.environ.get("SEGQTL_CACHE_MAX") or CACHE_MAX_DEFAULT)
+    if not share:
+        return int(value)
+    existing = next((p for p in (cache, *cache.absolute().parents) if p.exists()), cache)
+    return int(value * shutil.disk_usage(existing).total)
+
+
+def _entry_lock(folder: Path, exclusive: bool) -> int | None:
+    """A lock on a cache entry (``<folder>.lock``): shared while a run uses the entry (blocks
+    while it is being evicted), exclusive and non-blocking to evict it.  The open descriptor,
+    or None when the exclusive lock is taken by a run or the lock file cannot be made."""
+    import fcntl
+
+    try:
+        fd = os.open(str(folder) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def trim_cache(cache: Path, limit: int, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used entries of the genotype cache until it holds at most
+    ``limit`` bytes; never ``keep`` (the entry just written) nor an entry a run is using.
+
+    An entry's last use is its newest ``.done`` marker (touched on every cache hit).  Its
+    markers go first, so a run that finds no marker copies the chromosome again.
+
+    Returns
+    -------
+    list of Path
+        The entries deleted.
+    """
+    entries = []
+    for folder in Path(cache).iterdir() if Path(cache).is_dir() else ():
+        if not folder.is_dir():
+            continue
+        size, last = 0, 0.0
+        for f in folder.iterdir():
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            size += st.st_blocks * 512  # what the (possibly sparse) file takes on the disk
+            if f.suffix == ".done":
+                last = max(last, st.st_mtime)
+        entries.append((last, size, folder))
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    for _, size, folder in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        if keep is not None and folder == keep:
+            continue
+        fd = _entry_lock(folder, exclusive=True)
+        if fd is None:  # in use
+            continue
+        try:
+            for marker in folder.glob("*.done"):
+                marker.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+        total -= size
+        removed.append(folder)
+    return removed
+
+
 def scratch_bytes(con, info: dict, chromosomes, cache: Path | None) -> int:
     """Bytes of scratch the genotype copies of ``chromosomes`` need (those not in the cache).
 
@@ -265,8 +370,11 @@ class GenotypeExport:
         self.n = int(info["n_samples"])
         self.chrom = chrom
         self.cached: Path | None = None
+        self._lock: int | None = None
         if cache is not None:
             self.cached = cached_folder(info, cache)
+            # held until remove(): the entry is not evicted while this run reads it
+            self._lock = _entry_lock(self.cached, exclusive=False)
             marker = self.cached / f"{chrom}.done"
             final = {k: str(self.cached / f"{chrom}.{k}.npy") for k in ("alt", "ref", "pos")}
             if marker.is_file() and _whole(final, self.n):
@@ -274,6 +382,10 @@ class GenotypeExport:
                 self.files = GenotypeFiles(chrom, final["alt"], final["ref"], final["pos"], n_var)
                 self.done = n_var  # nothing to copy
                 self._keep = True
+                try:
+                    os.utime(marker)  # last use, for trim_cache
+                except OSError:
+                    pass
                 return
         self._keep = False
         n_var = fetch_one(con, f"SELECT count(*) FROM {self.table} WHERE chr = ?", [chrom])[0]
@@ -319,6 +431,14 @@ class GenotypeExport:
         No flush is needed for the workers (they share the page cache); the cache's copy is
         written to disk before it is moved.
         """
+        try:
+            self._remove()
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+
+    def _remove(self) -> None:
         if self._keep:
             return
         if self.cached is not None:
@@ -350,6 +470,8 @@ class GenotypeExport:
         tmp = marker.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(f"{self.files.n_variants} variants\n")
         os.replace(tmp, marker)
+        # the cache stays within its limit: least recently used entries go, never this one
+        trim_cache(self.cached.parent, cache_limit(self.cached.parent), keep=self.cached)
 
 
 def unit_phenotypes(con, cohort: str, unit, only_gene: str | None) -> pl.DataFrame:
