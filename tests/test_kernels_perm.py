@@ -712,17 +712,32 @@ def test_max_t_null__duplicate_variants_fall_back_to_double_precision(monkeypatc
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
+@pytest.mark.parametrize("scale", [2.0**-60, 0.5, 3.0, 1e-20, 1e-300, 1e100])
+def test_max_t_null__free_of_the_phenotypes_scale(scale):
+    # t is scale-free: the null equals the unscaled one (bit for bit under a power of two),
+    # also for phenotypes in units so small that σ was below the scan's floor of 1e-15
+    y, cn, cov, alt, ref, pos, lb, ub = _cohort(18, n=80, n_var=15)
+    block = DosageBlock.from_dosages(alt, ref)
+    kw = dict(n_perm=200, seed=7, perm_block=64)
+    base = max_t_null(y, cn, cov, block, None, pos, lb, ub, **kw)
+    got = max_t_null(y * scale, cn, cov, block, None, pos, lb, ub, **kw)
+    assert np.isfinite(got).all()
+    if np.frexp(scale)[0] == 0.5:  # a power of two
+        np.testing.assert_array_equal(got, base)
+    np.testing.assert_allclose(got, base, rtol=1e-12)
+
+
 @pytest.mark.parametrize("scale", [1e-300, 1e-40, 1e-12, 1e-5, 1e20, 1e35, 1e40, 1e120])
 def test_max_t_null__screen_holds_at_any_phenotype_scale(scale):
     """The screened scan equals the double-precision one at any phenotype scale: float32
     products of a tiny phenotype would underflow and of a huge one overflow (the products are
-    taken on the phenotypes scaled by a power of two).  (Below σ = 1e-15 no t counts.)"""
+    taken on the phenotypes scaled by a power of two)."""
     y, cn, cov, alt, ref, pos, lb, ub = _cohort(18, n=80, n_var=15)
     block = DosageBlock.from_dosages(alt, ref)
     args = (y * scale, cn, cov, block, None, pos, lb, ub)
     kw = dict(n_perm=300, seed=7, perm_block=128)
     plain = max_t_null(*args, **kw, screen=False)
     got = max_t_null(*args, **kw)
-    assert np.isfinite(plain).sum() > 250 or scale < 1e-14  # the σ floor
+    assert np.isfinite(plain).sum() > 250  # the σ floor is relative (perm.unit_scale)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(plain))
     np.testing.assert_allclose(got, plain, rtol=1e-12)

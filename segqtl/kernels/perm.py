@@ -241,6 +241,7 @@ def max_t_null(
         return out
     design_null = np.column_stack([np.ones(m_idx.size), copy_number[m_idx], covariates[m_idx]])
     fitted, resid = null_fit(y[m_idx], design_null)
+    fitted, resid = unit_scale(fitted, resid)
 
     base = null_set.copy()
     if pos is not None:
@@ -441,6 +442,22 @@ def _inv(mats: np.ndarray) -> np.ndarray:
     microsecond per small matrix.
     """
     return _solve(mats, np.broadcast_to(np.eye(mats.shape[1]), mats.shape))
+
+
+def unit_scale(fitted: np.ndarray, resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The null fit's fitted values and residuals ``(|M|,)`` times the power of two that brings
+    their largest magnitude into [1, 2).
+
+    t is free of the phenotype's scale and a power of two scales every sum exactly, so the
+    statistics do not change; what it changes is the σ floor of the scan (1e-15,
+    :func:`.perm_compiled._keep_max`), which thereby counts relative to the phenotype's
+    magnitude: a phenotype in tiny units (1e-20) keeps its permutation t's.
+    """
+    big = max(float(np.max(np.abs(fitted), initial=0.0)), float(np.max(np.abs(resid), initial=0.0)))
+    if not (big > 0.0 and np.isfinite(big)):
+        return fitted, resid
+    shift = 1 - int(np.frexp(big)[1])
+    return np.ldexp(fitted, shift), np.ldexp(resid, shift)
 
 
 def direct_pvalue(p_nominal: float, p_perm: np.ndarray) -> float:
