@@ -365,14 +365,9 @@ def _frame_insert(con, table: str, frame: pl.DataFrame) -> tuple[str, object]:
     statement reads the rows as ``unit_rows`` and takes ``run_id, unit_id, chr`` as its three
     parameters.
     """
-    columns = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-    ]
+    # the columns from an empty SELECT's description: 0.4 ms, where information_schema takes
+    # 3-8 ms (a finemap unit writes three tables); table names come from the mode, never user text
+    columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     wanted = [c for c in columns if c not in KEY_COLUMNS]
     if sorted(frame.columns) != sorted(wanted):
         missing = sorted(set(wanted) - set(frame.columns))
