@@ -108,6 +108,38 @@ def test_cv_errors__interleaved_folds_equal_one_fold_at_a_time(seed, n, p, missi
     np.testing.assert_array_equal(serial, enet.cv_error_matrix(y, Z, X, grid, 0.5, seed))
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.integers(35, 120),
+    st.integers(3, 25),
+    st.sampled_from([0.0, 0.2, 0.6]),
+    st.integers(1, 13),
+    st.sampled_from([3, 500]),
+    st.sampled_from([0.02, 0.3, 1.0]),
+)
+def test_stability_lanes__equal_one_subsample_at_a_time(
+    seed, n, p, missing, n_boot, max_iter, lam_frac
+):
+    # subsample fits side by side, refilled as they stop (any count, capped or converged fits,
+    # subsamples where no variant has enough observations), bit for bit the sequential loop
+    rng = np.random.default_rng(seed)
+    y, Z, X = _problem(seed, n=n, p=p, missing=0.0)
+    d = Z * rng.uniform(0.5, 2.0, size=(p, 1)) + rng.normal(size=(p, 1))
+    d[rng.random(d.shape) < missing] = np.nan
+    m = fm.n_subsample(n, 0.8)
+    subs = np.array(fm.stability_subsamples(n, m, n_boot, seed), dtype=np.int64).reshape(-1, m)
+    Zs = fm.standardise(d, np.arange(n), 1)[4]
+    lam = lam_frac * fm.lambda_max(y, Zs, X, 0.5)
+    args = (y, np.ascontiguousarray(X), np.ascontiguousarray(d), subs, int(0.5 * m), lam, 0.5,
+            max_iter, 1e-5)  # fmt: skip
+    want = fc.stability_refits(*args)
+    got = fc.stability_lanes(*args)
+    assert got[3] == want[3]
+    for a, b in zip(got[:3] + got[4:], want[:3] + want[4:], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def _raw(seed=0, N=50, p=6):
     rng = np.random.default_rng(seed)
     return rng.normal(size=N), rng.normal(size=(p, N)), rng.normal(size=N)

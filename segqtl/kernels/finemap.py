@@ -25,7 +25,7 @@ from .finemap_compiled import (
     predict,
     seq_dots,
     sq_norms,
-    stability_refits,
+    stability_lanes,
     standardise_rows,
 )
 from .options import FinemapParams
@@ -441,7 +441,7 @@ def stability_fits(
     n = y.shape[0]
     n_sub = n_subsample(n, params.subsample_frac)
     subs = np.array(stability_subsamples(n, n_sub, params.n_bootstrap, 42 + k), dtype=np.int64)
-    return stability_refits(
+    return stability_lanes(
         np.ascontiguousarray(y),
         np.ascontiguousarray(X),
         np.ascontiguousarray(d_kept),

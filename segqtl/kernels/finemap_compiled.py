@@ -451,6 +451,174 @@ def stability_refits(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # prag
     return sel, bsum, npos, n_eff, rec_b[:n_rec], rec_v[:n_rec], rec_beta[:n_rec]
 
 
+#: Subsample fits walked side by side by :func:`stability_lanes`.
+STABILITY_LANES = 4
+
+
+@numba.njit(**_JIT)
+def _lane_start(D, subs, b, min_obs, y, X, lane, lanes, keeps, work):  # pragma: no cover
+    """Load subsample ``b`` into lane ``lane`` for a cold fit (as :func:`stability_refits` does
+    before its :func:`cd`); returns whether any variant is kept (else the lane stays free).
+
+    ``lanes`` = (Z, R, G, B, T, Y, XS): per lane its standardised variants (p, m), residual
+    (m,), squared norms (p,), β (p,), θ (q,), y (m,) and X rows (m, q); ``work`` = (counts,
+    mu, sd) of :func:`standardise_rows`.
+    """
+    Zs, R, G, B, T, Y, XS = lanes
+    counts, mu, sd = work
+    sub = subs[b]
+    keep = keeps[b]
+    standardise_rows(D, sub, min_obs, counts, mu, sd, keep, Zs[lane])
+    usable = False
+    for v in range(D.shape[0]):
+        usable = usable or keep[v]
+    if not usable:
+        return False
+    Y[lane] = y[sub]
+    XS[lane] = take_rows(X, sub)
+    G[lane] = sq_norms(Zs[lane])
+    B[lane, :] = 0.0
+    T[lane] = lstsq(XS[lane], Y[lane])
+    R[lane] = Y[lane] - np.dot(XS[lane], T[lane])  # y − Xθ; no β_v ≠ 0 to subtract yet
+    return True
+
+
+@numba.njit(**_JIT)
+def stability_lanes(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # pragma: no cover
+    """:func:`stability_refits` with :data:`STABILITY_LANES` subsample fits side by side.
+
+    Same arguments, same returns, bit for bit.  Each fit is exactly :func:`cd`'s sequence of
+    operations (cold start, sweeps, 5-sweep θ refresh, stopping rule); what changes is the
+    schedule: one pass over the variants advances every lane's sweep, so the lanes' dot
+    products (each a sequential sum over its own subsample) are independent dependency
+    chains in one loop, as the CV folds are in :func:`cv_lanes`.  A lane whose fit stops takes
+    the next subsample.  The final θ refresh of :func:`cd` is left out: it does not change β.
+    The fits' β are kept per subsample and summed in subsample order at the end, so every sum
+    is taken in the order of :func:`stability_refits`.
+    """
+    K = STABILITY_LANES
+    p = D.shape[0]
+    n_b, m = subs.shape
+    q = X.shape[1]
+    lam1 = lam * alpha
+    lam2 = lam * (1.0 - alpha)
+    Zs = np.zeros((K, p, m))
+    R = np.zeros((K, m))
+    G = np.zeros((K, p))
+    B = np.zeros((K, p))
+    T = np.zeros((K, q))
+    keeps = np.zeros((n_b, p), dtype=np.bool_)
+    usable = np.zeros(n_b, dtype=np.bool_)
+    betas = np.zeros((n_b, p))
+    counts = np.empty(p, dtype=np.int64)
+    mu = np.empty(p)
+    sd = np.empty(p)
+    Y = np.zeros((K, m))
+    XS = np.zeros((K, m, q))
+    lanes = (Zs, R, G, B, T, Y, XS)
+    work = (counts, mu, sd)
+    lane_b = np.full(K, -1, dtype=np.int64)  # the subsample each lane fits (-1: free)
+    it = np.zeros(K, dtype=np.int64)
+    maxchg = np.zeros(K)
+    dl = np.zeros(K)
+    s = np.zeros(K)
+    next_b = 0
+    active = 0
+    for lane in range(K):
+        while next_b < n_b and lane_b[lane] < 0:
+            b = next_b
+            next_b += 1
+            if _lane_start(D, subs, b, min_obs, y, X, lane, lanes, keeps, work):
+                usable[b] = True
+                lane_b[lane] = b
+                active += 1
+    while active > 0:
+        maxchg[:] = 0.0
+        for v in range(p):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for i in range(m):
+                s0 += Zs[0, v, i] * R[0, i]
+                s1 += Zs[1, v, i] * R[1, i]
+                s2 += Zs[2, v, i] * R[2, i]
+                s3 += Zs[3, v, i] * R[3, i]
+            s[0] = s0
+            s[1] = s1
+            s[2] = s2
+            s[3] = s3
+            for lane in range(K):
+                dl[lane] = 0.0
+                g = G[lane, v]
+                if lane_b[lane] < 0 or g == 0.0:
+                    continue
+                old = B[lane, v]
+                z = s[lane] + old * g
+                if z > lam1:
+                    new = (z - lam1) / (g + lam2)
+                elif z < -lam1:
+                    new = (z + lam1) / (g + lam2)
+                else:
+                    new = 0.0
+                if new != old:
+                    dl[lane] = old - new
+                    chg = abs(new - old)
+                    if chg > maxchg[lane]:
+                        maxchg[lane] = chg
+                    B[lane, v] = new
+            for lane in range(K):
+                delta = dl[lane]
+                if delta != 0.0:
+                    for i in range(m):
+                        R[lane, i] += Zs[lane, v, i] * delta
+        for lane in range(K):
+            b = lane_b[lane]
+            if b < 0:
+                continue
+            it[lane] += 1
+            if it[lane] % 5 == 0:
+                y_adj = y_minus_variants(Y[lane], Zs[lane], B[lane])
+                T[lane] = lstsq(XS[lane], y_adj)
+                R[lane] = y_adj - np.dot(XS[lane], T[lane])
+            if maxchg[lane] < tol or it[lane] >= max_iter:
+                betas[b] = B[lane]
+                lane_b[lane] = -1
+                active -= 1
+                it[lane] = 0
+                while next_b < n_b and lane_b[lane] < 0:
+                    nb = next_b
+                    next_b += 1
+                    if _lane_start(D, subs, nb, min_obs, y, X, lane, lanes, keeps, work):
+                        usable[nb] = True
+                        lane_b[lane] = nb
+                        active += 1
+    sel = np.zeros(p)
+    bsum = np.zeros(p)
+    npos = np.zeros(p)
+    rec_b = np.empty(n_b * p, dtype=np.int64)
+    rec_v = np.empty(n_b * p, dtype=np.int64)
+    rec_beta = np.empty(n_b * p)
+    n_rec = 0
+    n_eff = 0
+    for b in range(n_b):
+        if not usable[b]:
+            continue
+        n_eff += 1
+        for v in range(p):
+            bv = betas[b, v]
+            if keeps[b, v] and abs(bv) > SELECTED_EPS:
+                sel[v] += 1.0
+                bsum[v] += bv
+                if bv > 0:
+                    npos[v] += 1.0
+                rec_b[n_rec] = b
+                rec_v[n_rec] = v
+                rec_beta[n_rec] = bv
+                n_rec += 1
+    return sel, bsum, npos, n_eff, rec_b[:n_rec], rec_v[:n_rec], rec_beta[:n_rec]
+
+
 @numba.njit(**_JIT)
 def seq_dots(Z, r):  # pragma: no cover - compiled
     """``Σ_i Z_vi r_i`` per row, sequential over i: ``Z`` (p, n), ``r`` (n,) -> (p,)."""
