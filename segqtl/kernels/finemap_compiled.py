@@ -691,7 +691,6 @@ def cv_lanes(y, Z, X, fold, lambdas, alpha, max_iter, tol):  # pragma: no cover 
         lam1[f] = lambdas[0] * alpha
         lam2[f] = lambdas[0] * (1.0 - alpha)
     s = np.empty(K)
-    dl = np.zeros(K)  # each fold's Δβ_v at the current variant (0: unchanged)
     n_running = K
     while n_running > 0:
         maxchg[:] = 0.0
@@ -713,9 +712,7 @@ def cv_lanes(y, Z, X, fold, lambdas, alpha, max_iter, tol):  # pragma: no cover 
             s[2] = s2
             s[3] = s3
             s[4] = s4
-            changed = False
             for f in range(K):
-                dl[f] = 0.0
                 g = G[f, v]
                 if not running[f] or g == 0.0:
                     continue
@@ -728,30 +725,13 @@ def cv_lanes(y, Z, X, fold, lambdas, alpha, max_iter, tol):  # pragma: no cover 
                 else:
                     new = 0.0
                 if new != old:
-                    dl[f] = old - new
-                    changed = True
+                    delta = old - new
+                    for i in range(n):
+                        R[f, i] += Z[v, i] * delta * M[f, i]
                     chg = abs(new - old)
                     if chg > maxchg[f]:
                         maxchg[f] = chg
                     B[f, v] = new
-            if changed:
-                # The folds' residual updates in one pass over Z_v (each is r += Z_v·Δ on the
-                # fold's training samples, as in cv_fold).  A fold whose β_v did not change adds
-                # (Z_vi·0)·M = ±0, which leaves every value as it is; only an exact zero's sign
-                # can flip, and a sum that starts at +0 never becomes -0, so no dot product
-                # changes.
-                d0 = dl[0]
-                d1 = dl[1]
-                d2 = dl[2]
-                d3 = dl[3]
-                d4 = dl[4]
-                for i in range(n):
-                    zi = Z[v, i]
-                    R[0, i] += zi * d0 * M[0, i]
-                    R[1, i] += zi * d1 * M[1, i]
-                    R[2, i] += zi * d2 * M[2, i]
-                    R[3, i] += zi * d3 * M[3, i]
-                    R[4, i] += zi * d4 * M[4, i]
         for f in range(K):
             if not running[f]:
                 continue
