@@ -118,12 +118,17 @@ def standardise_rows(D, cols, min_count, counts, mu, sd, keep, Z):  # pragma: no
     """
     p = D.shape[0]
     m = cols.shape[0]
+    row = np.empty(m)
     buf = np.empty(m)
     sq = np.empty(m)
     for v in range(p):
+        # the row's values over cols, gathered once: the fill below then runs without gathers
+        # or branches (it vectorises)
+        for i in range(m):
+            row[i] = D[v, cols[i]]
         c = 0
         for i in range(m):
-            x = D[v, cols[i]]
+            x = row[i]
             if x == x:
                 buf[c] = x
                 c += 1
@@ -145,8 +150,9 @@ def standardise_rows(D, cols, min_count, counts, mu, sd, keep, Z):  # pragma: no
             mean = mu[v]
             s = sd[v]
             for i in range(m):
-                x = D[v, cols[i]]
-                Z[v, i] = (x - mean) / s if x == x else 0.0
+                x = row[i]
+                z = (x - mean) / s
+                Z[v, i] = z if x == x else 0.0
         else:
             for i in range(m):
                 Z[v, i] = 0.0
