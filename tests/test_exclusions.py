@@ -571,6 +571,31 @@ def test_exclusions__cli_errors_write_nothing(warehouse, tmp_path, small_cohort)
     )
 
 
+def _variant_list(tmp_path: Path, small_cohort, *chromosomes: str) -> Path:
+    """A list file of every variant ID of ``chromosomes`` of the small cohort."""
+    ids = [
+        r[0]
+        for c in chromosomes
+        for r in _read(Path(small_cohort.genotypes) / f"chr{c}_ALTlr.csv")[1:]
+    ]
+    path = tmp_path / f"chr{'_'.join(chromosomes)}.txt"
+    path.write_text("\n".join(ids))
+    return path
+
+
+def _nominal_cli(db, chromosome: str, *extra):
+    """``segqtl run`` of cohort 'full' in nominal mode on ``chromosome`` with ``extra`` flags."""
+    args = ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome"]
+    return CliRunner().invoke(cli, [*args, chromosome, *map(str, extra)])
+
+
+def _assert_one_error(res, text: str) -> None:
+    """The command failed with exactly one error line, and it says ``text``."""
+    assert res.exit_code != 0
+    errors = [line for line in res.output.splitlines() if "error" in line]
+    assert len(errors) == 1 and text in errors[0], res.output
+
+
 @pytest.mark.parametrize("chromosome", ["all", "1-2", "ALL"])
 def test_exclusions__all_chromosomes_skip_one_the_selection_empties(
     warehouse, tmp_path, small_cohort, chromosome
@@ -578,14 +603,8 @@ def test_exclusions__all_chromosomes_skip_one_the_selection_empties(
     # --include-variants of chromosome 2's variants leaves chromosome 1 without variants: asked
     # for by 'all' or a range, chromosome 1 is left out with a message and chromosome 2 runs
     db, _, _ = warehouse
-    chr2 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr2_ALTlr.csv")[1:]]
-    lst = tmp_path / "chr2.txt"
-    lst.write_text("\n".join(chr2))
-    res = CliRunner().invoke(
-        cli,
-        ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome",
-         chromosome, "--all-variants", "--include-variants", str(lst)],
-    )  # fmt: skip
+    lst = _variant_list(tmp_path, small_cohort, "2")
+    res = _nominal_cli(db, chromosome, "--all-variants", "--include-variants", lst)
     assert res.exit_code == 0, res.output
     assert "skipping chr1: the run's selection leaves no variant there" in res.output
     run_id = int(res.stdout.strip().splitlines()[-1])
@@ -602,31 +621,15 @@ def test_exclusions__named_chromosomes_the_selection_empties_are_refused(
 ):
     # a list names each chromosome: refused as before, in one line, nothing recorded
     db, _, _ = warehouse
-    chr2 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr2_ALTlr.csv")[1:]]
-    lst = tmp_path / "chr2.txt"
-    lst.write_text("\n".join(chr2))
+    lst = _variant_list(tmp_path, small_cohort, "2")
     before = api.query(db, "SELECT count(*) AS n FROM runs")["n"].item()
-    res = CliRunner().invoke(
-        cli,
-        ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome",
-         "1,2", "--include-variants", str(lst)],
-    )  # fmt: skip
-    assert res.exit_code != 0
-    errors = [line for line in res.output.splitlines() if "error" in line]
-    assert len(errors) == 1 and "leaves no variant of cohort 'full' on chr1" in errors[0]
+    res = _nominal_cli(db, "1,2", "--include-variants", lst)
+    _assert_one_error(res, "leaves no variant of cohort 'full' on chr1")
     assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
     # and when every chromosome is emptied, 'all' is refused too
-    chr1 = [r[0] for r in _read(Path(small_cohort.genotypes) / "chr1_ALTlr.csv")[1:]]
-    every = tmp_path / "every.txt"
-    every.write_text("\n".join(chr1 + chr2))
-    res = CliRunner().invoke(
-        cli,
-        ["run", "--db", str(db), "--cohort", "full", "--mode", "nominal", "--chromosome",
-         "all", "--exclude-variants", str(every)],
-    )  # fmt: skip
-    assert res.exit_code != 0
-    errors = [line for line in res.output.splitlines() if "error" in line]
-    assert len(errors) == 1 and "leaves no variant of cohort 'full' on chr1" in errors[0]
+    every = _variant_list(tmp_path, small_cohort, "1", "2")
+    res = _nominal_cli(db, "all", "--exclude-variants", every)
+    _assert_one_error(res, "leaves no variant of cohort 'full' on chr1")
     assert api.query(db, "SELECT count(*) AS n FROM runs")["n"].item() == before
 
 

@@ -498,14 +498,9 @@ def test_resume__adds_the_resumed_parts_phase_times(small_db):
     assert all(a > b for a, b in zip(after, before, strict=True))
 
 
-def test_run__second_run_reads_genotypes_from_the_cache(small_db, tmp_path, monkeypatch):
+def _forbid_copies(monkeypatch) -> None:
+    """Make a genotype copy from the warehouse an error: the cache must hold every chromosome."""
     from segqtl.warehouse import reads
-
-    monkeypatch.setenv("SEGQTL_CACHE", str(tmp_path / "cache"))
-    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], all_variants=True)
-    first = api.run(small_db, spec)
-    markers = sorted(p.name for p in (tmp_path / "cache").rglob("*.done"))
-    assert markers == ["chr1.done", "chr2.done"]
 
     copy = reads.GenotypeExport.ensure
 
@@ -514,6 +509,17 @@ def test_run__second_run_reads_genotypes_from_the_cache(small_db, tmp_path, monk
         return copy(self, upto)
 
     monkeypatch.setattr(reads.GenotypeExport, "ensure", no_copy)
+
+
+def test_run__second_run_reads_genotypes_from_the_cache(small_db, tmp_path, monkeypatch):
+
+    monkeypatch.setenv("SEGQTL_CACHE", str(tmp_path / "cache"))
+    spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], all_variants=True)
+    first = api.run(small_db, spec)
+    markers = sorted(p.name for p in (tmp_path / "cache").rglob("*.done"))
+    assert markers == ["chr1.done", "chr2.done"]
+
+    _forbid_copies(monkeypatch)
     second = api.run(small_db, spec)
     with connect(small_db, read_only=True) as con:
         rows = [
@@ -581,7 +587,6 @@ def test_parse_cache_max__not_a_size_is_refused(text):
 
 
 def test_run__genotype_cache_stays_within_its_limit(small_db, tmp_path, monkeypatch):
-    from segqtl.warehouse import reads
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEGQTL_CACHE", str(cache))
@@ -594,13 +599,7 @@ def test_run__genotype_cache_stays_within_its_limit(small_db, tmp_path, monkeypa
     assert not old.exists()
     markers = sorted(p.name for p in cache.rglob("*.done"))
     assert markers == ["chr1.done", "chr2.done"]
-    copy = reads.GenotypeExport.ensure
-
-    def no_copy(self, upto):
-        assert self.done == self.files.n_variants, "copied genotypes the cache holds"
-        return copy(self, upto)
-
-    monkeypatch.setattr(reads.GenotypeExport, "ensure", no_copy)
+    _forbid_copies(monkeypatch)
     second = api.run(small_db, spec)
     sql = "SELECT * EXCLUDE (run_id) FROM nominal_stats WHERE run_id = $r ORDER BY ALL"
     assert api.query(small_db, sql, {"r": first}).equals(api.query(small_db, sql, {"r": second}))

@@ -220,6 +220,17 @@ def y_minus_variants(y, Z, beta):  # pragma: no cover - compiled
     return out
 
 
+@numba.njit(inline="always", **_JIT)
+def _coordinate(z, g, lam1, lam2):  # pragma: no cover - compiled
+    """A variant's new β from ``z = Σ_i Z_vi r_i + β_v G_v``: the soft-threshold update of
+    docs/methods.md#elastic-net (``g = G_v``)."""
+    if z > lam1:
+        return (z - lam1) / (g + lam2)
+    if z < -lam1:
+        return (z + lam1) / (g + lam2)
+    return 0.0
+
+
 @numba.njit(**_JIT)
 def cd(y, Z, X, G, lam, alpha, max_iter, tol, beta, theta):  # pragma: no cover - compiled
     """Block coordinate descent at one λ, updating ``beta`` and ``theta`` in place.
@@ -270,13 +281,7 @@ def cd(y, Z, X, G, lam, alpha, max_iter, tol, beta, theta):  # pragma: no cover 
             for i in range(n):
                 s += Z[v, i] * r[i]
             old = beta[v]
-            z = s + old * g
-            if z > lam1:
-                new = (z - lam1) / (g + lam2)
-            elif z < -lam1:
-                new = (z + lam1) / (g + lam2)
-            else:
-                new = 0.0
+            new = _coordinate(s + old * g, g, lam1, lam2)
             if new != old:
                 delta = old - new
                 for i in range(n):
@@ -387,6 +392,50 @@ def cv_fold(y, Z, X, fold, f, lambdas, alpha, max_iter, tol):  # pragma: no cove
 
 
 @numba.njit(**_JIT)
+def _tally(betas, keeps, usable):  # pragma: no cover - compiled
+    """The stability counts of the subsample fits, summed in subsample order.
+
+    Parameters
+    ----------
+    betas : ndarray, shape (B, p)
+        Each subsample's β.
+    keeps : ndarray of bool, shape (B, p)
+        The variants each subsample kept.
+    usable : ndarray of bool, shape (B,)
+        Subsamples in which any variant survived (the others are not counted).
+
+    Returns
+    -------
+    The returns of :func:`stability_refits`.
+    """
+    n_b, p = betas.shape
+    sel = np.zeros(p)
+    bsum = np.zeros(p)
+    npos = np.zeros(p)
+    rec_b = np.empty(n_b * p, dtype=np.int64)
+    rec_v = np.empty(n_b * p, dtype=np.int64)
+    rec_beta = np.empty(n_b * p)
+    n_rec = 0
+    n_eff = 0
+    for b in range(n_b):
+        if not usable[b]:
+            continue
+        n_eff += 1
+        for v in range(p):
+            bv = betas[b, v]
+            if keeps[b, v] and abs(bv) > SELECTED_EPS:
+                sel[v] += 1.0
+                bsum[v] += bv
+                if bv > 0:
+                    npos[v] += 1.0
+                rec_b[n_rec] = b
+                rec_v[n_rec] = v
+                rec_beta[n_rec] = bv
+                n_rec += 1
+    return sel, bsum, npos, n_eff, rec_b[:n_rec], rec_v[:n_rec], rec_beta[:n_rec]
+
+
+@numba.njit(**_JIT)
 def stability_refits(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # pragma: no cover
     """Cold fits at λ_sel on every subsample (docs/methods.md#stability-selection).
 
@@ -415,46 +464,27 @@ def stability_refits(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # prag
     """
     p = D.shape[0]
     B, m = subs.shape
-    sel = np.zeros(p)
-    bsum = np.zeros(p)
-    npos = np.zeros(p)
     counts = np.empty(p, dtype=np.int64)
     mu = np.empty(p)
     sd = np.empty(p)
-    keep = np.empty(p, dtype=np.bool_)
+    keeps = np.zeros((B, p), dtype=np.bool_)
+    usable = np.zeros(B, dtype=np.bool_)
+    betas = np.zeros((B, p))
     Zb = np.empty((p, m))
-    rec_b = np.empty(B * p, dtype=np.int64)
-    rec_v = np.empty(B * p, dtype=np.int64)
-    rec_beta = np.empty(B * p)
-    n_rec = 0
-    n_eff = 0
     for b in range(B):
         sub = subs[b]
+        keep = keeps[b]
         standardise_rows(D, sub, min_obs, counts, mu, sd, keep, Zb)
-        usable = False
         for v in range(p):
-            usable = usable or keep[v]
-        if not usable:
+            usable[b] = usable[b] or keep[v]
+        if not usable[b]:
             continue
-        n_eff += 1
         ys = y[sub]
         Xs = take_rows(X, sub)
         G = sq_norms(Zb)
-        beta = np.zeros(p)
         theta = lstsq(Xs, ys)
-        cd(ys, Zb, Xs, G, lam, alpha, max_iter, tol, beta, theta)
-        for v in range(p):
-            bv = beta[v]
-            if keep[v] and abs(bv) > SELECTED_EPS:
-                sel[v] += 1.0
-                bsum[v] += bv
-                if bv > 0:
-                    npos[v] += 1.0
-                rec_b[n_rec] = b
-                rec_v[n_rec] = v
-                rec_beta[n_rec] = bv
-                n_rec += 1
-    return sel, bsum, npos, n_eff, rec_b[:n_rec], rec_v[:n_rec], rec_beta[:n_rec]
+        cd(ys, Zb, Xs, G, lam, alpha, max_iter, tol, betas[b], theta)
+    return _tally(betas, keeps, usable)
 
 
 #: Subsample fits walked side by side by :func:`stability_lanes`.
@@ -487,6 +517,21 @@ def _lane_start(D, subs, b, min_obs, y, X, lane, lanes, keeps, work):  # pragma:
     T[lane] = lstsq(XS[lane], Y[lane])
     R[lane] = Y[lane] - np.dot(XS[lane], T[lane])  # y − Xθ; no β_v ≠ 0 to subtract yet
     return True
+
+
+@numba.njit(**_JIT)
+def _lane_fill(D, subs, next_b, min_obs, y, X, lane, lanes, keeps, work, usable, lane_b):
+    # pragma: no cover - compiled
+    """Give the free lane ``lane`` the next subsample from ``next_b`` on that keeps a variant
+    (:func:`_lane_start`), marking it in ``usable`` and ``lane_b``; subsamples without one are
+    passed over.  Returns the subsample after the last one tried."""
+    while next_b < subs.shape[0] and lane_b[lane] < 0:
+        b = next_b
+        next_b += 1
+        if _lane_start(D, subs, b, min_obs, y, X, lane, lanes, keeps, work):
+            usable[b] = True
+            lane_b[lane] = b
+    return next_b
 
 
 @numba.njit(**_JIT)
@@ -531,13 +576,10 @@ def stability_lanes(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # pragm
     next_b = 0
     active = 0
     for lane in range(K):
-        while next_b < n_b and lane_b[lane] < 0:
-            b = next_b
-            next_b += 1
-            if _lane_start(D, subs, b, min_obs, y, X, lane, lanes, keeps, work):
-                usable[b] = True
-                lane_b[lane] = b
-                active += 1
+        next_b = _lane_fill(
+            D, subs, next_b, min_obs, y, X, lane, lanes, keeps, work, usable, lane_b
+        )
+        active += lane_b[lane] >= 0
     while active > 0:
         maxchg[:] = 0.0
         for v in range(p):
@@ -560,13 +602,7 @@ def stability_lanes(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # pragm
                 if lane_b[lane] < 0 or g == 0.0:
                     continue
                 old = B[lane, v]
-                z = s[lane] + old * g
-                if z > lam1:
-                    new = (z - lam1) / (g + lam2)
-                elif z < -lam1:
-                    new = (z + lam1) / (g + lam2)
-                else:
-                    new = 0.0
+                new = _coordinate(s[lane] + old * g, g, lam1, lam2)
                 if new != old:
                     dl[lane] = old - new
                     chg = abs(new - old)
@@ -592,37 +628,11 @@ def stability_lanes(y, X, D, subs, min_obs, lam, alpha, max_iter, tol):  # pragm
                 lane_b[lane] = -1
                 active -= 1
                 it[lane] = 0
-                while next_b < n_b and lane_b[lane] < 0:
-                    nb = next_b
-                    next_b += 1
-                    if _lane_start(D, subs, nb, min_obs, y, X, lane, lanes, keeps, work):
-                        usable[nb] = True
-                        lane_b[lane] = nb
-                        active += 1
-    sel = np.zeros(p)
-    bsum = np.zeros(p)
-    npos = np.zeros(p)
-    rec_b = np.empty(n_b * p, dtype=np.int64)
-    rec_v = np.empty(n_b * p, dtype=np.int64)
-    rec_beta = np.empty(n_b * p)
-    n_rec = 0
-    n_eff = 0
-    for b in range(n_b):
-        if not usable[b]:
-            continue
-        n_eff += 1
-        for v in range(p):
-            bv = betas[b, v]
-            if keeps[b, v] and abs(bv) > SELECTED_EPS:
-                sel[v] += 1.0
-                bsum[v] += bv
-                if bv > 0:
-                    npos[v] += 1.0
-                rec_b[n_rec] = b
-                rec_v[n_rec] = v
-                rec_beta[n_rec] = bv
-                n_rec += 1
-    return sel, bsum, npos, n_eff, rec_b[:n_rec], rec_v[:n_rec], rec_beta[:n_rec]
+                next_b = _lane_fill(
+                    D, subs, next_b, min_obs, y, X, lane, lanes, keeps, work, usable, lane_b
+                )
+                active += lane_b[lane] >= 0
+    return _tally(betas, keeps, usable)
 
 
 @numba.njit(**_JIT)
@@ -723,13 +733,7 @@ def cv_lanes(y, Z, X, fold, lambdas, alpha, max_iter, tol):  # pragma: no cover 
                 if not running[f] or g == 0.0:
                     continue
                 old = B[f, v]
-                z = s[f] + old * g
-                if z > lam1[f]:
-                    new = (z - lam1[f]) / (g + lam2[f])
-                elif z < -lam1[f]:
-                    new = (z + lam1[f]) / (g + lam2[f])
-                else:
-                    new = 0.0
+                new = _coordinate(s[f] + old * g, g, lam1[f], lam2[f])
                 if new != old:
                     delta = old - new
                     for i in range(n):
