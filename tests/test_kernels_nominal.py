@@ -925,6 +925,21 @@ def test_nominal_scan__nearly_collinear_d_is_refit_and_matches_statsmodels(eps):
         )
 
 
+def test_exact_fit__rank_deficient_covariates_on_the_variants_samples_are_singular():
+    # a covariate constant on the variant's samples duplicates the intercept there
+    from segqtl.kernels.nominal import exact_fit
+
+    rng = np.random.default_rng(0)
+    m = 50
+    s, d, y = rng.standard_normal((3, m))
+    design0 = np.column_stack([np.ones(m), np.full(m, 3.0), rng.standard_normal(m)])
+    assert exact_fit(y, design0, s, d, True) is None
+    fit = exact_fit(y, design0[:, [0, 2]], s, d, True)
+    ols = sm.OLS(y, np.column_stack([design0[:, [0, 2]], s, d])).fit()
+    np.testing.assert_allclose(fit[:4], [ols.params[2], ols.bse[2], ols.params[3], ols.bse[3]])
+    np.testing.assert_allclose(fit[4], ols.ssr)
+
+
 def test_dosage_block_from_dosages__other_shapes_broadcast_or_fail_as_numpy_does():
     from segqtl.kernels.nominal import DosageBlock
 

@@ -752,13 +752,20 @@ def exact_fit(y, design0, s, d, null_rss: bool = False):
     -------
     tuple or None
         ``(beta_s, se_s, beta_d, se_d, rss, rss0)`` (``rss0`` NaN unless ``null_rss``); None
-        when s, or d given s, is within :data:`RESIDUAL_NORM_MIN` of the other columns' span.
+        when the design is rank-deficient on these samples: s, or d given s, within
+        :data:`RESIDUAL_NORM_MIN` of the other columns' span, or a column of ``[design0, s, d]``
+        explained by the ones before it (the QR rule of the phenotype-level check).
     """
+    x = np.column_stack([design0, s, d])
+    qx, rx = np.linalg.qr(x)
+    # the covariates may be rank-deficient on this variant's samples alone (a covariate constant
+    # on its segment): the rule of the phenotype-level check (docs/methods.md#nominal-model)
+    diag = np.abs(np.diag(rx))
+    if not diag.min() > 1e-10 * max(1.0, float(np.abs(rx).max())):
+        return None
     norm_s, norm_d = residual_norms(design0, s, d)
     if not (norm_s >= RESIDUAL_NORM_MIN and norm_d >= RESIDUAL_NORM_MIN):
         return None
-    x = np.column_stack([design0, s, d])
-    qx, rx = np.linalg.qr(x)
     beta = np.linalg.solve(rx, qx.T @ y)
     resid = y - x @ beta
     rss = float(resid @ resid)
