@@ -674,6 +674,9 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
         out.aic_null[keep] = _aic(nvk, rss0, k + 1)
         out.aic_alt[keep] = _aic(nvk, rss, p_alt)
     bad_rows = ~np.isfinite(beta).all(axis=1)
+    # s's and d's sums of squares around their means: with var_s and var_d, their VIFs
+    ss_c = ss[keep] - prod_s[keep, k + 1] ** 2 / nvk
+    dd_c = dd[keep] - prod_d[keep, k + 1] ** 2 / nvk
     if max_vif is not None:
         # Exact collinearity can make the batched solve return finite garbage, so the design's
         # conditioning is read from the smallest eigenvalue of its unit-diagonal Gram matrix
@@ -683,13 +686,11 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
             scale = 1.0 / np.sqrt(np.einsum("vii->vi", gram))
             unit = gram * scale[:, :, None] * scale[:, None, :]
             ok_eig = np.linalg.eigvalsh(unit)[:, 0] >= 1.0 / max_vif
-            ss_c = ss[keep] - prod_s[keep, k + 1] ** 2 / nvk
-            dd_c = dd[keep] - prod_d[keep, k + 1] ** 2 / nvk
             ok_vif = (var_s * ss_c < max_vif) & (var_d * dd_c < max_vif)
         bad_rows |= ~(ok_eig & ok_vif)
     with np.errstate(invalid="ignore", divide="ignore"):
-        kept_s = (1.0 / var_s) / (ss[keep] - prod_s[keep, k + 1] ** 2 / nvk)
-        kept_d = (1.0 / var_d) / (dd[keep] - prod_d[keep, k + 1] ** 2 / nvk)
+        kept_s = (1.0 / var_s) / ss_c
+        kept_d = (1.0 / var_d) / dd_c
     near = ~bad_rows & ~((kept_s >= EXACT_REFIT_BELOW) & (kept_d >= EXACT_REFIT_BELOW))
     for j in np.flatnonzero(near):
         v = keep[j]
@@ -714,26 +715,6 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
         out.number_of_samples[bad] = 0
         for f in STAT_FIELDS:
             getattr(out, f)[bad] = np.nan
-
-
-def residual_norms(design0: np.ndarray, s: np.ndarray, d: np.ndarray) -> tuple[float, float]:
-    """Norms of the residual of s on ``design0`` and of d on ``[design0, s]``, by QR.
-
-    Parameters
-    ----------
-    design0 : (m, k) float
-        ``[1, covariates]`` on one variant's samples.
-    s, d : (m,) float
-
-    Returns
-    -------
-    float, float
-    """
-    qs, _ = np.linalg.qr(design0)
-    rs = s - qs @ (qs.T @ s)
-    qd, _ = np.linalg.qr(np.column_stack([design0, s]))
-    rd = d - qd @ (qd.T @ d)
-    return float(np.linalg.norm(rs)), float(np.linalg.norm(rd))
 
 
 def exact_fit(y, design0, s, d, null_rss: bool = False):
@@ -763,8 +744,9 @@ def exact_fit(y, design0, s, d, null_rss: bool = False):
     diag = np.abs(np.diag(rx))
     if not diag.min() > 1e-10 * max(1.0, float(np.abs(rx).max())):
         return None
-    norm_s, norm_d = residual_norms(design0, s, d)
-    if not (norm_s >= RESIDUAL_NORM_MIN and norm_d >= RESIDUAL_NORM_MIN):
+    # |R_jj| is the norm of column j's residual on the columns before it: s on design0, d on
+    # [design0, s]
+    if not (diag[-2] >= RESIDUAL_NORM_MIN and diag[-1] >= RESIDUAL_NORM_MIN):
         return None
     beta = np.linalg.solve(rx, qx.T @ y)
     resid = y - x @ beta
@@ -774,11 +756,8 @@ def exact_fit(y, design0, s, d, null_rss: bool = False):
     var = (rinv[-2:] ** 2).sum(axis=1)
     sigma2 = rss / (x.shape[0] - x.shape[1])
     se = np.sqrt(np.clip(var * sigma2, 0.0, None))
-    rss0 = np.nan
-    if null_rss:
-        q0, _ = np.linalg.qr(x[:, :-1])
-        r0 = y - q0 @ (q0.T @ y)
-        rss0 = float(r0 @ r0)
+    # without d the residual gains y's component along d's orthonormal direction
+    rss0 = rss + float(qx[:, -1] @ y) ** 2 if null_rss else np.nan
     return float(beta[-2]), float(se[0]), float(beta[-1]), float(se[1]), rss, rss0
 
 
