@@ -290,21 +290,14 @@ def _check_cohorts(con, first: Shard, spec) -> list[str]:
     # a derived cohort comes with the cohorts it was derived from (cohorts.source_cohort), so
     # that its provenance names cohorts of the target and the same flags reuse it there; each
     # source before the cohorts derived from it
+    source_of = dict(
+        con.execute(f"SELECT cohort, source_cohort FROM {first.alias}.cohorts").fetchall()
+    )
     ordered: list[str] = []
     for name in names:
-        chain, source = [name], name
-        while True:
-            row = fetch_one(
-                con, f"SELECT source_cohort FROM {first.alias}.cohorts WHERE cohort = ?", [source]
-            )
-            source = None if row is None else row[0]
-            if source is None or source in ordered or source in chain:
-                break
-            exists = fetch_one(
-                con, f"SELECT 1 FROM {first.alias}.cohorts WHERE cohort = ?", [source]
-            )
-            if exists is None:  # a source the shard does not hold: nothing to copy
-                break
+        chain = [name]
+        # up the lineage while the shard holds the source (else there is nothing to copy)
+        while (source := source_of.get(chain[-1])) in source_of and source not in chain:
             chain.append(source)
         ordered += [c for c in reversed(chain) if c not in ordered]
     names = ordered
