@@ -515,6 +515,43 @@ def test_pool__while_starting_is_called_once_here_before_the_first_result():
     assert [c for c in calls if c[0] == "starting"] == [calls[4]]
 
 
+def slow_unit(x: int) -> int:
+    """A worker for the pool tests: a unit that takes long enough to kill its worker."""
+    time.sleep(0.6)
+    return x * x
+
+
+def test_pool__a_dead_workers_late_write_reaches_no_other_worker(monkeypatch):
+    """The parent sends a dead worker the None that ends it; a thread preempted between its
+    check of the pipe and its write must not write into the next worker's pipe (the same
+    descriptor number once closed), which ended that worker with exit code 0."""
+    from multiprocess import connection
+    from multiprocess.reduction import ForkingPickler
+
+    none = bytes(ForkingPickler.dumps(None))
+    real = connection.Connection._send
+
+    def late_send(self, buf, write=os.write):
+        if len(buf) <= len(none) + 8 and bytes(buf).endswith(none):
+            handle = self._handle
+            time.sleep(0.4)  # preempted between the check and the write
+            write(handle, buf)
+            return None
+        return real(self, buf)
+
+    monkeypatch.setattr(connection.Connection, "_send", late_send)
+    told = []
+    results = pool.ordered_map("tests.test_faults:slow_unit", range(6), 2, notify=told.append)
+    got = [next(results)[0]]
+    _workers(os.getpid())[0].send_signal(signal.SIGKILL)
+    got += [r for r, _ in results]
+    assert got == [x * x for x in range(6)]
+    assert told == [
+        "a worker process died (signal SIGKILL; the out-of-memory killer?) while computing "
+        "a unit; computing it again"
+    ]
+
+
 def test_pool__workers_are_gone_after_a_stopped_iteration():
     results = pool.ordered_map("tests.test_faults:slow_square", range(20), 2)
     next(results)

@@ -330,8 +330,26 @@ class _Worker:
         self.keys: collections.deque = collections.deque()
         self.on_message = on_message
         self.tasks: queue.Queue = queue.Queue()
+        # The pipe is closed by the last of the two threads to finish, never under a thread
+        # still using it: a closed descriptor's number is reused by the next worker's pipe,
+        # and a late write to it (a None meant for this dead worker) would end that worker.
+        self._users = 2
+        self._users_lock = threading.Lock()
         for loop in (self._send, self._receive):
-            threading.Thread(target=loop, daemon=True, name="segqtl-pool").start()
+            threading.Thread(
+                target=self._run, args=(loop,), daemon=True, name="segqtl-pool"
+            ).start()
+
+    def _run(self, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        finally:
+            with self._users_lock:
+                self._users -= 1
+                last = self._users == 0
+            if last:
+                with contextlib.suppress(Exception):
+                    self.conn.close()
 
     def give(self, key: int, target, payload) -> None:
         self.keys.append(key)
@@ -367,7 +385,11 @@ class _Worker:
         return self.process.exitcode
 
     def stop(self, wait: float) -> None:
-        """Let the worker end (``wait`` seconds for an idle one), then kill it."""
+        """Let the worker end (``wait`` seconds for an idle one), then kill it.
+
+        The pipe is left to the two threads, which end once the worker is gone (the receiver
+        sees its end of the pipe; the sender its stop or a broken pipe) and then close it.
+        """
         if not self.keys:
             self.tasks.put(None)  # the worker returns when it receives None
             self.process.join(timeout=wait)
@@ -376,8 +398,6 @@ class _Worker:
             if self.process.exitcode is None:
                 self.process.kill()
         self.process.join(timeout=1)
-        with contextlib.suppress(Exception):
-            self.conn.close()
 
 
 class _Pool:
