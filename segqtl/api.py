@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
+from .paths import nearest_existing
 from .spec import RunSpec
 from .warehouse.db import WriterLease, connect, connect_reader, fetch_one, small_frame
 
@@ -1160,7 +1161,7 @@ def check_out_dir(path: str | Path, flag: str = "--out-dir", *, of: str = "") ->
     path = Path(path)
     what = f"the folder of {flag}" if of else flag
     shown = Path(of) if of else path
-    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    existing = nearest_existing(path)
     if existing is None:  # (a relative path's ancestors always include the working folder)
         return
     if not existing.is_dir():

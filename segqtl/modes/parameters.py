@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..paths import nearest_existing
 
 #: ``Param.modes`` value of a parameter that every mode uses.
 ALL_MODES = ("*",)
@@ -656,7 +657,7 @@ def check_scratch_env() -> None:
                 f"{name}={raw} does not exist. Fix: create the folder (mkdir -p {raw}), or "
                 f"unset {name}"
             )
-        existing = next((p for p in (path, *path.absolute().parents) if p.exists()), path)
+        existing = nearest_existing(path) or path
         if not existing.is_dir():
             what = "is a file" if existing == path else f"is under {existing}, a file"
             raise UsageError(

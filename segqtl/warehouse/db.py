@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import _duckdb
 
 from ..errors import UsageError
+from ..paths import nearest_existing
 from .engine_start import MEMORY_SETTINGS
 
 if TYPE_CHECKING:
@@ -387,7 +388,7 @@ def check_warehouse_file(path: Path, *, must_exist: bool = False) -> None:
     if not path.exists():
         if must_exist:
             raise UsageError(f"{path}: no such warehouse. Fix: check the --db path")
-        existing = next((p for p in path.absolute().parents if p.exists()), None)
+        existing = nearest_existing(path)
         if existing is not None and not existing.is_dir():
             raise UsageError(
                 f"{path}: cannot create the warehouse, {existing} is a file, not a folder. "

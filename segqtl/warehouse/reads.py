@@ -16,6 +16,7 @@ import polars as pl
 from ..engine.units import CohortSlice, GenotypeFiles, NominalParams, UnitPayload, params_from_spec
 from ..errors import SegqtlError, UsageError
 from ..kernels.options import FinemapParams
+from ..paths import nearest_existing
 from ..spec import RunSpec
 from .db import bind_sql, fetch_one, genotype_table, query_pl
 
@@ -151,7 +152,7 @@ def cache_limit(cache: Path) -> int:
     value, share = parse_cache_max(os.environ.get("SEGQTL_CACHE_MAX") or CACHE_MAX_DEFAULT)
     if not share:
         return int(value)
-    existing = next((p for p in (cache, *cache.absolute().parents) if p.exists()), cache)
+    existing = nearest_existing(cache) or cache
     return int(value * shutil.disk_usage(existing).total)
 
 
