@@ -36,6 +36,7 @@ from .nominal import (
     _solve,
     mask_variants,
     masked_sums,
+    rank_deficient,
     symmetric_from_upper,
 )
 
@@ -218,7 +219,7 @@ def _fit(y, design0, term, mv, with_s, min_samples, min_term_sd, out: Interactio
     if cols.size <= k:  # fewer samples than covariate terms: every variant too_few_samples
         return
     qb, rr = np.linalg.qr(design0[cols])
-    if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
+    if rank_deficient(rr):
         out.status[:] = SINGULAR
         return
     q = np.zeros((n, k))

@@ -588,7 +588,7 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
     if cols.size <= p_alt:  # no variant has more samples than model terms: too_few_samples
         return
     qb, rr = np.linalg.qr(design0[cols])
-    if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
+    if rank_deficient(rr):
         out.status[:] = SINGULAR
         return
     # Samples outside ``cols`` get zero rows: masked for every variant, they must not carry NaN.
@@ -717,6 +717,23 @@ def _fit(y, design0, mv: MaskedVariants, min_samples, record_aic, out, max_vif=N
             getattr(out, f)[bad] = np.nan
 
 
+def rank_deficient(r: np.ndarray) -> bool:
+    """Whether the R of a design's QR marks it rank-deficient: a diagonal entry at or below
+    1e-10 times the largest entry (at least 1), the covariates' rule of
+    docs/methods.md#nominal-model.
+
+    Parameters
+    ----------
+    r : ndarray, shape (k, k)
+        The triangular factor of ``np.linalg.qr(design)``.
+
+    Returns
+    -------
+    bool
+    """
+    return bool(np.abs(np.diag(r)).min() <= 1e-10 * max(1.0, np.abs(r).max()))
+
+
 def exact_fit(y, design0, s, d, null_rss: bool = False):
     """One variant's OLS ``y ~ design0 + s + d`` from its samples, by QR (near-collinear case).
 
@@ -741,11 +758,11 @@ def exact_fit(y, design0, s, d, null_rss: bool = False):
     qx, rx = np.linalg.qr(x)
     # the covariates may be rank-deficient on this variant's samples alone (a covariate constant
     # on its segment): the rule of the phenotype-level check (docs/methods.md#nominal-model)
-    diag = np.abs(np.diag(rx))
-    if not diag.min() > 1e-10 * max(1.0, float(np.abs(rx).max())):
+    if rank_deficient(rx):
         return None
     # |R_jj| is the norm of column j's residual on the columns before it: s on design0, d on
     # [design0, s]
+    diag = np.abs(np.diag(rx))
     if not (diag[-2] >= RESIDUAL_NORM_MIN and diag[-1] >= RESIDUAL_NORM_MIN):
         return None
     beta = np.linalg.solve(rx, qx.T @ y)

@@ -53,6 +53,7 @@ from .nominal import (
     mask_variants,
     masked_products,
     masked_sums,
+    rank_deficient,
     symmetric_from_upper,
 )
 
@@ -257,7 +258,7 @@ def max_t_null(
     if cols.size <= p:  # no variant has a residual degree of freedom (df2 below)
         return out
     qb, rr = np.linalg.qr(design0[cols])
-    if np.abs(np.diag(rr)).min() <= 1e-10 * max(1.0, np.abs(rr).max()):
+    if rank_deficient(rr):
         return out
     q = np.zeros((n, k))
     q[cols] = qb
