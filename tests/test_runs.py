@@ -512,7 +512,6 @@ def _forbid_copies(monkeypatch) -> None:
 
 
 def test_run__second_run_reads_genotypes_from_the_cache(small_db, tmp_path, monkeypatch):
-
     monkeypatch.setenv("SEGQTL_CACHE", str(tmp_path / "cache"))
     spec = RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"], all_variants=True)
     first = api.run(small_db, spec)
@@ -587,7 +586,6 @@ def test_parse_cache_max__not_a_size_is_refused(text):
 
 
 def test_run__genotype_cache_stays_within_its_limit(small_db, tmp_path, monkeypatch):
-
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEGQTL_CACHE", str(cache))
     old = _fake_entry(cache, "0123-genotypes_99", 400_000, 3600)

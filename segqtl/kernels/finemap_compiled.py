@@ -520,8 +520,9 @@ def _lane_start(D, subs, b, min_obs, y, X, lane, lanes, keeps, work):  # pragma:
 
 
 @numba.njit(**_JIT)
-def _lane_fill(D, subs, next_b, min_obs, y, X, lane, lanes, keeps, work, usable, lane_b):
-    # pragma: no cover - compiled
+def _lane_fill(
+    D, subs, next_b, min_obs, y, X, lane, lanes, keeps, work, usable, lane_b
+):  # pragma: no cover - compiled
     """Give the free lane ``lane`` the next subsample from ``next_b`` on that keeps a variant
     (:func:`_lane_start`), marking it in ``usable`` and ``lane_b``; subsamples without one are
     passed over.  Returns the subsample after the last one tried."""
