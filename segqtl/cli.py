@@ -518,7 +518,12 @@ def simulate(
 @click.option("--sep", help="Field separator of every input file: ',', ';', tab or space.")
 @click.option("--na-strings", "--na_strings", help="Extra missing-value spellings: NA,-")
 @click.option("--comment-char", "--comment_char", help="Lines starting with it are comments.")
-@click.option("--replace", is_flag=True, help="Replace an existing cohort of the same name.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace an existing cohort of the same name (refused when runs use it and the files "
+    "differ: their results would be relabelled).",
+)
 @quiet_option
 @handle_errors
 @collect_inputs

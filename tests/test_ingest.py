@@ -794,6 +794,57 @@ def test_ingest__replace_with_bad_input_keeps_the_old_cohort(good_db, cohort_dir
     assert snapshot(good_db) == before
 
 
+def _run_on(db: Path, cohort: str) -> None:
+    result = invoke(
+        [
+            "run",
+            "--db",
+            str(db),
+            "--cohort",
+            cohort,
+            "--mode",
+            "nominal",
+            "--chromosome",
+            "all",
+            "-q",
+        ]
+    )
+    assert_ok(result)
+
+
+def test_ingest__replace_with_other_files_under_a_run_is_refused(good_db, cohort_dir):
+    """A run's results name phenotypes, variants and samples through the cohort's rows: other
+    files under it would relabel them (and a resume would mix two sets of files)."""
+    _run_on(good_db, "good")
+    before = snapshot(good_db)
+    drop_lines(cohort_dir / Q, "chr1,50,60,G5")  # the phenotypes' indices move
+    result = invoke(ingest_args(cohort_dir, good_db, "good", "--replace"))
+    assert_one_line_error(
+        result,
+        "cohort 'good' has 1 run(s) on its current files (run 1)",
+        "relabel their results",
+        "Fix: ingest the new files under another --cohort name",
+        exit_code=UsageError.exit_code,
+    )
+    assert snapshot(good_db) == before
+
+
+def test_ingest__replace_with_the_same_files_keeps_the_runs(good_db, cohort_dir):
+    _run_on(good_db, "good")
+    con = connect(good_db)
+    try:
+        labelled = rows(con, "SELECT phenotype, variant FROM nominal_results ORDER BY 1, 2")
+    finally:
+        con.close()
+    assert labelled
+    assert_ok(invoke(ingest_args(cohort_dir, good_db, "good", "--replace")))
+    con = connect(good_db)
+    try:
+        assert rows(con, "SELECT phenotype, variant FROM nominal_results ORDER BY 1, 2") == labelled
+    finally:
+        con.close()
+
+
 @pytest.mark.parametrize("replace", [False, True], ids=["new-cohort", "replace"])
 def test_ingest__failure_while_writing_rolls_everything_back(
     good_db, cohort_dir, monkeypatch, replace

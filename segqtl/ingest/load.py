@@ -26,6 +26,7 @@ from ..warehouse.db import (
     fetch_one,
     genotype_table,
     has_table,
+    query,
     refresh_genotypes_view,
     transaction,
 )
@@ -133,7 +134,9 @@ def ingest_cohort(
     inputs : CohortInputs
         The cohort's files.
     replace : bool
-        Replace an existing cohort of the same name (its runs are kept).
+        Replace an existing cohort of the same name.  Its runs are kept when the files are
+        the same (the checksum); other files under a cohort that runs use are refused, since
+        those runs' results are labelled (phenotypes, variants, samples) through its rows.
     checksums : optional
         ``inputs.checksums()`` if the caller has already computed them.
     extra_writes : callable, optional
@@ -226,7 +229,9 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
     samples = quant.samples
     with transaction(con):
         if exists:
-            old_id = fetch_one(con, "SELECT cohort_id FROM cohorts WHERE cohort = ?", [cohort])[0]
+            old_id, old_checksum = fetch_one(
+                con, "SELECT cohort_id, checksum FROM cohorts WHERE cohort = ?", [cohort]
+            )
             con.execute(f"DROP TABLE IF EXISTS {genotype_table(old_id)}")
             for table in ("cohorts", *COHORT_TABLES):
                 if has_table(con, table):  # a warehouse of an older schema lacks later ones
@@ -238,6 +243,8 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         if checksums is None:  # genotype files were hashed while read
             checksums = checksum_files(inputs.files(), digests)
         file_rows, checksum = checksums
+        if exists and checksum != old_checksum:
+            _refuse_replace_under_runs(con, cohort)
         con.execute(
             "INSERT INTO cohorts (cohort, cohort_id, n_samples, checksum, has_copynumber, "
             "has_phenotype_covariate, segqtl_version, created_at) "
@@ -281,6 +288,22 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         n_phenotypes=quant.table.height,
         n_variants=n_variants,
         chromosomes=sorted(pairs),
+    )
+
+
+def _refuse_replace_under_runs(con, cohort: str) -> None:
+    """Refuse other files under a cohort that runs use (inside the ingest's transaction, so
+    the warehouse stays as it was): their stored results name phenotypes, variants and samples
+    by index through the cohort's rows, and a resume would mix the two sets of files."""
+    runs = query(con, "cohort_runs", cohort=cohort).fetchall()
+    if not runs:
+        return
+    named = ", ".join(f"{i} ({n})" if n else str(i) for i, n in runs[:5])
+    more = f" and {len(runs) - 5} more" if len(runs) > 5 else ""
+    raise UsageError(
+        f"cohort {cohort!r} has {len(runs)} run(s) on its current files (run {named}{more}), "
+        "and --replace with other files would relabel their results. Fix: ingest the new "
+        "files under another --cohort name (or into another --db)"
     )
 
 
