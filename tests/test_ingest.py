@@ -369,6 +369,31 @@ def test_ingest__checksum_depends_only_on_contents(cohort_dir, tmp_path):
     assert sums["a"] == sums["b"] != sums["c"]
 
 
+def test_ingest__chromosome_prefix_in_any_case_is_the_prefix(cohort_dir, tmp_path):
+    """CHR1 / Chr2 in the CSV files mean chr1 / chr2, as in genotype file names."""
+    replace_in(cohort_dir / "quantifications.csv", "chr2,500,900,G4", "Chr2,500,900,G4")
+    replace_in(cohort_dir / "quantifications.csv", "chr1,300,400,G2", " CHR1,300,400,G2")
+    replace_in(cohort_dir / "segments.csv", "S1,chr1,1,1000", "S1,CHR1,1,1000")
+    replace_in(cohort_dir / "segments.csv", "S3,chr2,1,1000", "S3,cHr2,1,1000")
+    db = tmp_path / "wh.duckdb"
+    assert_ok(invoke(ingest_args(cohort_dir, db, "main")))
+    con = connect(db)
+    try:
+        assert rows(con, "SELECT gene_id, chr FROM phenotypes ORDER BY gene_id") == [
+            ("G1", "chr1"),
+            ("G2", "chr1"),
+            ("G3", "chr2"),
+            ("G4", "chr2"),
+            ("G5", "chr1"),
+        ]
+        assert rows(con, "SELECT DISTINCT chr FROM segments ORDER BY chr") == [
+            ("chr1",),
+            ("chr2",),
+        ]
+    finally:
+        con.close()
+
+
 def test_ingest__tolerates_blank_lines_crlf_bom_quotes_and_padded_headers(cohort_dir, tmp_path):
     q = cohort_dir / "quantifications.csv"
     q.write_bytes(b"\xef\xbb\xbf" + q.read_text().replace("\n", "\r\n").encode())

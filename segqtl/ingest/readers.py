@@ -41,9 +41,10 @@ _MAX_POSITION = 2**53  # larger positions are not exact doubles
 def _normalize_chromosome_expr(column: str) -> pl.Expr:
     """Vectorised :func:`normalize_chromosome` of a string column."""
     name = pl.col(column).str.strip_chars()
+    # the prefix in any case is the prefix (CHR8, Chr8), exactly as the scalar rule has it
     return (
-        pl.when(name.str.starts_with("chr"))
-        .then(name)
+        pl.when(name.str.slice(0, 3).str.to_lowercase() == "chr")
+        .then(pl.lit("chr") + name.str.slice(3))
         .otherwise(pl.lit("chr") + name)
         .alias(column)
     )
