@@ -605,6 +605,31 @@ BAD_INPUTS = [
         id="infinite-covariate",
     ),
     pytest.param(
+        _sub(Q, "0,1,2,3", "0,1,-2e200,3"),
+        ["quantifications.csv", "line 4", "column 7 ('S4')", "value '-2e+200' is too large"],
+        id="huge-quantification",
+    ),
+    pytest.param(
+        _sub(ALT1, "1.3,1.4", "1.3,1e151"),
+        ["chr1_ALTlr.csv", "line 4", "column 5 ('S4')", "value '1e+151' is too large"],
+        id="huge-genotype",
+    ),
+    pytest.param(
+        _sub(CN, "G2,0,0,0,0", "G2,0,0,5e160,0"),
+        ["copynumbers.csv", "line 3", "column 4 ('S4')", "value '5e+160' is too large"],
+        id="huge-copynumber",
+    ),
+    pytest.param(
+        _sub(COV, "age,40,50,60,70", "age,40,1e200,60,70"),
+        ["covariates.csv", "line 2", "'S1'", "value '1e200' is too large"],
+        id="huge-covariate",
+    ),
+    pytest.param(
+        _sub(COV, "age,40,50,60,70", "age,NA,,nan,NA"),
+        ["covariates.csv", "line 2", "column 1", "covariate 'age' is missing in every sample"],
+        id="covariate-missing-everywhere",
+    ),
+    pytest.param(
         _sub(SEG, "S2,1,501,1000", "S2,1,five,1000"),
         ["segments.csv", "line 5", "column 3 ('startpos')", "'five'"],
         id="non-numeric-segment-position",

@@ -36,6 +36,10 @@ NA_VALUES = ["", "NA", "NaN", "nan", "N/A", "NULL", "null", "#N/A", "-nan", "Non
 _VARIANT_ID = re.compile(r"^([^:]+):(\d+):([^:]+):([^:]+)$")
 _LINE = "__segqtl_line__"  # 1-based line number of a data row in its file
 _MAX_POSITION = 2**53  # larger positions are not exact doubles
+#: Largest magnitude a value may have: its square, and sums of squares over millions of
+#: samples, stay finite (a value of 1e200 would overflow the fits into NaN or a false
+#: collinearity instead of being refused).
+MAX_ABS_VALUE = 1e150
 
 
 def _normalize_chromosome_expr(column: str) -> pl.Expr:
@@ -396,17 +400,11 @@ def _values_array(path: Path, df: pl.DataFrame, columns: list[str], header: list
     """
     # (rows, columns), row-major as DOUBLE[n] stores them, nulls as NaN
     values = df.select(columns).to_numpy(order="c")
-    infinite = np.isinf(values)
+    infinite = np.abs(values) > MAX_ABS_VALUE  # inf too; NaN (missing) compares False
     if infinite.any():
         row = int(np.flatnonzero(infinite.any(axis=1))[0])
         j = int(np.flatnonzero(infinite[row])[0])
-        raise InputError(
-            path,
-            f"infinite value '{float(values[row, j])}'",
-            "write a finite number, or leave the cell empty (or NA) for a missing value",
-            line=df[_LINE][row],
-            column=_column(header, columns[j]),
-        )
+        raise _too_large(path, float(values[row, j]), df[_LINE][row], _column(header, columns[j]))
     del infinite
     flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)  # a view, no copy
     nulls = np.isnan(flat)
@@ -414,23 +412,41 @@ def _values_array(path: Path, df: pl.DataFrame, columns: list[str], header: list
     return pl.Series(pa.FixedSizeListArray.from_arrays(child, len(columns)))
 
 
+def _too_large(path: Path, value: float, line: int, column: str, shown=None) -> InputError:
+    """The error for a value beyond :data:`MAX_ABS_VALUE` (infinite or just huge); ``shown``
+    is the cell as written, when the caller has it."""
+    shown = str(value) if shown is None else shown
+    if math.isinf(value):
+        return InputError(
+            path,
+            f"infinite value '{shown}'",
+            "write a finite number, or leave the cell empty (or NA) for a missing value",
+            line=line,
+            column=column,
+        )
+    return InputError(
+        path,
+        f"value '{shown}' is too large (above {MAX_ABS_VALUE:g} in magnitude, its square "
+        "overflows)",
+        "check the value, rescale the row (e.g. log or z-score), or leave the cell empty (or NA)",
+        line=line,
+        column=column,
+    )
+
+
 def _check_finite(path: Path, df: pl.DataFrame, columns: list[str], header: list[str]) -> None:
-    """Refuse an infinite value ('inf', '-Infinity', 1e999): no fit can use it, and it would
-    turn whole phenotypes into NaN instead of being skipped like a missing value."""
+    """Refuse an infinite or huge value ('inf', 1e999, 1e200; :data:`MAX_ABS_VALUE`): no fit
+    can use it, and it would turn whole phenotypes into NaN (or fake a collinearity) instead
+    of being skipped like a missing value."""
     if not columns or df.height == 0:
         return
-    infinite = df.select(pl.any_horizontal(pl.col(columns).is_infinite()).alias("x"))["x"]
-    if not infinite.any():
+    huge = [pl.col(c).abs() > MAX_ABS_VALUE for c in columns]
+    bad = df.select(pl.any_horizontal(huge).alias("x"))["x"]
+    if not bad.any():
         return
-    row = int(infinite.arg_true()[0])
-    name = next(c for c in columns if math.isinf(df[c][row] or 0.0))
-    raise InputError(
-        path,
-        f"infinite value '{df[name][row]}'",
-        "write a finite number, or leave the cell empty (or NA) for a missing value",
-        line=df[_LINE][row],
-        column=_column(header, name),
-    )
+    row = int(bad.arg_true()[0])
+    name = next(c for c in columns if abs(df[c][row] or 0.0) > MAX_ABS_VALUE)
+    raise _too_large(path, float(df[name][row]), df[_LINE][row], _column(header, name))
 
 
 def _diagnose(
@@ -594,15 +610,17 @@ def read_covariates(path: Path, samples: list[str]) -> pl.DataFrame:
                     line=lineno,
                     column=f"{j + 2} (sample {header[j]!r})",
                 ) from None
-            if math.isinf(v):
-                raise InputError(
-                    path,
-                    f"infinite value {cell!r}",
-                    "write a finite number, or leave the cell empty (or NA) for a missing value",
-                    line=lineno,
-                    column=f"{j + 2} (sample {header[j]!r})",
-                )
+            if abs(v) > MAX_ABS_VALUE:
+                raise _too_large(path, v, lineno, f"{j + 2} (sample {header[j]!r})", cell)
             vals.append(None if v != v else v)
+        if all(v is None for v in vals):
+            raise InputError(
+                path,
+                f"covariate {name!r} is missing in every sample",
+                "fill in its values, or delete the line (no sample could be fitted with it)",
+                line=lineno,
+                column=1,
+            )
         names.append(name)
         values.append(vals)
     return pl.DataFrame(
