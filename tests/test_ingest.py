@@ -428,8 +428,11 @@ def test_ingest__tolerates_blank_lines_crlf_bom_quotes_and_padded_headers(cohort
         st.lists(
             st.one_of(
                 st.none(),
-                st.floats(allow_nan=False, allow_infinity=False, width=64),
-                st.decimals(allow_nan=False, allow_infinity=False, places=6),
+                # every finite double up to the readers' bound (larger ones are refused)
+                st.floats(
+                    min_value=-readers.MAX_ABS_VALUE, max_value=readers.MAX_ABS_VALUE, width=64
+                ),
+                st.decimals(min_value=-(10**140), max_value=10**140, allow_nan=False, places=6),
             ),
             min_size=2,
             max_size=2,
@@ -628,6 +631,41 @@ BAD_INPUTS = [
         _sub(COV, "age,40,50,60,70", "age,NA,,nan,NA"),
         ["covariates.csv", "line 2", "column 1", "covariate 'age' is missing in every sample"],
         id="covariate-missing-everywhere",
+    ),
+    pytest.param(
+        _sub(Q, "0,1,2,3", "0,1 ,2,3"),
+        ["quantifications.csv", "line 4", "column 6 ('S1')", "'1 ' has a blank after the number"],
+        id="blank-after-quantification",
+    ),
+    pytest.param(
+        _sub(ALT1, "1.3,1.4", "1.3\t,1.4"),
+        ["chr1_ALTlr.csv", "line 4", "'1.3\\t' has a blank after the number"],
+        id="tab-after-genotype",
+    ),
+    pytest.param(
+        _sub(CN, "G2,0,0,0,0", "G2,0,0 ,0,0"),
+        ["copynumbers.csv", "line 3", "'0 ' has a blank after the number"],
+        id="blank-after-copynumber",
+    ),
+    pytest.param(
+        lambda r: (r / SEG).write_bytes((r / SEG).read_bytes().replace(b"\n", b"\r")),
+        ["segments.csv", "line 1", "bare carriage return"],
+        id="cr-only-segments",
+    ),
+    pytest.param(
+        lambda r: (r / Q).write_bytes((r / Q).read_bytes().replace(b"\n", b"\r")),
+        ["quantifications.csv", "line 1", "bare carriage return"],
+        id="cr-only-quantifications",
+    ),
+    pytest.param(
+        _sub(Q, "gene_id,S3,S1,S4,S2", "gene_id,S3,,S4,S2"),
+        ["quantifications.csv", "line 1", "column 6", "empty sample ID"],
+        id="empty-sample-id",
+    ),
+    pytest.param(
+        lambda r: [replace_in(r / f, "S4", "file_row") for f in (Q, CN, COV, SEG, ALT1, REF1)],
+        ["quantifications.csv", "line 1", "sample ID 'file_row' is the name of a column"],
+        id="sample-named-like-an-own-column",
     ),
     pytest.param(
         _sub(SEG, "S2,1,501,1000", "S2,1,five,1000"),

@@ -134,6 +134,34 @@ def _check_unique(path: Path, names: list[str], what: str):
         seen[name] = i
 
 
+#: Column names the quantification reader adds to its table: no sample may be called so.
+_RESERVED_COLUMNS = ("file_row", "phenotype_idx", _LINE)
+
+
+def _check_sample_ids(path: Path, header: list[str], first: int) -> None:
+    """The quantification header's sample IDs (``header[first:]``): none empty (a trailing
+    comma on every line makes one), none a name of the reader's own columns (line 1)."""
+    for i in range(first, len(header)):
+        name = header[i]
+        if not name:
+            raise InputError(
+                path,
+                "empty sample ID",
+                "name every sample column (a comma at the end of every line makes an empty "
+                "column: remove it)",
+                line=1,
+                column=i + 1,
+            )
+        if name in _RESERVED_COLUMNS:
+            raise InputError(
+                path,
+                f"sample ID {name!r} is the name of a column segqtl adds",
+                "rename the sample in every input file",
+                line=1,
+                column=f"{i + 1} ({name!r})",
+            )
+
+
 def _check_unique_rows(path: Path, df: pl.DataFrame, column: str, what: str, header):
     """Values of ``column`` must be unique; names the first repeat and its first occurrence."""
     values = df[column]
@@ -270,6 +298,18 @@ def _locate_bad_number(
                 path,
                 f"non-numeric value {col[row]!r}",
                 "use numbers, or leave the cell empty (or NA) for a missing value",
+                line=raw[_LINE][row],
+                column=_column(header, name),
+            )
+    for name in columns:  # numbers all, so the parser stopped at blanks after one
+        col = raw[raw_of[name]]
+        bad = col.is_not_null() & (col != col.str.strip_chars_end())
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            return InputError(
+                path,
+                f"value {col[row]!r} has a blank after the number",
+                "remove blanks and tabs between a number and the next separator",
                 line=raw[_LINE][row],
                 column=_column(header, name),
             )
@@ -520,6 +560,7 @@ def read_quantifications(path: Path) -> Quantifications:
     samples = header[4:]
     if not samples:
         raise InputError(path, "no sample columns", "add one column per sample", line=1)
+    _check_sample_ids(path, header, 4)
     _check_unique(path, header, "column name")
     df = read_numeric_table(path, ["chr", "gene_id"], ["start", "end"] + samples, "quantifications")
     _check_positions(

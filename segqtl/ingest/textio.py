@@ -154,15 +154,31 @@ def read_all(path: Path) -> bytes:
 
 
 def first_line(path: Path) -> bytes:
-    """The first line's bytes (without its line break), read no further than needed."""
+    """The first line's bytes (without its line break), read no further than needed.
+
+    Raises
+    ------
+    InputError
+        The lines end in a bare carriage return (classic Mac OS): no reader here splits them,
+        and the "first line" would be the whole file.
+    """
     with Stream(path) as s:
         buf = b""
-        while b"\n" not in buf:
+        # a CR followed by anything but LF ends the line too: stop reading there
+        while b"\n" not in buf and not 0 <= buf.find(b"\r") < len(buf) - 1:
             more = s.read(1 << 16)
             if not more:
                 break
             buf += more
-    return buf.split(b"\n", 1)[0].rstrip(b"\r")
+    line = buf.split(b"\n", 1)[0]
+    if b"\r" in line.rstrip(b"\r"):
+        raise InputError(
+            path,
+            "the lines end in a bare carriage return (CR, as classic Mac OS wrote them)",
+            "save the file with LF or CRLF line endings, e.g. tr '\\r' '\\n' < FILE > NEW",
+            line=1,
+        )
+    return line.rstrip(b"\r")
 
 
 class LineBlocks:
