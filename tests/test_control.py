@@ -285,6 +285,25 @@ BAD_YAML = {
         lambda s: yaml_text({**_plain_control(s), "phenotype_covariate_transposed": True}),
         "unknown key 'phenotype_covariate_transposed'",
     ),
+    "altlr_is_reflr": (  # the same file under two spellings
+        lambda s: yaml_text(
+            {
+                **_plain_control(s),
+                "genotypes": {
+                    1: {
+                        "altlr": f"{s}/genotypes/chr1_ALTlr.csv",
+                        "reflr": f"{s}/genotypes/../genotypes/chr1_ALTlr.csv",
+                    }
+                },
+            }
+        ),
+        "genotypes.1.altlr and genotypes.1.reflr name the same file",
+    ),
+    # YAML is JSON's superset: a nesting deep enough to exhaust the parser's recursion
+    "nested_too_deeply": (
+        lambda s: "a: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "nested too deeply",
+    ),
 }
 
 

@@ -193,6 +193,14 @@ def parse_control(source: Source) -> ControlFile:
     return control
 
 
+def _too_deep(source: Source) -> InputError:
+    return InputError(
+        source.name,
+        "nested too deeply to be a control file",
+        "write the control file as the key: value mapping of docs/inputs.md",
+    )
+
+
 def _parse_json(source: Source, text: str):
     def pairs(items):
         out = {}
@@ -209,6 +217,8 @@ def _parse_json(source: Source, text: str):
 
     try:
         return json.loads(text, object_pairs_hook=pairs)
+    except RecursionError:
+        raise _too_deep(source) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             source.name,
@@ -224,6 +234,8 @@ def _parse_yaml(source: Source, text: str):
 
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader.make())  # noqa: S506  (a SafeLoader)
+    except RecursionError:
+        raise _too_deep(source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "invalid YAML").strip()
@@ -464,6 +476,12 @@ def _genotype_jobs(control: ControlFile, entry, conv: Conventions):
             )
         alt, alt_conv = _file_entry(control, f"{where}.altlr", files["altlr"], conv)
         ref, ref_conv = _file_entry(control, f"{where}.reflr", files["reflr"], conv)
+        if alt.recorded_path == ref.recorded_path:
+            raise control.error(
+                "genotypes",
+                f"{where}.altlr and {where}.reflr name the same file ({alt.name})",
+                f"give chromosome {name}'s ALTlr file as altlr and its REFlr file as reflr",
+            )
         out[name] = (
             Job(f"genotypes_alt:{name}", alt, _transposed(alt_conv, conv.transposed)),
             Job(f"genotypes_ref:{name}", ref, _transposed(ref_conv, conv.transposed)),
