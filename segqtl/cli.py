@@ -587,6 +587,16 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if resume_id is not None:
         # flags typed with --resume change where the rest is computed (a new scheduler, ...)
         source = click.get_current_context().get_parameter_source
+        for name, flag in (
+            ("mode", "--mode"),
+            ("cohort", "--cohort"),
+            ("chromosomes", "--chromosome"),
+        ):
+            if source(name) is click.core.ParameterSource.COMMANDLINE:  # what the run is
+                raise UsageError(
+                    f"{flag} cannot change when run {resume_id} resumes: its units were "
+                    f"planned with the recorded value. Fix: drop {flag}, or start a new run"
+                )
         typed = {
             k: v
             for k, v in spec_values(params).items()

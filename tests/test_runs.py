@@ -658,3 +658,25 @@ def test_cli_resume__a_refused_resume_is_one_line_and_a_good_one_says_resumed(sm
     res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id)])
     assert res.exit_code == 0, res.output
     assert res.stderr.splitlines()[0].endswith(f"run {run_id} resumed")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--mode", "finemap"), ("--cohort", "nosuch"), ("--chromosome", "2")]
+)
+def test_cli_resume__what_the_run_is_cannot_be_typed_again(small_db, flag, value):
+    """--mode, --cohort and --chromosome define the run's units: refused with --resume, as the
+    model's flags are, never silently ignored."""
+    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
+    with connect(small_db) as con:
+        con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
+    args = ["run", "--db", str(small_db), "--resume", str(run_id), flag, value]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().splitlines() == [
+        f"segqtl: error: {flag} cannot change when run {run_id} resumes: its units were planned "
+        f"with the recorded value. Fix: drop {flag}, or start a new run"
+    ]
+    with connect(small_db, read_only=True) as con:
+        assert con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() == (
+            "interrupted",
+        )
