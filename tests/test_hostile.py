@@ -563,6 +563,9 @@ CASES += [
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
     Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
          ("SEGQTL_CACHE_MAX", "not a size")),
+    # read by a run only once recorded: checked before, so no run is left 'running'
+    Case("env-lock-notice-negative", _env("SEGQTL_LOCK_NOTICE", lambda w: "-1"),
+         ("SEGQTL_LOCK_NOTICE", "not a number of seconds")),
     Case("path-dropin-out-dir-is-a-file",
          lambda w: dropin_args(w)[:5] + [w.path(Q)] + dropin_args(w)[6:], ("--out_dir",)),
     Case("path-dropin-out-dir-unwritable",

@@ -631,9 +631,16 @@ def check_scratch_env() -> None:
     """Refuse, before a run is recorded, scratch folders named by the environment that a run
     cannot use: ``$SEGQTL_TMPDIR`` (the runs' scratch: an existing folder) and
     ``$SEGQTL_CACHE`` (the genotype copies: a folder, created if missing; ``off`` disables),
-    and ``$SEGQTL_CACHE_MAX`` (the cache's size limit).
+    and ``$SEGQTL_CACHE_MAX`` (the cache's size limit); also the lock settings
+    ``$SEGQTL_LOCK_WAIT`` and ``$SEGQTL_LOCK_NOTICE`` (a run reads them only once it is
+    recorded, so a bad value would otherwise leave it marked ``running``).
     """
     from pathlib import Path
+
+    from ..warehouse.db import lock_notice, lock_wait
+
+    lock_wait()
+    lock_notice()
 
     limit = os.environ.get("SEGQTL_CACHE_MAX", "")
     if limit:

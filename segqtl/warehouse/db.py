@@ -564,6 +564,12 @@ def lock_wait() -> float:
     return _env_seconds("SEGQTL_LOCK_WAIT", DEFAULT_LOCK_WAIT)
 
 
+def lock_notice() -> float:
+    """Seconds a run waits for the file before saying so: ``$SEGQTL_LOCK_NOTICE`` (default
+    10)."""
+    return _env_seconds("SEGQTL_LOCK_NOTICE", DEFAULT_LOCK_NOTICE)
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     # the word, not "block" (a damaged file's "cannot read block ...")
     return isinstance(exc, _duckdb.Error) and re.search(r"\block\b", str(exc), re.I) is not None
@@ -712,11 +718,7 @@ class WriterLease:
         self.label = label
         self.linger, self.max_hold, self.gap = linger, max_hold, gap
         self.wal_limit = wal_limit
-        self.notify_after = (
-            _env_seconds("SEGQTL_LOCK_NOTICE", DEFAULT_LOCK_NOTICE)
-            if notify_after is None
-            else notify_after
-        )
+        self.notify_after = lock_notice() if notify_after is None else notify_after
         self.settings: dict[str, object] = {}
         self.opens = 0  # statistics: opens, seconds waited for the lock, checkpoints
         self.waited = 0.0
