@@ -406,6 +406,24 @@ def test_cli_export__parquet_with_gzip_is_a_one_line_error(runs_db, tmp_path):
     assert "Fix:" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("layout", ["segmentqtl", "tensorqtl"])
+def test_cli_export__a_folder_named_like_an_output_is_refused_before_any_file(
+    runs_db, tmp_path, layout
+):
+    """Refused before the first file is written, so the export never stops half-way."""
+    db, runs = runs_db
+    taken = "nominal_chr2.csv" if layout == "segmentqtl" else "run1.cis_qtl_pairs.chr2.parquet"
+    (tmp_path / taken.replace("run1", f"run{runs['nominal']}")).mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = _cli("export", "--db", db, "--run", runs["nominal"], "--out-dir", tmp_path,
+               "--layout", layout)  # fmt: skip
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is a folder, and the export writes a file" in lines[0]
+    assert "Fix:" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def _read_all(path):
     """A file's bytes, decompressed if gzip (every member)."""
     return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()

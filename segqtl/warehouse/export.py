@@ -381,9 +381,12 @@ def export_run(
     sink = _Sink(con, run_id, out_dir, form)
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")  # larger sorts spill to disk
     try:
-        for file in modes.get(spec.mode).export_files(con, run_id, spec):
-            if file.chrom in chosen:
-                sink.copy(file)
+        files = [
+            f for f in modes.get(spec.mode).export_files(con, run_id, spec) if f.chrom in chosen
+        ]
+        _refuse_non_files([out_dir / form.filename(f.csv_name) for f in files])
+        for file in files:
+            sink.copy(file)
     finally:
         con.execute("RESET memory_limit")
     return sink.written
@@ -453,6 +456,7 @@ def export_tensorqtl(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    _refuse_non_files([out_dir / f.name for f in files])
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")  # larger sorts spill to disk
     try:
         for f in files:
@@ -460,6 +464,18 @@ def export_tensorqtl(
     finally:
         con.execute("RESET memory_limit")
     return written
+
+
+def _refuse_non_files(paths: list[Path]) -> None:
+    """Before the first file is written: a target name taken by a folder (or anything else
+    that is not a regular file) would stop the export half-way."""
+    for path in paths:
+        if path.exists() and not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise UsageError(
+                f"{path} is {kind}, and the export writes a file of that name. Fix: move it "
+                "away, or give another output folder"
+            )
 
 
 def _copy_atomically(con, sql_name: str, params: dict, path: Path, options: str, written: list):
