@@ -1132,10 +1132,18 @@ def _click_error(exc: click.ClickException, style: str, args: list[str]) -> str:
     text = " ".join(exc.format_message().split())
     param = getattr(exc, "param", None)
     if isinstance(exc, click.BadParameter) and param is not None and param.opts:
-        spellings = [*param.opts, *param.secondary_opts]
-        typed = next((a.split("=", 1)[0] for a in args if a.split("=", 1)[0] in spellings), None)
-        flag = typed or _flags(param.opts[0].lstrip("-"), style)[0]
-        text = f"invalid value for {flag}: {exc.message}"
+        if isinstance(param, click.Argument):  # named as the usage line shows it
+            flag = f"argument {param.human_readable_name.strip('[].')}"
+        else:
+            spellings = [*param.opts, *param.secondary_opts]
+            typed = next(
+                (a.split("=", 1)[0] for a in args if a.split("=", 1)[0] in spellings), None
+            )
+            flag = typed or _flags(param.opts[0].lstrip("-"), style)[0]
+        if isinstance(exc, click.MissingParameter):  # its message is empty
+            text = f"missing {flag}"
+        else:
+            text = f"invalid value for {flag}: {exc.message}"
     if "Fix:" in text:  # the message has its own fix
         return text
     ctx = getattr(exc, "ctx", None)

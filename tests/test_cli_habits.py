@@ -134,6 +134,28 @@ def test_cli__no_db_and_no_segqtl_db_is_one_line(monkeypatch, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["export", "--out-dir", "x"], "missing --run. Fix: see 'segqtl export --help'"),
+        (["query"], "missing argument SQL. Fix: see 'segqtl query --help'"),
+        (["plot", "--run", "1", "--out", "p.png"], "missing argument KIND"),
+        (["show", ""], "invalid value for argument RUN: is empty"),
+        (["--mode", "nominal", "--genotypes", "g"], "missing --chromosome"),
+    ],
+    ids=["option", "argument", "argument-plot", "empty-argument", "dropin-option"],
+)
+def test_cli__a_missing_or_bad_parameter_is_named_as_typed(wh, capsys, args, expected):
+    """click's missing-parameter error has no text of its own: it is named (arguments by the
+    usage line's name), never 'invalid value for --run: .'"""
+    db_args = ["--db", wh["db"]] if args[0] != "--mode" else []
+    with pytest.raises(SystemExit) as info:
+        main([args[0], *db_args, *args[1:]])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and expected in err, err
+
+
 # ---------------------------------------------------------------------------- show and runs
 def test_cli_show__only_the_modes_parameters_unless_all(wh):
     from segqtl import modes
