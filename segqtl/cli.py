@@ -32,6 +32,9 @@ from .output import FORMATS, escape_control, json_value
 # The library API (DuckDB, polars, the engine) is imported inside the commands that use it, so
 # that 'segqtl --help', '--version' and the read commands start fast.
 
+#: Most rows --top may ask for (compare, report): a bound, so that no SQL LIMIT overflows.
+TOP_MAX = 1_000_000_000
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -986,7 +989,13 @@ def query(db, sql, fmt):
     show_default=True,
     help="Hit threshold for q-values / p_adj (docs/results.md: each mode's rule).",
 )
-@click.option("--top", default=10, show_default=True, help="Largest changes to print.")
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, TOP_MAX),
+    help="Largest changes to print.",
+)
 @resolve_runs
 @handle_errors
 def compare(db, run_args, run_opts, fdr, top):

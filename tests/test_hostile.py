@@ -563,6 +563,13 @@ CASES += [
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
     Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
          ("SEGQTL_CACHE_MAX", "not a size")),
+    # beyond 64 bits, --top overflowed the SQL LIMIT (an internal error)
+    Case("top-beyond-int64-compare",
+         lambda w: ["compare", "--db", w.db, "1", "1", "--top", "99999999999999999999"],
+         ("--top", "0<=x<=1000000000")),
+    Case("top-beyond-int64-report",
+         lambda w: ["report", "--db", w.db, "--run", "1", "--out", w.root / "r.html",
+                    "--top", "99999999999999999999"], ("--top", "0<=x<=1000000000")),
     # read by a run only once recorded: checked before, so no run is left 'running'
     Case("env-lock-notice-negative", _env("SEGQTL_LOCK_NOTICE", lambda w: "-1"),
          ("SEGQTL_LOCK_NOTICE", "not a number of seconds")),

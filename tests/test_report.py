@@ -252,7 +252,7 @@ def test_report_cli__prints_the_path(wh, tmp_path, capsys):
         (["--out", "r.pdf"], "--out r.pdf: unknown file type '.pdf'. Fix: end the file name"),
         (["--out", "no/r.html"], "--out no/r.html: folder no does not exist. Fix:"),
         (["--run-b", "best"], "have not been compared. Fix: run 'segqtl compare"),
-        (["--top", "-1"], "--top -1: must be at least 0"),
+        (["--top", "-1"], "invalid value for --top: -1 is not in the range 0<=x<=1000000000"),
     ],
 )
 def test_report_cli__mistakes_are_one_line_with_the_fix(
