@@ -563,6 +563,15 @@ CASES += [
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
     Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
          ("SEGQTL_CACHE_MAX", "not a size")),
+    # a run name that reads as a run reference would shadow another run
+    Case("run-name-digits", lambda w: [*RUN, "--name", "007"], ("--name", "is a number")),
+    Case("run-name-last", lambda w: [*RUN, "--name", "Last-perm"], ("--name", "'last'")),
+    Case("run-name-empty", lambda w: [*RUN, "--name", " "], ("--name", "is empty")),
+    Case("run-name-line-break", lambda w: [*RUN, "--name", "a\nb"],
+         ("--name", "control character")),
+    # a float flag's range is not followed by the 64-bit integer note
+    Case("float-flag-infinite", lambda w: [*RUN, "--mode", "finemap", "--alpha-en", "inf"],
+         ("--alpha-en must be in [0, 1] (got inf). Fix:",)),
     # beyond 64 bits, --top overflowed the SQL LIMIT (an internal error)
     Case("top-beyond-int64-compare",
          lambda w: ["compare", "--db", w.db, "1", "1", "--top", "99999999999999999999"],

@@ -82,6 +82,8 @@ class Param:
     dropin: bool = True
     cli_name: str | None = None
     multiple: bool = False
+    #: For text parameters: ``text_rule(value)`` is what is wrong with the value, or None.
+    text_rule: Callable[[str], str | None] | None = None
 
     @property
     def kebab(self) -> str:
@@ -145,6 +147,11 @@ class Param:
             if value not in self.choices:
                 raise self._bad(value, flag, f"is not one of {', '.join(self.choices)}")
             return value
+        if self.text_rule is not None and isinstance(value, str):
+            problem = self.text_rule(value)
+            if problem is not None:
+                raise self._bad(value, flag, problem)
+            return value
         if self.type in (int, float):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise self._bad(value, flag, "must be a number")
@@ -155,7 +162,7 @@ class Param:
             above = hi is not None and (value >= hi if self.high_open else value > hi)
             if below or above:
                 rule = self.rule()
-                if value > INT64_MAX or value < -INT64_MAX:
+                if self.type is int and (value > INT64_MAX or value < -INT64_MAX):
                     rule += f" (a 64-bit integer, at most {INT64_MAX})"
                 raise self._bad(value, flag, f"must be {rule}")
         return value
@@ -324,6 +331,23 @@ UNIT_SIZE = Param(
     fix="give a number of phenotypes such as 25",
     cli_name="unit-size",
 )
+
+
+def run_name_problem(name: str) -> str | None:
+    """What keeps ``name`` from being a run's label, or None: commands take a run by id, by
+    name, ``last`` or ``last-MODE``, so a name must not read as one of the others."""
+    if not name.strip():
+        return "is empty"
+    if name.strip().isdigit():
+        return "is a number, which commands read as a run id"
+    low = name.strip().lower()
+    if low == "last" or low.startswith("last-"):
+        return "reads as the run reference 'last' or 'last-MODE'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "contains a control character (a line break or tab)"
+    return None
+
+
 NAME = Param(
     "name",
     str,
@@ -331,6 +355,8 @@ NAME = Param(
     "A label for the run (SNPTEST's analysis_name), shown by 'runs' and in exports.",
     nullable=True,
     metavar="TEXT",
+    fix="give a label with a letter in it, on one line, such as 'scan1'",
+    text_rule=run_name_problem,
 )
 
 #: Where the units are computed (segqtl/engine/executors.py).  None of these changes a number:
