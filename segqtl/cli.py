@@ -102,12 +102,22 @@ def _msg(text: str) -> None:
     click.echo(f"segqtl: {text}", err=True)
 
 
+class _Seconds(click.FloatRange):
+    """Seconds, at least 0: click's FloatRange lets NaN through (no comparison is true)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv != rv:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return rv
+
+
 def progress_option(f):
     return click.option(
         "--progress-every",
         "--progress_every",
         "progress_every",
-        type=click.FloatRange(min=0),
+        type=_Seconds(min=0),
         default=30.0,
         show_default=True,
         help="Seconds between progress lines on stderr when it is not a terminal (a bar "

@@ -563,6 +563,8 @@ CASES += [
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
     Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
          ("SEGQTL_CACHE_MAX", "not a size")),
+    Case("progress-every-nan", lambda w: [*RUN, "--progress-every", "nan"],
+         ("--progress-every", "not a number of seconds")),
     # a run name that reads as a run reference would shadow another run
     Case("run-name-digits", lambda w: [*RUN, "--name", "007"], ("--name", "is a number")),
     Case("run-name-last", lambda w: [*RUN, "--name", "Last-perm"], ("--name", "'last'")),
