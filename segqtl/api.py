@@ -1158,6 +1158,8 @@ def check_out_dir(path: str | Path, flag: str = "--out-dir", *, of: str = "") ->
     """
     from .errors import InputError
 
+    if not of and not str(path).strip():  # Path("") is the working folder: never meant
+        raise UsageError(f"{flag} is empty. Fix: give {flag} a folder, such as results")
     path = Path(path)
     what = f"the folder of {flag}" if of else flag
     shown = Path(of) if of else path

@@ -139,6 +139,12 @@ def verbose_option(f):
 DB_ENV = "SEGQTL_DB"
 
 
+def _nonempty_db(ctx, param, value):
+    if value is not None and not str(value).strip():  # Path("") would be the working folder
+        raise click.UsageError("--db is empty. Fix: give --db the warehouse file", ctx)
+    return value
+
+
 def _require_db(ctx, param, value):
     if value is None:
         raise click.UsageError(
@@ -146,7 +152,7 @@ def _require_db(ctx, param, value):
             "WAREHOUSE.duckdb in the environment",
             ctx,
         )
-    return value
+    return _nonempty_db(ctx, param, value)
 
 
 def db_option(help_text: str = "Warehouse file.", *, required: bool = True):
@@ -157,7 +163,7 @@ def db_option(help_text: str = "Warehouse file.", *, required: bool = True):
         type=click.Path(dir_okay=False),
         envvar=DB_ENV if required else None,
         show_envvar=required,
-        callback=_require_db if required else None,
+        callback=_require_db if required else _nonempty_db,
         help=help_text,
     )
 

@@ -563,6 +563,13 @@ CASES += [
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
     Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
          ("SEGQTL_CACHE_MAX", "not a size")),
+    # an empty path is not the working folder
+    Case("db-empty", lambda w: ["show", "--db", "", "last"], ("--db is empty",)),
+    Case("export-out-dir-empty",
+         lambda w: ["export", "--db", w.db, "--run", "1", "--out-dir", ""],
+         ("--out-dir is empty",)),
+    Case("dropin-out-dir-empty", lambda w: dropin_args(w)[:5] + [""] + dropin_args(w)[6:],
+         ("--out_dir is empty",)),
     Case("progress-every-nan", lambda w: [*RUN, "--progress-every", "nan"],
          ("--progress-every", "not a number of seconds")),
     # a run name that reads as a run reference would shadow another run
