@@ -35,6 +35,24 @@ from .output import FORMATS, escape_control, json_value
 #: Most rows --top may ask for (compare, report): a bound, so that no SQL LIMIT overflows.
 TOP_MAX = 1_000_000_000
 
+#: Largest simulated cohort: each size, and genotype cells (samples × variants × chromosomes,
+#: about 50 bytes of CSV text each), so that a typo cannot fill the memory or the disk.
+SIMULATE_MAX = {"samples": 100_000, "phenotypes": 100_000, "variants": 10_000_000,
+                "cells": 200_000_000}  # fmt: skip
+#: simulate_cohort's argument names -> the flags they come from (its messages name them).
+_SIMULATE_FLAGS = {
+    "n_validation_samples": "--validation-samples",
+    "n_samples": "--samples",
+    "n_phenotypes": "--phenotypes",
+    "n_variants": "--variants",
+    "chromosome_length": "--chromosome-length",
+    "breakpoints_per_sample": "--breakpoints",
+    "missing_rate": "--missing-rate",
+    "causal_fraction": "--causal-fraction",
+    "chromosome names": "--chromosomes",
+    "chromosomes": "--chromosomes",
+}
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -452,12 +470,30 @@ def cli():
     help="Folder to write the cohort into.",
 )
 @click.option("--seed", default=1, show_default=True, help="Random seed.")
-@click.option("--samples", default=120, show_default=True, help="Number of samples.")
+@click.option(
+    "--samples",
+    default=120,
+    show_default=True,
+    type=click.IntRange(1, SIMULATE_MAX["samples"]),
+    help="Number of samples.",
+)
 @click.option(
     "--chromosomes", default="1,2", show_default=True, help="Comma-separated chromosomes."
 )
-@click.option("--phenotypes", default=40, show_default=True, help="Phenotypes per chromosome.")
-@click.option("--variants", default=150, show_default=True, help="Variants per chromosome.")
+@click.option(
+    "--phenotypes",
+    default=40,
+    show_default=True,
+    type=click.IntRange(1, SIMULATE_MAX["phenotypes"]),
+    help="Phenotypes per chromosome.",
+)
+@click.option(
+    "--variants",
+    default=150,
+    show_default=True,
+    type=click.IntRange(1, SIMULATE_MAX["variants"]),
+    help="Variants per chromosome.",
+)
 @click.option(
     "--chromosome-length",
     default=20_000_000,
@@ -484,6 +520,7 @@ def cli():
     "--validation-samples",
     default=0,
     show_default=True,
+    type=click.IntRange(0, SIMULATE_MAX["samples"]),
     help="Also write a validation cohort of this many samples into OUT/val.",
 )
 @handle_errors
@@ -502,8 +539,17 @@ def simulate(
     validation_samples,
 ):
     """Write a synthetic cohort in SegmentQTL's CSV layout (prints the folder)."""
+    from .api import check_out_dir
     from .simulate import simulate_cohort
 
+    check_out_dir(out_dir, "--out")
+    n_chrom = len([c for c in chromosomes.split(",") if c]) or 1
+    cells = max(samples, validation_samples) * variants * n_chrom
+    if cells > SIMULATE_MAX["cells"]:
+        raise UsageError(
+            f"--samples × --variants × chromosomes is {cells:,} genotype cells, more than "
+            f"{SIMULATE_MAX['cells']:,}. Fix: simulate fewer samples or variants"
+        )
     try:
         cohort = simulate_cohort(
             out_dir,
@@ -519,8 +565,11 @@ def simulate(
             phenotype_covariate=phenotype_covariate,
             n_validation_samples=validation_samples,
         )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # named as the command's flags, with where to look
+        text = str(exc)
+        for name, flag in _SIMULATE_FLAGS.items():
+            text = text.replace(name, flag)
+        raise UsageError(f"{text}. Fix: see 'segqtl simulate --help'") from None
     click.echo(str(cohort.out_dir))
 
 

@@ -563,6 +563,18 @@ CASES += [
     Case("path-cache-is-a-file", _env("SEGQTL_CACHE", lambda w: w.path(Q)), ("SEGQTL_CACHE",)),
     Case("env-cache-max-not-a-size", _env("SEGQTL_CACHE_MAX", lambda w: "lots"),
          ("SEGQTL_CACHE_MAX", "not a size")),
+    # simulate: bounded sizes (a typo must not fill the memory), --out checked first
+    Case("simulate-samples-beyond-64-bits",
+         lambda w: ["simulate", "--out", w.root / "sim", "--samples", "99999999999999999999"],
+         ("--samples", "1<=x<=100000")),
+    Case("simulate-too-many-cells",
+         lambda w: ["simulate", "--out", w.root / "sim", "--samples", "50000",
+                    "--variants", "10000"], ("genotype cells", "Fix:")),
+    Case("simulate-out-under-a-file",
+         lambda w: ["simulate", "--out", w.path(Q) / "sim"], ("--out", "a file")),
+    Case("simulate-bad-rate-names-the-flag",
+         lambda w: ["simulate", "--out", w.root / "sim", "--missing-rate", "2"],
+         ("--missing-rate must be in [0, 1)",)),
     # an empty path is not the working folder
     Case("db-empty", lambda w: ["show", "--db", "", "last"], ("--db is empty",)),
     Case("export-out-dir-empty",
