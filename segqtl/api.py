@@ -344,6 +344,7 @@ def run(
                 from .warehouse.derive import derived_cohort
 
                 spec = derived_cohort(con, spec, notify=notify, skip_emptied=skip_emptied)
+            spec = _genotyped(con, spec, skip_emptied, notify)
             run_id = _runs.create_run(con, spec)
             _runs.add_phase_seconds(con, run_id, {"plan": time.perf_counter() - start})
         if on_created is not None:
@@ -359,6 +360,53 @@ def run(
                 notify=notify,
             )
     return run_id
+
+
+def _genotyped(con, spec, skip_emptied: bool, notify) -> RunSpec:
+    """``spec`` with its chromosomes checked for genotypes before the run is recorded.
+
+    A chromosome whose variants' chromosome has no genotype rows in the cohort (phenotypes on
+    chrX, genotype files of the autosomes only) is refused in one line, or, when ``--chromosome
+    all`` or a range asked for it (``skip_emptied``), left out with a message.  Without this
+    the run was recorded and then failed at its first unit of that chromosome.
+    """
+    import dataclasses
+
+    from . import modes
+    from .warehouse.db import fetch_one
+
+    mode = modes.get(spec.mode)
+    missing = []
+    for chrom in spec.chromosomes:
+        phenotypes = "SELECT count(*) FROM phenotypes WHERE cohort = ? AND chr = ?"
+        if not fetch_one(con, phenotypes, [spec.cohort, chrom])[0]:
+            continue  # no such cohort, or no phenotypes there: create_run says which
+        variant_chrom = mode.variant_chromosome(spec, chrom)
+        n = fetch_one(
+            con,
+            "SELECT count(*) FROM variants WHERE cohort = ? AND chr = ?",
+            [spec.cohort, variant_chrom],
+        )[0]
+        if n:
+            continue
+        if not skip_emptied or variant_chrom != chrom:  # a control's chromosome is named
+            raise UsageError(
+                f"cohort {spec.cohort!r} has no genotypes for {variant_chrom}. Fix: add "
+                f"{variant_chrom}_ALTlr.csv and {variant_chrom}_REFlr.csv to the genotype "
+                "directory and ingest again, or leave it out of --chromosome"
+            )
+        missing.append(chrom)
+    if not missing:
+        return spec
+    left = [c for c in spec.chromosomes if c not in missing]
+    if not left:
+        raise UsageError(
+            f"cohort {spec.cohort!r} has no genotypes for any chromosome of the run "
+            f"({', '.join(missing)}). Fix: check the genotype directory and ingest again"
+        )
+    if notify is not None:
+        notify(f"skipping {', '.join(missing)}: cohort {spec.cohort!r} has no genotypes there")
+    return dataclasses.replace(spec, chromosomes=left)
 
 
 def _prestart_pool(spec) -> None:

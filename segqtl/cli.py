@@ -631,7 +631,7 @@ def _mode_help(default: str) -> str:
 @click.option("--mode", default="nominal", show_default=True, help=_mode_help("nominal"))
 @chromosome_option(
     "Chromosomes to analyse: 8 or chr8, lists (1,2), ranges (1-5) or all (every chromosome "
-    "with phenotypes); repeatable."
+    "with phenotypes and genotypes); repeatable."
 )
 @param_options("native")
 @run_option(

@@ -680,3 +680,48 @@ def test_cli_resume__what_the_run_is_cannot_be_typed_again(small_db, flag, value
         assert con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() == (
             "interrupted",
         )
+
+
+@pytest.fixture
+def chr2_without_genotypes(tmp_path, small_cohort):
+    """A warehouse whose cohort 'nochr2' has phenotypes on chr1 and chr2, genotypes on chr1."""
+    import shutil
+
+    from .conftest import cohort_kwargs
+
+    kwargs = cohort_kwargs(small_cohort)
+    genotypes = shutil.copytree(kwargs["genotypes"], tmp_path / "genotypes")
+    for path in genotypes.glob("chr2_*"):
+        path.unlink()
+    db = tmp_path / "wh.duckdb"
+    with pytest.warns(UserWarning, match=r"phenotypes on chr2 \(12\) have no genotype files"):
+        api.ingest(db, "nochr2", **{**kwargs, "genotypes": genotypes})
+    return db
+
+
+def test_run__a_chromosome_without_genotypes_is_skipped_by_all(chr2_without_genotypes):
+    """Phenotypes on a chromosome the genotype files lack (chrX beside autosomes only):
+    'all' leaves it out with a message instead of recording a run that fails there."""
+    db = chr2_without_genotypes
+    res = CliRunner().invoke(cli, ["run", "--db", str(db), "--cohort", "nochr2",
+                                   "--chromosome", "all"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "skipping chr2: cohort 'nochr2' has no genotypes there" in res.stderr
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT chromosomes, status FROM runs").fetchall() == [
+            ("chr1", "completed")
+        ]
+
+
+def test_run__a_named_chromosome_without_genotypes_is_refused_unrecorded(chr2_without_genotypes):
+    db = chr2_without_genotypes
+    res = CliRunner().invoke(cli, ["run", "--db", str(db), "--cohort", "nochr2",
+                                   "--chromosome", "1,2"])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().splitlines() == [
+        "segqtl: error: cohort 'nochr2' has no genotypes for chr2. Fix: add chr2_ALTlr.csv and "
+        "chr2_REFlr.csv to the genotype directory and ingest again, or leave it out of "
+        "--chromosome"
+    ]
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)

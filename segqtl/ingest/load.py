@@ -179,6 +179,7 @@ def ingest_cohort(
             inputs.phenotype_covariate, samples, genes, "phenotype covariate"
         )
     pairs = readers.genotype_files(inputs.genotypes)
+    _warn_phenotypes_without_genotypes(inputs.quantifications, quant.table, pairs)
 
     with _bounded_memory(con):
         return _load(
@@ -354,6 +355,24 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, cohort: str, frame: pl.D
     """Append a polars frame (columns in table order after ``cohort``) via Arrow."""
     arrow = frame.to_arrow()  # noqa: F841  (scanned by name below)
     con.execute(f"INSERT INTO {table} SELECT ?, * FROM arrow", [cohort])
+
+
+def _warn_phenotypes_without_genotypes(path: Path, table: pl.DataFrame, pairs: dict) -> None:
+    """Name, as a warning, chromosomes with phenotypes but no genotype files (often chrX
+    beside autosomes only): runs cannot test them ('--chromosome all' leaves them out)."""
+    import warnings
+
+    from ..chromosomes import natural_order
+
+    counts = table.group_by("chr").len()
+    missing = {c: n for c, n in counts.iter_rows() if c not in pairs}
+    if missing:
+        shown = ", ".join(f"{c} ({missing[c]})" for c in natural_order(missing))
+        warnings.warn(
+            f"{path}: phenotypes on {shown} have no genotype files, so no run can test them "
+            "('--chromosome all' leaves them out; add <chr>_ALTlr.csv and <chr>_REFlr.csv)",
+            stacklevel=2,
+        )
 
 
 def _warn_redundant_covariates(path: Path, cov: pl.DataFrame) -> None:
