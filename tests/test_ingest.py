@@ -394,6 +394,21 @@ def test_ingest__chromosome_prefix_in_any_case_is_the_prefix(cohort_dir, tmp_pat
         con.close()
 
 
+def test_read_genotypes__an_id_naming_another_chromosome_is_warned(cohort_dir):
+    """chr1's files holding a chr7 ID: stored on chr1 (the file's), with a warning."""
+    for kind in ("ALT", "REF"):
+        replace_in(cohort_dir / f"genotypes/chr1_{kind}lr.csv", "chr1:150:C:T", "7:150:C:T")
+    with pytest.warns(UserWarning, match=r"chr1_ALTlr.csv, line 3: variant ID '7:150:C:T' names "
+                      r"chr7, but the file holds chr1's variants"):  # fmt: skip
+        frame = readers.read_genotypes(
+            "chr1",
+            cohort_dir / "genotypes/chr1_ALTlr.csv",
+            cohort_dir / "genotypes/chr1_REFlr.csv",
+            SAMPLES,
+        )
+    assert frame["variant_id"].to_list()[1] == "7:150:C:T"
+
+
 def test_ingest__tolerates_blank_lines_crlf_bom_quotes_and_padded_headers(cohort_dir, tmp_path):
     q = cohort_dir / "quantifications.csv"
     q.write_bytes(b"\xef\xbb\xbf" + q.read_text().replace("\n", "\r\n").encode())

@@ -1001,6 +1001,26 @@ class GenotypeReader:
         self.block_bytes = GENOTYPE_BLOCK_BYTES if block_bytes is None else block_bytes
         self.n_variants = 0
         self.checksums: dict[Path, str] = {}
+        self._warned_chromosome = False
+
+    def _warn_other_chromosome(self, alt, a: pl.DataFrame, ids: pl.Series, named: pl.Series):
+        """Warn (once per file pair) when a variant ID names another chromosome than the
+        file's: the variant is stored on the file's chromosome, which the cis windows use."""
+        import warnings
+
+        names = pl.DataFrame({"c": named}).select(_normalize_chromosome_expr("c"))["c"]
+        other = names != self.chrom
+        if not other.any():
+            return
+        row = int(other.arg_true()[0])
+        self._warned_chromosome = True
+        warnings.warn(
+            f"{alt.path}, line {a[_LINE][row]}: variant ID {ids[row]!r} names "
+            f"{names[row]}, but the file holds {self.chrom}'s variants (it is stored on "
+            f"{self.chrom}; {int(other.sum())} such ID(s) in this block). Fix: check that the "
+            "file is the chromosome's",
+            stacklevel=2,
+        )
 
     def __iter__(self) -> Iterator[GenotypeBlock]:
         samples = self.samples
@@ -1078,6 +1098,8 @@ class GenotypeReader:
                 line=a[_LINE][row],
                 column="1 ('ID')",
             )
+        if not self._warned_chromosome:
+            self._warn_other_chromosome(alt, a, ids, parts.struct.field("1"))
         start = self.n_variants
         self.n_variants += a.height
         frame = pl.DataFrame(
