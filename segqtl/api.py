@@ -466,7 +466,10 @@ def _resume(db, run_id, progress, progress_every, log, notify, execution, starte
         if status not in ("completed", _runs.SHARD_COMPLETED) and not execution:
             _prestart_pool(_runs.load_spec(con, run_id))
         if status in ("completed", _runs.SHARD_COMPLETED):
-            raise UsageError(f"run {run_id} is already {status}")
+            raise UsageError(
+                f"run {run_id} is already {status}. Fix: nothing to finish; see it with "
+                f"'segqtl show {run_id}', or start a new run"
+            )
         if execution:
             from .engine.executors import resumed_spec
 

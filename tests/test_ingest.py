@@ -683,6 +683,16 @@ BAD_INPUTS = [
         id="sample-named-like-an-own-column",
     ),
     pytest.param(
+        _sub(COV, "age,40,50,60,70", "age,40,5_0,60,70"),
+        ["covariates.csv", "line 2", "non-numeric value '5_0'"],
+        id="covariate-with-underscore",
+    ),
+    pytest.param(
+        _sub(COV, "age,40,50,60,70", "age,40,\uff15\uff10,60,70"),
+        ["covariates.csv", "line 2", "non-numeric value"],
+        id="covariate-full-width-digits",
+    ),
+    pytest.param(
         _sub(SEG, "S2,1,501,1000", "S2,1,five,1000"),
         ["segments.csv", "line 5", "column 3 ('startpos')", "'five'"],
         id="non-numeric-segment-position",
@@ -973,6 +983,8 @@ def test_ingest__invalid_cohort_name(good_db, cohort_dir):
     result = invoke(ingest_args(cohort_dir, good_db, "bad name;"))
     assert result.exit_code == UsageError.exit_code
     assert len(stderr_of(result).splitlines()) == 1
+    assert "--cohort 'bad name;' must be letters, digits" in stderr_of(result)
+    assert "Fix:" in stderr_of(result)
     assert "Traceback" not in stderr_of(result)
     assert snapshot(good_db) == before
 

@@ -652,7 +652,10 @@ def test_cli_resume__a_refused_resume_is_one_line_and_a_good_one_says_resumed(sm
     run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
     res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id)])
     assert res.exit_code == 2
-    assert res.stderr.strip().splitlines() == [f"segqtl: error: run {run_id} is already completed"]
+    assert res.stderr.strip().splitlines() == [
+        f"segqtl: error: run {run_id} is already completed. Fix: nothing to finish; see it with "
+        f"'segqtl show {run_id}', or start a new run"
+    ]
     with connect(small_db) as con:
         con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
     res = CliRunner().invoke(cli, ["run", "--db", str(small_db), "--resume", str(run_id)])

@@ -763,4 +763,7 @@ def prepare_control(control: ControlFile, work: Path) -> PreparedCohort:
 
 def check_cohort_name(cohort: str) -> None:
     if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
-        raise UsageError(f"cohort name {cohort!r} must be letters, digits, '_' or '-'")
+        raise UsageError(
+            f"--cohort {cohort!r} must be letters, digits, '_' or '-'. Fix: give a name "
+            "such as study1"
+        )

@@ -144,7 +144,10 @@ def ingest_cohort(
         (issue 15: the control file, :mod:`segqtl.ingest.control`).
     """
     if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
-        raise UsageError(f"cohort name {cohort!r} must be letters, digits, '_' or '-'")
+        raise UsageError(
+            f"--cohort {cohort!r} must be letters, digits, '_' or '-'. Fix: give a name "
+            "such as study1"
+        )
     exists = fetch_one(con, "SELECT count(*) FROM cohorts WHERE cohort = ?", [cohort])[0]
     if exists and not replace:
         raise UsageError(

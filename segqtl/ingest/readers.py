@@ -642,6 +642,10 @@ def read_covariates(path: Path, samples: list[str]) -> pl.DataFrame:
                 vals.append(None)
                 continue
             try:
+                # float() also reads '1_000' and other scripts' digits; the other files'
+                # parser does not, so neither do the covariates
+                if not cell.isascii() or "_" in cell:
+                    raise ValueError(cell)
                 v = float(cell)
             except ValueError:
                 raise InputError(
