@@ -509,6 +509,16 @@ BAD_INPUTS = [
         _rm(REF2), ["chr2_REFlr.csv", "chr2_ALTlr.csv has no REFlr partner"], id="missing-ref-file"
     ),
     pytest.param(_rm(SEG), ["segments.csv", "not found"], id="missing-segmentation"),
+    pytest.param(
+        lambda r: ((r / SEG).unlink(), (r / SEG).mkdir()),
+        ["segments.csv", "the segmentation file is a folder"],
+        id="segmentation-is-a-folder",
+    ),
+    pytest.param(
+        lambda r: ((r / COV).unlink(), (r / COV).symlink_to("/dev/null")),
+        ["covariates.csv", "not a regular file (a pipe or device?)"],
+        id="covariates-is-a-device",
+    ),
     pytest.param(_write(Q, ""), ["quantifications.csv", "empty"], id="empty-quantifications"),
     pytest.param(
         _write(Q, "chr,start,end,gene_id,S3,S1,S4,S2\n"),

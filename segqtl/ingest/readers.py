@@ -77,6 +77,13 @@ def _source(path: Path) -> Path | bytes:
 def _require_file(path: Path, what: str) -> Path:
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # a folder, a pipe (<(cmd)), a device: read twice, or not at all
+            kind = "a folder" if path.is_dir() else "not a regular file (a pipe or device?)"
+            raise InputError(
+                path,
+                f"the {what} file is {kind}",
+                f"pass a {what} file saved on disk (segqtl reads each input more than once)",
+            )
         raise InputError(
             path, f"{what} file not found", f"pass the path of an existing {what} file"
         )
