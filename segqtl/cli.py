@@ -56,6 +56,17 @@ _SIMULATE_FLAGS = {
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def top_option(default: int, help_text: str):
+    """``--top N`` (compare, report, plot), bounded by :data:`TOP_MAX`."""
+    return click.option(
+        "--top",
+        default=default,
+        show_default=True,
+        type=click.IntRange(0, TOP_MAX),
+        help=help_text,
+    )
+
+
 class _Command(click.Command):
     """A command that records the arguments it parses, so that messages name a flag as the
     user typed it (:func:`segqtl.modes.flag_name`), however the command is invoked."""
@@ -461,6 +472,17 @@ def cli():
 
 
 # ------------------------------------------------------------------------------------ simulate
+def _size_option(flag: str, default: int, kind: str, help_text: str, *, low: int = 1):
+    """A simulate size flag, bounded by :data:`SIMULATE_MAX` ``[kind]``."""
+    return click.option(
+        flag,
+        default=default,
+        show_default=True,
+        type=click.IntRange(low, SIMULATE_MAX[kind]),
+        help=help_text,
+    )
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option(
     "--out",
@@ -470,30 +492,12 @@ def cli():
     help="Folder to write the cohort into.",
 )
 @click.option("--seed", default=1, show_default=True, help="Random seed.")
-@click.option(
-    "--samples",
-    default=120,
-    show_default=True,
-    type=click.IntRange(1, SIMULATE_MAX["samples"]),
-    help="Number of samples.",
-)
+@_size_option("--samples", 120, "samples", "Number of samples.")
 @click.option(
     "--chromosomes", default="1,2", show_default=True, help="Comma-separated chromosomes."
 )
-@click.option(
-    "--phenotypes",
-    default=40,
-    show_default=True,
-    type=click.IntRange(1, SIMULATE_MAX["phenotypes"]),
-    help="Phenotypes per chromosome.",
-)
-@click.option(
-    "--variants",
-    default=150,
-    show_default=True,
-    type=click.IntRange(1, SIMULATE_MAX["variants"]),
-    help="Variants per chromosome.",
-)
+@_size_option("--phenotypes", 40, "phenotypes", "Phenotypes per chromosome.")
+@_size_option("--variants", 150, "variants", "Variants per chromosome.")
 @click.option(
     "--chromosome-length",
     default=20_000_000,
@@ -516,12 +520,12 @@ def cli():
     help="Fraction of phenotypes with a planted cis effect.",
 )
 @click.option("--phenotype-covariate", is_flag=True, help="Also write phenotype_covariate.csv.")
-@click.option(
+@_size_option(
     "--validation-samples",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, SIMULATE_MAX["samples"]),
-    help="Also write a validation cohort of this many samples into OUT/val.",
+    0,
+    "samples",
+    "Also write a validation cohort of this many samples into OUT/val.",
+    low=0,
 )
 @handle_errors
 def simulate(
@@ -1054,13 +1058,7 @@ def query(db, sql, fmt):
     show_default=True,
     help="Hit threshold for q-values / p_adj (docs/results.md: each mode's rule).",
 )
-@click.option(
-    "--top",
-    default=10,
-    show_default=True,
-    type=click.IntRange(0, TOP_MAX),
-    help="Largest changes to print.",
-)
+@top_option(10, "Largest changes to print.")
 @resolve_runs
 @handle_errors
 def compare(db, run_args, run_opts, fdr, top):

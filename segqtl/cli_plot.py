@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import CONTEXT, TOP_MAX, cli, handle_errors
+from .cli import CONTEXT, cli, handle_errors, top_option
 from .plots.kinds import KINDS
 
 _KIND_HELP = "\n\n".join(f"{k.name}: {k.help}" for k in KINDS.values())
@@ -72,13 +72,7 @@ def plot(kind, db, run_id, run_b, phenotype, finemap_run, out):
     help="A comparison report of --run against this run (compare them with 'segqtl compare' "
     "first).",
 )
-@click.option(
-    "--top",
-    default=50,
-    show_default=True,
-    type=click.IntRange(0, TOP_MAX),
-    help="Rows of the top-results table.",
-)
+@top_option(50, "Rows of the top-results table.")
 @click.option(
     "--out",
     required=True,

@@ -295,31 +295,34 @@ def _locate_bad_number(
         row_index_name=_LINE,
         row_index_offset=first_line,
     )
-    for name in columns:
-        col = raw[raw_of[name]].str.strip_chars()
-        parsed = col.cast(pl.Float64, strict=False)
-        bad = col.is_not_null() & (col != "") & parsed.is_null()
-        if bad.any():
-            row = int(bad.arg_true()[0])
-            return InputError(
-                path,
-                f"non-numeric value {col[row]!r}",
-                "use numbers, or leave the cell empty (or NA) for a missing value",
-                line=raw[_LINE][row],
-                column=_column(header, name),
-            )
-    for name in columns:  # numbers all, so the parser stopped at blanks after one
-        col = raw[raw_of[name]]
-        bad = col.is_not_null() & (col != col.str.strip_chars_end())
-        if bad.any():
-            row = int(bad.arg_true()[0])
-            return InputError(
-                path,
-                f"value {col[row]!r} has a blank after the number",
-                "remove blanks and tabs between a number and the next separator",
-                line=raw[_LINE][row],
-                column=_column(header, name),
-            )
+
+    def non_numeric(raw_col):
+        col = raw_col.str.strip_chars()
+        return col.is_not_null() & (col != "") & col.cast(pl.Float64, strict=False).is_null()
+
+    def blank_after(raw_col):  # a number, but the parser stops at blanks after one
+        return raw_col.is_not_null() & (raw_col != raw_col.str.strip_chars_end())
+
+    checks = [
+        (non_numeric, "non-numeric value {!r}", "use numbers, or leave the cell empty (or NA) "
+         "for a missing value"),
+        (blank_after, "value {!r} has a blank after the number", "remove blanks and tabs "
+         "between a number and the next separator"),
+    ]  # fmt: skip
+    for bad_in, problem, fix in checks:  # every column for the first kind, then the next
+        for name in columns:
+            raw_col = raw[raw_of[name]]
+            bad = bad_in(raw_col)
+            if bad.any():
+                row = int(bad.arg_true()[0])
+                shown = raw_col[row].strip() if bad_in is non_numeric else raw_col[row]
+                return InputError(
+                    path,
+                    problem.format(shown),
+                    fix,
+                    line=raw[_LINE][row],
+                    column=_column(header, name),
+                )
     return InputError(
         path, "cannot parse the table", "check that every row has the header's fields"
     )
