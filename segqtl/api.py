@@ -378,18 +378,15 @@ def _genotyped(con, spec, skip_emptied: bool, notify) -> RunSpec:
     mode = modes.get(spec.mode)
     missing = []
     for chrom in spec.chromosomes:
-        phenotypes = "SELECT count(*) FROM phenotypes WHERE cohort = ? AND chr = ?"
-        if not fetch_one(con, phenotypes, [spec.cohort, chrom])[0]:
+        if mode.variant_chromosome(spec, chrom) != chrom:
+            continue  # a negative control: its mode checks the control chromosome
+        has = "SELECT EXISTS (SELECT 1 FROM {} WHERE cohort = ? AND chr = ?)"
+        if not fetch_one(con, has.format("phenotypes"), [spec.cohort, chrom])[0]:
             continue  # no such cohort, or no phenotypes there: create_run says which
-        variant_chrom = mode.variant_chromosome(spec, chrom)
-        n = fetch_one(
-            con,
-            "SELECT count(*) FROM variants WHERE cohort = ? AND chr = ?",
-            [spec.cohort, variant_chrom],
-        )[0]
-        if n:
+        if fetch_one(con, has.format("variants"), [spec.cohort, chrom])[0]:
             continue
-        if not skip_emptied or variant_chrom != chrom:  # a control's chromosome is named
+        variant_chrom = chrom
+        if not skip_emptied:
             raise UsageError(
                 f"cohort {spec.cohort!r} has no genotypes for {variant_chrom}. Fix: add "
                 f"{variant_chrom}_ALTlr.csv and {variant_chrom}_REFlr.csv to the genotype "
@@ -468,7 +465,7 @@ def _resume(db, run_id, progress, progress_every, log, notify, execution, starte
         if status in ("completed", _runs.SHARD_COMPLETED):
             raise UsageError(
                 f"run {run_id} is already {status}. Fix: nothing to finish; see it with "
-                f"'segqtl show {run_id}', or start a new run"
+                f"'segqtl show --db {db} {run_id}', or start a new run"
             )
         if execution:
             from .engine.executors import resumed_spec
@@ -749,6 +746,28 @@ def format_comparison(comparison) -> str:
     from .warehouse.compare import format_comparison as _format
 
     return _format(comparison)
+
+
+def run_identity(db: str | Path, run_id: int) -> dict:
+    """What a run is: ``mode``, ``cohorts`` (its cohort and, for a derived cohort, the one it
+    was made from) and ``chromosomes`` (list), for checking flags typed with ``--resume``."""
+    with closing(connect(db, read_only=True)) as con:
+        row = fetch_one(
+            con,
+            "SELECT r.mode, r.cohort, c.source_cohort, r.chromosomes FROM runs AS r "
+            "LEFT JOIN cohorts AS c ON c.cohort = r.cohort WHERE r.run_id = ?",
+            [run_id],
+        )
+    if row is None:
+        raise UsageError(
+            f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db {db}'"
+        )
+    mode, cohort, source, chromosomes = row
+    return {
+        "mode": mode,
+        "cohorts": [c for c in (cohort, source) if c],
+        "chromosomes": chromosomes.split(","),
+    }
 
 
 def show(db: str | Path, run_id: int, *, all_parameters: bool = True) -> dict:

@@ -659,16 +659,7 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if resume_id is not None:
         # flags typed with --resume change where the rest is computed (a new scheduler, ...)
         source = click.get_current_context().get_parameter_source
-        for name, flag in (
-            ("mode", "--mode"),
-            ("cohort", "--cohort"),
-            ("chromosomes", "--chromosome"),
-        ):
-            if source(name) is click.core.ParameterSource.COMMANDLINE:  # what the run is
-                raise UsageError(
-                    f"{flag} cannot change when run {resume_id} resumes: its units were "
-                    f"planned with the recorded value. Fix: drop {flag}, or start a new run"
-                )
+        _check_resume_identity(db, resume_id, source, mode, cohort, chromosomes)
         typed = {
             k: v
             for k, v in spec_values(params).items()
@@ -735,6 +726,37 @@ def run(db, cohort, mode, chromosomes, resume_id, progress_every, quiet, verbose
     if not quiet:
         _report(db, run_id)
     click.echo(run_id)
+
+
+def _check_resume_identity(db, run_id, source, mode, cohort, chromosomes) -> None:
+    """--mode, --cohort and --chromosome typed with --resume must be what the run is (the
+    original command line with --resume added works); another value is refused in one line,
+    never ignored."""
+    from . import api
+    from .chromosomes import normalize_chromosome
+
+    commandline = click.core.ParameterSource.COMMANDLINE
+    typed = [n for n in ("mode", "cohort", "chromosomes") if source(n) is commandline]
+    if not typed:
+        return
+    run = api.run_identity(db, run_id)
+    for name in typed:
+        if name == "mode":
+            flag, ok, recorded = "--mode", mode == run["mode"], run["mode"]
+        elif name == "cohort":
+            flag, ok, recorded = "--cohort", cohort in run["cohorts"], run["cohorts"][-1]
+        else:
+            # 'all' or a range names the run's chromosomes as planned (some may have been
+            # left out then); a list must name exactly them
+            pieces = [p.strip() for v in chromosomes for p in str(v).split(",")]
+            named = {normalize_chromosome(p) for p in pieces if p}
+            ok = asks_for_many(chromosomes) or named == set(run["chromosomes"])
+            flag, recorded = "--chromosome", ",".join(run["chromosomes"])
+        if not ok:
+            raise UsageError(
+                f"{flag} cannot change when run {run_id} resumes (it was {recorded}): its units "
+                f"were planned with the recorded value. Fix: drop {flag}, or start a new run"
+            )
 
 
 def _prestart_pool(mode: str, params: dict) -> None:

@@ -941,6 +941,8 @@ def test_ingest__replace_with_other_files_under_a_run_is_refused(good_db, cohort
     _run_on(good_db, "good")
     before = snapshot(good_db)
     drop_lines(cohort_dir / Q, "chr1,50,60,G5")  # the phenotypes' indices move
+    # refused before any file is parsed: a cell no reader would take is never reached
+    replace_in(cohort_dir / ALT1, "chr1:120:A:G,0.1", "chr1:120:A:G,oops")
     result = invoke(ingest_args(cohort_dir, good_db, "good", "--replace"))
     assert_one_line_error(
         result,
@@ -949,6 +951,15 @@ def test_ingest__replace_with_other_files_under_a_run_is_refused(good_db, cohort
         "Fix: ingest the new files under another --cohort name",
         exit_code=UsageError.exit_code,
     )
+    assert snapshot(good_db) == before
+
+
+def test_ingest__replace_under_a_run_with_a_missing_file_names_the_file(good_db, cohort_dir):
+    _run_on(good_db, "good")
+    before = snapshot(good_db)
+    (cohort_dir / SEG).unlink()
+    result = invoke(ingest_args(cohort_dir, good_db, "good", "--replace"))
+    assert_one_line_error(result, "segments.csv", "not found")
     assert snapshot(good_db) == before
 
 

@@ -654,7 +654,7 @@ def test_cli_resume__a_refused_resume_is_one_line_and_a_good_one_says_resumed(sm
     assert res.exit_code == 2
     assert res.stderr.strip().splitlines() == [
         f"segqtl: error: run {run_id} is already completed. Fix: nothing to finish; see it with "
-        f"'segqtl show {run_id}', or start a new run"
+        f"'segqtl show --db {small_db} {run_id}', or start a new run"
     ]
     with connect(small_db) as con:
         con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
@@ -664,11 +664,16 @@ def test_cli_resume__a_refused_resume_is_one_line_and_a_good_one_says_resumed(sm
 
 
 @pytest.mark.parametrize(
-    ("flag", "value"), [("--mode", "finemap"), ("--cohort", "nosuch"), ("--chromosome", "2")]
+    ("flag", "value", "recorded"),
+    [
+        ("--mode", "finemap", "nominal"),
+        ("--cohort", "nosuch", "small"),
+        ("--chromosome", "2", "chr1"),
+    ],
 )
-def test_cli_resume__what_the_run_is_cannot_be_typed_again(small_db, flag, value):
-    """--mode, --cohort and --chromosome define the run's units: refused with --resume, as the
-    model's flags are, never silently ignored."""
+def test_cli_resume__what_the_run_is_cannot_be_typed_again(small_db, flag, value, recorded):
+    """--mode, --cohort and --chromosome define the run's units: another value with --resume is
+    refused, as the model's flags are, never silently ignored."""
     run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1"]))
     with connect(small_db) as con:
         con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
@@ -676,12 +681,26 @@ def test_cli_resume__what_the_run_is_cannot_be_typed_again(small_db, flag, value
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 2, res.output
     assert res.stderr.strip().splitlines() == [
-        f"segqtl: error: {flag} cannot change when run {run_id} resumes: its units were planned "
-        f"with the recorded value. Fix: drop {flag}, or start a new run"
+        f"segqtl: error: {flag} cannot change when run {run_id} resumes (it was {recorded}): its "
+        f"units were planned with the recorded value. Fix: drop {flag}, or start a new run"
     ]
     with connect(small_db, read_only=True) as con:
         assert con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() == (
             "interrupted",
+        )
+
+
+def test_cli_resume__the_original_command_line_with_resume_added_works(small_db):
+    run_id = api.run(small_db, RunSpec(mode="nominal", cohort="small", chromosomes=["1", "2"]))
+    with connect(small_db) as con:
+        con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
+    args = ["run", "--db", str(small_db), "--cohort", "small", "--mode", "nominal",
+            "--chromosome", "2,CHR1", "--resume", str(run_id), "-q"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    with connect(small_db, read_only=True) as con:
+        assert con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() == (
+            "completed",
         )
 
 

@@ -163,6 +163,18 @@ def ingest_cohort(
                 "it cannot be replaced. Fix: ingest the files under another --cohort name"
             )
 
+    if exists and query(con, "cohort_runs", cohort=cohort).fetchall():
+        # runs use the cohort: only the same files may replace it, which the checksums tell
+        # now, before anything is read (then not hashed again while loading); a missing or
+        # odd file is left to the readers' messages, and _load checks again
+        if checksums is None:
+            files = inputs.files()
+            if all(path.is_file() for _, path in files):
+                checksums = checksum_files(files)
+        old = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [cohort])[0]
+        if checksums is not None and checksums[1] != old:
+            _refuse_replace_under_runs(con, cohort)
+
     quant = readers.read_quantifications(inputs.quantifications)
     samples = quant.samples
     genes = quant.table["gene_id"].to_list()
@@ -372,8 +384,9 @@ def _warn_phenotypes_without_genotypes(path: Path, table: pl.DataFrame, pairs: d
     if missing:
         shown = ", ".join(f"{c} ({missing[c]})" for c in natural_order(missing))
         warnings.warn(
-            f"{path}: phenotypes on {shown} have no genotype files, so no run can test them "
-            "('--chromosome all' leaves them out; add <chr>_ALTlr.csv and <chr>_REFlr.csv)",
+            f"{path}: phenotypes on {shown} have no genotype files, so cis runs cannot test "
+            "them ('--chromosome all' leaves them out; a negative control can still use them). "
+            "Fix: add <chr>_ALTlr.csv and <chr>_REFlr.csv to the genotype folder",
             stacklevel=2,
         )
 

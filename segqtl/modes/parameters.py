@@ -343,7 +343,7 @@ def run_name_problem(name: str) -> str | None:
     low = name.strip().lower()
     if low == "last" or low.startswith("last-"):
         return "reads as the run reference 'last' or 'last-MODE'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if not name.isprintable():  # control characters, line and paragraph separators
         return "contains a control character (a line break or tab)"
     return None
 
