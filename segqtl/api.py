@@ -751,13 +751,10 @@ def format_comparison(comparison) -> str:
 def run_identity(db: str | Path, run_id: int) -> dict:
     """What a run is: ``mode``, ``cohorts`` (its cohort and, for a derived cohort, the one it
     was made from) and ``chromosomes`` (list), for checking flags typed with ``--resume``."""
+    from .warehouse.db import query
+
     with closing(connect(db, read_only=True)) as con:
-        row = fetch_one(
-            con,
-            "SELECT r.mode, r.cohort, c.source_cohort, r.chromosomes FROM runs AS r "
-            "LEFT JOIN cohorts AS c ON c.cohort = r.cohort WHERE r.run_id = ?",
-            [run_id],
-        )
+        row = query(con, "run_identity", run_id=int(run_id)).fetchone()
     if row is None:
         raise UsageError(
             f"run {run_id} does not exist. Fix: list runs with 'segqtl runs --db {db}'"
