@@ -1420,13 +1420,8 @@ def ingest_control(
     (``cohort_control``); every file's sha256 is of its bytes as given.  A malformed control
     file or bundle is a one-line :class:`~segqtl.errors.InputError` and nothing is written.
     """
-    from .ingest.control import (
-        check_cohort_name,
-        ingest_prepared,
-        open_control,
-        prepare_control,
-        workdir,
-    )
+    from .ingest.control import ingest_prepared, open_control, prepare_control, workdir
+    from .ingest.load import check_cohort_name
 
     check_cohort_name(cohort)
     parsed = open_control(Path(control))
@@ -1466,7 +1461,8 @@ def ingest_files(
     ``cohort_control`` (format ``flags``).
     """
     from .ingest import CohortInputs
-    from .ingest.control import check_cohort_name, ingest_prepared, prepare_plan, workdir
+    from .ingest.control import ingest_prepared, prepare_plan, workdir
+    from .ingest.load import check_cohort_name
 
     check_cohort_name(cohort)
     inputs = inputs or CohortInputs(**paths)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..chromosomes import normalize_chromosome
-from ..errors import InputError, UsageError
+from ..errors import InputError
 from ..warehouse.db import bind_sql, fetch_one
 from . import readers
 from .conventions import Conventions, Prepared, Source, parse_sep, prepare
@@ -759,11 +759,3 @@ def prepare_control(control: ControlFile, work: Path) -> PreparedCohort:
     """Prepare the files a parsed control file names (bundle members are always copied)."""
     in_bundle = control.source.path is None
     return prepare_plan(plan_control(control), work, copy=in_bundle)
-
-
-def check_cohort_name(cohort: str) -> None:
-    if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
-        raise UsageError(
-            f"--cohort {cohort!r} must be letters, digits, '_' or '-'. Fix: give a name "
-            "such as study1"
-        )

@@ -115,6 +115,15 @@ def find_cohort_by_checksum(con: duckdb.DuckDBPyConnection, checksum: str) -> st
     return row[0] if row else None
 
 
+def check_cohort_name(cohort: str) -> None:
+    """A cohort's name: letters, digits, '_' or '-' (it names files and is typed in SQL)."""
+    if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
+        raise UsageError(
+            f"--cohort {cohort!r} must be letters, digits, '_' or '-'. Fix: give a name "
+            "such as study1"
+        )
+
+
 def ingest_cohort(
     con: duckdb.DuckDBPyConnection,
     cohort: str,
@@ -143,11 +152,7 @@ def ingest_cohort(
         ``extra_writes(con)`` runs inside the ingest's transaction, after the cohort's rows
         (issue 15: the control file, :mod:`segqtl.ingest.control`).
     """
-    if not cohort or not cohort.replace("_", "").replace("-", "").isalnum():
-        raise UsageError(
-            f"--cohort {cohort!r} must be letters, digits, '_' or '-'. Fix: give a name "
-            "such as study1"
-        )
+    check_cohort_name(cohort)
     exists = fetch_one(con, "SELECT count(*) FROM cohorts WHERE cohort = ?", [cohort])[0]
     if exists and not replace:
         raise UsageError(
@@ -163,17 +168,18 @@ def ingest_cohort(
                 "it cannot be replaced. Fix: ingest the files under another --cohort name"
             )
 
-    if exists and query(con, "cohort_runs", cohort=cohort).fetchall():
+    runs = query(con, "cohort_runs", cohort=cohort).fetchall() if exists else []
+    if runs:
         # runs use the cohort: only the same files may replace it, which the checksums tell
-        # now, before anything is read (then not hashed again while loading); a missing or
-        # odd file is left to the readers' messages, and _load checks again
+        # now, before anything is read (then not hashed again while loading).  A missing or
+        # odd file is left to the readers, whose one-line message comes before any write.
         if checksums is None:
             files = inputs.files()
             if all(path.is_file() for _, path in files):
                 checksums = checksum_files(files)
         old = fetch_one(con, "SELECT checksum FROM cohorts WHERE cohort = ?", [cohort])[0]
         if checksums is not None and checksums[1] != old:
-            _refuse_replace_under_runs(con, cohort)
+            _refuse_replace_under_runs(cohort, runs)
 
     quant = readers.read_quantifications(inputs.quantifications)
     samples = quant.samples
@@ -245,9 +251,7 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
     samples = quant.samples
     with transaction(con):
         if exists:
-            old_id, old_checksum = fetch_one(
-                con, "SELECT cohort_id, checksum FROM cohorts WHERE cohort = ?", [cohort]
-            )
+            old_id = fetch_one(con, "SELECT cohort_id FROM cohorts WHERE cohort = ?", [cohort])[0]
             con.execute(f"DROP TABLE IF EXISTS {genotype_table(old_id)}")
             for table in ("cohorts", *COHORT_TABLES):
                 if has_table(con, table):  # a warehouse of an older schema lacks later ones
@@ -259,8 +263,6 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
         if checksums is None:  # genotype files were hashed while read
             checksums = checksum_files(inputs.files(), digests)
         file_rows, checksum = checksums
-        if exists and checksum != old_checksum:
-            _refuse_replace_under_runs(con, cohort)
         con.execute(
             "INSERT INTO cohorts (cohort, cohort_id, n_samples, checksum, has_copynumber, "
             "has_phenotype_covariate, segqtl_version, created_at) "
@@ -307,13 +309,10 @@ def _load(con, cohort, exists, quant, seg, cov, cn, pcov, pairs, inputs, checksu
     )
 
 
-def _refuse_replace_under_runs(con, cohort: str) -> None:
-    """Refuse other files under a cohort that runs use (inside the ingest's transaction, so
-    the warehouse stays as it was): their stored results name phenotypes, variants and samples
-    by index through the cohort's rows, and a resume would mix the two sets of files."""
-    runs = query(con, "cohort_runs", cohort=cohort).fetchall()
-    if not runs:
-        return
+def _refuse_replace_under_runs(cohort: str, runs: list[tuple[int, str | None]]) -> None:
+    """Refuse other files under a cohort that ``runs`` (run id, name) use: their stored
+    results name phenotypes, variants and samples by index through the cohort's rows, and a
+    resume would mix the two sets of files."""
     named = ", ".join(f"{i} ({n})" if n else str(i) for i, n in runs[:5])
     more = f" and {len(runs) - 5} more" if len(runs) > 5 else ""
     raise UsageError(
