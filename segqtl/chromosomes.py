@@ -50,7 +50,7 @@ def parse_chromosomes(
     shown = ", ".join(natural_order(available)) or "none"
     fix = f"Fix: give {flag} with one or more of {shown} (or 'all')"
     out: list[str] = []
-    pieces = _pieces(values)
+    pieces = chromosome_pieces(values)
     if not any(pieces):
         raise UsageError(f"{flag} is empty. {fix}")
     for piece in pieces:
@@ -71,7 +71,7 @@ def parse_chromosomes(
     return out
 
 
-def _pieces(values) -> list[str]:
+def chromosome_pieces(values) -> list[str]:
     """``--chromosome`` values split at commas, each piece stripped."""
     return [p.strip() for v in values for p in str(v).split(",")]
 
@@ -107,5 +107,5 @@ def asks_for_many(values) -> bool:
     """Whether ``--chromosome`` values ask for chromosomes by ``all`` or a range (``1-5``)
     rather than naming each one: a run may then leave out the chromosomes its selection
     empties."""
-    pieces = _pieces(values)
+    pieces = chromosome_pieces(values)
     return any(p.lower() == "all" or _range(p) is not None for p in pieces if p)

@@ -547,8 +547,8 @@ def simulate(
     from .simulate import simulate_cohort
 
     check_out_dir(out_dir, "--out")
-    n_chrom = len([c for c in chromosomes.split(",") if c]) or 1
-    cells = max(samples, validation_samples) * variants * n_chrom
+    chromosomes = [c for c in chromosomes.split(",") if c]
+    cells = max(samples, validation_samples) * variants * (len(chromosomes) or 1)
     if cells > SIMULATE_MAX["cells"]:
         raise UsageError(
             f"--samples × --variants × chromosomes is {cells:,} genotype cells, more than "
@@ -559,7 +559,7 @@ def simulate(
             out_dir,
             seed=seed,
             n_samples=samples,
-            chromosomes=[c for c in chromosomes.split(",") if c],
+            chromosomes=chromosomes,
             n_phenotypes=phenotypes,
             n_variants=variants,
             chromosome_length=chromosome_length,
@@ -733,7 +733,7 @@ def _check_resume_identity(db, run_id, source, mode, cohort, chromosomes) -> Non
     original command line with --resume added works); another value is refused in one line,
     never ignored."""
     from . import api
-    from .chromosomes import normalize_chromosome
+    from .chromosomes import chromosome_pieces, normalize_chromosome
 
     commandline = click.core.ParameterSource.COMMANDLINE
     typed = [n for n in ("mode", "cohort", "chromosomes") if source(n) is commandline]
@@ -748,8 +748,7 @@ def _check_resume_identity(db, run_id, source, mode, cohort, chromosomes) -> Non
         else:
             # 'all' or a range names the run's chromosomes as planned (some may have been
             # left out then); a list must name exactly them
-            pieces = [p.strip() for v in chromosomes for p in str(v).split(",")]
-            named = {normalize_chromosome(p) for p in pieces if p}
+            named = {normalize_chromosome(p) for p in chromosome_pieces(chromosomes) if p}
             ok = asks_for_many(chromosomes) or named == set(run["chromosomes"])
             flag, recorded = "--chromosome", ",".join(run["chromosomes"])
         if not ok:
